@@ -1,0 +1,1 @@
+"""llvmlite backend: lowering of IR graphs to native code, JIT runtime, cache."""

@@ -1,0 +1,167 @@
+"""The SSA graph: values, ops and graphs.
+
+A `Value` is defined exactly once, either as a graph input or as the result of one
+`Op`. Values have no names of their own: the printer numbers them in definition
+order, so the same graph always prints the same text. Graphs compare structurally
+(`==`): same inputs, same ops with the same attributes and source locations, same
+outputs, regardless of which Python objects hold them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from .types import DType, TensorType
+
+
+@dataclass(frozen=True)
+class SourceLoc:
+    """Where in the user's code an op came from (file name and 1-based line)."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class Value:
+    """An SSA value: a static type, and the op that defines it (None for inputs)."""
+
+    __slots__ = ("type", "producer")
+
+    def __init__(self, type: TensorType, producer: "Op | None" = None):
+        self.type = type
+        self.producer = producer
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> DType:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.ndim
+
+    def __repr__(self) -> str:
+        kind = self.producer.prim if self.producer is not None else "input"
+        return f"<Value {self.type} from {kind}>"
+
+
+class Op:
+    """One primitive application with a single result.
+
+    `attrs` maps attribute names to plain values: int, float, bool, DType, tuples
+    of ints, or (for `constant`) a NumPy array.
+    """
+
+    __slots__ = ("prim", "operands", "attrs", "result", "loc")
+
+    def __init__(self, prim: str, operands: Iterable[Value], attrs: dict[str, Any],
+                 result_type: TensorType, loc: SourceLoc | None = None):
+        self.prim = prim
+        self.operands = tuple(operands)
+        self.attrs = dict(attrs)
+        self.result = Value(result_type, self)
+        self.loc = loc
+
+    def __repr__(self) -> str:
+        return f"<Op {self.prim} -> {self.result.type}>"
+
+
+def attr_key(value: Any) -> Any:
+    """A hashable, comparable form of an attribute value (arrays become bytes)."""
+    if isinstance(value, np.ndarray):
+        return ("array", str(value.dtype), value.shape, value.tobytes())
+    if isinstance(value, float) and value != value:
+        return ("nan",)
+    if isinstance(value, (list, tuple)):
+        return tuple(attr_key(v) for v in value)
+    return value
+
+
+def attrs_key(attrs: dict[str, Any]) -> tuple:
+    """Hashable form of a whole attribute dict, independent of insertion order."""
+    return tuple((name, attr_key(attrs[name])) for name in sorted(attrs))
+
+
+@dataclass(eq=False)
+class Graph:
+    """Typed inputs, a list of ops in definition order, and outputs.
+
+    A forward graph ends its outputs with `residual_outputs` residuals; a backward
+    graph begins its inputs with `residual_inputs` residuals. Both are 0 otherwise.
+    """
+
+    name: str = "main"
+    inputs: list[Value] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    outputs: list[Value] = field(default_factory=list)
+    residual_inputs: int = 0
+    residual_outputs: int = 0
+
+    @property
+    def input_types(self) -> list[TensorType]:
+        return [v.type for v in self.inputs]
+
+    @property
+    def output_types(self) -> list[TensorType]:
+        return [v.type for v in self.outputs]
+
+    def value_numbers(self) -> dict[Value, int]:
+        """Number every value in definition order: inputs first, then op results."""
+        numbers: dict[Value, int] = {}
+        for v in self.inputs:
+            numbers.setdefault(v, len(numbers))
+        for op in self.ops:
+            numbers.setdefault(op.result, len(numbers))
+        return numbers
+
+    def users(self) -> dict[Value, list[Op]]:
+        """Map each value to the ops that read it (in op order)."""
+        uses: dict[Value, list[Op]] = {}
+        for op in self.ops:
+            for v in op.operands:
+                uses.setdefault(v, []).append(op)
+        return uses
+
+    def structure(self) -> tuple:
+        """A canonical, hashable description used for `==` and hashing."""
+        numbers = self.value_numbers()
+
+        def num(v: Value) -> int:
+            return numbers.get(v, -1)
+
+        return (
+            self.name,
+            tuple(v.type for v in self.inputs),
+            tuple(
+                (op.prim, tuple(num(v) for v in op.operands), attrs_key(op.attrs),
+                 op.result.type, op.loc)
+                for op in self.ops
+            ),
+            tuple(num(v) for v in self.outputs),
+            self.residual_inputs,
+            self.residual_outputs,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return self.structure() == other.structure()
+
+    def __hash__(self) -> int:
+        return hash(self.structure())
+
+    def __str__(self) -> str:
+        from .printer import print_graph
+        return print_graph(self)
+
+    def __repr__(self) -> str:
+        return (f"<Graph @{self.name}: {len(self.inputs)} inputs, {len(self.ops)} ops, "
+                f"{len(self.outputs)} outputs>")

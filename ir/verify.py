@@ -1,0 +1,3 @@
+"""Placeholder replaced by the verifier."""
+def verify(graph):
+    return graph

@@ -1,0 +1,1 @@
+"""propc: trace NumPy-style model code, differentiate it, compile both passes."""
