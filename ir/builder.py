@@ -71,6 +71,25 @@ class Builder:
             return apply
         raise AttributeError(name)
 
+    def inline(self, graph: Graph, operands: Sequence[Value]) -> list[Value]:
+        """Copy `graph`'s ops into this builder with its inputs bound to `operands`.
+
+        Returns the values of `graph`'s outputs. Source locations are kept.
+        """
+        if len(operands) != len(graph.inputs):
+            raise ValueError(f"inline @{graph.name}: {len(graph.inputs)} inputs, "
+                             f"got {len(operands)} operands")
+        mapping: dict[Value, Value] = {}
+        for formal, actual in zip(graph.inputs, operands):
+            if formal.type != actual.type:
+                raise ValueError(f"inline @{graph.name}: input type {formal.type} "
+                                 f"!= operand type {actual.type}")
+            mapping[formal] = actual
+        for op in graph.ops:
+            new_operands = [mapping[v] for v in op.operands]
+            mapping[op.result] = self.emit(op.prim, *new_operands, loc=op.loc, **op.attrs)
+        return [mapping[v] for v in graph.outputs]
+
     # -- small conveniences used by the front end and by passes ------------------------
 
     def scalar(self, value, dtype: DType) -> Value:
