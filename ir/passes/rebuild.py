@@ -1,0 +1,75 @@
+"""Copying a graph op by op through a Builder, letting a rewrite replace each op.
+
+Every simplification pass is a function from a graph to a new graph; none mutates its
+input. They share this one walk: inputs are recreated, each op's operands are mapped
+to their new values, and a `rewrite(builder, op, operands)` hook either returns the
+value that stands for the op's result (possibly emitting new ops first) or None to
+copy the op unchanged. Ops emitted inside the hook carry the old op's source location.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..builder import Builder
+from ..errors import IRError
+from ..graph import Graph, Op, Value
+
+Rewrite = Callable[[Builder, Op, list[Value]], "Value | None"]
+
+
+def copy_op(builder: Builder, op: Op, operands: list[Value]) -> Value:
+    """Emit `op` unchanged on new operands, keeping its attributes and location."""
+    return builder.emit(op.prim, *operands, loc=op.loc, **op.attrs)
+
+
+def _mapped(graph: Graph, mapping: dict[Value, Value], value: Value, user: str) -> Value:
+    found = mapping.get(value)
+    if found is None:
+        raise IRError(f"graph @{graph.name}: {user} uses a value that is never defined")
+    return found
+
+
+def _finish(graph: Graph, builder: Builder, mapping: dict[Value, Value]) -> Graph:
+    """Add the outputs and copy the graph's residual bookkeeping."""
+    builder.output(*[_mapped(graph, mapping, v, "an output") for v in graph.outputs])
+    result = builder.build()
+    result.residual_inputs = graph.residual_inputs
+    result.residual_outputs = graph.residual_outputs
+    return result
+
+
+def start(graph: Graph) -> tuple[Builder, dict[Value, Value]]:
+    """A builder holding fresh copies of `graph`'s inputs, and the old->new map."""
+    builder = Builder(graph.name)
+    mapping = {v: builder.input(v.type) for v in graph.inputs}
+    return builder, mapping
+
+
+def rebuild(graph: Graph, rewrite: Rewrite) -> Graph:
+    """A new graph where each op of `graph` is replaced by what `rewrite` returns.
+
+    The replacement must have the op's exact result type; a rule that breaks this is
+    a bug in the pass, reported as an IRError naming the op.
+    """
+    builder, mapping = start(graph)
+    for op in graph.ops:
+        operands = [_mapped(graph, mapping, v, op.prim) for v in op.operands]
+        with builder.at(op.loc):
+            new = rewrite(builder, op, operands)
+            if new is None:
+                new = copy_op(builder, op, operands)
+        if new.type != op.result.type:
+            raise IRError(f"internal: rewriting {op.prim} at {op.loc} changed its type "
+                          f"from {op.result.type} to {new.type}")
+        mapping[op.result] = new
+    return _finish(graph, builder, mapping)
+
+
+def copy_ops(graph: Graph, keep: Callable[[Op], bool]) -> Graph:
+    """A new graph with only the ops for which `keep(op)` is true (in order)."""
+    builder, mapping = start(graph)
+    for op in graph.ops:
+        if keep(op):
+            operands = [_mapped(graph, mapping, v, op.prim) for v in op.operands]
+            mapping[op.result] = copy_op(builder, op, operands)
+    return _finish(graph, builder, mapping)
