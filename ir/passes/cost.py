@@ -1,0 +1,183 @@
+"""The cost model: floating-point operations and bytes moved, per op and in total.
+
+`COST_RULES` maps every primitive to `rule(op) -> flops` (an int). Conventions:
+- elementwise arithmetic, transcendentals (exp, log, tanh, sqrt, sin, cos, pow
+  each count 1), compares, `select` and `convert`: one flop per output element;
+- `stop_gradient`, the shape ops (reshape, transpose, broadcast_in_dim, slice, pad,
+  concatenate) and the sources (constant, iota): 0;
+- reductions: input elements minus output elements (n values take n-1 combines);
+- `dot`: 2 * batch * M * N * K, the textbook count of a multiply and an add per
+  term. Its total is also reported on its own as `dot_flops`.
+Bytes are an unfused estimate: each op reads all its operands and writes its result.
+A fused backend moves fewer; this is the upper bound it is measured against.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import IRError
+from ..graph import Graph, Op, SourceLoc
+from ..types import TensorType
+
+CostRule = Callable[[Op], int]
+
+
+def _per_output_element(op: Op) -> int:
+    return op.result.type.size
+
+
+def _free(op: Op) -> int:
+    return 0
+
+
+def _reduction(op: Op) -> int:
+    return max(op.operands[0].type.size - op.result.type.size, 0)
+
+
+def _product(sizes) -> int:
+    total = 1
+    for size in sizes:
+        total *= size
+    return total
+
+
+def _dot(op: Op) -> int:
+    """2 * batch * M * N * K: the result has batch*M*N elements, each a K-term sum."""
+    lhs = op.operands[0].type
+    contract = _product(lhs.shape[a] for a in op.attrs["lhs_contract"])
+    return 2 * op.result.type.size * contract
+
+
+_ELEMENTWISE = ("exp", "log", "tanh", "sqrt", "sin", "cos", "neg", "abs", "add", "sub",
+                "mul", "div", "max", "min", "pow", "lt", "le", "gt", "ge", "eq", "ne",
+                "select", "convert")
+_FREE = ("stop_gradient", "broadcast_in_dim", "reshape", "transpose", "slice", "pad",
+         "concatenate", "constant", "iota")
+_REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min")
+
+COST_RULES: dict[str, CostRule] = {
+    **{name: _per_output_element for name in _ELEMENTWISE},
+    **{name: _free for name in _FREE},
+    **{name: _reduction for name in _REDUCTIONS},
+    "dot": _dot,
+}
+
+CONTRACTIONS = frozenset({"dot"})
+"""Primitives whose flops count towards `CostReport.dot_flops`."""
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """The cost of one op. `text` is like "%7 = dot"; intensity is flops per byte."""
+
+    index: int
+    prim: str
+    text: str
+    type: TensorType
+    flops: int
+    bytes_read: int
+    bytes_written: int
+    loc: SourceLoc | None
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_read + self.bytes_written
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes if self.bytes else 0.0
+
+
+@dataclass(frozen=True)
+class PrimCost:
+    """Totals over all ops of one primitive."""
+
+    prim: str
+    count: int
+    flops: int
+    bytes: int
+
+
+@dataclass
+class CostReport:
+    """Totals and per-op rows of a graph's cost; `str()` is an aligned table."""
+
+    graph_name: str
+    flops: int = 0
+    bytes: int = 0
+    dot_flops: int = 0
+    per_op: list[CostRow] = field(default_factory=list)
+
+    @property
+    def by_prim(self) -> list[PrimCost]:
+        """Per-primitive totals, most flops first (ties by name)."""
+        totals: dict[str, list[int]] = {}
+        for row in self.per_op:
+            entry = totals.setdefault(row.prim, [0, 0, 0])
+            entry[0] += 1
+            entry[1] += row.flops
+            entry[2] += row.bytes
+        prims = [PrimCost(p, c, f, b) for p, (c, f, b) in totals.items()]
+        return sorted(prims, key=lambda p: (-p.flops, p.prim))
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes if self.bytes else 0.0
+
+    def __str__(self) -> str:
+        return format_report(self)
+
+
+def op_cost(op: Op, index: int, name: str) -> CostRow:
+    """The row of one op, whose result is printed as `name` (like "%7")."""
+    rule = COST_RULES.get(op.prim)
+    if rule is None:
+        raise IRError(f"cost: no cost rule for primitive {op.prim!r}")
+    read = sum(v.type.nbytes for v in op.operands)
+    return CostRow(index, op.prim, f"{name} = {op.prim}", op.result.type, rule(op), read,
+                   op.result.type.nbytes, op.loc)
+
+
+def cost(graph: Graph) -> CostReport:
+    """Flops and bytes of every op of `graph`, in op order, and their totals."""
+    numbers = graph.value_numbers()
+    report = CostReport(graph.name)
+    for index, op in enumerate(graph.ops):
+        row = op_cost(op, index, f"%{numbers[op.result]}")
+        report.per_op.append(row)
+        report.flops += row.flops
+        report.bytes += row.bytes
+        if op.prim in CONTRACTIONS:
+            report.dot_flops += row.flops
+    return report
+
+
+_HEADERS = ("#", "op", "type", "flops", "read", "written", "flops/byte", "source")
+
+
+def _cells(row: CostRow) -> tuple[str, ...]:
+    return (str(row.index), row.text, str(row.type), f"{row.flops:,}", f"{row.bytes_read:,}",
+            f"{row.bytes_written:,}", f"{row.intensity:.2f}", str(row.loc or ""))
+
+
+def format_report(report: CostReport) -> str:
+    """An aligned table: one line per op, then a total line."""
+    total_read = sum(r.bytes_read for r in report.per_op)
+    total_written = sum(r.bytes_written for r in report.per_op)
+    total = ("", "total", f"{len(report.per_op)} ops", f"{report.flops:,}", f"{total_read:,}",
+             f"{total_written:,}", f"{report.intensity:.2f}", "")
+    rows = [_HEADERS] + [_cells(r) for r in report.per_op] + [total]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADERS))]
+    numeric = {0, 3, 4, 5, 6}
+
+    def line(cells: tuple[str, ...]) -> str:
+        parts = [c.rjust(w) if i in numeric else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+
+    rule = "-" * len(line(_HEADERS))
+    body = [line(r) for r in rows[1:-1]]
+    title = f"cost of @{report.graph_name}: {report.flops:,} flops " \
+            f"({report.dot_flops:,} in contractions), {report.bytes:,} bytes"
+    return "\n".join([title, line(_HEADERS), rule, *body, rule, line(total)])
