@@ -1,0 +1,5 @@
+"""Exceptions raised by the backend."""
+
+
+class CodegenError(RuntimeError):
+    """The backend could not turn a graph into native code (an internal failure)."""
