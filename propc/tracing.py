@@ -1,4 +1,4 @@
-"""Trace contexts and the `Tensor` tracer.
+"""Trace contexts, operand conversion, and tracing a function into a graph.
 
 A trace context owns an `ir.Builder`. Contexts form a stack (per thread): the top one
 records every op. Transforms open a nested context inside an outer one; when an op
@@ -10,6 +10,9 @@ graph can pass the outer value for it.
 Concrete operands (NumPy arrays, Python scalars) become `constant` ops. Python
 scalars are weakly typed (see promotion.py) and are materialised directly in the
 dtype an operation needs.
+
+Internal API used by the transforms: `trace_to_graph(fn, args)` -> `Traced`,
+`current_trace()`, `bind(graph, inputs)`, and each context's `reverse_passes`.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import contextlib
 import functools
 import re
 import threading
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -24,10 +28,11 @@ import numpy as np
 import ir
 from ir import DType, TensorType, TypeRuleError, Value
 
-from .errors import (ConcretizationError, ShapeError, TraceError, TraceTypeError, api_boundary,
-                     user_location)
+from .errors import ShapeError, TraceError, TraceTypeError, api_boundary, user_location
 from .promotion import SUPPORTED, python_scalar_type
-from .pytree import tree_flatten, tree_unflatten
+from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
+from .signature import LeafSpec, ShapeDtype, leaf_spec
+from .tensor import Tensor
 
 
 class TraceContext:
@@ -229,190 +234,6 @@ def full(shape: Sequence[int], value: Any, dtype: DType, weak: bool = False) -> 
 
 
 # --------------------------------------------------------------------------------------
-# the tracer
-
-
-def _binary(name: str, reflected: bool = False) -> Callable:
-    def method(self, other):
-        if not is_operand(other) and not isinstance(other, (list, tuple)):
-            return NotImplemented
-        fn = getattr(numpy_api, name)
-        return fn(other, self) if reflected else fn(self, other)
-    method.__name__ = f"__{'r' if reflected else ''}{name}__"
-    return method
-
-
-class Tensor:
-    """A traced array: shape and dtype are known, values are not (yet).
-
-    Arithmetic, comparisons, methods and indexing record IR ops in the trace the
-    Tensor belongs to. Using its value as a Python value (`if`, float(), np.asarray)
-    raises ConcretizationError.
-    """
-
-    __slots__ = ("value", "context", "weak")
-    __array_priority__ = 1000
-
-    def __init__(self, value: Value, context: TraceContext, weak: bool = False):
-        self.value = value
-        self.context = context
-        self.weak = weak
-
-    # -- static information ------------------------------------------------------------
-
-    @property
-    def type(self) -> TensorType:
-        return self.value.type
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.value.type.shape
-
-    @property
-    def ndim(self) -> int:
-        return self.value.type.ndim
-
-    @property
-    def size(self) -> int:
-        return self.value.type.size
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.value.type.dtype.numpy
-
-    @property
-    def T(self) -> "Tensor":
-        return numpy_api.transpose(self)
-
-    def __repr__(self) -> str:
-        weak = ", weak" if self.weak else ""
-        return f"Tensor({self.type}{weak}, traced in @{self.context.graph.name})"
-
-    # -- operators ---------------------------------------------------------------------
-
-    __add__ = _binary("add")
-    __radd__ = _binary("add", reflected=True)
-    __sub__ = _binary("subtract")
-    __rsub__ = _binary("subtract", reflected=True)
-    __mul__ = _binary("multiply")
-    __rmul__ = _binary("multiply", reflected=True)
-    __truediv__ = _binary("divide")
-    __rtruediv__ = _binary("divide", reflected=True)
-    __pow__ = _binary("power")
-    __rpow__ = _binary("power", reflected=True)
-    __matmul__ = _binary("matmul")
-    __rmatmul__ = _binary("matmul", reflected=True)
-    __lt__ = _binary("less")
-    __le__ = _binary("less_equal")
-    __gt__ = _binary("greater")
-    __ge__ = _binary("greater_equal")
-    __eq__ = _binary("equal")  # type: ignore[assignment]
-    __ne__ = _binary("not_equal")  # type: ignore[assignment]
-    __hash__ = object.__hash__
-
-    def __neg__(self) -> "Tensor":
-        return numpy_api.negative(self)
-
-    def __pos__(self) -> "Tensor":
-        return self
-
-    def __abs__(self) -> "Tensor":
-        return numpy_api.abs(self)
-
-    def __getitem__(self, key: Any) -> "Tensor":
-        return indexing.getitem(self, key)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        raise TraceTypeError("setitem", f"tensors are immutable ({self.type})",
-                             hint="build a new value with pc.where or pc.concatenate")
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        """NumPy ufuncs on tracers (`np.exp(x)`, `array * x`) run the propc function."""
-        fn = numpy_api.UFUNCS.get(ufunc.__name__)
-        if method != "__call__" or kwargs or fn is None:
-            raise ConcretizationError(
-                f"np.{ufunc.__name__}", f"NumPy cannot run on a traced value {self.type}",
-                hint="use the propc function of the same name (pc.exp, pc.sum, ...)")
-        return fn(*inputs)
-
-    # -- methods -----------------------------------------------------------------------
-
-    def reshape(self, *shape: Any) -> "Tensor":
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return numpy_api.reshape(self, shape)
-
-    def transpose(self, *axes: Any) -> "Tensor":
-        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-            axes = axes[0]
-        return numpy_api.transpose(self, axes if axes != () else None)
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return numpy_api.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return numpy_api.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return numpy_api.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return numpy_api.min(self, axis=axis, keepdims=keepdims)
-
-    def astype(self, dtype: Any) -> "Tensor":
-        return numpy_api.astype(self, dtype)
-
-    def flatten(self) -> "Tensor":
-        return numpy_api.reshape(self, (-1,))
-
-    # -- Python protocols that need a value ------------------------------------------
-
-    def _concretization(self, what: str, hint: str) -> ConcretizationError:
-        return ConcretizationError(
-            what, f"needs the value of a traced {self.type}, which is unknown while tracing",
-            hint=hint)
-
-    def __bool__(self) -> bool:
-        raise self._concretization(
-            "bool() (an `if`, `while`, `and`/`or` on a tensor)",
-            "branch on values with `pc.where(cond, a, b)`, not `if`")
-
-    def __float__(self) -> float:
-        raise self._concretization("float()", "return the tensor as an output and convert the "
-                                   "result array outside the traced function")
-
-    def __int__(self) -> int:
-        raise self._concretization("int()", "shapes are static: use x.shape for sizes")
-
-    def __index__(self) -> int:
-        raise self._concretization("index with a traced value",
-                                   "use static Python ints, or pc.one_hot / pc.where to select")
-
-    def __complex__(self) -> complex:
-        raise self._concretization("complex()", "complex numbers are not supported")
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise self._concretization("np.asarray()", "use propc functions (pc.exp, pc.sum, ...) "
-                                   "on tensors, or return the tensor as an output")
-
-    def item(self) -> Any:
-        raise self._concretization(".item()", "return the tensor as an output instead")
-
-    def tolist(self) -> Any:
-        raise self._concretization(".tolist()", "return the tensor as an output instead")
-
-    def __len__(self) -> int:
-        if self.ndim == 0:
-            raise TraceTypeError("len()", f"a 0-d tensor {self.type} has no length")
-        return self.shape[0]
-
-    def __iter__(self) -> Iterator["Tensor"]:
-        if self.ndim == 0:
-            raise TraceTypeError("iter()", f"cannot iterate over a 0-d tensor {self.type}")
-        return (self[i] for i in range(self.shape[0]))
-
-
-# --------------------------------------------------------------------------------------
 # eager use of propc functions outside any trace
 
 
@@ -444,4 +265,93 @@ def run_eagerly(fn: Callable, args: tuple, kwargs: dict) -> Any:
     return tree_unflatten(treedef, leaves)
 
 
-from . import indexing, numpy_api  # noqa: E402  (the Tensor methods call into these)
+
+# --------------------------------------------------------------------------------------
+# tracing a function into a graph, and inlining a graph into the current trace
+
+
+@dataclass
+class Traced:
+    """A function traced on one signature.
+
+    graph: inputs are the argument leaves in order, then the captured outer values;
+      outputs are the result leaves in order.
+    in_tree, out_tree: the argument tuple's and the result's pytree structures.
+    in_leaves: the LeafSpec of each argument leaf.
+    captured: Tensors of enclosing traces lifted as the trailing graph inputs.
+    out_weak: whether each output leaf is weakly typed.
+    reverse_passes: (forward, backward) graph pairs derived while tracing.
+    """
+
+    graph: ir.Graph
+    in_tree: TreeDef
+    out_tree: TreeDef
+    in_leaves: list[LeafSpec]
+    captured: list[Tensor]
+    out_weak: list[bool]
+    reverse_passes: list[tuple[ir.Graph, ir.Graph]] = field(default_factory=list)
+
+
+def function_name(fn: Callable) -> str | None:
+    """fn's __name__ (looking through functools.partial), or None."""
+    name = getattr(fn, "__name__", None)
+    if name is None and isinstance(fn, functools.partial):
+        name = getattr(fn.func, "__name__", None)
+    return name
+
+
+def _output_tensor(leaf: Any, path: str, context: TraceContext) -> Tensor:
+    if isinstance(leaf, Tensor):
+        return adopt(leaf, context, "output")
+    if python_scalar_type(leaf) is None and not isinstance(leaf, (np.ndarray, np.generic)):
+        raise TraceTypeError("output", f"{path}: a traced function must return arrays, "
+                             f"Python numbers or pytrees of them, got {describe(leaf)}")
+    return to_tensor(leaf, "output")
+
+
+def trace_to_graph(fn: Callable, args: tuple, *, name: str | None = None) -> Traced:
+    """Trace `fn(*args)` in a new nested context and return its graph and pytree info.
+
+    args: a tuple whose leaves are arrays, ShapeDtypes, Python numbers or Tensors of
+    an enclosing trace; each leaf becomes one graph input. Non-Tensor results
+    become constants.
+    """
+    args = tuple(args)
+    leaves, in_tree = tree_flatten(args)
+    paths = tree_paths(args, "args")
+    specs = [leaf_spec(leaf, path) for leaf, path in zip(leaves, paths)]
+    with new_trace(name or function_name(fn)) as context:
+        inputs = [context.new_input(spec.type, spec.weak) for spec in specs]
+        result = fn(*tree_unflatten(in_tree, inputs))
+        out_leaves, out_tree = tree_flatten(result)
+        out_paths = tree_paths(result, "output")
+        outputs = [_output_tensor(leaf, path, context) for leaf, path in zip(out_leaves, out_paths)]
+        context.builder.output(*(t.value for t in outputs))
+    return Traced(context.graph, in_tree, out_tree, specs, list(context.captured),
+                  [t.weak for t in outputs], list(context.reverse_passes))
+
+
+def bind(graph: ir.Graph, inputs: Sequence[Any], weak: Sequence[bool] | None = None) -> list[Tensor]:
+    """Inline `graph` into the current trace with `inputs` (Tensors of this or an outer
+    trace, arrays, numbers) bound to its inputs; returns its outputs as Tensors,
+    weakly typed where `weak` says so."""
+    context = _require_trace("bind")
+    if len(inputs) != len(graph.inputs):
+        raise TraceError("bind", f"graph @{graph.name} takes {len(graph.inputs)} inputs, "
+                         f"got {len(inputs)}")
+    values = []
+    for i, (formal, actual) in enumerate(zip(graph.inputs, inputs)):
+        t = to_tensor(actual, "bind", formal.type.dtype)
+        if t.type != formal.type:
+            raise TraceTypeError("bind", f"graph @{graph.name} input {i} is {formal.type}, "
+                                 f"got {t.type}")
+        values.append(t.value)
+    results = context.builder.inline(graph, values)
+    flags = list(weak) if weak is not None else [False] * len(results)
+    return [Tensor(v, context, w) for v, w in zip(results, flags)]
+
+
+__all__ = [
+    "LeafSpec", "ShapeDtype", "Tensor", "TraceContext", "Traced", "adopt", "apply", "bind",
+    "cast", "current_trace", "full", "new_trace", "to_tensor", "trace_to_graph", "traceable",
+]
