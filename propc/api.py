@@ -40,11 +40,11 @@ class Interpreted:
         """How many signatures have been traced (for tests and diagnostics)."""
         return len(self.cache)
 
+    @api_boundary
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return _run_interpreted(self, args, kwargs)
 
 
-@api_boundary
 def _run_interpreted(interpreted: Interpreted, args: tuple, kwargs: dict) -> Any:
     if kwargs:
         raise TraceTypeError("interpret", f"keyword arguments {sorted(kwargs)} are not "

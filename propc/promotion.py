@@ -56,7 +56,13 @@ def result_type(operands: Sequence[tuple[DType, bool]]) -> tuple[DType, bool]:
 
 
 def python_scalar_type(value: Any) -> tuple[DType, bool] | None:
-    """(dtype, weak) of a Python bool/int/float, or None for anything else."""
+    """(dtype, weak) of a Python bool/int/float, or None for anything else.
+
+    NumPy scalars are not Python scalars here (np.float64 subclasses float, but it
+    is a strongly typed 0-d array in NumPy 2).
+    """
+    if isinstance(value, np.generic):
+        return None
     if isinstance(value, bool):
         return DType.bool, False
     if isinstance(value, int):

@@ -97,4 +97,4 @@ def runtime_array(leaf: Any, spec: LeafSpec, path: str) -> np.ndarray:
             raise TraceTypeError("argument", f"{path}: Python int {leaf} does not fit in int32",
                                  hint="pass an int64 array")
         return np.asarray(leaf, dtype=spec.dtype.numpy)
-    return np.ascontiguousarray(leaf)
+    return np.asarray(leaf, order="C")
