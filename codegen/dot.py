@@ -3,11 +3,13 @@
 `lower_dot` is the one entry point: it first offers the op to the fast packed sgemm
 emitter (helper G's codegen/matmul.py, `_fast_matmul`), and otherwise builds a
 generic loop nest valid for every batch/contract configuration and dtype:
-- with rhs free axes: loops batch, lhs-free, contract, rhs-free ("i-k-j"), the
-  output zero-filled first and accumulated in place; the innermost loop walks a
-  row of the output contiguously, so it vectorises without reassociation;
-- without rhs free axes (matrix-vector, dot products): the contraction is the
-  innermost loop, reduced in a register with `reassoc` float adds.
+- rhs laid out with a free axis last: loops batch, lhs-free, contract, rhs-free
+  ("i-k-j"), the output zero-filled first and accumulated in place; the innermost
+  loop walks a row of rhs and of the output contiguously, so it vectorises without
+  reassociation;
+- rhs with a contracted axis last, or no free axes (transposed rhs, matrix-vector,
+  dot products): loops batch, lhs-free, rhs-free, contract; the contraction is
+  innermost and reduced in a register with `reassoc` float adds.
 Operands are read through views (transposes cost no copy), never recomputed.
 """
 from __future__ import annotations
@@ -54,27 +56,33 @@ def _generic_dot(op: Op, materialized: set[Value]) -> KernelPlan:
     lf = [a for a in range(lhs.ndim) if a not in lb + lc]
     rf = [a for a in range(rhs.ndim) if a not in rb + rc]
     dtype = op.result.dtype
-    in_register = not rf
-    # loop axes: batch, lhs free, contract, rhs free
-    nb, nlf, nc = len(lb), len(lf), len(lc)
-    rank = nb + nlf + nc + len(rf)
-    lhs_counter = _counters(lhs.ndim, [(lb, 0), (lf, nb), (lc, nb + nlf)], rank)
-    rhs_counter = _counters(rhs.ndim, [(rb, 0), (rc, nb + nlf), (rf, nb + nlf + nc)], rank)
+    # Reduce in a register with the contraction innermost when rhs has no free axes
+    # or is laid out with a contracted axis last (rhs transposed: walking its free
+    # axis innermost would stride through memory).
+    in_register = not rf or (rhs.ndim - 1) in rc
+    nb, nlf, nrf, nc = len(lb), len(lf), len(rf), len(lc)
+    rank = nb + nlf + nrf + nc
+    if in_register:  # loop axes: batch, lhs free, rhs free, contract
+        first_contract, first_rf = nb + nlf + nrf, nb + nlf
+    else:  # loop axes: batch, lhs free, contract, rhs free ("i-k-j")
+        first_contract, first_rf = nb + nlf, nb + nlf + nc
+    lhs_access = _counters(lhs.ndim, [(lb, 0), (lf, nb), (lc, first_contract)], rank)
+    rhs_access = _counters(rhs.ndim, [(rb, 0), (rc, first_contract), (rf, first_rf)], rank)
     exprs = ExprBuilder(materialized, rank)
-    nodes = [exprs.read(lhs, lhs_counter), exprs.read(rhs, rhs_counter)]
-    dest_axes = list(range(nb + nlf)) + list(range(nb + nlf + nc, rank))
+    nodes = [exprs.read(lhs, lhs_access), exprs.read(rhs, rhs_access)]
+    dest_axes = list(range(nb + nlf)) + list(range(first_rf, first_rf + nrf))
     dest_access = tuple(Affine.counter(k, rank) for k in dest_axes)
     dest_offset = flat_offset(dest_access, op.result.shape, rank)
-    sizes = ([lhs.shape[a] for a in lb] + [lhs.shape[a] for a in lf]
-             + [lhs.shape[a] for a in lc] + [rhs.shape[a] for a in rf])
-    contract_size = 1
-    for a in lc:
-        contract_size *= lhs.shape[a]
+    batch_free = [lhs.shape[a] for a in lb] + [lhs.shape[a] for a in lf]
+    contract = [lhs.shape[a] for a in lc]
+    rhs_free = [rhs.shape[a] for a in rf]
+    sizes = batch_free + (rhs_free + contract if in_register else contract + rhs_free)
     fill = fill_step(op.result.shape, dtype, 0, op.result)
-    if contract_size == 0:
+    if 0 in contract:
         return KernelPlan(op.result, [fill])
     flags = ("reassoc", "contract") if in_register else ("contract",)
-    step = ReduceStep(sizes, nb + nlf, exprs, nodes, _multiply_add(dtype, flags),
+    outer = nb + nlf + (nrf if in_register else 0)
+    step = ReduceStep(sizes, outer, exprs, nodes, _multiply_add(dtype, flags),
                       scalar_constant(0, dtype), op.result, dest_offset, dtype, in_register)
     return KernelPlan(op.result, [step] if in_register else [fill, step])
 

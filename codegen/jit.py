@@ -72,6 +72,7 @@ def optimise(parsed: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
     tuning = llvm.create_pipeline_tuning_options(speed_level=2)
     tuning.loop_vectorization = True
     tuning.slp_vectorization = True
+    tuning.loop_unrolling = False  # full unrolls of short loops doubled compile time
     builder = llvm.create_pass_builder(machine, tuning)
     manager = builder.getModulePassManager()
     manager.run(parsed, builder)

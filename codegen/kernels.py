@@ -12,7 +12,7 @@ from ir.graph import Op, Value
 from ir.types import DType
 
 from .affine import Affine, flat_offset, identity_access
-from .elementwise import emit_max, emit_min
+from .elementwise import emit_max, emit_min, intrinsic
 from .expr import Const, ExprBuilder
 from .llvmtypes import highest, lowest, scalar_constant
 from .steps import KernelPlan, MapStep, ReduceStep
@@ -63,7 +63,15 @@ def _sum(dtype: DType, reassoc: bool):
     return combine
 
 
-def _extremum(pick, dtype: DType):
+def _extremum(kind: str, dtype: DType, in_register: bool):
+    """max/min combine. Float register reductions use llvm.maximum/minimum, which
+    propagate NaN like np.max and vectorise; they differ from np.maximum's pairwise
+    rule only in which zero wins a -0.0/+0.0 tie (NumPy's answer there depends on
+    the order it visits elements in)."""
+    if dtype.is_float and in_register:
+        name = "llvm.maximum" if kind == "max" else "llvm.minimum"
+        return lambda b, acc, values: intrinsic(b, name, [acc, values[0]])
+    pick = emit_max if kind == "max" else emit_min
     return lambda b, acc, values: pick(b, acc, values[0], dtype)
 
 
@@ -94,7 +102,7 @@ def lower_reduce(op: Op, materialized: set[Value], kind: str) -> KernelPlan:
     dest_access = tuple(access[a] for a in kept)
     dest_offset = flat_offset(dest_access, op.result.shape, rank)
     combine = (_sum(dtype, in_register) if kind == "sum" else
-               _extremum(emit_max if kind == "max" else emit_min, dtype))
+               _extremum(kind, dtype, in_register))
     sizes = [shape[a] for a in order]
     step = ReduceStep(sizes, len(kept), exprs, [node], combine,
                       scalar_constant(identity, dtype), op.result, dest_offset, dtype,
