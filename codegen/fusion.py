@@ -5,8 +5,8 @@ Rules, in one forward pass over the ops:
 - graph inputs and outputs, kernel results (reductions, dot, pad, concatenate)
   and non-uniform constants (module globals) have buffers;
 - an elementwise/view/iota value is fused into its readers, except when
-  * more than one op reads it and its fused computation does arithmetic
-    (recomputing it per reader would repeat work), or
+  * readers that end up in different kernels read it and its fused computation
+    does arithmetic (recomputing it per kernel would repeat work), or
   * a broadcast that enlarges it reads it and it does arithmetic (the work would
     be repeated per broadcast copy), or
   * a kernel with `view_operands` (dot) reads it through views: dot indexes its
@@ -45,10 +45,13 @@ def view_base(value: Value) -> Value:
 
 def _materialize_repeated_work(graph: Graph, materialized: set[Value]) -> None:
     """Give buffers to fused arithmetic that would otherwise be recomputed."""
-    readers: dict[Value, set[int]] = {}
-    for position, op in enumerate(graph.ops):
-        for operand in op.operands:
-            readers.setdefault(operand, set()).add(position)
+    work = _broadcast_rule(graph, materialized)
+    _shared_value_rule(graph, materialized, work)
+
+
+def _broadcast_rule(graph: Graph, materialized: set[Value]) -> dict[Value, int]:
+    """Forward pass: arithmetic ops fused into each value; an enlarging view of a
+    value with arithmetic gets that value a buffer. Returns the work per value."""
     work: dict[Value, int] = {}
     for op in graph.ops:
         if op.result in materialized:
@@ -60,10 +63,30 @@ def _materialize_repeated_work(graph: Graph, materialized: set[Value]) -> None:
         if _enlarging_view(op, lowering.kind) and work.get(op.operands[0], 0) > 0:
             materialized.add(op.operands[0])
             total = 0
-        if total > 0 and len(readers.get(op.result, ())) > 1:
-            materialized.add(op.result)
-            total = 0
         work[op.result] = total
+    return work
+
+
+def _shared_value_rule(graph: Graph, materialized: set[Value], work: dict[Value, int]) -> None:
+    """Backward pass: find the kernel each fused value ends up in; a value with
+    arithmetic whose readers end up in different kernels gets a buffer. (Readers in
+    one kernel share it: expression trees are memoised.)"""
+    readers: dict[Value, list] = {}
+    for op in graph.ops:
+        for operand in op.operands:
+            readers.setdefault(operand, []).append(op)
+    kernel_of: dict[Value, Value] = {}
+    for op in reversed(graph.ops):
+        value = op.result
+        if value in materialized:
+            kernel_of[value] = value
+            continue
+        kernels = {kernel_of.get(reader.result, reader.result) for reader in readers.get(value, [])}
+        if len(kernels) > 1 and work.get(value, 0) > 0:
+            materialized.add(value)
+            kernel_of[value] = value
+        elif kernels:
+            kernel_of[value] = kernels.pop()
 
 
 def _enlarging_view(op, kind: str) -> bool:
