@@ -176,7 +176,7 @@ def scalar_array(value: Any, dtype: DType, op: str) -> np.ndarray:
     if dtype.is_int and not isinstance(value, float):
         info = np.iinfo(dtype.numpy)
         if not info.min <= int(value) <= info.max:
-            raise TraceTypeError(op, f"Python int {value} does not fit in {dtype}",
+            raise TraceTypeError(op, f"Python int {value} does not fit in {dtype.numpy.name}",
                                  hint="use an int64 array or a float")
     return np.asarray(value, dtype=dtype.numpy)
 
