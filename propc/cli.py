@@ -1,4 +1,4 @@
-"""The `propc` command line."""
+"""The `propc` command line: `propc demo`, `propc show`, `propc bench`."""
 from __future__ import annotations
 
 import sys
@@ -7,15 +7,26 @@ USAGE = """usage: propc <command> [options]
 
 commands:
   demo    train an MLP on the bundled digits data with compiled forward/backward passes
-  show    print the IR (and passes, LLVM IR, assembly) of a function
+  show    print the IR (and passes, LLVM IR, assembly, cost) of a function
   bench   the benchmark table
+
+`propc <command> --help` describes each command's options.
 """
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0
-    print(f"propc: unknown command {argv[0]!r}\n" + USAGE, file=sys.stderr, end="")
-    return 2
+    command, rest = argv[0], argv[1:]
+    if command == "demo":
+        from .demo import main as run
+    elif command == "show":
+        from .show import main as run
+    elif command == "bench":
+        from .bench import main as run
+    else:
+        print(f"propc: unknown command {command!r} (try: demo, show, bench)", file=sys.stderr)
+        return 2
+    return run(rest)

@@ -1,0 +1,244 @@
+"""`pc.compile`: per-signature trace → simplify → lower → JIT → cache, and `Lowered`.
+
+A `Compiled` callable keys its cache on the input signature (pytree structure and
+each leaf's shape, dtype and weakness). A new signature traces and compiles again,
+and says so through `logging` (logger "propc.compile"), naming the argument leaf
+that changed and how. Calls convert Python scalars and non-contiguous arrays,
+run one native function, and rebuild the output pytree from fresh arrays.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+import codegen
+import ir
+from ir.passes.cost import CostReport, cost
+from ir.passes.simplify import simplify
+
+from .errors import TraceTypeError, api_boundary
+from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
+from .signature import LeafSpec, leaf_spec, runtime_array
+from .tracing import Tensor, Traced, bind, trace_to_graph
+
+log = logging.getLogger("propc.compile")
+
+
+@dataclass
+class MemorySummary:
+    """Bytes of one compiled signature's buffer plan."""
+
+    inputs: int
+    outputs: int
+    residuals: int
+    peak_scratch: int
+
+    @property
+    def total(self) -> int:
+        return self.inputs + self.outputs + self.peak_scratch
+
+    def __str__(self) -> str:
+        rows = [("inputs", self.inputs), ("outputs", self.outputs),
+                ("residuals (kept for backward)", self.residuals),
+                ("peak scratch", self.peak_scratch), ("total", self.total)]
+        width = max(len(name) for name, _ in rows)
+        return "\n".join(f"{name.ljust(width)}  {value:>12,d} B" for name, value in rows)
+
+
+@dataclass
+class _Entry:
+    """Everything one signature needs: its trace, optimised graph and native code."""
+
+    traced: Traced
+    graph: ir.Graph
+    executable: Any  # codegen.Executable, built on first use
+
+
+class Lowered:
+    """One signature of a compiled function, opened up for inspection."""
+
+    def __init__(self, compiled: "Compiled", entry: _Entry):
+        self._compiled = compiled
+        self._entry = entry
+
+    @property
+    def graph(self) -> ir.Graph:
+        """The optimised graph that is compiled."""
+        return self._entry.graph
+
+    @property
+    def traced_graph(self) -> ir.Graph:
+        """The graph as traced, before simplification."""
+        return self._entry.traced.graph
+
+    def _reverse_pass(self, index: int) -> ir.Graph | None:
+        passes = self._entry.traced.reverse_passes
+        return simplify(passes[0][index]) if passes else None
+
+    @functools.cached_property
+    def forward_graph(self) -> ir.Graph | None:
+        """The forward pass (outputs + residuals) of the function's reverse-mode
+        transform, or None when the function does not differentiate."""
+        return self._reverse_pass(0)
+
+    @functools.cached_property
+    def backward_graph(self) -> ir.Graph | None:
+        """The backward pass (residuals + cotangents → input cotangents), or None."""
+        return self._reverse_pass(1)
+
+    @property
+    def executable(self):
+        return self._compiled._executable(self._entry)
+
+    @property
+    def llvm_ir(self) -> str:
+        return self.executable.llvm_ir
+
+    @property
+    def asm(self) -> str:
+        return self.executable.asm
+
+    @functools.cached_property
+    def cost(self) -> CostReport:
+        return cost(self.graph)
+
+    @functools.cached_property
+    def memory(self) -> MemorySummary:
+        plan = self.executable.memory
+        forward = self.forward_graph
+        residuals = 0
+        if forward is not None:
+            residuals = sum(v.type.nbytes for v in forward.outputs[len(forward.outputs)
+                                                                   - forward.residual_outputs:])
+        return MemorySummary(plan.inputs, plan.outputs, residuals, plan.peak_scratch)
+
+    def __repr__(self) -> str:
+        return f"<Lowered @{self.graph.name}: {len(self.graph.ops)} ops>"
+
+
+def _describe_change(old: tuple, new: tuple, paths: list[str]) -> str:
+    old_tree, old_specs = old
+    new_tree, new_specs = new
+    if old_tree != new_tree:
+        return f"argument structure changed from {old_tree} to {new_tree}"
+    for path, a, b in zip(paths, old_specs, new_specs):
+        if a != b:
+            return f"{path} changed from {a} to {b}"
+    return "signature changed"
+
+
+class Compiled:
+    """`pc.compile(fn)`: a callable with fn's signature running native code."""
+
+    def __init__(self, fn: Callable, interpret: bool = False):
+        self.fn = fn
+        self.interpret = interpret
+        self.compile_count = 0
+        self._cache: dict[tuple, _Entry] = {}
+        self._last_key: tuple | None = None
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, fn, updated=())
+
+    # -- signatures and the cache ---------------------------------------------------
+
+    def _signature(self, args: tuple) -> tuple[list, TreeDef, list[str], tuple]:
+        leaves, tree = tree_flatten(args)
+        paths = tree_paths(args, "args")
+        specs = tuple(leaf_spec(leaf, path) for leaf, path in zip(leaves, paths))
+        return leaves, tree, paths, (tree, specs)
+
+    def _entry(self, args: tuple, key: tuple, paths: list[str]) -> _Entry:
+        entry = self._cache.get(key)
+        if entry is not None:
+            return entry
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is None:
+                if self._last_key is not None:
+                    log.info("recompiling %s: %s", getattr(self.fn, "__name__", "fn"),
+                             _describe_change(self._last_key, key, paths))
+                traced = trace_to_graph(self.fn, args)
+                entry = _Entry(traced, simplify(traced.graph), None)
+                self._cache[key] = entry
+                self._last_key = key
+        return entry
+
+    def _executable(self, entry: _Entry):
+        if entry.executable is None:
+            with self._lock:
+                if entry.executable is None:
+                    entry.executable = codegen.compile_graph(entry.graph)
+                    self.compile_count += 1
+        return entry.executable
+
+    # -- public -------------------------------------------------------------------------
+
+    @api_boundary
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            raise TypeError(f"{getattr(self.fn, '__name__', 'fn')}: keyword arguments "
+                            f"{sorted(kwargs)} are not supported by pc.compile; pass them "
+                            "positionally")
+        leaves, tree = tree_flatten(args)
+        if any(isinstance(leaf, Tensor) for leaf in leaves):
+            traced = trace_to_graph(self.fn, args)
+            outputs = bind(traced.graph, leaves + traced.captured, traced.out_weak)
+            return tree_unflatten(traced.out_tree, outputs)
+        leaves, tree, paths, key = self._signature(args)
+        entry = self._entry(args, key, paths)
+        arrays = [runtime_array(leaf, spec, path)
+                  for leaf, spec, path in zip(leaves, key[1], paths)]
+        if self.interpret:
+            outputs = ir.interpret(entry.graph, *arrays)
+        else:
+            outputs = self._executable(entry)(*arrays)
+        return tree_unflatten(entry.traced.out_tree, outputs)
+
+    @api_boundary
+    def lower(self, *args: Any) -> Lowered:
+        """The `Lowered` view of this function for one signature (arrays or ShapeDtypes)."""
+        leaves, tree, paths, key = self._signature(args)
+        return Lowered(self, self._entry(args, key, paths))
+
+    @property
+    def cache_size(self) -> int:
+        return len(self._cache)
+
+
+def compile(fn: Callable, *, interpret: bool = False) -> Compiled:
+    """Compile `fn` to native code per input signature (see module docstring)."""
+    if isinstance(fn, Compiled):
+        return Compiled(fn.fn, interpret=interpret)
+    if not callable(fn):
+        raise TypeError(f"pc.compile expects a function, got {type(fn).__name__}")
+    return Compiled(fn, interpret=interpret)
+
+
+def pass_runners(forward: ir.Graph, backward: ir.Graph, native: bool, traced: Traced):
+    """Callables running a vjp's forward and backward passes on flat input lists:
+    two native functions in one module when `native`, else the interpreter."""
+    forward, backward = simplify(forward), simplify(backward)
+    paths = tree_paths(tuple([None] * 0), "args")
+    del paths
+    specs = traced.in_leaves
+
+    def convert(values: list) -> list[np.ndarray]:
+        arrays = []
+        for i, value in enumerate(values):
+            if i < len(specs):
+                arrays.append(runtime_array(value, specs[i], f"args leaf {i}"))
+            else:
+                arrays.append(np.ascontiguousarray(value))
+        return arrays
+
+    if native:
+        fwd_exe, bwd_exe = codegen.compile_graphs([forward, backward])
+        return (lambda values: fwd_exe(*convert(values)),
+                lambda values: bwd_exe(*[np.ascontiguousarray(v) for v in values]))
+    return (lambda values: ir.interpret(forward, *convert(values)),
+            lambda values: ir.interpret(backward, *[np.ascontiguousarray(v) for v in values]))
