@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ir import PRIMITIVES, Builder, DType, Graph, TensorType
-from op_references import SCALAR_FUNCTIONS, TRANSCENDENTAL, reference_for
+from op_references import TRANSCENDENTAL, reference_for
 
 Shape = tuple[int, ...]
 Fill = Callable[[np.random.Generator, Sequence[Shape]], list[np.ndarray]]
