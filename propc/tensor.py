@@ -149,16 +149,31 @@ class Tensor:
             axes = axes[0]
         return _api().transpose(self, axes if axes != () else None)
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return _api().sum(self, axis=axis, keepdims=keepdims)
+    # `dtype` and `out` are accepted so that np.sum(x) / np.max(x) on a tracer work:
+    # NumPy calls these methods with them.
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return _api().mean(self, axis=axis, keepdims=keepdims)
+    def _reduction_input(self, dtype: Any, out: Any, op: str) -> "Tensor":
+        if out is not None:
+            raise TraceTypeError(op, f"out= is not supported for a traced {self.type}",
+                                 hint="use the returned tensor")
+        return self if dtype is None else self.astype(dtype)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def sum(self, axis: Any = None, keepdims: bool = False, *, dtype: Any = None,
+            out: Any = None) -> "Tensor":
+        x = self._reduction_input(dtype, out, "sum")
+        return _api().sum(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False, *, dtype: Any = None,
+             out: Any = None) -> "Tensor":
+        x = self._reduction_input(dtype, out, "mean")
+        return _api().mean(x, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False, *, out: Any = None) -> "Tensor":
+        self._reduction_input(None, out, "max")
         return _api().max(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def min(self, axis: Any = None, keepdims: bool = False, *, out: Any = None) -> "Tensor":
+        self._reduction_input(None, out, "min")
         return _api().min(self, axis=axis, keepdims=keepdims)
 
     def astype(self, dtype: Any) -> "Tensor":

@@ -102,6 +102,15 @@ def test_bool_binary_ops(op):
     assert_same(run(pc_fn, a, b), np_fn(a, b), f"bool {op}")
 
 
+def test_numpy_reduction_functions_on_tracers():
+    x = sample((2, 3), np.int32, 40)
+    assert_same(run(lambda t: np.sum(t, axis=0), x), np.sum(x, axis=0), "np.sum")
+    assert_same(run(lambda t: np.mean(t), x), np.mean(x), "np.mean")
+    assert_same(run(lambda t: np.max(t, axis=-1, keepdims=True), x),
+                np.max(x, axis=-1, keepdims=True), "np.max")
+    assert_same(run(lambda t: t.sum(dtype=np.float32), x), x.sum(dtype=np.float32), "dtype=")
+
+
 def test_numpy_array_on_the_left_dispatches_to_tensor():
     x = sample((2, 3), np.float32, 7)
     c = sample((2, 3), np.float32, 8)
