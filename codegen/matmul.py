@@ -1,0 +1,259 @@
+"""A fast float32 matmul (sgemm) emitted with llvmlite: `emit_sgemm`.
+
+    void @propc_sgemm(i64 M, i64 N, i64 K,
+                      ptr A, i64 rsA, i64 csA,      ; A[i, k] = A[i*rsA + k*csA]
+                      ptr B, i64 rsB, i64 csB,      ; B[k, j] = B[k*rsB + j*csB]
+                      ptr C, i64 ldc,               ; C[i, j] = C[i*ldc + j]
+                      i32 accumulate,               ; 0: C = A.B   1: C += A.B
+                      ptr scratch,                  ; 64-byte aligned, sgemm_scratch_bytes(M, N, K)
+                      extra...)                     ; the epilogue's arguments, if any
+
+Any strides work, so transposed operands (A.T of a row-major array: rsA=1,
+csA=lda) are read through the packing with no transpose materialised. K = 0 gives
+C = 0 (or C unchanged when accumulating); M or N = 0 does nothing.
+
+How (Goto/BLIS-style blocking, PERF.md's measured recipe): for each NC-wide block
+of columns and KC-deep slice of K, B is packed into NR-wide panels; for each MC-tall
+block of rows, A is packed into MR-tall panels; a micro-kernel then computes each
+MR x NR tile of C in vector registers. Packing only pays when a panel is reused, so
+small or skinny products skip it: the micro-kernel can also read A through its
+strides and B rows through masked loads (see `_choose_packing`).
+"""
+from __future__ import annotations
+
+import functools
+
+import llvmlite.binding as llvm
+import llvmlite.ir as lir
+
+from .matmul_kernel import (F32, FLAG_ACCUMULATE, FLAG_EPILOGUE, I1, I32, I64, PTR, Epilogue,
+                            SgemmConfig, counted, emit_micro_kernel, emit_pack, float_at, i64,
+                            smin)
+
+__all__ = ["Epilogue", "SgemmConfig", "SGEMM_ARGS", "emit_sgemm", "emit_sgemm_batched",
+           "host_config", "sgemm_scratch_bytes"]
+
+SGEMM_ARGS = ["M", "N", "K", "A", "rsA", "csA", "B", "rsB", "csB", "C", "ldc", "accumulate",
+              "scratch"]
+_SGEMM_TYPES = [I64, I64, I64, PTR, I64, I64, PTR, I64, I64, PTR, I64, I32, PTR]
+SCRATCH_ALIGN = 64
+
+# Register tiles: AVX-512 has 32 vector registers (8 x 2 zmm accumulators measured at
+# 105-112 GFLOP/s in PERF.md), AVX2 16 (6 x 2 ymm accumulators + 2 b rows + 1 splat).
+AVX512_CONFIG = SgemmConfig(vector_width=16, mr=8, nr_vectors=2, kc=256, mc=96, nc=4096)
+AVX2_CONFIG = SgemmConfig(vector_width=8, mr=6, nr_vectors=2, kc=256, mc=144, nc=4096)
+BASIC_CONFIG = SgemmConfig(vector_width=4, mr=4, nr_vectors=2, kc=256, mc=64, nc=1024)
+
+
+@functools.lru_cache(maxsize=None)
+def host_config() -> SgemmConfig:
+    """The blocking geometry for this CPU's vector registers."""
+    features = llvm.get_host_cpu_features()
+    if features.get("avx512f", False):
+        return AVX512_CONFIG
+    if features.get("avx2", False) and features.get("fma", False):
+        return AVX2_CONFIG
+    return BASIC_CONFIG
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def sgemm_scratch_bytes(m: int, n: int, k: int, config: SgemmConfig | None = None) -> int:
+    """Bytes of the scratch buffer `emit_sgemm`'s function needs for an M x K . K x N
+    product (packed panels of B, then of A, each starting 64-byte aligned)."""
+    config = config or host_config()
+    if min(m, n, k) < 0:
+        raise ValueError(f"sgemm_scratch_bytes: sizes must be >= 0, got M={m} N={n} K={k}")
+    depth = min(k, config.kc)
+    b_floats = _round_up(min(n, config.nc), config.nr) * depth
+    a_floats = _round_up(min(m, config.mc), config.mr) * depth
+    return _round_up(b_floats * 4, SCRATCH_ALIGN) + a_floats * 4
+
+
+def emit_sgemm(module: lir.Module, name: str = "propc_sgemm", *,
+               config: SgemmConfig | None = None,
+               epilogue: Epilogue | None = None) -> lir.Function:
+    """Define the sgemm function `name` in `module` (once: an existing definition is
+    returned as is) and return it. See the module docstring for its signature.
+
+    `epilogue` (optional) fuses elementwise code into the final store of C; its
+    `arg_types` are appended to the signature. `config` overrides the blocking
+    geometry chosen for the host CPU (tests use this).
+    """
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    config = config or host_config()
+    extra_types = list(epilogue.arg_types) if epilogue else []
+    fn = lir.Function(module, lir.FunctionType(lir.VoidType(), _SGEMM_TYPES + extra_types),
+                      name=name)
+    fn.attributes.add("nounwind")
+    for arg, arg_name in zip(fn.args, SGEMM_ARGS + [f"extra{i}" for i in range(len(extra_types))]):
+        arg.name = arg_name
+    kernels = _Kernels(
+        pack_a=emit_pack(module, f"{name}.pack_a", config.mr),
+        pack_b=emit_pack(module, f"{name}.pack_b", config.nr),
+        packed=emit_micro_kernel(module, f"{name}.kernel_packed", config, True, epilogue),
+        direct=emit_micro_kernel(module, f"{name}.kernel_direct", config, False, epilogue))
+    _Driver(fn, config, kernels).emit()
+    return fn
+
+
+def emit_sgemm_batched(module: lir.Module, name: str = "propc_sgemm_batched", *,
+                       config: SgemmConfig | None = None,
+                       epilogue: Epilogue | None = None) -> lir.Function:
+    """Define `void name(i64 batch, i64 strideA, i64 strideB, i64 strideC, <sgemm args>)`:
+    `batch` independent products, matrix b at A + b*strideA (in floats) etc.; one
+    scratch buffer of sgemm_scratch_bytes(M, N, K) serves every batch entry."""
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    single = emit_sgemm(module, f"{name}.single", config=config, epilogue=epilogue)
+    arg_types = [I64] * 4 + [arg.type for arg in single.args]
+    fn = lir.Function(module, lir.FunctionType(lir.VoidType(), arg_types), name=name)
+    fn.attributes.add("nounwind")
+    batch, stride_a, stride_b, stride_c, *rest = fn.args
+    for arg, arg_name in zip(fn.args, ["batch", "strideA", "strideB", "strideC"]):
+        arg.name = arg_name
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    with counted(builder, i64(0), batch, i64(1), "batch") as entry:
+        args = list(rest)
+        for position, stride in ((3, stride_a), (6, stride_b), (9, stride_c)):
+            args[position] = float_at(builder, rest[position], builder.mul(entry, stride))
+        builder.call(single, args)
+    builder.ret_void()
+    return fn
+
+
+class _Kernels:
+    """The helper functions one sgemm calls."""
+
+    def __init__(self, pack_a, pack_b, packed, direct):
+        self.pack_a = pack_a
+        self.pack_b = pack_b
+        self.packed = packed
+        self.direct = direct
+
+
+class _Driver:
+    """Emits the blocked loop nest jc (NC) / pc (KC) / ic (MC) / jr (NR) / ir (MR)."""
+
+    def __init__(self, fn: lir.Function, config: SgemmConfig, kernels: _Kernels):
+        self.fn = fn
+        self.config = config
+        self.kernels = kernels
+        self.arg = dict(zip(SGEMM_ARGS, fn.args))
+        self.extra = list(fn.args[len(SGEMM_ARGS):])
+
+    def emit(self) -> None:
+        builder = lir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.builder = builder
+        a = self.arg
+        empty = builder.or_(builder.icmp_signed("<=", a["M"], i64(0)),
+                            builder.icmp_signed("<=", a["N"], i64(0)))
+        with builder.if_then(builder.not_(empty)):
+            self.pack_a_flag, self.pack_b_flag = _choose_packing(builder, self.config, a)
+            self.a_scratch = self._a_scratch_pointer()
+            self._column_blocks()
+        builder.ret_void()
+
+    def _a_scratch_pointer(self) -> lir.Value:
+        """Packed A follows packed B in the scratch buffer (same layout as
+        sgemm_scratch_bytes)."""
+        builder, config, a = self.builder, self.config, self.arg
+        depth = smin(builder, a["K"], i64(config.kc))
+        columns = smin(builder, a["N"], i64(config.nc))
+        columns = builder.mul(builder.sdiv(builder.add(columns, i64(config.nr - 1)), i64(config.nr)),
+                              i64(config.nr))
+        floats = builder.mul(columns, depth)
+        align = SCRATCH_ALIGN // 4
+        floats = builder.mul(builder.sdiv(builder.add(floats, i64(align - 1)), i64(align)), i64(align))
+        return float_at(builder, a["scratch"], floats)
+
+    def _column_blocks(self) -> None:
+        builder, config, a = self.builder, self.config, self.arg
+        # K = 0 still runs one (empty) block of K so that C gets written.
+        k_stop = builder.select(builder.icmp_signed(">", a["K"], i64(0)), a["K"], i64(1))
+        with counted(builder, i64(0), a["N"], i64(config.nc), "jc") as jc:
+            nc = smin(builder, i64(config.nc), builder.sub(a["N"], jc))
+            with counted(builder, i64(0), k_stop, i64(config.kc), "pc") as pc:
+                kc = smin(builder, i64(config.kc), builder.sub(a["K"], pc))
+                flags = self._flags(pc)
+                with builder.if_then(self.pack_b_flag):
+                    source = self._b_at(pc, jc)
+                    builder.call(self.kernels.pack_b, [a["scratch"], source, a["csB"], a["rsB"], kc, nc])
+                self._row_blocks(jc, nc, pc, kc, flags)
+
+    def _flags(self, pc) -> lir.Value:
+        """FLAG_ACCUMULATE unless this is the first block of K of a C = A.B call;
+        FLAG_EPILOGUE on the last block of K."""
+        builder, a = self.builder, self.arg
+        later = builder.icmp_signed(">", pc, i64(0))
+        add = builder.or_(later, builder.icmp_signed("!=", a["accumulate"], lir.Constant(I32, 0)))
+        last = builder.icmp_signed(">=", builder.add(pc, i64(self.config.kc)), a["K"])
+        add_bits = builder.select(add, lir.Constant(I32, FLAG_ACCUMULATE), lir.Constant(I32, 0))
+        last_bits = builder.select(last, lir.Constant(I32, FLAG_EPILOGUE), lir.Constant(I32, 0))
+        return builder.or_(add_bits, last_bits)
+
+    def _a_at(self, row, pc) -> lir.Value:
+        builder, a = self.builder, self.arg
+        return float_at(builder, a["A"], builder.add(builder.mul(row, a["rsA"]), builder.mul(pc, a["csA"])))
+
+    def _b_at(self, pc, column) -> lir.Value:
+        builder, a = self.builder, self.arg
+        return float_at(builder, a["B"], builder.add(builder.mul(pc, a["rsB"]), builder.mul(column, a["csB"])))
+
+    def _row_blocks(self, jc, nc, pc, kc, flags) -> None:
+        builder, config, a = self.builder, self.config, self.arg
+        with counted(builder, i64(0), a["M"], i64(config.mc), "ic") as ic:
+            mc = smin(builder, i64(config.mc), builder.sub(a["M"], ic))
+            with builder.if_then(self.pack_a_flag):
+                builder.call(self.kernels.pack_a,
+                             [self.a_scratch, self._a_at(ic, pc), a["rsA"], a["csA"], kc, mc])
+            with counted(builder, i64(0), nc, i64(config.nr), "jr") as jr:
+                column = builder.add(jc, jr)
+                cols = smin(builder, i64(config.nr), builder.sub(nc, jr))
+                b_tile = builder.select(self.pack_b_flag,
+                                        float_at(builder, a["scratch"], builder.mul(jr, kc)),
+                                        self._b_at(pc, column))
+                b_step = builder.select(self.pack_b_flag, i64(config.nr), a["rsB"])
+                self._tiles(ic, mc, pc, kc, column, cols, b_tile, b_step, flags)
+
+    def _tiles(self, ic, mc, pc, kc, column, cols, b_tile, b_step, flags) -> None:
+        builder, config, a = self.builder, self.config, self.arg
+        with counted(builder, i64(0), mc, i64(config.mr), "ir") as ir:
+            row = builder.add(ic, ir)
+            rows = smin(builder, i64(config.mr), builder.sub(mc, ir))
+            packed_a = self.pack_a_flag
+            a_tile = builder.select(packed_a, float_at(builder, self.a_scratch, builder.mul(ir, kc)),
+                                    self._a_at(row, pc))
+            a_row_step = builder.select(packed_a, i64(1), a["rsA"])
+            a_k_step = builder.select(packed_a, i64(config.mr), a["csA"])
+            c_tile = float_at(builder, a["C"], builder.add(builder.mul(row, a["ldc"]), column))
+            args = [kc, a_tile, a_row_step, a_k_step, b_tile, b_step, c_tile, a["ldc"],
+                    row, column, rows, cols, flags] + self.extra
+            both = builder.and_(self.pack_a_flag, self.pack_b_flag)
+            with builder.if_else(both) as (then, otherwise):
+                with then:
+                    builder.call(self.kernels.packed, args)
+                with otherwise:
+                    builder.call(self.kernels.direct, args)
+
+
+def _choose_packing(builder: lir.IRBuilder, config: SgemmConfig, a: dict) -> tuple:
+    """(pack A?, pack B?) as i1 values. Packing a panel costs about one pass over
+    it; it pays back only when the panel is reused by several tiles:
+    - B panels serve every MR-row tile of the block, so pack B when M spans a few
+      tiles (and always when B's columns are not contiguous: the direct kernel
+      reads B rows with vector loads);
+    - A panels serve every NR-column tile, so pack A when N spans a few.
+    K = 0 packs nothing (no kernel reads anything then)."""
+    some_k = builder.icmp_signed(">", a["K"], i64(0))
+    strided_b = builder.icmp_signed("!=", a["csB"], i64(1))
+    tall = builder.icmp_signed(">", a["M"], i64(4 * config.mr))
+    wide = builder.icmp_signed(">", a["N"], i64(2 * config.nr))
+    pack_b = builder.and_(some_k, builder.or_(strided_b, tall))
+    pack_a = builder.and_(pack_b, wide)
+    return pack_a, pack_b

@@ -1,0 +1,391 @@
+"""Building blocks of the packed float32 matmul (codegen/matmul.py drives them).
+
+- `SgemmConfig`: the blocking geometry (vector width, micro-tile MR x NR, KC, MC, NC);
+- `emit_pack`: copies a block of A or B into contiguous, zero-padded panels;
+- `emit_micro_kernel`: C[MR x NR] (+)= A-panel . B-panel with the whole tile of C
+  kept in vector registers as loop-carried values, one `llvm.fmuladd` per vector.
+
+The design is the classic Goto/BLIS one (pack panels so the innermost loop streams
+contiguous memory; a register-blocked micro-kernel does all the arithmetic); every
+line is written for this project from PERF.md's measurements.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import llvmlite.ir as lir
+
+PTR = lir.PointerType()
+I1 = lir.IntType(1)
+I32 = lir.IntType(32)
+I64 = lir.IntType(64)
+F32 = lir.FloatType()
+FLOAT_BYTES = 4
+
+# An epilogue emits elementwise code on one vector of finished C values:
+# emit(builder, values, row, col, mask, extra_args) -> new values.
+# `row` is the i64 row of C, `col` the i64 column of lane 0, `mask` an <W x i1>
+# of the lanes inside C (None when all are), `extra_args` the caller's extra
+# function arguments (bias pointers...). It runs once per element, after the last
+# block of K, so it sees the complete (accumulated) C value.
+EpilogueEmit = Callable[[lir.IRBuilder, lir.Value, lir.Value, lir.Value, "lir.Value | None",
+                         Sequence[lir.Value]], lir.Value]
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """Elementwise code fused into the store of each C tile (bias add, activation).
+
+    `arg_types` are extra arguments appended to the sgemm signature and handed to
+    `emit` unchanged.
+    """
+
+    emit: EpilogueEmit
+    arg_types: tuple[lir.Type, ...] = ()
+
+
+@dataclass(frozen=True)
+class SgemmConfig:
+    """Blocking geometry: MR x (nr_vectors * vector_width) register tile, KC deep
+    panels, MC rows of A and NC columns of B per packed block."""
+
+    vector_width: int
+    mr: int
+    nr_vectors: int
+    kc: int
+    mc: int
+    nc: int
+
+    @property
+    def nr(self) -> int:
+        return self.nr_vectors * self.vector_width
+
+    def __post_init__(self) -> None:
+        if self.mc % self.mr or self.nc % self.nr:
+            raise ValueError(f"SgemmConfig: mc must be a multiple of mr and nc of nr: {self}")
+
+
+def i64(value: int) -> lir.Constant:
+    return lir.Constant(I64, value)
+
+
+def vector_type(config: SgemmConfig) -> lir.VectorType:
+    return lir.VectorType(F32, config.vector_width)
+
+
+def smin(builder: lir.IRBuilder, left: lir.Value, right: lir.Value) -> lir.Value:
+    """Signed minimum of two i64 values."""
+    return builder.select(builder.icmp_signed("<", left, right), left, right)
+
+
+def float_at(builder: lir.IRBuilder, base: lir.Value, offset: lir.Value) -> lir.Value:
+    """Address of float element `offset` of `base`."""
+    return builder.gep(base, [offset], source_etype=F32)
+
+
+def declare(module: lir.Module, name: str, return_type: lir.Type,
+            arg_types: Sequence[lir.Type]) -> lir.Function:
+    """The function `name` of the module, declared now if it is not there yet."""
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    return lir.Function(module, lir.FunctionType(return_type, list(arg_types)), name=name)
+
+
+@contextmanager
+def counted(builder: lir.IRBuilder, start: lir.Value, stop: lir.Value, step: lir.Value,
+            name: str) -> Iterator[lir.Value]:
+    """`for i in range(start, stop, step)` (runtime i64 bounds, may run 0 times);
+    the body is emitted inside the `with` block, which yields the counter."""
+    before = builder.block
+    head = builder.append_basic_block(f"{name}.head")
+    body = builder.append_basic_block(f"{name}.body")
+    done = builder.append_basic_block(f"{name}.done")
+    builder.branch(head)
+    builder.position_at_end(head)
+    counter = builder.phi(I64, name=name)
+    counter.add_incoming(start, before)
+    builder.cbranch(builder.icmp_signed("<", counter, stop), body, done)
+    builder.position_at_end(body)
+    yield counter
+    following = builder.add(counter, step, flags=["nsw"])
+    counter.add_incoming(following, builder.block)
+    builder.branch(head)
+    builder.position_at_end(done)
+
+
+def _internal_function(module: lir.Module, name: str, arg_types: Sequence[lir.Type],
+                       arg_names: Sequence[str]) -> lir.Function:
+    fn = lir.Function(module, lir.FunctionType(lir.VoidType(), list(arg_types)), name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    for arg, arg_name in zip(fn.args, arg_names):
+        arg.name = arg_name
+    return fn
+
+
+# ---------------------------------------------------------------- packing
+
+def emit_pack(module: lir.Module, name: str, lanes: int) -> lir.Function:
+    """void pack(ptr dst, ptr src, i64 lane_stride, i64 k_stride, i64 kc, i64 count).
+
+    Packs `count` lanes (rows of A or columns of B) x `kc` into panels of `lanes`:
+    dst[p*lanes*kc + k*lanes + l] = src[(p*lanes + l)*lane_stride + k*k_stride],
+    zero where p*lanes + l >= count. Full panels with lane_stride == 1 copy whole
+    vectors; the rest reads each lane through a clamped (always valid) pointer.
+    """
+    fn = _internal_function(module, name, [PTR, PTR, I64, I64, I64, I64],
+                            ["dst", "src", "lane_stride", "k_stride", "kc", "count"])
+    dst, src, lane_stride, k_stride, kc, count = fn.args
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    panel_size = builder.mul(kc, i64(lanes))
+    with counted(builder, i64(0), count, i64(lanes), "p") as first:
+        panel = float_at(builder, dst, builder.mul(builder.sdiv(first, i64(lanes)), panel_size))
+        full = builder.icmp_signed("<=", builder.add(first, i64(lanes)), count)
+        contiguous = builder.and_(full, builder.icmp_signed("==", lane_stride, i64(1)))
+        with builder.if_else(contiguous) as (then, otherwise):
+            with then:
+                _pack_contiguous(builder, panel, float_at(builder, src, first), k_stride, kc, lanes)
+            with otherwise:
+                _pack_lanes(builder, panel, src, first, lane_stride, k_stride, kc, count, lanes)
+    builder.ret_void()
+    return fn
+
+
+def _pack_contiguous(builder, panel, src, k_stride, kc, lanes: int) -> None:
+    """Lanes are adjacent floats: copy `lanes` floats per k as one vector."""
+    vector = lir.VectorType(F32, lanes)
+    with counted(builder, i64(0), kc, i64(1), "kcopy") as k:
+        values = builder.load(float_at(builder, src, builder.mul(k, k_stride)), typ=vector,
+                              align=FLOAT_BYTES)
+        builder.store(values, float_at(builder, panel, builder.mul(k, i64(lanes))),
+                      align=FLOAT_BYTES)
+
+
+def _pack_lanes(builder, panel, src, first, lane_stride, k_stride, kc, count, lanes: int) -> None:
+    """General strides and the ragged last panel: one scalar per lane and k."""
+    last = builder.sub(count, i64(1))
+    pointers = []
+    valid = []
+    for lane in range(lanes):
+        index = builder.add(first, i64(lane))
+        pointers.append(float_at(builder, src, builder.mul(smin(builder, index, last), lane_stride)))
+        valid.append(builder.icmp_signed("<", index, count))
+    zero = lir.Constant(F32, 0.0)
+    with counted(builder, i64(0), kc, i64(1), "kgather") as k:
+        offset = builder.mul(k, k_stride)
+        row = float_at(builder, panel, builder.mul(k, i64(lanes)))
+        for lane in range(lanes):
+            value = builder.load(float_at(builder, pointers[lane], offset), typ=F32, align=FLOAT_BYTES)
+            builder.store(builder.select(valid[lane], value, zero),
+                          float_at(builder, row, i64(lane)), align=FLOAT_BYTES)
+
+
+# ---------------------------------------------------------------- micro-kernel
+
+MICRO_KERNEL_ARGS = ["kc", "a", "a_row_stride", "a_k_stride", "b", "b_k_stride", "c", "ldc",
+                     "row0", "col0", "rows", "cols", "flags"]
+FLAG_ACCUMULATE = 1   # C += tile (else C = tile)
+FLAG_EPILOGUE = 2     # apply the epilogue (this is the last block of K)
+
+
+def emit_micro_kernel(module: lir.Module, name: str, config: SgemmConfig, packed: bool,
+                      epilogue: Epilogue | None) -> lir.Function:
+    """void kernel(i64 kc, ptr a, i64 a_row_stride, i64 a_k_stride, ptr b, i64 b_k_stride,
+    ptr c, i64 ldc, i64 row0, i64 col0, i64 rows, i64 cols, i32 flags, extra...).
+
+    Computes the MR x NR tile sum_k a[r, k] * b[k, j] and stores its top-left
+    `rows` x `cols` into c (row stride ldc), adding to c when FLAG_ACCUMULATE is set.
+    `packed`: a and b are packed panels (strides MR and NR, b 64-byte aligned);
+    otherwise a is read through its strides (rows past `rows` re-read the last
+    valid row) and b rows through masked loads of `cols` lanes, so nothing outside
+    the operands is touched and no packing is needed.
+    """
+    extra = list(epilogue.arg_types) if epilogue else []
+    arg_types = [I64, PTR, I64, I64, PTR, I64, PTR, I64, I64, I64, I64, I64, I32] + extra
+    fn = _internal_function(module, name, arg_types,
+                            MICRO_KERNEL_ARGS + [f"extra{i}" for i in range(len(extra))])
+    fn.attributes.add("noinline")
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    args = dict(zip(MICRO_KERNEL_ARGS, fn.args))
+    masks = _lane_masks(builder, config, args["cols"])
+    if packed:
+        row_pointers = [float_at(builder, args["a"], i64(r)) for r in range(config.mr)]
+        a_step, b_step = i64(config.mr), i64(config.nr)
+    else:
+        last_row = builder.sub(args["rows"], i64(1))
+        row_pointers = [float_at(builder, args["a"],
+                                 builder.mul(smin(builder, i64(r), last_row), args["a_row_stride"]))
+                        for r in range(config.mr)]
+        a_step, b_step = args["a_k_stride"], args["b_k_stride"]
+    loads = _PanelReads(module, config, row_pointers, a_step, args["b"], b_step,
+                        None if packed else masks)
+    tile = _k_loop(builder, config, args["kc"], loads)
+    store = _TileStore(module, config, args, masks, fn.args[len(MICRO_KERNEL_ARGS):], epilogue)
+    store.emit(builder, tile)
+    builder.ret_void()
+    return fn
+
+
+def _lane_masks(builder, config: SgemmConfig, cols) -> list[lir.Value]:
+    """Per vector of the tile row, the <W x i1> of lanes with column < cols."""
+    width = config.vector_width
+    mask_type = lir.VectorType(I64, width)
+    limit = builder.insert_element(lir.Constant(mask_type, None), cols, i64(0))
+    limit = builder.shuffle_vector(limit, lir.Constant(mask_type, None),
+                                   lir.Constant(lir.VectorType(I32, width), [0] * width))
+    return [builder.icmp_signed("<", lir.Constant(mask_type, [v * width + lane for lane in range(width)]),
+                                limit)
+            for v in range(config.nr_vectors)]
+
+
+class _PanelReads:
+    """Emits the loads of one k step: the NR-wide row of b and the MR splats of a."""
+
+    def __init__(self, module, config: SgemmConfig, row_pointers, a_step, b, b_step, masks):
+        self.config = config
+        self.row_pointers = row_pointers
+        self.a_step = a_step
+        self.b = b
+        self.b_step = b_step
+        self.masks = masks
+        vector = vector_type(config)
+        self.masked_load = declare(module, f"llvm.masked.load.v{config.vector_width}f32.p0", vector,
+                                   [PTR, I32, lir.VectorType(I1, config.vector_width), vector])
+
+    def b_row(self, builder, k) -> list[lir.Value]:
+        config = self.config
+        vector = vector_type(config)
+        row = float_at(builder, self.b, builder.mul(k, self.b_step))
+        values = []
+        for v in range(config.nr_vectors):
+            address = float_at(builder, row, i64(v * config.vector_width))
+            if self.masks is None:
+                values.append(builder.load(address, typ=vector, align=config.vector_width * FLOAT_BYTES))
+            else:
+                values.append(builder.call(self.masked_load, [address, lir.Constant(I32, FLOAT_BYTES),
+                                                              self.masks[v], lir.Constant(vector, None)]))
+        return values
+
+    def a_splat(self, builder, k, r: int) -> lir.Value:
+        width = self.config.vector_width
+        scalar = builder.load(float_at(builder, self.row_pointers[r], builder.mul(k, self.a_step)),
+                              typ=F32, align=FLOAT_BYTES)
+        vector = vector_type(self.config)
+        single = builder.insert_element(lir.Constant(vector, None), scalar, i64(0))
+        return builder.shuffle_vector(single, lir.Constant(vector, None),
+                                      lir.Constant(lir.VectorType(I32, width), [0] * width))
+
+
+def _k_loop(builder, config: SgemmConfig, kc, loads: _PanelReads) -> list[list[lir.Value]]:
+    """acc[r][v] += splat(a[r, k]) * b[k, v] for k < kc, the accumulators carried
+    as phis; returns the tile (zeros when kc <= 0)."""
+    module = builder.module
+    vector = vector_type(config)
+    fma = declare(module, f"llvm.fmuladd.v{config.vector_width}f32", vector, [vector] * 3)
+    zero = lir.Constant(vector, None)
+    entry = builder.block
+    loop = builder.append_basic_block("kloop")
+    done = builder.append_basic_block("kdone")
+    builder.cbranch(builder.icmp_signed(">", kc, i64(0)), loop, done)
+    builder.position_at_end(loop)
+    k = builder.phi(I64, name="k")
+    k.add_incoming(i64(0), entry)
+    phis = [[builder.phi(vector, name=f"c{r}_{v}") for v in range(config.nr_vectors)]
+            for r in range(config.mr)]
+    b_row = loads.b_row(builder, k)
+    updated = []
+    for r in range(config.mr):
+        splat = loads.a_splat(builder, k, r)
+        updated.append([builder.call(fma, [splat, b_row[v], phis[r][v]])
+                        for v in range(config.nr_vectors)])
+    following = builder.add(k, i64(1), flags=["nsw"])
+    k.add_incoming(following, loop)
+    builder.cbranch(builder.icmp_signed("<", following, kc), loop, done)
+    builder.position_at_end(done)
+    tile = []
+    for r in range(config.mr):
+        row = []
+        for v in range(config.nr_vectors):
+            phis[r][v].add_incoming(zero, entry)
+            phis[r][v].add_incoming(updated[r][v], loop)
+            result = builder.phi(vector, name=f"t{r}_{v}")
+            result.add_incoming(zero, entry)
+            result.add_incoming(updated[r][v], loop)
+            row.append(result)
+        tile.append(row)
+    return tile
+
+
+class _TileStore:
+    """Stores a finished tile into C: whole vectors when the tile is full, masked
+    lanes and guarded rows at the edges of C; optional accumulate and epilogue."""
+
+    def __init__(self, module, config: SgemmConfig, args: dict, masks, extra_args,
+                 epilogue: Epilogue | None):
+        self.config = config
+        self.args = args
+        self.masks = masks
+        self.extra_args = list(extra_args)
+        self.epilogue = epilogue
+        vector = vector_type(config)
+        mask_type = lir.VectorType(I1, config.vector_width)
+        width = config.vector_width
+        self.masked_load = declare(module, f"llvm.masked.load.v{width}f32.p0", vector,
+                                   [PTR, I32, mask_type, vector])
+        self.masked_store = declare(module, f"llvm.masked.store.v{width}f32.p0", lir.VoidType(),
+                                    [vector, PTR, I32, mask_type])
+
+    def emit(self, builder, tile) -> None:
+        flags = self.args["flags"]
+        self.accumulate = builder.icmp_signed(
+            "!=", builder.and_(flags, lir.Constant(I32, FLAG_ACCUMULATE)), lir.Constant(I32, 0))
+        if self.epilogue is None:
+            self._by_shape(builder, tile, False)
+            return
+        apply = builder.icmp_signed(
+            "!=", builder.and_(flags, lir.Constant(I32, FLAG_EPILOGUE)), lir.Constant(I32, 0))
+        with builder.if_else(apply) as (then, otherwise):
+            with then:
+                self._by_shape(builder, tile, True)
+            with otherwise:
+                self._by_shape(builder, tile, False)
+
+    def _by_shape(self, builder, tile, with_epilogue: bool) -> None:
+        config = self.config
+        full = builder.and_(builder.icmp_signed("==", self.args["rows"], i64(config.mr)),
+                            builder.icmp_signed("==", self.args["cols"], i64(config.nr)))
+        with builder.if_else(full) as (then, otherwise):
+            with then:
+                for r in range(config.mr):
+                    self._store_row(builder, tile[r], r, with_epilogue, masked=False)
+            with otherwise:
+                for r in range(config.mr):
+                    with builder.if_then(builder.icmp_signed("<", i64(r), self.args["rows"])):
+                        self._store_row(builder, tile[r], r, with_epilogue, masked=True)
+
+    def _store_row(self, builder, values, r: int, with_epilogue: bool, masked: bool) -> None:
+        config = self.config
+        width = config.vector_width
+        vector = vector_type(config)
+        row = float_at(builder, self.args["c"], builder.mul(i64(r), self.args["ldc"]))
+        align = lir.Constant(I32, FLOAT_BYTES)
+        for v in range(config.nr_vectors):
+            address = float_at(builder, row, i64(v * width))
+            mask = self.masks[v] if masked else None
+            if masked:
+                old = builder.call(self.masked_load, [address, align, mask, lir.Constant(vector, None)])
+            else:
+                old = builder.load(address, typ=vector, align=FLOAT_BYTES)
+            value = builder.select(self.accumulate, builder.fadd(old, values[v]), values[v])
+            if with_epilogue:
+                row_index = builder.add(self.args["row0"], i64(r))
+                col_index = builder.add(self.args["col0"], i64(v * width))
+                value = self.epilogue.emit(builder, value, row_index, col_index, mask,
+                                           self.extra_args)
+            if masked:
+                builder.call(self.masked_store, [value, address, align, mask])
+            else:
+                builder.store(value, address, align=FLOAT_BYTES)
