@@ -35,6 +35,8 @@ def format_scalar(x: Any) -> str:
         text = str(x)
     else:
         text = repr(float(x))
+    if text == "nan" and np.signbit(x):
+        return "-nan"  # 0/0 gives a negative NaN; keep its sign so text reads back exactly
     if text in ("inf", "-inf", "nan"):
         return text
     if "." not in text and "e" not in text:
