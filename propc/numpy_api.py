@@ -95,28 +95,26 @@ def negative(x: Any) -> Tensor:
 # --------------------------------------------------------------------------------------
 # binary arithmetic
 
-# bool operands: logical or / and, as select(a, a, b) / select(a, b, a)
-_BOOL_OR, _BOOL_AND = "or", "and"
-_BOOL_FORMS = {"add": _BOOL_OR, "max": _BOOL_OR, "mul": _BOOL_AND, "min": _BOOL_AND}
+# what a binary op means on two bools: logical or, logical and, or undefined (None)
+_OR, _AND = "or", "and"
 
 
-def _arith(prim: str, op: str, x: Any, y: Any) -> Tensor:
+def _arith(prim: str, op: str, x: Any, y: Any, on_bools: str | None = None) -> Tensor:
     (a, b), dtype, weak = prepare(op, x, y)
-    if dtype.is_bool:
-        form = _BOOL_FORMS.get(prim)
-        if form is None:
-            raise TraceTypeError(op, f"{a.type} and {b.type}: not defined for bools "
-                                 "(NumPy neither)", hint="convert with .astype(np.int32)")
-        if form == _BOOL_OR:
-            return apply("select", a, a, b)
-        return apply("select", a, b, a)
-    return apply(prim, a, b, weak=weak)
+    if not dtype.is_bool:
+        return apply(prim, a, b, weak=weak)
+    if on_bools is None:
+        raise TraceTypeError(op, f"{a.type} and {b.type}: not defined for bools "
+                             "(NumPy neither)", hint="convert with .astype(np.int32)")
+    if on_bools == _OR:
+        return apply("select", a, a, b)   # a or b
+    return apply("select", a, b, a)       # a and b
 
 
 @traceable
 def add(x: Any, y: Any) -> Tensor:
     """np.add (`+`)."""
-    return _arith("add", "add", x, y)
+    return _arith("add", "add", x, y, on_bools=_OR)
 
 
 @traceable
@@ -128,19 +126,19 @@ def subtract(x: Any, y: Any) -> Tensor:
 @traceable
 def multiply(x: Any, y: Any) -> Tensor:
     """np.multiply (`*`)."""
-    return _arith("mul", "multiply", x, y)
+    return _arith("mul", "multiply", x, y, on_bools=_AND)
 
 
 @traceable
 def maximum(x: Any, y: Any) -> Tensor:
     """np.maximum: elementwise larger value, NaN propagates."""
-    return _arith("max", "maximum", x, y)
+    return _arith("max", "maximum", x, y, on_bools=_OR)
 
 
 @traceable
 def minimum(x: Any, y: Any) -> Tensor:
     """np.minimum: elementwise smaller value, NaN propagates."""
-    return _arith("min", "minimum", x, y)
+    return _arith("min", "minimum", x, y, on_bools=_AND)
 
 
 @traceable
@@ -205,9 +203,10 @@ def power(x: Any, y: Any) -> Tensor:
 # comparisons and selection
 
 
-def _compare(prim: str, op: str, x: Any, y: Any) -> Tensor:
+def _compare(prim: str, op: str, x: Any, y: Any, ordered: bool = True) -> Tensor:
+    """A comparison; ordered ones (<, >=...) compare bools as 0/1 like NumPy."""
     (a, b), dtype, _ = prepare(op, x, y)
-    if dtype.is_bool and prim not in ("eq", "ne"):
+    if dtype.is_bool and ordered:
         a, b = cast(a, DType.i32), cast(b, DType.i32)
     return apply(prim, a, b)
 
@@ -239,13 +238,13 @@ def greater_equal(x: Any, y: Any) -> Tensor:
 @traceable
 def equal(x: Any, y: Any) -> Tensor:
     """np.equal (`==`)."""
-    return _compare("eq", "equal", x, y)
+    return _compare("eq", "equal", x, y, ordered=False)
 
 
 @traceable
 def not_equal(x: Any, y: Any) -> Tensor:
     """np.not_equal (`!=`)."""
-    return _compare("ne", "not_equal", x, y)
+    return _compare("ne", "not_equal", x, y, ordered=False)
 
 
 @traceable
