@@ -4,9 +4,11 @@
 nest in its own internal function whose buffer arguments are `noalias`, inlined
 later), plans the scratch arena, and emits the entry point
 
-    void @<symbol>(ptr %args)   ; args = [inputs..., outputs..., scratch arena]
+    void @propc.<name>(ptr %args)   ; args = [inputs..., outputs..., scratch arena]
 
-which loads the buffer pointers once and calls the kernels in graph order.
+which loads the buffer pointers once and calls the kernels in graph order. The
+`propc.` prefix keeps graph names out of the C namespace: a graph called `exp`
+must not capture the libm calls that `llvm.exp` becomes.
 """
 from __future__ import annotations
 
@@ -60,16 +62,17 @@ class OutputSlot:
 
 @dataclass
 class LoweredGraph:
-    """A graph lowered into a module: its entry symbol and buffer plan."""
+    """A graph lowered into a module: its name, entry symbol and buffer plan."""
 
     graph: Graph
+    name: str
     symbol: str
     memory: MemoryPlan
     kernel_count: int
 
 
-def symbol_name(name: str, taken: set[str]) -> str:
-    """An LLVM-friendly function name derived from a graph name, unique in `taken`."""
+def unique_name(name: str, taken: set[str]) -> str:
+    """An identifier-like name derived from a graph name, unique in `taken`."""
     base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "graph"
     symbol = base
     counter = 1
@@ -80,8 +83,9 @@ def symbol_name(name: str, taken: set[str]) -> str:
     return symbol
 
 
-def lower_graph(graph: Graph, module: lir.Module, symbol: str) -> LoweredGraph:
-    """Add the entry function `symbol` computing `graph` to `module`."""
+def lower_graph(graph: Graph, module: lir.Module, name: str) -> LoweredGraph:
+    """Add the entry function `propc.<name>` computing `graph` to `module`."""
+    symbol = f"propc.{name}"
     materialized = plan_fusion(graph)
     while True:
         try:
@@ -94,7 +98,7 @@ def lower_graph(graph: Graph, module: lir.Module, symbol: str) -> LoweredGraph:
     homes = _homes(graph, kernels, materialized)
     memory, offsets = _memory_plan(graph, kernels, homes)
     _emit_entry(module, symbol, graph, kernels, homes, offsets)
-    return LoweredGraph(graph, symbol, memory, len(kernels))
+    return LoweredGraph(graph, name, symbol, memory, len(kernels))
 
 
 def _live_ops(graph: Graph) -> list:

@@ -18,7 +18,7 @@ from ir.graph import Graph
 from ir.verify import verify
 
 from .jit import JitModule
-from .lowering import LoweredGraph, lower_graph, symbol_name
+from .lowering import LoweredGraph, lower_graph, unique_name
 from .memplan import ALIGN, MemoryPlan
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -34,7 +34,7 @@ class Executable:
 
     def __init__(self, lowered: LoweredGraph, jit: JitModule):
         self.graph = lowered.graph
-        self.name = lowered.symbol
+        self.name = lowered.name
         self.memory: MemoryPlan = lowered.memory
         self.kernel_count = lowered.kernel_count
         self._jit = jit
@@ -124,7 +124,6 @@ def _compile(graphs: list[Graph], names: list, debug: bool) -> list[Executable]:
             raise TypeError(f"expected an ir.Graph, got {type(graph).__name__}")
         if debug:
             verify(graph)
-        symbol = symbol_name(name or graph.name, taken)
-        lowered.append(lower_graph(graph, module, symbol))
+        lowered.append(lower_graph(graph, module, unique_name(name or graph.name, taken)))
     jit = JitModule(module, debug=debug)
     return [Executable(item, jit) for item in lowered]
