@@ -2,11 +2,9 @@
 
 `lower_graph` decides fusion, plans one kernel per materialized value (a loop
 nest in its own internal function whose buffer arguments are `noalias`, inlined
-later), plans the scratch arena, and emits the entry point
-
-    void @propc.<name>(ptr %args)   ; args = [inputs..., outputs..., scratch arena]
-
-which loads the buffer pointers once and calls the kernels in graph order. The
+later), plans the scratch arena, and emits the entry points `@propc.<name>` and
+`@propc.<name>.run` (codegen/entry.py), which load the buffer pointers once and
+call the kernels in graph order. The
 `propc.` prefix keeps graph names out of the C namespace: a graph called `exp`
 must not capture the libm calls that `llvm.exp` becomes.
 """
@@ -26,10 +24,11 @@ from .expr import NeedsMaterialize, constant_source, iota_source, splat_value
 from .fusion import plan_fusion
 from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower_reduce_max,
                       lower_reduce_min, lower_reduce_sum)
+from .entry import emit_entry_points
 from .llvmtypes import I8, PTR, index
 from .memplan import ALIGN, Lifetime, MemoryPlan, assign_offsets
 from .registry import LOWERINGS, Lowering, lowering_of
-from .steps import KernelEnv, KernelPlan
+from .steps import WORKSPACE, KernelEnv, KernelPlan
 from .views import VIEWS
 
 
@@ -51,6 +50,13 @@ def _register_all() -> None:
 
 
 _register_all()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Key of the temporary scratch a kernel asks for (e.g. packed matmul panels)."""
+
+    kernel: int
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,9 @@ def _memory_plan(graph: Graph, kernels: list[KernelPlan], homes: dict
     lifetimes = [Lifetime(key, key.type.nbytes, first[key], last[key],
                           f"%{numbers[key]} {key.producer.prim} {key.type}")
                  for key, home in homes.items() if home.kind == "scratch"]
+    lifetimes += [Lifetime(Workspace(position), kernel.workspace, position, position,
+                           f"workspace of kernel {position}")
+                  for position, kernel in enumerate(kernels) if kernel.workspace]
     offsets, peak = assign_offsets(lifetimes)
     residual_in = sum(v.type.nbytes for v in graph.inputs[:graph.residual_inputs])
     residual_out = sum(v.type.nbytes for v in graph.outputs[len(graph.outputs)
@@ -194,23 +203,14 @@ def _memory_plan(graph: Graph, kernels: list[KernelPlan], homes: dict
 
 def _emit_entry(module: lir.Module, symbol: str, graph: Graph, kernels: list[KernelPlan],
                 homes: dict, offsets: dict) -> None:
-    entry = lir.Function(module, lir.FunctionType(lir.VoidType(), [PTR]), symbol)
-    entry.attributes.add("nounwind")
-    builder = lir.IRBuilder(entry.append_basic_block("entry"))
-    args = entry.args[0]
     n_in, n_out = len(graph.inputs), len(graph.outputs)
-
-    def slot(position: int) -> lir.Value:
-        address = builder.gep(args, [index(position)], inbounds=True, source_etype=PTR)
-        return builder.load(address, typ=PTR, align=8)
-
-    arena = slot(n_in + n_out)
+    run, builder, arrays, arena = emit_entry_points(module, symbol, n_in + n_out)
     pointers: dict[object, lir.Value] = {}
     for key, home in homes.items():
         if home.kind == "input":
-            pointers[key] = slot(home.position)
+            pointers[key] = arrays[home.position]
         elif home.kind == "output":
-            pointers[key] = slot(n_in + home.position)
+            pointers[key] = arrays[n_in + home.position]
         elif home.kind == "scratch":
             pointers[key] = builder.gep(arena, [index(offsets[key])], inbounds=True,
                                         source_etype=I8)
@@ -219,8 +219,11 @@ def _emit_entry(module: lir.Module, symbol: str, graph: Graph, kernels: list[Ker
     numbers = graph.value_numbers()
     for position, kernel in enumerate(kernels):
         fn = _emit_kernel(module, f"{symbol}.k{position}", kernel, homes, numbers)
-        keys = [kernel.dest] + _sorted_reads(kernel, numbers)
-        builder.call(fn, [pointers[key] for key in keys])
+        args = [pointers[key] for key in [kernel.dest] + _sorted_reads(kernel, numbers)]
+        if kernel.workspace:
+            args.append(builder.gep(arena, [index(offsets[Workspace(position)])],
+                                    inbounds=True, source_etype=I8))
+        builder.call(fn, args)
     builder.ret_void()
 
 
@@ -231,12 +234,14 @@ def _sorted_reads(kernel: KernelPlan, numbers: dict) -> list:
 def _emit_kernel(module: lir.Module, name: str, kernel: KernelPlan, homes: dict,
                  numbers: dict) -> lir.Function:
     keys = [kernel.dest] + _sorted_reads(kernel, numbers)
+    if kernel.workspace:
+        keys.append(WORKSPACE)
     fn = lir.Function(module, lir.FunctionType(lir.VoidType(), [PTR] * len(keys)), name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
     for key, arg in zip(keys, fn.args):
         arg.add_attribute("noalias")
-        if homes[key].kind == "scratch":
+        if key is WORKSPACE or homes[key].kind == "scratch":
             arg.attributes.align = ALIGN
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
     env = KernelEnv(builder, dict(zip(keys, fn.args)))

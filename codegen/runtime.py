@@ -1,9 +1,10 @@
 """Compiled graphs you can call: `compile_graph`, `compile_graphs`, `Executable`.
 
 An `Executable` calls its native entry point once per invocation through a
-`ctypes.CFUNCTYPE` (which releases the GIL), passing one pointer to a block of
-buffer pointers: inputs, freshly allocated outputs, and a scratch arena. The
-pointer block and arena are per thread, so several Python threads may call one
+`ctypes.CFUNCTYPE` (which releases the GIL), passing one pointer to a block holding
+the input arrays and the freshly allocated output arrays (as array objects: the
+entry reads their data pointers, see codegen/entry.py) and the scratch arena. The
+block and the arena are per thread, so several Python threads may call one
 Executable at the same time.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .jit import JitModule
 from .lowering import LoweredGraph, lower_graph, unique_name
 from .memplan import ALIGN, MemoryPlan
 
-_ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 
 class Executable:
@@ -41,7 +42,6 @@ class Executable:
         self._entry = _ENTRY_TYPE(jit.address(lowered.symbol))
         self._inputs = [(v.type.shape, v.type.dtype.numpy, str(v.type)) for v in self.graph.inputs]
         self._outputs = [(v.type.shape, v.type.dtype.numpy) for v in self.graph.outputs]
-        self._slots = len(self._inputs) + len(self._outputs) + 1
         self._local = threading.local()
 
     @property
@@ -65,17 +65,19 @@ class Executable:
         if len(arrays) != len(self._inputs):
             raise ValueError(f"@{self.name} takes {len(self._inputs)} input arrays, "
                              f"got {len(arrays)}")
-        block = self._thread_block()
+        block, address, arena = self._thread_state()
         for position, array in enumerate(arrays):
-            block[position] = self._check(position, array)
+            self._check(position, array)
+            block[position] = id(array)
         outputs = [np.empty(shape, dtype) for shape, dtype in self._outputs]
         base = len(self._inputs)
         for position, array in enumerate(outputs):
-            block[base + position] = array.ctypes.data
-        self._entry(ctypes.addressof(block))
+            block[base + position] = id(array)
+        # `arrays` and `outputs` keep every object in the block alive during the call
+        self._entry(address, arena)
         return outputs
 
-    def _check(self, position: int, array) -> int:
+    def _check(self, position: int, array) -> None:
         shape, dtype, text = self._inputs[position]
         if not isinstance(array, np.ndarray):
             raise ValueError(f"@{self.name} input {position}: expected a NumPy array {text}, "
@@ -83,20 +85,20 @@ class Executable:
         if array.dtype != dtype or array.shape != shape:
             raise ValueError(f"@{self.name} input {position}: expected {text}, got "
                              f"{array.dtype.name}{list(array.shape)}")
-        if not (array.flags.c_contiguous and array.flags.aligned):
+        flags = array.flags
+        if not (flags.c_contiguous and flags.aligned):
             raise ValueError(f"@{self.name} input {position}: array must be C-contiguous "
                              "and aligned (use np.ascontiguousarray)")
-        return array.ctypes.data
 
-    def _thread_block(self):
-        """This thread's pointer block (arena pointer already filled in)."""
-        found = getattr(self._local, "block", None)
+    def _thread_state(self) -> tuple:
+        """This thread's object block, its address, and the 64-byte aligned arena."""
+        found = getattr(self._local, "state", None)
         if found is None:
-            block = (ctypes.c_void_p * self._slots)()
+            block = (ctypes.c_void_p * len(self._inputs + self._outputs))()
             arena = np.empty(self.memory.peak_scratch + ALIGN, dtype=np.uint8)
             address = arena.ctypes.data
-            block[self._slots - 1] = address + (-address) % ALIGN
-            self._local.block = found = block
+            aligned = address + (-address) % ALIGN
+            self._local.state = found = (block, ctypes.addressof(block), aligned)
             self._local.arena = arena
         return found
 

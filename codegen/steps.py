@@ -27,6 +27,9 @@ from .expr import Emitter, ExprBuilder, Node
 from .llvmtypes import index, load_element, store_element
 from .loops import loop_nest
 
+# Key of a kernel's temporary workspace in KernelEnv.pointers (KernelPlan.workspace).
+WORKSPACE = "workspace"
+
 # combine(builder, accumulator, operand values) -> new accumulator
 Combine = Callable[[lir.IRBuilder, lir.Value, list], lir.Value]
 
@@ -149,10 +152,15 @@ class ReduceStep(Step):
 
 @dataclass
 class KernelPlan:
-    """The steps that write buffer `dest` (a Value, or an output-slot key)."""
+    """The steps that write buffer `dest` (a Value, or an output-slot key).
+
+    `workspace`: bytes of 64-byte aligned scratch the steps need while the kernel
+    runs (found at `env.pointers[WORKSPACE]`); the buffer plan reuses it afterwards.
+    """
 
     dest: object
     steps: list
+    workspace: int = 0
 
     def reads(self) -> set[Value]:
         found: set[Value] = set()
