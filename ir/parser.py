@@ -252,9 +252,16 @@ def read_attrs(cursor: Cursor) -> list[tuple[Token, RawAttr]]:
     return attrs
 
 
-def read_raw_value(cursor: Cursor) -> RawAttr:
+# No attribute kind nests lists; the limit turns absurd nesting into a ParseError
+# instead of a RecursionError.
+MAX_LIST_NESTING = 32
+
+
+def read_raw_value(cursor: Cursor, depth: int = 0) -> RawAttr:
     """A number, true/false, inf/nan, a dtype name, or a `[...]` list of these."""
     token = cursor.next()
+    if token.is_punct("[") and depth >= MAX_LIST_NESTING:
+        raise cursor.error(token, f"attribute lists nest deeper than {MAX_LIST_NESTING} levels")
     if token.is_punct("["):
         items: list[RawAttr] = []
         while not cursor.peek().is_punct("]"):
@@ -262,7 +269,7 @@ def read_raw_value(cursor: Cursor) -> RawAttr:
                 raise cursor.error(cursor.peek(), "unterminated list: expected `]`")
             if items:
                 cursor.expect("punct", ",", "`,` or `]` in the list")
-            items.append(read_raw_value(cursor))
+            items.append(read_raw_value(cursor, depth + 1))
         cursor.next()
         return RawAttr(token, items)
     if token.kind in ("int", "float", "name"):
