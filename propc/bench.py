@@ -1,0 +1,195 @@
+"""`propc bench`: how fast compiled propc code runs, next to NumPy doing the same.
+
+    propc bench [--quick] [--threads 1,2] [--sizes small,medium,large] [--json FILE]
+                [--no-peers] [--table] [--memory] [--scaling]
+
+The main table times the tanh-MLP + softmax-cross-entropy + SGD train step and its
+inference at three sizes, matmuls at the MLP's shapes (with the backward pass's
+transposed operands), the fused layer tanh(x@W+b), elementwise exp/tanh, and the
+cost of one call, each against the same computation written in NumPy. Every propc
+result is checked against NumPy's before it is timed; a mismatch prints FAIL.
+
+Each thread count runs in its own worker process (`python -m propc.bench --worker`),
+because NumPy's BLAS reads its thread count from the environment once, at import.
+`--memory` and `--scaling` print the Performance II tables instead of the main one
+(add `--table` to get both).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+from .bench_common import FULL_TIMING, QUICK_TIMING, SIZES, MLPSize, Row
+
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "PROPC_NUM_THREADS")
+REMOVED_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+class BenchUsageError(Exception):
+    """A bad bench option, reported in one line with exit status 2."""
+
+
+class BenchError(Exception):
+    """A worker process died instead of reporting its rows."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise BenchUsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="propc bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help="tiny repeat counts, small size and kernel rows only (seconds)")
+    p.add_argument("--threads", default=None,
+                   help="comma-separated thread counts (default 1,2; --quick: 1)")
+    p.add_argument("--sizes", default=None,
+                   help="comma-separated MLP sizes from small,medium,large "
+                        "(default all; --quick: small)")
+    p.add_argument("--json", metavar="FILE", help="also write the raw rows as JSON")
+    p.add_argument("--no-peers", action="store_true", help="no JAX/PyTorch rows")
+    p.add_argument("--table", action="store_true",
+                   help="the main table (the default when --memory/--scaling are absent)")
+    p.add_argument("--memory", action="store_true",
+                   help="inference vs training memory of the MLP per size")
+    p.add_argument("--scaling", action="store_true",
+                   help="train-step time as batch and width grow, next to predicted FLOPs")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--part", choices=["table", "scaling"], default="table",
+                   help=argparse.SUPPRESS)
+    return p
+
+
+def parse_threads(text: str | None, quick: bool) -> list[int]:
+    if text is None:
+        return [1] if quick else [1, 2]
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(count < 1 for count in counts):
+        raise BenchUsageError(f"--threads {text!r}: expected positive integers like 1,2")
+    return counts
+
+
+def parse_sizes(text: str | None, quick: bool) -> list[MLPSize]:
+    if text is None:
+        return [SIZES["small"]] if quick else list(SIZES.values())
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in SIZES]
+    if not names or unknown:
+        raise BenchUsageError(f"--sizes {text!r}: choose from {', '.join(SIZES)}")
+    return [SIZES[name] for name in names]
+
+
+# -- the worker side ------------------------------------------------------------------
+
+
+def worker_main(options: argparse.Namespace) -> int:
+    """Measure at this process's thread count and print BENCHROW lines."""
+    from .bench_worker import measure_peak, run_table
+    timing = QUICK_TIMING if options.quick else FULL_TIMING
+    threads = parse_threads(options.threads, options.quick)[0]
+    sizes = parse_sizes(options.sizes, options.quick)
+    if options.part == "scaling":
+        from .bench_extra import run_scaling
+        from .bench_worker import emit
+        peak = measure_peak(threads, timing)
+        emit(peak)
+        run_scaling(threads, timing, peak.gflops, options.quick)
+        return 0
+    run_table(sizes, sizes, threads, timing, peers=not options.no_peers)
+    return 0
+
+
+# -- the parent side ------------------------------------------------------------------
+
+
+def worker_environment(threads: int) -> dict[str, str]:
+    """This process's environment with every thread pool pinned to `threads`."""
+    from .bench_peers import peer_environment
+    env = dict(os.environ)
+    for name in REMOVED_VARIABLES:
+        env.pop(name, None)
+    for name in THREAD_VARIABLES:
+        env[name] = str(threads)
+    env.update(peer_environment(threads))
+    return env
+
+
+def run_worker(threads: int, options: argparse.Namespace, part: str) -> list[Row]:
+    """Run one worker process at `threads` and collect its rows."""
+    from .bench_worker import ROW_PREFIX
+    command = [sys.executable, "-m", "propc.bench", "--worker", "--part", part,
+               "--threads", str(threads)]
+    if options.sizes:
+        command += ["--sizes", options.sizes]
+    if options.quick:
+        command.append("--quick")
+    if options.no_peers:
+        command.append("--no-peers")
+    done = subprocess.run(command, env=worker_environment(threads), stdout=subprocess.PIPE,
+                          text=True)
+    rows = [Row.from_dict(json.loads(line[len(ROW_PREFIX):]))
+            for line in done.stdout.splitlines() if line.startswith(ROW_PREFIX)]
+    if done.returncode != 0:
+        raise BenchError(f"the {threads}-thread worker exited with status {done.returncode} "
+                         f"after {len(rows)} rows (its error is printed above)")
+    return rows
+
+
+def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
+    """Run the chosen sections: (printed text, raw rows for --json, all ok)."""
+    from .bench_report import failures, format_report
+    threads = parse_threads(options.threads, options.quick)
+    sizes = parse_sizes(options.sizes, options.quick)
+    texts, raw, ok = [], [], True
+    if options.table or not (options.memory or options.scaling):
+        print(f"propc bench: running at {', '.join(map(str, threads))} thread(s)...",
+              file=sys.stderr, flush=True)
+        rows = [row for count in threads for row in run_worker(count, options, "table")]
+        texts.append(format_report(rows))
+        raw += [row.to_dict() for row in rows]
+        ok = ok and not failures(rows)
+    if options.memory:
+        from .bench_extra import format_memory, memory_rows
+        rows = memory_rows(sizes)
+        texts.append(format_memory(rows) + "\n")
+        raw += rows
+        ok = ok and not any("error" in row for row in rows)
+    if options.scaling:
+        from .bench_extra import format_scaling
+        rows = [row for count in threads for row in run_worker(count, options, "scaling")]
+        texts.append(format_scaling([row for row in rows if row.section == "scaling"]) + "\n")
+        raw += [row.to_dict() for row in rows]
+        ok = ok and not failures(rows)
+    return "\n".join(texts), raw, ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        options = build_parser().parse_args(argv)
+        if options.worker:
+            return worker_main(options)
+        text, raw, ok = run_sections(options)
+    except BenchUsageError as err:
+        print(f"propc bench: {err}", file=sys.stderr)
+        return 2
+    except BenchError as err:
+        print(f"propc bench: {err}", file=sys.stderr)
+        return 1
+    print(text, end="")
+    if options.json:
+        with open(options.json, "w") as handle:
+            json.dump(raw, handle, indent=1)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

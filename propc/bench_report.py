@@ -1,0 +1,105 @@
+"""Formatting of `propc bench`'s rows into the printed tables.
+
+The main table has one row per (case, thread count, implementation). Its columns:
+case, threads, impl, ms (median per call), numpy ms (the NumPy twin in the same
+process), ratio (ms / numpy ms: below 1 is faster than NumPy), GFLOP/s (the case's
+true FLOPs over ms), eff (GFLOP/s over np.matmul's float32 n=1024 GFLOP/s measured in
+the same run at the same thread count), and check (ok, or FAIL when the result
+disagreed with NumPy's).
+"""
+from __future__ import annotations
+
+from .bench_common import Row
+
+TABLE_HEADER = ("case", "threads", "impl", "ms", "numpy ms", "ratio", "GFLOP/s", "eff", "check")
+IMPL_ORDER = {"propc": 0, "jax": 1, "torch": 2, "numpy": 3}
+
+
+def number(value: float | None, digits: int = 4) -> str:
+    """A float with `digits` significant digits, "-" for a missing value."""
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def render(header: tuple[str, ...], lines: list[tuple[str, ...]], left: set[int]) -> list[str]:
+    """Aligned text columns; the columns in `left` are left-aligned, others right."""
+    everything = [header] + lines
+    widths = [max(len(line[i]) for line in everything) for i in range(len(header))]
+    text = []
+    for line in everything:
+        cells = [cell.ljust(widths[i]) if i in left else cell.rjust(widths[i])
+                 for i, cell in enumerate(line)]
+        text.append("  ".join(cells).rstrip())
+    return text
+
+
+def table_line(row: Row) -> tuple[str, ...]:
+    ratio = row.ms / row.numpy_ms if row.ms and row.numpy_ms else None
+    return (row.case, str(row.threads), row.impl, number(row.ms), number(row.numpy_ms),
+            "-" if ratio is None else f"{ratio:.2f}",
+            "-" if row.gflops is None else f"{row.gflops:.1f}",
+            "-" if row.efficiency is None else f"{row.efficiency:.2f}", row.check)
+
+
+def ordered(rows: list[Row]) -> list[Row]:
+    """Rows grouped by case (in first-seen order), then by threads and implementation."""
+    first_seen: dict[str, int] = {}
+    for row in rows:
+        first_seen.setdefault(row.case, len(first_seen))
+    return sorted(rows, key=lambda r: (first_seen[r.case], r.threads, IMPL_ORDER.get(r.impl, 9)))
+
+
+def format_table(rows: list[Row]) -> str:
+    """The main table: MLP steps and peers first, then kernels and call overhead."""
+    timed = [row for row in rows if row.section in ("mlp", "peer", "kernel", "overhead")]
+    mlp = ordered([row for row in timed if row.section in ("mlp", "peer")])
+    kernels = ordered([row for row in timed if row.section in ("kernel", "overhead")])
+    lines = [table_line(row) for row in mlp + kernels]
+    return "\n".join(render(TABLE_HEADER, lines, left={0, 2, len(TABLE_HEADER) - 1}))
+
+
+def _threads(count: int) -> str:
+    return f"{count} thread{'s' if count != 1 else ''}"
+
+
+def format_peaks(rows: list[Row]) -> str:
+    peaks = [row for row in rows if row.section == "peak"]
+    if not peaks:
+        return ""
+    parts = [f"{_threads(row.threads)} {row.gflops:.1f} GFLOP/s" for row in peaks]
+    return f"np.matmul peak (float32, n=1024, the eff denominator): {', '.join(parts)}"
+
+
+def format_compile_times(rows: list[Row]) -> str:
+    """First-call times (trace + optimise + compile + one run) of the train steps."""
+    steps = [row for row in rows if row.section == "mlp" and row.impl == "propc"
+             and row.case.startswith("train") and row.compile_ms is not None]
+    if not steps:
+        return ""
+    parts = [f"{row.case.split(' ')[1]} {row.compile_ms:.0f} ms ({_threads(row.threads)})"
+             for row in ordered(steps)]
+    return "compile time of the train step (first call): " + ", ".join(parts)
+
+
+def format_overhead(rows: list[Row]) -> str:
+    calls = [row for row in rows if row.section == "overhead" and row.ms is not None]
+    parts = [f"propc {row.ms * 1e3:.1f} µs vs numpy {row.numpy_ms * 1e3:.2f} µs "
+             f"({_threads(row.threads)})" for row in ordered(calls)]
+    return ("call overhead on a 4-element array: " + "; ".join(parts)) if parts else ""
+
+
+def failures(rows: list[Row]) -> list[Row]:
+    """propc rows whose result disagreed with NumPy's or which did not run."""
+    return [row for row in rows if row.impl == "propc" and row.check.startswith("FAIL")]
+
+
+def format_report(rows: list[Row]) -> str:
+    """Everything the main table section prints, as one text."""
+    notes = [format_compile_times(rows), format_overhead(rows)]
+    parts = ["propc bench: float32, median ms per call; ratio = ms / numpy ms (below 1: "
+             "faster than NumPy); GFLOP/s counts the matmul FLOPs; timings on a shared "
+             "machine are noisy.", format_peaks(rows), "", format_table(rows), ""]
+    parts += [note for note in notes if note]
+    failed = failures(rows)
+    if failed:
+        parts.append(f"FAIL: {len(failed)} propc case(s) disagreed with NumPy or did not run")
+    return "\n".join(parts).rstrip() + "\n"

@@ -1,0 +1,107 @@
+"""The measuring side of `propc bench`: one process at one thread count.
+
+`propc bench` starts this worker once per thread count, with OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS and PROPC_NUM_THREADS set before NumPy loads, so NumPy, propc and
+the peers all run at that thread count. The worker prints one line per measured
+row, `BENCHROW {json}`, for the parent to format; progress goes to stderr.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from .bench_cases import Case, kernel_cases, mlp_cases
+from .bench_common import PEAK_MATMUL_N, MLPSize, Row, Timing, matmul_flops, median_ms
+
+ROW_PREFIX = "BENCHROW "
+
+
+def emit(row: Row) -> None:
+    """Hand one row to the parent process."""
+    print(ROW_PREFIX + json.dumps(row.to_dict()), flush=True)
+
+
+def progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def failure_text(err: BaseException) -> str:
+    """A one-line FAIL for a case that raised instead of returning a result."""
+    first_line = (str(err).strip().splitlines() or [""])[0]
+    return f"FAIL {type(err).__name__}: {first_line[:120]}"
+
+
+def measure_peak(threads: int, timing: Timing, seed: int = 4) -> Row:
+    """np.matmul GFLOP/s on float32 n x n matrices: the efficiency denominator."""
+    rng = np.random.default_rng(seed)
+    n = PEAK_MATMUL_N
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    ms = median_ms(lambda: a @ b, timing)
+    row = Row("peak", f"np.matmul float32 {n}x{n} @ {n}x{n}", "numpy", threads, ms=ms,
+              numpy_ms=ms, flops=matmul_flops(n, n, n))
+    return row.finish(None)
+
+
+def measure_propc(case: Case, want: Any, threads: int, timing: Timing) -> Row:
+    """Compile and check the case with pc.compile, then time it (unless it failed)."""
+    import propc as pc
+    row = Row(case.section, case.name, "propc", threads, flops=case.flops)
+    try:
+        compiled = pc.compile(case.program)
+        started = time.perf_counter()
+        got = compiled(*case.args)
+        row.compile_ms = (time.perf_counter() - started) * 1e3
+        row.check = case.check(got, want)
+        row.ms = median_ms(lambda: compiled(*case.args), timing)
+    except Exception as err:  # a broken case is reported in its row; the others still run
+        row.check = failure_text(err)
+    return row
+
+
+def measure_peer(case: Case, impl: str, prepared: tuple[Callable, Callable], want: Any,
+                 threads: int, timing: Timing) -> Row:
+    """Time a peer framework's version of an MLP case (see bench_peers)."""
+    run, to_numpy = prepared
+    row = Row("peer", case.name, impl, threads, flops=case.flops)
+    try:
+        row.check = case.check(to_numpy(run()), want)
+        row.ms = median_ms(run, timing)
+    except Exception as err:  # a peer's failure must not stop the benchmark
+        row.check = failure_text(err)
+    return row
+
+
+def run_case(case: Case, threads: int, timing: Timing, peak: float,
+             peers: bool = False) -> list[Row]:
+    """Rows of one case: propc (and peers for MLP cases) against the NumPy twin."""
+    want = case.reference()
+    numpy_ms = median_ms(case.reference, timing)
+    progress(f"[{threads} thread{'s' if threads > 1 else ''}] {case.name}")
+    rows = [measure_propc(case, want, threads, timing)]
+    if peers and case.size is not None:
+        from .bench_peers import prepare_peers
+        for impl, prepared in prepare_peers(case.args, case.train, threads):
+            rows.append(measure_peer(case, impl, prepared, want, threads, timing))
+    for row in rows:
+        row.numpy_ms = numpy_ms
+        row.finish(peak)
+    return rows
+
+
+def run_table(sizes: list[MLPSize], kernel_sizes: list[MLPSize], threads: int, timing: Timing,
+              peers: bool) -> list[Row]:
+    """The main table at one thread count: peak, MLP steps, kernels, overhead."""
+    peak_row = measure_peak(threads, timing)
+    rows = [peak_row]
+    emit(peak_row)
+    cases = [case for size in sizes for case in mlp_cases(size)] + kernel_cases(kernel_sizes)
+    for case in cases:
+        for row in run_case(case, threads, timing, peak_row.gflops, peers):
+            rows.append(row)
+            emit(row)
+    return rows
