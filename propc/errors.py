@@ -21,14 +21,20 @@ from ir import SourceLoc
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _INTERNAL_DIRS = tuple(os.path.join(_ROOT, name) + os.sep for name in ("propc", "ir", "codegen"))
+# Modules of ours that are user code: the model the demo trains is written like any
+# user's model, so its ops point at demo.py lines.
+_USER_CODE = (os.path.join(_ROOT, "propc", "demo.py"),)
 _internal_cache: dict[str, bool] = {}
 
 
 def is_internal_file(filename: str) -> bool:
-    """True for source files of the propc, ir and codegen packages."""
+    """True for source files of the propc, ir and codegen packages (the demo's model
+    excepted) and for the interpreter's frozen modules (runpy, importlib)."""
     known = _internal_cache.get(filename)
     if known is None:
-        known = os.path.abspath(filename).startswith(_INTERNAL_DIRS)
+        path = os.path.abspath(filename)
+        known = (path.startswith(_INTERNAL_DIRS) and path not in _USER_CODE) \
+            or filename.startswith("<frozen ")
         _internal_cache[filename] = known
     return known
 
