@@ -81,7 +81,9 @@ def print_graph(graph: Graph) -> str:
         line = f"  output {names.get(v, '%?')} : {v.type}"
         if i >= first_residual:
             line += f" residual  # {v.type.nbytes} bytes"
-            if v.producer is not None and v.producer.loc is not None:
+            if v.producer is None:
+                line += ", a graph input (not copied)"
+            elif v.producer.loc is not None:
                 line += f", from {v.producer.loc}"
         lines.append(line)
     lines.append("}")

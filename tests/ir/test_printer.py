@@ -147,7 +147,7 @@ def test_residual_marks_bytes_and_source():
     assert lines[4] == "  output %2 : f32[32,10]"
     assert lines[5] == f"  output %2 : f32[32,10] residual  # {32 * 10 * 4} bytes, from train.py:9"
     # an input passed through as a residual has no source line
-    assert lines[6] == f"  output %1 : i64[5] residual  # {5 * 8} bytes"
+    assert lines[6] == f"  output %1 : i64[5] residual  # {5 * 8} bytes, a graph input (not copied)"
 
 
 @pytest.mark.parametrize("dtype, value, text", [
