@@ -48,20 +48,20 @@ def memory_rows(sizes: list[MLPSize]) -> list[dict]:
     return rows
 
 
-def _mib(count: int) -> str:
-    return f"{count / 2**20:.2f}"
+def _kib(count: int) -> str:
+    return f"{count / 1024:,.1f}"
 
 
 def format_memory(rows: list[dict]) -> str:
-    """The --memory table, bytes shown in MiB."""
-    header = ("size", "pass", "inputs MiB", "outputs MiB", "residuals MiB", "peak scratch MiB")
+    """The --memory table, bytes shown in KiB."""
+    header = ("size", "pass", "inputs KiB", "outputs KiB", "residuals KiB", "peak scratch KiB")
     lines = []
     for row in rows:
         label = f"{row['size']} ({row['describe']})"
         if "error" in row:
             lines.append((label, row["pass"], "-", "-", "-", row["error"]))
         else:
-            lines.append((label, row["pass"]) + tuple(_mib(row[f]) for f in MEMORY_FIELDS))
+            lines.append((label, row["pass"]) + tuple(_kib(row[f]) for f in MEMORY_FIELDS))
     title = "memory of the compiled MLP: inference (forward only) vs training (whole step)"
     return "\n".join([title] + render(header, lines, left={0, 1}))
 

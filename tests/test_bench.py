@@ -1,0 +1,214 @@
+"""`propc bench`: the quick table end to end, FLOP counts, the NumPy baseline's
+gradients, and the correctness guard. Performance itself is never asserted."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from propc import reference_mlp
+from propc.bench import main as bench_main
+from propc.bench_common import (SIZES, MLPSize, Row, Timing, check_train_step,
+                                median_ms, mlp_flops, random_inputs, relative_error)
+from propc.bench_extra import format_scaling, memory_rows
+from propc.bench_report import TABLE_HEADER
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_table(text: str) -> list[dict]:
+    """The main table's rows as dicts keyed by the header's column names."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("case "))
+    header = re.split(r"\s{2,}", lines[start].strip())
+    rows = []
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        cells = re.split(r"\s{2,}", line.strip(), maxsplit=len(header) - 1)
+        assert len(cells) == len(header), line
+        rows.append(dict(zip(header, cells)))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    json_path = tmp_path_factory.mktemp("bench") / "rows.json"
+    done = subprocess.run([sys.executable, "-m", "propc", "bench", "--quick", "--no-peers",
+                           "--json", str(json_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    return done, json_path
+
+
+def expected_quick_cases() -> set[str]:
+    """Small MLP: layer 1 (32x64 -> 128) has a@b and a.T@b, layer 2 (128 -> 10) also
+    a@b.T; then the fused layer, exp, tanh and the call overhead."""
+    return {
+        "train small (b32 64-128-10)", "infer small (b32 64-128-10)",
+        "matmul a@b a:32x64 b:64x128", "matmul a.T@b a:32x64 b:32x128",
+        "matmul a@b a:32x128 b:128x10", "matmul a.T@b a:32x128 b:32x10",
+        "matmul a@b.T a:32x10 b:128x10", "tanh(x@W+b) x:32x64 W:64x128",
+        "exp 1024x1024", "tanh 1024x1024", "call overhead x+1.0 (4 elements)",
+    }
+
+
+def test_quick_bench_exits_zero_with_every_row(quick_run):
+    done, _ = quick_run
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = parse_table(done.stdout)
+    assert tuple(rows[0]) == TABLE_HEADER
+    assert {row["case"] for row in rows} == expected_quick_cases()
+    for row in rows:
+        assert row["impl"] == "propc" and row["threads"] == "1"
+        assert row["check"] == "ok", row
+        ms, numpy_ms, ratio = float(row["ms"]), float(row["numpy ms"]), float(row["ratio"])
+        assert ms > 0 and numpy_ms > 0
+        assert ratio == pytest.approx(ms / numpy_ms, rel=0.02, abs=0.006)
+        if row["case"].startswith(("train", "infer", "matmul", "tanh(")):
+            assert float(row["GFLOP/s"]) > 0 and float(row["eff"]) > 0
+        else:
+            assert row["GFLOP/s"] == "-" and row["eff"] == "-"
+    assert "compile time of the train step (first call): small" in done.stdout
+    assert re.search(r"np\.matmul peak .*: 1 thread [0-9.]+ GFLOP/s", done.stdout)
+
+
+def test_quick_bench_json_rows_agree_with_the_flop_count(quick_run):
+    done, json_path = quick_run
+    assert done.returncode == 0, done.stderr
+    rows = [Row.from_dict(data) for data in json.loads(json_path.read_text())]
+    peak = next(row for row in rows if row.section == "peak")
+    assert peak.flops == 2 * 1024 ** 3
+    train = next(row for row in rows if row.case.startswith("train small"))
+    assert train.flops == mlp_flops(32, (64, 128, 10), train=True)
+    assert train.gflops == pytest.approx(train.flops / (train.ms * 1e-3) / 1e9)
+    assert train.efficiency == pytest.approx(train.gflops / peak.gflops)
+    assert train.compile_ms > 0
+
+
+def test_bad_options_exit_2(capsys):
+    assert bench_main(["--threads", "two"]) == 2
+    assert bench_main(["--sizes", "huge"]) == 2
+    assert "choose from small, medium, large" in capsys.readouterr().err
+
+
+# -- FLOP counting ----------------------------------------------------------------------
+
+
+def test_flops_of_the_small_mlp_by_hand():
+    forward = 2 * 32 * (64 * 128 + 128 * 10)
+    backward = 2 * 32 * 64 * 128 + 4 * 32 * 128 * 10   # first layer: no input gradient
+    assert mlp_flops(32, (64, 128, 10), train=False) == forward
+    assert mlp_flops(32, (64, 128, 10), train=True) == forward + backward
+
+
+def test_flops_of_the_medium_and_large_mlps_by_hand():
+    n = 128
+    layers = [(784, 256), (256, 256), (256, 10)]
+    forward = sum(2 * n * m * d for m, d in layers)
+    backward = 2 * n * 784 * 256 + 4 * n * 256 * 256 + 4 * n * 256 * 10
+    assert mlp_flops(n, SIZES["medium"].widths, train=True) == forward + backward
+    big = 2 * 512 * (1024 * 1024 * 2 + 1024 * 10)
+    assert mlp_flops(512, SIZES["large"].widths, train=False) == big
+
+
+# -- the NumPy baseline is itself right ---------------------------------------------------
+
+
+def _loss64(params: list, x: np.ndarray, labels: np.ndarray) -> float:
+    return float(reference_mlp.loss_and_grads(params, x, labels)[0])
+
+
+def test_reference_gradients_match_central_differences():
+    size = MLPSize("tiny", 5, (4, 6, 3, 3))
+    params, x, labels = random_inputs(size, seed=7)
+    params = [(w.astype(np.float64), b.astype(np.float64)) for w, b in params]
+    x = x.astype(np.float64)
+    _, grads = reference_mlp.loss_and_grads(params, x, labels)
+    eps = 1e-6
+    for layer, (w, b) in enumerate(params):
+        for leaf, array in enumerate((w, b)):
+            numeric = np.zeros_like(array)
+            for index in np.ndindex(array.shape):
+                saved = array[index]
+                array[index] = saved + eps
+                up = _loss64(params, x, labels)
+                array[index] = saved - eps
+                down = _loss64(params, x, labels)
+                array[index] = saved
+                numeric[index] = (up - down) / (2 * eps)
+            np.testing.assert_allclose(grads[layer][leaf], numeric, rtol=1e-5, atol=1e-8,
+                                       err_msg=f"layer {layer} leaf {leaf}")
+
+
+def test_reference_loss_is_mean_cross_entropy():
+    params, x, labels = random_inputs(MLPSize("tiny", 6, (3, 5, 4)), seed=3)
+    logits = np.tanh(x @ params[0][0] + params[0][1]) @ params[1][0] + params[1][1]
+    logits = logits.astype(np.float64)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    want = -np.mean(log_probs[np.arange(6), labels])
+    new, loss = reference_mlp.sgd_step(params, x, labels, 0.5)
+    assert loss == pytest.approx(want, rel=1e-5)
+    _, grads = reference_mlp.loss_and_grads(params, x, labels)
+    np.testing.assert_allclose(new[1][0], params[1][0] - 0.5 * grads[1][0], rtol=1e-6)
+
+
+# -- the correctness guard ----------------------------------------------------------------
+
+
+def test_guard_accepts_the_reference_and_flags_a_wrong_gradient():
+    params, x, labels = random_inputs(SIZES["small"])
+    want = reference_mlp.sgd_step(params, x, labels, 0.1)
+    assert check_train_step(params, want, want) == "ok"
+    new, loss = want
+    wrong = [(w, b) for w, b in new]
+    w1, b1 = wrong[1]
+    wrong[1] = (params[1][0] + 1.1 * (w1 - params[1][0]), b1)   # update 10% too large
+    assert check_train_step(params, (wrong, loss), want).startswith("FAIL W1 update")
+    assert check_train_step(params, (new, loss + 0.01), want).startswith("FAIL loss")
+
+
+def test_relative_error_treats_nan_and_shape_mismatch_as_failures():
+    want = np.ones((2, 3), np.float32)
+    assert relative_error(want * np.nan, want) == float("inf")
+    assert relative_error(np.ones((3, 2)), want) == float("inf")
+    assert relative_error(want + 0.5, want) == pytest.approx(0.5)
+
+
+def test_median_ms_groups_cheap_calls_and_reports_milliseconds():
+    calls = []
+    ms = median_ms(lambda: calls.append(1), Timing(budget_s=0.005, min_samples=3))
+    assert len(calls) > 3 * 2      # warm-up, a probe, then groups of many calls
+    assert 0 < ms < 1
+
+
+# -- --memory and --scaling -----------------------------------------------------------------
+
+
+def test_memory_rows_of_the_small_mlp():
+    rows = {row["pass"]: row for row in memory_rows([SIZES["small"]])}
+    params, x, labels = random_inputs(SIZES["small"])
+    param_bytes = sum(w.nbytes + b.nbytes for w, b in params)
+    assert rows["inference"]["residuals"] == 0
+    assert rows["training"]["residuals"] > 0
+    assert rows["inference"]["inputs"] >= param_bytes + x.nbytes
+    assert rows["training"]["inputs"] >= param_bytes + x.nbytes + labels.nbytes
+    assert rows["training"]["outputs"] >= param_bytes + 4      # new params and the loss
+    assert rows["inference"]["outputs"] >= 32 * 10 * 4
+
+
+def test_scaling_table_shows_time_per_flop_relative_to_the_first_point():
+    rows = [Row("scaling", f"batch b{n} 8-16-2", "propc", 1, ms=0.01 * n,
+                numpy_ms=0.02 * n, flops=1000 * n, check="ok").finish(10.0) for n in (1, 2, 4)]
+    rows.append(Row("scaling", "width b4 8-32-2", "propc", 1, ms=3.0, numpy_ms=1.0,
+                    flops=1500, check="ok").finish(10.0))
+    rows.append(Row("scaling", "width b4 8-64-2", "propc", 1, ms=12.0, numpy_ms=2.0,
+                    flops=3000, check="ok").finish(10.0))
+    lines = format_scaling(rows).splitlines()
+    assert "MFLOP" in lines[1]
+    relative = [line.split()[-2] for line in lines[2:]]
+    assert relative == ["1.00", "1.00", "1.00", "1.00", "2.00"]
