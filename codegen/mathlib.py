@@ -23,16 +23,16 @@ Methods (ideas from the classic literature, code and coefficients our own):
 - sin/cos: n = round(x*2/pi), r = x - n*pi/2 with a three-part pi/2 (each part a
   full-precision float; with fma the first step is exact), Taylor series of sin and
   cos on |r| <= pi/4 and a quadrant select.
-- pow: exp(y*log|x|) with C99/NumPy special cases.  f32 computes in f64 (which is
-  then far more precise than needed); f64 carries log|x| and y*log|x| as
-  double-double pairs so that the exponent's absolute error stays below 1 ulp.
+- pow: exp(y*log|x|) with C99/NumPy special cases; log|x| and y*log|x| are carried
+  as (high, low) pairs of the same format (double-double for f64, float-float for
+  f32) so the exponent's absolute error stays well below 1 ulp of the result.
 All series coefficients are exact rationals (1/k!, 2/(2k+1)) rounded at import;
 ln2 and pi come from `decimal` arithmetic here, so no constant is copied.
 """
 from __future__ import annotations
 
+import functools
 import math
-import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Callable
@@ -47,8 +47,8 @@ __all__ = ["emit_exp", "emit_log", "emit_tanh", "emit_sin", "emit_cos", "emit_po
 # or long double reference rounded to the result type), rounded up.  The tests
 # assert these bounds.
 ULP_BOUNDS: dict[str, dict[str, float]] = {
-    "f32": {"exp": 1.5, "log": 1.5, "tanh": 2.5, "sin": 1.5, "cos": 1.5, "pow": 1.0},
-    "f64": {"exp": 1.5, "log": 1.5, "tanh": 2.5, "sin": 1.5, "cos": 1.5, "pow": 1.5},
+    "f32": {"exp": 1.0, "log": 1.0, "tanh": 2.5, "sin": 1.5, "cos": 1.5, "pow": 1.2},
+    "f64": {"exp": 1.0, "log": 1.0, "tanh": 2.5, "sin": 1.5, "cos": 1.5, "pow": 1.2},
 }
 
 
@@ -113,10 +113,13 @@ class _Format:
         return pieces
 
 
-_F32 = _Format(np.float32, 23, 127, 32, (-104.0, 89.0), 10.0, 8, 4, 11, 12)
-_F64 = _Format(np.float64, 52, 1023, 64, (-746.0, 710.0), 20.0, 14, 10, 19, 20)
-# f32 pow works in f64 but needs only ~2^-35 in log and exp: shorter series
-_F64_FOR_F32_POW = dataclasses.replace(_F64, expm1_degree=10, atanh_terms=6)
+# Series lengths: the first dropped term is below ~2^-26 (f32) / 2^-56 (f64) relative.
+_F32 = _Format(numpy=np.float32, mantissa_bits=23, exponent_bias=127, int_bits=32,
+               exp_clamp=(-104.0, 89.0), tanh_clamp=10.0, expm1_degree=8, atanh_terms=4,
+               sin_degree=11, cos_degree=12)
+_F64 = _Format(numpy=np.float64, mantissa_bits=52, exponent_bias=1023, int_bits=64,
+               exp_clamp=(-746.0, 710.0), tanh_clamp=20.0, expm1_degree=14, atanh_terms=10,
+               sin_degree=19, cos_degree=20)
 
 
 # --------------------------------------------------------------------------------------
@@ -127,7 +130,7 @@ class _Math:
     """IRBuilder helpers for one float type (scalar or vector): splatted constants,
     intrinsics and bit casts, so the emitters below read like the formulas."""
 
-    def __init__(self, builder: lir.IRBuilder, float_type: lir.Type, fmt: _Format | None = None):
+    def __init__(self, builder: lir.IRBuilder, float_type: lir.Type):
         self.b = builder
         self.type = float_type
         is_vector = isinstance(float_type, lir.VectorType)
@@ -138,12 +141,15 @@ class _Math:
             self.fmt = _F64
         else:
             raise TypeError(f"mathlib: expected float/double (or vectors of them), got {float_type}")
-        if fmt is not None:
-            assert fmt.numpy is self.fmt.numpy, "format override must keep the type"
-            self.fmt = fmt
         int_element = lir.IntType(self.fmt.int_bits)
         self.count = float_type.count if is_vector else None
         self.int_type = lir.VectorType(int_element, self.count) if is_vector else int_element
+        # short names for the builder's float instructions (no fast-math flags anywhere)
+        self.add, self.sub, self.mul, self.div = builder.fadd, builder.fsub, builder.fmul, builder.fdiv
+        self.neg, self.select = builder.fneg, builder.select
+        self.less = functools.partial(builder.fcmp_ordered, "<")
+        self.greater = functools.partial(builder.fcmp_ordered, ">")
+        self.equal = functools.partial(builder.fcmp_ordered, "==")
 
     def _splat(self, scalar_type: lir.Type, value) -> lir.Constant:
         if self.count is None:
@@ -162,7 +168,7 @@ class _Math:
 
     def call(self, name: str, *args: lir.Value) -> lir.Value:
         """Call the overloaded intrinsic `llvm.<name>` at this type."""
-        suffix = "f32" if self.fmt.numpy is np.float32 else "f64"
+        suffix = "f32" if self.fmt is _F32 else "f64"
         if self.count is not None:
             suffix = f"v{self.count}{suffix}"
         full = f"llvm.{name}.{suffix}"
@@ -186,38 +192,11 @@ class _Math:
         """min(max(a, low), high); NaN becomes `low` or `high` (callers select it back)."""
         return self.call("minnum", self.call("maxnum", a, self.const(low)), self.const(high))
 
-    def add(self, a, b):
-        return self.b.fadd(a, b)
-
-    def sub(self, a, b):
-        return self.b.fsub(a, b)
-
-    def mul(self, a, b):
-        return self.b.fmul(a, b)
-
-    def div(self, a, b):
-        return self.b.fdiv(a, b)
-
-    def neg(self, a):
-        return self.b.fneg(a)
-
-    def less(self, a, b):
-        return self.b.fcmp_ordered("<", a, b)
-
-    def greater(self, a, b):
-        return self.b.fcmp_ordered(">", a, b)
-
-    def equal(self, a, b):
-        return self.b.fcmp_ordered("==", a, b)
-
     def is_nan(self, a):
         return self.b.fcmp_unordered("uno", a, a)
 
     def is_finite(self, a):
         return self.less(self.fabs(a), self.const(math.inf))
-
-    def select(self, condition, a, b):
-        return self.b.select(condition, a, b)
 
     def to_bits(self, a):
         return self.b.bitcast(a, self.int_type)
@@ -496,11 +475,10 @@ def _add_exponent_term(m: _Math, e, value, value_low):
     return high, m.sub(low, m.sub(high, total))
 
 
-def _pow_core(m: _Math, x, y, precise: bool):
-    """|x|^y for finite nonzero x and finite y; with `precise` the exponent y*log|x|
-    is carried in double-double so the result is good to ~1 ulp of the same format."""
-    if not precise:
-        return _exp_finite(m, m.mul(y, _log_positive(m, x)))
+def _pow_core(m: _Math, x, y):
+    """|x|^y for finite nonzero x and finite y: exp(y*log|x|) with log|x| and the
+    product carried as (high, low) pairs, so the exponent is good to well under 1 ulp
+    even when |y*log|x|| is near the overflow threshold."""
     log_high, log_low = _log_double_double(m, x)
     exponent, exponent_low = _two_product(m, y, log_high)
     exponent_low = m.fma(y, log_low, exponent_low)
@@ -539,28 +517,20 @@ def _small_integer_powers(m: _Math, x, y, result):
     return m.select(m.equal(y, m.const(1.0)), x, result)
 
 
-def _pow_in(m: _Math, x, y, precise: bool):
+def _pow_in(m: _Math, x, y):
     """pow for values of m's type: the core on safe operands, then the edges."""
     magnitude = m.fabs(x)
     usable = m.b.and_(m.is_finite(x), m.b.fcmp_ordered("!=", magnitude, m.const(0.0)))
     safe_x = m.select(usable, magnitude, m.const(1.0))
     safe_y = m.select(m.is_finite(y), y, m.const(0.0))
-    return _pow_edges(m, x, y, _pow_core(m, safe_x, safe_y, precise))
+    return _pow_edges(m, x, y, _pow_core(m, safe_x, safe_y))
 
 
 def emit_pow(builder: lir.IRBuilder, x: lir.Value, y: lir.Value) -> lir.Value:
     """np.power(x, y) for floats: exp(y*log|x|) in extra precision plus NumPy's
-    special cases (x**0 = 1 even for NaN, 1**y = 1, negative base needs integer y...).
-    f32 is computed in f64 and rounded once at the end."""
+    special cases (x**0 = 1 even for NaN, 1**y = 1, negative base needs integer y...)."""
     m = _Math(builder, x.type)
-    if m.fmt is _F64:
-        result = _pow_in(m, x, y, precise=True)
-    else:
-        wide_type = lir.DoubleType() if m.count is None else lir.VectorType(lir.DoubleType(), m.count)
-        wide = _Math(builder, wide_type, _F64_FOR_F32_POW)
-        result = _pow_in(wide, builder.fpext(x, wide_type), builder.fpext(y, wide_type), precise=False)
-        result = builder.fptrunc(result, x.type)
-    return _small_integer_powers(m, x, y, result)
+    return _small_integer_powers(m, x, y, _pow_in(m, x, y))
 
 
 def emit_sqrt(builder: lir.IRBuilder, x: lir.Value) -> lir.Value:

@@ -133,7 +133,8 @@ def ulp_errors(got: np.ndarray, reference: np.ndarray, dtype) -> np.ndarray:
     wide = reference.dtype
     beyond = np.ldexp(wide.type(1), info.maxexp)  # 2^128 or 2^1024
     reference = np.clip(reference, -beyond, beyond)
-    got = got.astype(wide)
+    with np.errstate(invalid="ignore"):  # signalling NaNs from the bit sweep
+        got = got.astype(wide)
     got = np.where(np.isinf(got), np.copysign(beyond, got), got)
     _, exponent = np.frexp(np.abs(reference))
     exponent = np.where(reference == 0, info.minexp + 1, exponent)
@@ -380,10 +381,8 @@ def _vector_width(dtype: str) -> int:
 @pytest.mark.parametrize("name", UNARY + ["pow", "sqrt"])
 def test_loop_vectorises_to_full_width_and_calls_no_library(name: str, dtype: str) -> None:
     text = kernel(name, dtype).optimised_ir
-    expected = [f"<{_vector_width(dtype)} x {'float' if dtype == 'f32' else 'double'}>"]
-    if name == "pow" and dtype == "f32":  # computed in f64: full double vectors will do
-        expected.append(f"<{_vector_width('f64')} x double>")
-    assert any(e in text for e in expected), f"{name} {dtype} not vectorised"
+    expected = f"<{_vector_width(dtype)} x {'float' if dtype == 'f32' else 'double'}>"
+    assert expected in text, f"{name} {dtype} not vectorised"
     declared = [line for line in text.splitlines() if line.startswith("declare")]
     allowed = ("@llvm.fma.", "@llvm.floor.", "@llvm.fabs.", "@llvm.minnum.", "@llvm.maxnum.",
                "@llvm.sqrt.", "@llvm.copysign.", "@llvm.masked.", "@llvm.vector.")
@@ -402,13 +401,16 @@ def test_vector_typed_operands_give_the_same_bits(name: str, dtype: str) -> None
     assert_identical(vector, scalar, f"{name} {dtype} on <8 x T>")
 
 
-def _median_ns_per_element(function, arrays, repeats: int = 7) -> float:
-    times = []
+def _ns_per_element(functions, arrays, repeats: int = 9) -> list[float]:
+    """Median ns/element of each function, calls interleaved so that load from other
+    processes hits all of them alike."""
+    times = [[] for _ in functions]
     for _ in range(repeats):
-        start = time.perf_counter()
-        function(*arrays)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) / arrays[0].size * 1e9
+        for slot, function in enumerate(functions):
+            start = time.perf_counter()
+            function(*arrays)
+            times[slot].append(time.perf_counter() - start)
+    return [float(np.median(t)) / arrays[0].size * 1e9 for t in times]
 
 
 def test_speed_against_numpy_printed() -> None:
@@ -416,11 +418,11 @@ def test_speed_against_numpy_printed() -> None:
     rng = np.random.default_rng(0)
     lines = []
     for dtype in ("f32", "f64"):
-        x = rng.uniform(0.1, 10, 1 << 20).astype(DTYPES[dtype])
+        x = rng.uniform(0.1, 10, 1 << 18).astype(DTYPES[dtype])
         y = rng.uniform(-3, 3, x.size).astype(DTYPES[dtype])
         for name in UNARY + ["pow", "sqrt"]:
             arrays = (x, y) if name == "pow" else (x,)
-            ours = _median_ns_per_element(kernel(name, dtype), arrays)
-            theirs = _median_ns_per_element(NUMPY[name], arrays)
-            lines.append(f"{name:5s} {dtype}: {ours:6.3f} ns/element, NumPy {theirs:6.3f}")
+            ours, theirs = _ns_per_element([kernel(name, dtype), NUMPY[name]], arrays)
+            lines.append(f"{name:5s} {dtype}: {ours:6.3f} ns/element, NumPy {theirs:6.3f} "
+                         f"({theirs / ours:4.1f}x)")
     print("\n" + "\n".join(lines))
