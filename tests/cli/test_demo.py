@@ -1,0 +1,29 @@
+"""`propc demo --quick` runs end to end in a subprocess."""
+import re
+import subprocess
+import sys
+
+
+def test_demo_quick_trains_and_agrees():
+    result = subprocess.run([sys.executable, "-m", "propc", "demo", "--quick"],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for heading in ("== 1. the compiled step ==", "== 2. training ==", "== 3. accuracy ==",
+                    "== 4. compiled vs interpreted", "== 5. speed"):
+        assert heading in out
+    assert out.index("== 1.") < out.index("== 2.") < out.index("== 3.") < out.index("== 4.") \
+        < out.index("== 5.")
+    last = out.strip().splitlines()[-1]
+    match = re.fullmatch(r"test accuracy: (0\.\d{3}|1\.000)", last)
+    assert match, last
+    assert float(match.group(1)) > 0.6          # chance is 0.1
+    assert "all leaves agree" in out
+    assert len(re.findall(r"^epoch\s+\d+\s+loss", out, re.M)) == 3
+
+
+def test_demo_bad_option_is_one_line():
+    result = subprocess.run([sys.executable, "-m", "propc", "demo", "--optimizer", "sdg"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
