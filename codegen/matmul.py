@@ -15,9 +15,9 @@ C = 0 (or C unchanged when accumulating); M or N = 0 does nothing.
 How (Goto/BLIS-style blocking, PERF.md's measured recipe): for each NC-wide block
 of columns and KC-deep slice of K, B is packed into NR-wide panels; for each MC-tall
 block of rows, A is packed into MR-tall panels; a micro-kernel then computes each
-MR x NR tile of C in vector registers. Packing only pays when a panel is reused, so
-small or skinny products skip it: the micro-kernel can also read A through its
-strides and B rows through masked loads (see `_choose_packing`).
+MR x NR tile of C in vector registers. Packing A only pays when its panels are
+reused by several column tiles, so narrow products skip it: a second micro-kernel
+reads A through its strides (see `_choose_packing`).
 """
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ from .matmul_kernel import (F32, FLAG_ACCUMULATE, FLAG_EPILOGUE, I1, I32, I64, P
                             SgemmConfig, counted, emit_micro_kernel, emit_pack, float_at, i64,
                             smin)
 
-__all__ = ["Epilogue", "SgemmConfig", "SGEMM_ARGS", "emit_sgemm", "emit_sgemm_batched",
-           "host_config", "sgemm_scratch_bytes"]
+__all__ = ["AVX2_CONFIG", "AVX512_CONFIG", "BASIC_CONFIG", "Epilogue", "SGEMM_ARGS",
+           "SgemmConfig", "emit_sgemm", "emit_sgemm_batched", "host_config",
+           "sgemm_scratch_bytes"]
 
 SGEMM_ARGS = ["M", "N", "K", "A", "rsA", "csA", "B", "rsB", "csB", "C", "ldc", "accumulate",
               "scratch"]
@@ -41,7 +42,7 @@ SCRATCH_ALIGN = 64
 # Register tiles: AVX-512 has 32 vector registers (8 x 2 zmm accumulators measured at
 # 105-112 GFLOP/s in PERF.md), AVX2 16 (6 x 2 ymm accumulators + 2 b rows + 1 splat).
 AVX512_CONFIG = SgemmConfig(vector_width=16, mr=8, nr_vectors=2, kc=256, mc=96, nc=4096)
-AVX2_CONFIG = SgemmConfig(vector_width=8, mr=6, nr_vectors=2, kc=256, mc=144, nc=4096)
+AVX2_CONFIG = SgemmConfig(vector_width=8, mr=6, nr_vectors=2, kc=512, mc=72, nc=2048)
 BASIC_CONFIG = SgemmConfig(vector_width=4, mr=4, nr_vectors=2, kc=256, mc=64, nc=1024)
 
 
@@ -82,7 +83,7 @@ def emit_sgemm(module: lir.Module, name: str = "propc_sgemm", *,
     `arg_types` are appended to the signature. `config` overrides the blocking
     geometry chosen for the host CPU (tests use this).
     """
-    existing = module.globals.get(name)
+    existing = _existing(module, name)
     if existing is not None:
         return existing
     config = config or host_config()
@@ -96,21 +97,24 @@ def emit_sgemm(module: lir.Module, name: str = "propc_sgemm", *,
         pack_a=emit_pack(module, f"{name}.pack_a", config.mr),
         pack_b=emit_pack(module, f"{name}.pack_b", config.nr),
         packed=emit_micro_kernel(module, f"{name}.kernel_packed", config, True, epilogue),
-        direct=emit_micro_kernel(module, f"{name}.kernel_direct", config, False, epilogue))
+        strided=emit_micro_kernel(module, f"{name}.kernel_strided", config, False, epilogue))
     _Driver(fn, config, kernels).emit()
     return fn
 
 
 def emit_sgemm_batched(module: lir.Module, name: str = "propc_sgemm_batched", *,
-                       config: SgemmConfig | None = None,
+                       sgemm_name: str = "propc_sgemm", config: SgemmConfig | None = None,
                        epilogue: Epilogue | None = None) -> lir.Function:
     """Define `void name(i64 batch, i64 strideA, i64 strideB, i64 strideC, <sgemm args>)`:
-    `batch` independent products, matrix b at A + b*strideA (in floats) etc.; one
-    scratch buffer of sgemm_scratch_bytes(M, N, K) serves every batch entry."""
-    existing = module.globals.get(name)
+    `batch` independent products, product b reading A + b*strideA, B + b*strideB
+    and writing C + b*strideC (strides in floats; 0 repeats an operand). One scratch
+    buffer of sgemm_scratch_bytes(M, N, K) serves every product. It calls the sgemm
+    `sgemm_name`, defined with `config`/`epilogue` unless the module already has it
+    (so a module holding both variants holds the kernels once)."""
+    existing = _existing(module, name)
     if existing is not None:
         return existing
-    single = emit_sgemm(module, f"{name}.single", config=config, epilogue=epilogue)
+    single = emit_sgemm(module, sgemm_name, config=config, epilogue=epilogue)
     arg_types = [I64] * 4 + [arg.type for arg in single.args]
     fn = lir.Function(module, lir.FunctionType(lir.VoidType(), arg_types), name=name)
     fn.attributes.add("nounwind")
@@ -127,14 +131,23 @@ def emit_sgemm_batched(module: lir.Module, name: str = "propc_sgemm_batched", *,
     return fn
 
 
+def _existing(module: lir.Module, name: str) -> lir.Function | None:
+    """The function already defined as `name`, None when the name is free."""
+    found = module.globals.get(name)
+    if found is not None and not isinstance(found, lir.Function):
+        raise ValueError(f"cannot define sgemm {name!r}: the module already has a "
+                         f"{type(found).__name__} of that name")
+    return found
+
+
 class _Kernels:
     """The helper functions one sgemm calls."""
 
-    def __init__(self, pack_a, pack_b, packed, direct):
+    def __init__(self, pack_a, pack_b, packed, strided):
         self.pack_a = pack_a
         self.pack_b = pack_b
         self.packed = packed
-        self.direct = direct
+        self.strided = strided
 
 
 class _Driver:
@@ -154,8 +167,9 @@ class _Driver:
         empty = builder.or_(builder.icmp_signed("<=", a["M"], i64(0)),
                             builder.icmp_signed("<=", a["N"], i64(0)))
         with builder.if_then(builder.not_(empty)):
-            self.pack_a_flag, self.pack_b_flag = _choose_packing(builder, self.config, a)
+            self.pack_a_flag = _choose_packing(builder, self.config, a)
             self.a_scratch = self._a_scratch_pointer()
+            self.k_step = self._k_step()
             self._column_blocks()
         builder.ret_void()
 
@@ -172,18 +186,25 @@ class _Driver:
         floats = builder.mul(builder.sdiv(builder.add(floats, i64(align - 1)), i64(align)), i64(align))
         return float_at(builder, a["scratch"], floats)
 
+    def _k_step(self) -> lir.Value:
+        """Depth of each block of K: at most KC, and equal blocks (K = 784 with
+        KC = 512 gives 2 x 392 rather than 512 + 272)."""
+        builder, kc = self.builder, i64(self.config.kc)
+        depth = builder.select(builder.icmp_signed(">", self.arg["K"], i64(0)), self.arg["K"], i64(1))
+        blocks = builder.sdiv(builder.add(depth, builder.sub(kc, i64(1))), kc)
+        return builder.sdiv(builder.add(depth, builder.sub(blocks, i64(1))), blocks)
+
     def _column_blocks(self) -> None:
         builder, config, a = self.builder, self.config, self.arg
         # K = 0 still runs one (empty) block of K so that C gets written.
         k_stop = builder.select(builder.icmp_signed(">", a["K"], i64(0)), a["K"], i64(1))
         with counted(builder, i64(0), a["N"], i64(config.nc), "jc") as jc:
             nc = smin(builder, i64(config.nc), builder.sub(a["N"], jc))
-            with counted(builder, i64(0), k_stop, i64(config.kc), "pc") as pc:
-                kc = smin(builder, i64(config.kc), builder.sub(a["K"], pc))
+            with counted(builder, i64(0), k_stop, self.k_step, "pc") as pc:
+                kc = smin(builder, self.k_step, builder.sub(a["K"], pc))
                 flags = self._flags(pc)
-                with builder.if_then(self.pack_b_flag):
-                    source = self._b_at(pc, jc)
-                    builder.call(self.kernels.pack_b, [a["scratch"], source, a["csB"], a["rsB"], kc, nc])
+                builder.call(self.kernels.pack_b,
+                             [a["scratch"], self._b_at(pc, jc), a["csB"], a["rsB"], kc, nc])
                 self._row_blocks(jc, nc, pc, kc, flags)
 
     def _flags(self, pc) -> lir.Value:
@@ -192,7 +213,7 @@ class _Driver:
         builder, a = self.builder, self.arg
         later = builder.icmp_signed(">", pc, i64(0))
         add = builder.or_(later, builder.icmp_signed("!=", a["accumulate"], lir.Constant(I32, 0)))
-        last = builder.icmp_signed(">=", builder.add(pc, i64(self.config.kc)), a["K"])
+        last = builder.icmp_signed(">=", builder.add(pc, self.k_step), a["K"])
         add_bits = builder.select(add, lir.Constant(I32, FLAG_ACCUMULATE), lir.Constant(I32, 0))
         last_bits = builder.select(last, lir.Constant(I32, FLAG_EPILOGUE), lir.Constant(I32, 0))
         return builder.or_(add_bits, last_bits)
@@ -215,13 +236,10 @@ class _Driver:
             with counted(builder, i64(0), nc, i64(config.nr), "jr") as jr:
                 column = builder.add(jc, jr)
                 cols = smin(builder, i64(config.nr), builder.sub(nc, jr))
-                b_tile = builder.select(self.pack_b_flag,
-                                        float_at(builder, a["scratch"], builder.mul(jr, kc)),
-                                        self._b_at(pc, column))
-                b_step = builder.select(self.pack_b_flag, i64(config.nr), a["rsB"])
-                self._tiles(ic, mc, pc, kc, column, cols, b_tile, b_step, flags)
+                b_tile = float_at(builder, a["scratch"], builder.mul(jr, kc))
+                self._tiles(ic, mc, pc, kc, column, cols, b_tile, flags)
 
-    def _tiles(self, ic, mc, pc, kc, column, cols, b_tile, b_step, flags) -> None:
+    def _tiles(self, ic, mc, pc, kc, column, cols, b_tile, flags) -> None:
         builder, config, a = self.builder, self.config, self.arg
         with counted(builder, i64(0), mc, i64(config.mr), "ir") as ir:
             row = builder.add(ic, ir)
@@ -232,28 +250,18 @@ class _Driver:
             a_row_step = builder.select(packed_a, i64(1), a["rsA"])
             a_k_step = builder.select(packed_a, i64(config.mr), a["csA"])
             c_tile = float_at(builder, a["C"], builder.add(builder.mul(row, a["ldc"]), column))
-            args = [kc, a_tile, a_row_step, a_k_step, b_tile, b_step, c_tile, a["ldc"],
+            args = [kc, a_tile, a_row_step, a_k_step, b_tile, c_tile, a["ldc"],
                     row, column, rows, cols, flags] + self.extra
-            both = builder.and_(self.pack_a_flag, self.pack_b_flag)
-            with builder.if_else(both) as (then, otherwise):
+            with builder.if_else(packed_a) as (then, otherwise):
                 with then:
                     builder.call(self.kernels.packed, args)
                 with otherwise:
-                    builder.call(self.kernels.direct, args)
+                    builder.call(self.kernels.strided, args)
 
 
-def _choose_packing(builder: lir.IRBuilder, config: SgemmConfig, a: dict) -> tuple:
-    """(pack A?, pack B?) as i1 values. Packing a panel costs about one pass over
-    it; it pays back only when the panel is reused by several tiles:
-    - B panels serve every MR-row tile of the block, so pack B when M spans a few
-      tiles (and always when B's columns are not contiguous: the direct kernel
-      reads B rows with vector loads);
-    - A panels serve every NR-column tile, so pack A when N spans a few.
-    K = 0 packs nothing (no kernel reads anything then)."""
-    some_k = builder.icmp_signed(">", a["K"], i64(0))
-    strided_b = builder.icmp_signed("!=", a["csB"], i64(1))
-    tall = builder.icmp_signed(">", a["M"], i64(4 * config.mr))
-    wide = builder.icmp_signed(">", a["N"], i64(2 * config.nr))
-    pack_b = builder.and_(some_k, builder.or_(strided_b, tall))
-    pack_a = builder.and_(pack_b, wide)
-    return pack_a, pack_b
+def _choose_packing(builder: lir.IRBuilder, config: SgemmConfig, a: dict) -> lir.Value:
+    """Whether to pack A (an i1). B is always packed: its panels are read by every
+    MR-row tile, and packed panels are what the micro-kernel's aligned vector loads
+    need. A's panels are read by every NR-column tile, so packing A pays only when
+    N spans several; otherwise the micro-kernel reads A through its strides."""
+    return builder.icmp_signed(">", a["N"], i64(2 * config.nr))

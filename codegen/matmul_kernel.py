@@ -121,6 +121,9 @@ def _internal_function(module: lir.Module, name: str, arg_types: Sequence[lir.Ty
     fn = lir.Function(module, lir.FunctionType(lir.VoidType(), list(arg_types)), name=name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
+    # Called once per block or tile: inlining only slows compilation (the driver's
+    # loops get unswitched and duplicated around the bodies).
+    fn.attributes.add("noinline")
     for arg, arg_name in zip(fn.args, arg_names):
         arg.name = arg_name
     return fn
@@ -133,39 +136,49 @@ def emit_pack(module: lir.Module, name: str, lanes: int) -> lir.Function:
 
     Packs `count` lanes (rows of A or columns of B) x `kc` into panels of `lanes`:
     dst[p*lanes*kc + k*lanes + l] = src[(p*lanes + l)*lane_stride + k*k_stride],
-    zero where p*lanes + l >= count. Full panels with lane_stride == 1 copy whole
-    vectors; the rest reads each lane through a clamped (always valid) pointer.
+    zero where p*lanes + l >= count. Full panels of adjacent lanes are copied as
+    vectors; everything else lane by lane.
     """
     fn = _internal_function(module, name, [PTR, PTR, I64, I64, I64, I64],
                             ["dst", "src", "lane_stride", "k_stride", "kc", "count"])
     dst, src, lane_stride, k_stride, kc, count = fn.args
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
-    panel_size = builder.mul(kc, i64(lanes))
-    with counted(builder, i64(0), count, i64(lanes), "p") as first:
-        panel = float_at(builder, dst, builder.mul(builder.sdiv(first, i64(lanes)), panel_size))
-        full = builder.icmp_signed("<=", builder.add(first, i64(lanes)), count)
-        contiguous = builder.and_(full, builder.icmp_signed("==", lane_stride, i64(1)))
-        with builder.if_else(contiguous) as (then, otherwise):
-            with then:
-                _pack_contiguous(builder, panel, float_at(builder, src, first), k_stride, kc, lanes)
-            with otherwise:
-                _pack_lanes(builder, panel, src, first, lane_stride, k_stride, kc, count, lanes)
+    adjacent = builder.icmp_signed("==", lane_stride, i64(1))
+    full_count = builder.mul(builder.sdiv(count, i64(lanes)), i64(lanes))
+    vector_count = builder.select(adjacent, full_count, i64(0))
+    _pack_adjacent_lanes(builder, dst, src, k_stride, kc, vector_count, lanes)
+    with counted(builder, vector_count, count, i64(lanes), "panel") as first:
+        _pack_panel(builder, float_at(builder, dst, builder.mul(first, kc)), src, first,
+                    lane_stride, k_stride, kc, count, lanes)
     builder.ret_void()
     return fn
 
 
-def _pack_contiguous(builder, panel, src, k_stride, kc, lanes: int) -> None:
-    """Lanes are adjacent floats: copy `lanes` floats per k as one vector."""
+PACK_K_CHUNK = 8
+
+
+def _pack_adjacent_lanes(builder, dst, src, k_stride, kc, full_count, lanes: int) -> None:
+    """Lanes are adjacent floats (rows of row-major B, columns of a transposed A):
+    copy `lanes` floats per k as one vector, for a chunk of k across all panels at
+    a time, so the reads run along rows of the source."""
     vector = lir.VectorType(F32, lanes)
-    with counted(builder, i64(0), kc, i64(1), "kcopy") as k:
-        values = builder.load(float_at(builder, src, builder.mul(k, k_stride)), typ=vector,
+    with counted(builder, i64(0), kc, i64(PACK_K_CHUNK), "kchunk") as chunk:
+        chunk_end = smin(builder, builder.add(chunk, i64(PACK_K_CHUNK)), kc)
+        with counted(builder, i64(0), full_count, i64(lanes), "panel") as first:
+            panel = float_at(builder, dst, builder.mul(first, kc))
+            column = float_at(builder, src, first)
+            with counted(builder, chunk, chunk_end, i64(1), "kcopy") as k:
+                values = builder.load(float_at(builder, column, builder.mul(k, k_stride)),
+                                      typ=vector, align=FLOAT_BYTES)
+                builder.store(values, float_at(builder, panel, builder.mul(k, i64(lanes))),
                               align=FLOAT_BYTES)
-        builder.store(values, float_at(builder, panel, builder.mul(k, i64(lanes))),
-                      align=FLOAT_BYTES)
 
 
-def _pack_lanes(builder, panel, src, first, lane_stride, k_stride, kc, count, lanes: int) -> None:
-    """General strides and the ragged last panel: one scalar per lane and k."""
+def _pack_panel(builder, panel, src, first, lane_stride, k_stride, kc, count,
+                lanes: int) -> None:
+    """One panel, any strides, one scalar per lane and k. Lanes past `count` (the
+    ragged last panel) read the last valid lane, so no memory outside the operand
+    is touched, and store zeros."""
     last = builder.sub(count, i64(1))
     pointers = []
     valid = []
@@ -185,48 +198,59 @@ def _pack_lanes(builder, panel, src, first, lane_stride, k_stride, kc, count, la
 
 # ---------------------------------------------------------------- micro-kernel
 
-MICRO_KERNEL_ARGS = ["kc", "a", "a_row_stride", "a_k_stride", "b", "b_k_stride", "c", "ldc",
+MICRO_KERNEL_ARGS = ["kc", "a", "a_row_stride", "a_k_stride", "b", "c", "ldc",
                      "row0", "col0", "rows", "cols", "flags"]
 FLAG_ACCUMULATE = 1   # C += tile (else C = tile)
 FLAG_EPILOGUE = 2     # apply the epilogue (this is the last block of K)
 
 
-def emit_micro_kernel(module: lir.Module, name: str, config: SgemmConfig, packed: bool,
+def emit_micro_kernel(module: lir.Module, name: str, config: SgemmConfig, packed_a: bool,
                       epilogue: Epilogue | None) -> lir.Function:
-    """void kernel(i64 kc, ptr a, i64 a_row_stride, i64 a_k_stride, ptr b, i64 b_k_stride,
-    ptr c, i64 ldc, i64 row0, i64 col0, i64 rows, i64 cols, i32 flags, extra...).
+    """void kernel(i64 kc, ptr a, i64 a_row_stride, i64 a_k_stride, ptr b, ptr c, i64 ldc,
+    i64 row0, i64 col0, i64 rows, i64 cols, i32 flags, extra...).
 
     Computes the MR x NR tile sum_k a[r, k] * b[k, j] and stores its top-left
     `rows` x `cols` into c (row stride ldc), adding to c when FLAG_ACCUMULATE is set.
-    `packed`: a and b are packed panels (strides MR and NR, b 64-byte aligned);
-    otherwise a is read through its strides (rows past `rows` re-read the last
-    valid row) and b rows through masked loads of `cols` lanes, so nothing outside
-    the operands is touched and no packing is needed.
+    b is a packed panel (NR floats per k, 64-byte aligned, zero padded), read with
+    aligned vector loads. `packed_a`: a is a packed panel too (MR floats per k; the
+    stride arguments are ignored); otherwise a is read through its strides and
+    rows past `rows` re-read the last valid row, so no memory outside A is touched.
+    (`row0`, `col0`: where the tile sits in C, for the epilogue.)
     """
     extra = list(epilogue.arg_types) if epilogue else []
-    arg_types = [I64, PTR, I64, I64, PTR, I64, PTR, I64, I64, I64, I64, I64, I32] + extra
+    arg_types = [I64, PTR, I64, I64, PTR, PTR, I64, I64, I64, I64, I64, I32] + extra
     fn = _internal_function(module, name, arg_types,
                             MICRO_KERNEL_ARGS + [f"extra{i}" for i in range(len(extra))])
-    fn.attributes.add("noinline")
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
     args = dict(zip(MICRO_KERNEL_ARGS, fn.args))
-    masks = _lane_masks(builder, config, args["cols"])
-    if packed:
+    if packed_a:
         row_pointers = [float_at(builder, args["a"], i64(r)) for r in range(config.mr)]
-        a_step, b_step = i64(config.mr), i64(config.nr)
+        a_step = i64(config.mr)
     else:
         last_row = builder.sub(args["rows"], i64(1))
         row_pointers = [float_at(builder, args["a"],
                                  builder.mul(smin(builder, i64(r), last_row), args["a_row_stride"]))
                         for r in range(config.mr)]
-        a_step, b_step = args["a_k_stride"], args["b_k_stride"]
-    loads = _PanelReads(module, config, row_pointers, a_step, args["b"], b_step,
-                        None if packed else masks)
+        a_step = args["a_k_stride"]
+    _prefetch_tile(builder, config, args["c"], args["ldc"])
+    loads = _PanelReads(config, row_pointers, a_step, args["b"])
     tile = _k_loop(builder, config, args["kc"], loads)
+    masks = _lane_masks(builder, config, args["cols"])
     store = _TileStore(module, config, args, masks, fn.args[len(MICRO_KERNEL_ARGS):], epilogue)
     store.emit(builder, tile)
     builder.ret_void()
     return fn
+
+
+def _prefetch_tile(builder, config: SgemmConfig, c, ldc) -> None:
+    """Ask for C's tile (first and last float of each row) to be in cache by the time
+    the k loop ends; prefetches never fault, so rows past the edge are harmless."""
+    prefetch = declare(builder.module, "llvm.prefetch.p0", lir.VoidType(), [PTR, I32, I32, I32])
+    flags = [lir.Constant(I32, 1), lir.Constant(I32, 3), lir.Constant(I32, 1)]  # write, keep, data
+    for r in range(config.mr):
+        row = float_at(builder, c, builder.mul(i64(r), ldc))
+        builder.call(prefetch, [row] + flags)
+        builder.call(prefetch, [float_at(builder, row, i64(config.nr - 1))] + flags)
 
 
 def _lane_masks(builder, config: SgemmConfig, cols) -> list[lir.Value]:
@@ -244,30 +268,18 @@ def _lane_masks(builder, config: SgemmConfig, cols) -> list[lir.Value]:
 class _PanelReads:
     """Emits the loads of one k step: the NR-wide row of b and the MR splats of a."""
 
-    def __init__(self, module, config: SgemmConfig, row_pointers, a_step, b, b_step, masks):
+    def __init__(self, config: SgemmConfig, row_pointers, a_step, b):
         self.config = config
         self.row_pointers = row_pointers
         self.a_step = a_step
         self.b = b
-        self.b_step = b_step
-        self.masks = masks
-        vector = vector_type(config)
-        self.masked_load = declare(module, f"llvm.masked.load.v{config.vector_width}f32.p0", vector,
-                                   [PTR, I32, lir.VectorType(I1, config.vector_width), vector])
 
     def b_row(self, builder, k) -> list[lir.Value]:
         config = self.config
-        vector = vector_type(config)
-        row = float_at(builder, self.b, builder.mul(k, self.b_step))
-        values = []
-        for v in range(config.nr_vectors):
-            address = float_at(builder, row, i64(v * config.vector_width))
-            if self.masks is None:
-                values.append(builder.load(address, typ=vector, align=config.vector_width * FLOAT_BYTES))
-            else:
-                values.append(builder.call(self.masked_load, [address, lir.Constant(I32, FLOAT_BYTES),
-                                                              self.masks[v], lir.Constant(vector, None)]))
-        return values
+        row = float_at(builder, self.b, builder.mul(k, i64(config.nr)))
+        return [builder.load(float_at(builder, row, i64(v * config.vector_width)),
+                             typ=vector_type(config), align=config.vector_width * FLOAT_BYTES)
+                for v in range(config.nr_vectors)]
 
     def a_splat(self, builder, k, r: int) -> lir.Value:
         width = self.config.vector_width
