@@ -25,6 +25,9 @@ from .kernels import fill_step
 from .llvmtypes import scalar_constant
 from .steps import KernelPlan, ReduceStep
 
+# The one switch between helper G's packed sgemm and the generic loop nests (f32).
+USE_SGEMM = True
+
 
 def lower_dot(op: Op, materialized: set[Value]) -> KernelPlan:
     """The kernel computing a dot op (fast sgemm when available, else loop nests)."""
@@ -35,8 +38,12 @@ def lower_dot(op: Op, materialized: set[Value]) -> KernelPlan:
 
 
 def _fast_matmul(op: Op, materialized: set[Value]) -> KernelPlan | None:
-    """Hook for codegen/matmul.py's packed float32 kernel; None means not handled."""
-    return None
+    """The packed float32 sgemm of codegen/matmul.py, when the contraction is one
+    (batched) matrix product over strided views; None means not handled."""
+    if not USE_SGEMM or op.result.dtype is not DType.f32:
+        return None
+    from .sgemm_step import plan_sgemm
+    return plan_sgemm(op, materialized)
 
 
 def _multiply_add(dtype: DType, flags: tuple[str, ...]):

@@ -1,0 +1,168 @@
+"""Float32 dot through the packed sgemm of codegen/matmul.py.
+
+A dot qualifies when, in the loop space (batch, lhs free, rhs free, contract), each
+of the four groups collapses to at most one loop for both operands and the result:
+it is then `batch` products C[M,N] = A[M,K] . B[K,N] with A and B read through
+strides (transposed operands cost no copy: the packing reads them). The sgemm's
+packing scratch comes from the kernel's workspace in the buffer plan.
+
+The sgemm itself is compiled once per process into its own JIT module (it takes
+most of a second to optimise and would otherwise be paid by every graph) and
+registered under a global symbol that graph modules declare and call.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+import llvmlite.ir as lir
+
+from ir.graph import Op, Value
+
+from .affine import Affine, LoopPlan, flat_offset, plan_loops
+from .expr import ExprBuilder, Load
+from .jit import JitModule
+from .llvmtypes import F32, I32, PTR, index
+from .steps import WORKSPACE, KernelEnv, KernelPlan, Step
+
+GROUPS = ("batch", "m", "n", "k")
+SINGLE = "propc.shared.sgemm"
+BATCHED = "propc.shared.sgemm_batched"
+
+_LIBRARY_LOCK = threading.Lock()
+_LIBRARY: dict = {}
+
+
+def shared_sgemm(module: lir.Module, symbol: str) -> lir.Function:
+    """Declare the process-wide sgemm `symbol` (SINGLE or BATCHED) in `module`,
+    compiling the shared library on first use."""
+    with _LIBRARY_LOCK:
+        if not _LIBRARY:
+            from .matmul import emit_sgemm, emit_sgemm_batched
+            library = lir.Module(name="propc_sgemm_library")
+            functions = {SINGLE: emit_sgemm(library), BATCHED: emit_sgemm_batched(library)}
+            jit = JitModule(library)
+            for public, fn in functions.items():
+                llvm.add_symbol(public, jit.address(fn.name))
+                _LIBRARY[public] = fn.function_type
+            _LIBRARY["jit"] = jit  # keeps the machine code alive for the process
+    found = module.globals.get(symbol)
+    if found is None:
+        found = lir.Function(module, _LIBRARY[symbol], symbol)
+    return found
+
+
+@dataclass(frozen=True)
+class SgemmShape:
+    """Sizes and element strides of one (batched) product."""
+
+    batch: int
+    m: int
+    n: int
+    k: int
+    a: dict  # group -> stride of lhs, plus "const"
+    b: dict
+    c: dict
+
+
+def plan_sgemm(op: Op, materialized: set[Value]) -> KernelPlan | None:
+    """A kernel plan calling sgemm for `op`, or None when it does not qualify."""
+    from .matmul import sgemm_scratch_bytes
+    lhs, rhs = op.operands
+    lb, rb = op.attrs["lhs_batch"], op.attrs["rhs_batch"]
+    lc, rc = op.attrs["lhs_contract"], op.attrs["rhs_contract"]
+    lf = [a for a in range(lhs.ndim) if a not in lb + lc]
+    rf = [a for a in range(rhs.ndim) if a not in rb + rc]
+    counts = [len(lb), len(lf), len(rf), len(lc)]
+    rank = sum(counts)
+    starts = [sum(counts[:g]) for g in range(4)]
+    lhs_access = _access(lhs.ndim, [(lb, starts[0]), (lf, starts[1]), (lc, starts[3])], rank)
+    rhs_access = _access(rhs.ndim, [(rb, starts[0]), (rc, starts[3]), (rf, starts[2])], rank)
+    exprs = ExprBuilder(materialized, rank)
+    a_node, b_node = exprs.read(lhs, lhs_access), exprs.read(rhs, rhs_access)
+    if not (isinstance(a_node, Load) and isinstance(b_node, Load)):
+        return None
+    dest_axes = list(range(starts[0], starts[2] + counts[2]))
+    dest = flat_offset(tuple(Affine.counter(k, rank) for k in dest_axes), op.result.shape, rank)
+    sizes = ([lhs.shape[a] for a in lb] + [lhs.shape[a] for a in lf]
+             + [rhs.shape[a] for a in rf] + [lhs.shape[a] for a in lc])
+    plan = plan_loops(sizes, [a_node.offset, b_node.offset, dest], barriers=starts[1:])
+    shape = _shape(plan, starts, a_node.offset, b_node.offset, dest)
+    if shape is None:
+        return None
+    step = SgemmStep(exprs, a_node.value, b_node.value, op.result, shape)
+    return KernelPlan(op.result, [step], sgemm_scratch_bytes(shape.m, shape.n, shape.k))
+
+
+def _access(ndim: int, groups, rank: int):
+    access = [Affine.constant(0, rank)] * ndim
+    for axes, first in groups:
+        for position, axis in enumerate(axes):
+            access[axis] = Affine.counter(first + position, rank)
+    return tuple(access)
+
+
+def _shape(plan: LoopPlan, starts: list[int], a: Affine, b: Affine, c: Affine
+           ) -> SgemmShape | None:
+    """Sizes and strides per group, or None if a group needs more than one loop."""
+    found: dict[str, tuple[int, int]] = {}
+    for position, group in enumerate(plan.groups):
+        name = GROUPS[max(g for g in range(4) if starts[g] <= group[0])]
+        if name in found:
+            return None
+        found[name] = (position, plan.sizes[position])
+    a_coeffs, a_const = plan.project(a)
+    b_coeffs, b_const = plan.project(b)
+    c_coeffs, c_const = plan.project(c)
+
+    def strides(coeffs, const):
+        table = {name: coeffs[position] for name, (position, _) in found.items()}
+        table["const"] = const
+        return table
+
+    size = {name: found.get(name, (0, 1))[1] for name in GROUPS}
+    c_strides = strides(c_coeffs, c_const)
+    if c_strides.get("n", 1) != 1:
+        return None
+    return SgemmShape(size["batch"], size["m"], size["n"], size["k"],
+                      strides(a_coeffs, a_const), strides(b_coeffs, b_const), c_strides)
+
+
+class SgemmStep(Step):
+    """Calls the module's sgemm (batched when there is a batch loop)."""
+
+    def __init__(self, exprs: ExprBuilder, lhs: Value, rhs: Value, dest: Value,
+                 shape: SgemmShape):
+        self.exprs = exprs
+        self.lhs, self.rhs, self.dest = lhs, rhs, dest
+        self.shape = shape
+
+    def emit(self, env: KernelEnv) -> None:
+        b = env.builder
+        s = self.shape
+        a_ptr = _shifted(b, env.pointers[self.lhs], s.a["const"])
+        b_ptr = _shifted(b, env.pointers[self.rhs], s.b["const"])
+        c_ptr = _shifted(b, env.pointers[self.dest], s.c["const"])
+        # no workspace when sgemm needs no scratch (K or N is 0): it reads none then
+        workspace = env.pointers.get(WORKSPACE, lir.Constant(PTR, None))
+        args = [index(s.m), index(s.n), index(s.k),
+                a_ptr, index(s.a.get("m", 0)), index(s.a.get("k", 0)),
+                b_ptr, index(s.b.get("k", 0)), index(s.b.get("n", 0)),
+                c_ptr, index(s.c.get("m", s.n)), lir.Constant(I32, 0), workspace]
+        module = b.module
+        if s.batch == 1:
+            b.call(shared_sgemm(module, SINGLE), args)
+            return
+        batch = [index(s.batch), index(s.a.get("batch", 0)), index(s.b.get("batch", 0)),
+                 index(s.c.get("batch", 0))]
+        b.call(shared_sgemm(module, BATCHED), batch + args)
+
+
+def _shifted(builder: lir.IRBuilder, pointer: lir.Value, elements: int) -> lir.Value:
+    if elements == 0:
+        return pointer
+    return builder.gep(pointer, [index(elements)], inbounds=True, source_etype=F32)
+
+
+__all__ = ["plan_sgemm", "SgemmStep"]
