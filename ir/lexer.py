@@ -71,7 +71,7 @@ def tokenize_line(text: str, line: int) -> tuple[list[Token], str | None]:
             pos = end
         elif _is_name_start(char):
             pos = _lex_run(text, pos, line, tokens, "name")
-        elif char.isdigit() or char in "+-.":
+        elif (char.isascii() and char.isdigit()) or char in "+-.":
             pos = _lex_number(text, pos, line, tokens)
         else:
             raise ParseError(f"unexpected character {char!r}", line, pos + 1)
