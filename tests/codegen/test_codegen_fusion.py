@@ -192,3 +192,46 @@ def test_random_chains_match_interpreter(graph, seed):
         assert g.shape == w.shape and g.dtype == w.dtype
         with np.errstate(invalid="ignore", over="ignore"):
             np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("lhs_shape,rhs_shape,lc,rc", [
+    ((70, 300), (300, 45), 1, 0),     # plain, sizes leaving partial tiles
+    ((300, 70), (300, 45), 0, 0),     # lhs transposed (weight gradient)
+    ((70, 300), (45, 300), 1, 1),     # rhs transposed (input gradient)
+    ((1, 300), (300, 1), 1, 0),
+])
+def test_larger_matmuls_against_float64_numpy(dtype, lhs_shape, rhs_shape, lc, rc):
+    b = Builder("mm")
+    x = b.input(TensorType(lhs_shape, dtype))
+    w = b.input(TensorType(rhs_shape, dtype))
+    b.output(matmul(b, x, w, lc, rc))
+    graph = b.build()
+    rng = np.random.default_rng(5)
+    x_np = rng.standard_normal(lhs_shape).astype(dtype.numpy)
+    w_np = rng.standard_normal(rhs_shape).astype(dtype.numpy)
+    (got,) = codegen.compile_graph(graph)(x_np, w_np)
+    a = x_np.astype(np.float64) if lc == 1 else x_np.T.astype(np.float64)
+    c = w_np.astype(np.float64) if rc == 0 else w_np.T.astype(np.float64)
+    bound = 4 * a.shape[1] * np.finfo(dtype.numpy).eps * (np.abs(a) @ np.abs(c))
+    assert got.dtype == dtype.numpy
+    assert np.all(np.abs(got - a @ c) <= bound)
+
+
+def test_batched_matmul_of_sliced_and_transposed_views():
+    b = Builder("bmm")
+    x = b.input(TensorType((3, 10, 9), F32))
+    w = b.input(TensorType((3, 6, 8), F32))
+    xs = b.slice(x, start=(0, 2, 1), stop=(3, 9, 9), stride=(1, 1, 1))   # [3,7,8]
+    wt = b.transpose(w, perm=(0, 2, 1))                                  # [3,8,6]
+    b.output(b.dot(xs, wt, lhs_batch=(0,), rhs_batch=(0,), lhs_contract=(2,),
+                   rhs_contract=(1,)))
+    graph = b.build()
+    rng = np.random.default_rng(6)
+    inputs = [rng.standard_normal((3, 10, 9)).astype(np.float32),
+              rng.standard_normal((3, 6, 8)).astype(np.float32)]
+    exe, got, want = run_both(graph, inputs)
+    assert exe.kernel_count == 1
+    expected = inputs[0][:, 2:9, 1:9].astype(np.float64) @ np.transpose(inputs[1], (0, 2, 1))
+    np.testing.assert_allclose(got[0], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-5)

@@ -176,3 +176,35 @@ def test_loops_are_vectorised_in_the_assembly():
     exe = codegen.compile_graph(b.build())
     packed = re.findall(r"\b(v?(?:add|mul)ps)\b", exe.asm)
     assert len(packed) >= 2
+
+
+def test_run_entry_takes_plain_buffer_pointers():
+    """`propc.<name>.run(buffers)`: inputs, outputs and arena as raw data pointers,
+    the C ABI an exported library would use."""
+    import ctypes
+    graph = small_graph()
+    exe = codegen.compile_graph(graph)
+    run = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(exe._jit.address(f"propc.{exe.name}.run"))
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+    y = np.array([0.5, -0.5, 0.25], np.float32)
+    outputs = [np.empty((4, 3), np.float32), np.empty((), np.float32)]
+    arena = np.empty(exe.memory.peak_scratch + 64, np.uint8)
+    base = arena.ctypes.data + (-arena.ctypes.data) % 64
+    block = (ctypes.c_void_p * 5)(x.ctypes.data, y.ctypes.data, outputs[0].ctypes.data,
+                                  outputs[1].ctypes.data, base)
+    run(ctypes.addressof(block))
+    for got, want in zip(outputs, interpret(graph, x, y)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_float32_matmul_workspace_is_in_the_buffer_plan():
+    """The packed sgemm's panels live in the arena (when the sgemm is switched on)."""
+    from codegen.dot import USE_SGEMM
+    b = Builder("mm")
+    x = b.input(TensorType((64, 96), F32))
+    w = b.input(TensorType((96, 80), F32))
+    b.output(b.dot(x, w, lhs_batch=(), rhs_batch=(), lhs_contract=(1,), rhs_contract=(0,)))
+    exe = codegen.compile_graph(b.build())
+    labels = [label for label, *_ in exe.memory.slots]
+    assert any("workspace" in label for label in labels) == USE_SGEMM
+    assert (exe.memory.peak_scratch > 0) == USE_SGEMM
