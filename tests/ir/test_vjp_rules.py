@@ -76,6 +76,8 @@ DOT_CASES = [
     dot_case("rhs contracts its last axis", (3, 4), (5, 4), lc=(1,), rc=(1,)),
     dot_case("two contracting axes", (2, 3, 4), (3, 4, 5), lc=(1, 2), rc=(0, 1)),
     dot_case("contracting axes paired out of order", (2, 3, 4), (4, 3, 5), lc=(2, 1), rc=(0, 1)),
+    dot_case("rhs contracting axes out of order", (2, 3, 4), (4, 3, 5), lc=(1, 2), rc=(1, 0)),
+    dot_case("lhs free axes around the contraction", (2, 4, 3), (4, 5), lc=(1,), rc=(0,)),
     dot_case("batch axis in the middle", (3, 2, 4), (4, 2, 5), lb=(1,), rb=(1,), lc=(2,), rc=(0,)),
     dot_case("two batch axes, swapped", (2, 3, 4, 2), (3, 2, 2, 5), lb=(0, 1), rb=(1, 0),
              lc=(3,), rc=(2,)),
