@@ -10,6 +10,7 @@ must not capture the libm calls that `llvm.exp` becomes.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from ir.graph import Graph, Value
 
 from .dot import lower_dot
 from .elementwise import EMITTERS
-from .errors import CodegenError
+from .errors import CodegenError, lowering_op
 from .expr import NeedsMaterialize, constant_source, iota_source, splat_value
 from .fusion import plan_fusion
 from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower_reduce_max,
@@ -136,11 +137,12 @@ def _plan_kernels(graph: Graph, materialized: set[Value]) -> list[KernelPlan]:
     for op in _live_ops(graph):
         if op.result not in materialized or _global_constant(op):
             continue
-        lowering = lowering_of(op.prim)
-        if lowering.kind == "kernel":
-            kernels.append(lowering.fn(op, materialized))
-        else:
-            kernels.append(lower_map(op, materialized))
+        with lowering_op(op, passthrough=(NeedsMaterialize,)):
+            lowering = lowering_of(op.prim)
+            if lowering.kind == "kernel":
+                kernels.append(lowering.fn(op, materialized))
+            else:
+                kernels.append(lower_map(op, materialized))
     output_homes = _output_homes(graph)
     for position, value in enumerate(graph.outputs):
         if output_homes.get(value) != position:
@@ -218,7 +220,9 @@ def _emit_entry(module: lir.Module, symbol: str, graph: Graph, kernels: list[Ker
             pointers[key] = _constant_global(module, f"{symbol}.const", key)
     numbers = graph.value_numbers()
     for position, kernel in enumerate(kernels):
-        fn = _emit_kernel(module, f"{symbol}.k{position}", kernel, homes, numbers)
+        origin = kernel.dest.producer if isinstance(kernel.dest, Value) else None
+        with lowering_op(origin) if origin is not None else contextlib.nullcontext():
+            fn = _emit_kernel(module, f"{symbol}.k{position}", kernel, homes, numbers)
         args = [pointers[key] for key in [kernel.dest] + _sorted_reads(kernel, numbers)]
         if kernel.workspace:
             args.append(builder.gep(arena, [index(offsets[Workspace(position)])],

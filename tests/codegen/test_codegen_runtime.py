@@ -208,3 +208,16 @@ def test_float32_matmul_workspace_is_in_the_buffer_plan():
     labels = [label for label, *_ in exe.memory.slots]
     assert any("workspace" in label for label in labels) == USE_SGEMM
     assert (exe.memory.peak_scratch > 0) == USE_SGEMM
+
+
+def test_lowering_failures_name_the_op_and_source_line(monkeypatch):
+    from codegen.elementwise import EMITTERS
+    from ir import SourceLoc
+    b = Builder("f")
+    b.loc = SourceLoc("model.py", 14)
+    x = b.input(TensorType((3,), F32))
+    b.output(b.exp(x))
+    monkeypatch.delitem(EMITTERS, "exp")
+    with pytest.raises(codegen.CodegenError, match=r"lowering exp f32\[3\] -> f32\[3\] "
+                                                   r"\(model.py:14\)"):
+        codegen.compile_graph(b.build())
