@@ -17,6 +17,9 @@ from .errors import CodegenError
 
 _INIT_LOCK = threading.Lock()
 _INITIALISED = False
+# llvmlite works in LLVM's one global context and releases the GIL while doing so:
+# compiles from several threads are serialised (calling compiled code is not).
+_COMPILE_LOCK = threading.RLock()
 
 
 def initialise() -> None:
@@ -86,6 +89,10 @@ class JitModule:
     """
 
     def __init__(self, module: lir.Module, *, debug: bool = False):
+        with _COMPILE_LOCK:
+            self._build(module, debug)
+
+    def _build(self, module: lir.Module, debug: bool) -> None:
         prepare_module(module)
         self.unoptimised_ir = str(module) if debug else None
         parsed = parse_and_verify(module)
@@ -104,8 +111,9 @@ class JitModule:
     def asm(self) -> str:
         """Native assembly of the optimised module (generated on first use)."""
         if self._asm is None:
-            reparsed = llvm.parse_assembly(self.llvm_ir)
-            self._asm = host_target_machine().emit_assembly(reparsed)
+            with _COMPILE_LOCK:
+                reparsed = llvm.parse_assembly(self.llvm_ir)
+                self._asm = host_target_machine().emit_assembly(reparsed)
         return self._asm
 
     def address(self, name: str) -> int:

@@ -221,3 +221,22 @@ def test_lowering_failures_name_the_op_and_source_line(monkeypatch):
     with pytest.raises(codegen.CodegenError, match=r"lowering exp f32\[3\] -> f32\[3\] "
                                                    r"\(model.py:14\)"):
         codegen.compile_graph(b.build())
+
+
+def test_threads_compile_and_run_at_the_same_time():
+    results = {}
+
+    def worker(k):
+        graph = layer_graph(4 + k, 7, 5)
+        exe = codegen.compile_graph(graph)
+        rng = np.random.default_rng(k)
+        inputs = [rng.standard_normal(v.shape).astype(np.float32) for v in graph.inputs]
+        results[k] = all(np.allclose(g, w, rtol=1e-5, atol=1e-6)
+                         for g, w in zip(exe(*inputs), interpret(graph, *inputs)))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {0: True, 1: True, 2: True}
