@@ -215,6 +215,8 @@ def _slice_transpose(b, g, attrs, types):
         covered = (size - 1) * stride + 1 if size else 0
         high.append(full - low - covered)
     interior = tuple(stride - 1 for stride in attrs["stride"])
+    if not any(attrs["start"] + tuple(high) + interior):
+        return [g]                                    # the slice took everything
     return [b.pad(g, low=attrs["start"], high=tuple(high), interior=interior)]
 
 
@@ -222,6 +224,8 @@ def _pad_transpose(b, g, attrs, types):
     """Pick the operand's elements back out of the padded cotangent."""
     (source,) = types
     low, interior = attrs["low"], attrs["interior"]
+    if not any(low + attrs["high"] + interior):
+        return [g]                                    # the pad added nothing
     stop = tuple(lo + (size - 1) * (gap + 1) + 1 if size else lo
                  for lo, gap, size in zip(low, interior, source.shape))
     stride = tuple(gap + 1 for gap in interior)

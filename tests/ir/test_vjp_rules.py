@@ -102,6 +102,10 @@ SHAPE_CASES = [
         x, start=(1, 0), stop=(7, 5), stride=(2, 3)), (f64(7, 5),)),
     Case("slice with a stride past the end", lambda b, x: b.slice(
         x, start=(0, 2), stop=(6, 4), stride=(4, 1)), (f64(6, 5),)),
+    Case("slice of everything", lambda b, x: b.slice(
+        x, start=(0, 0), stop=(2, 3), stride=(1, 1)), (f64(2, 3),)),
+    Case("pad by nothing", lambda b, x: b.pad(
+        x, low=(0, 0), high=(0, 0), interior=(0, 0)), (f64(2, 3),)),
     Case("pad with interior", lambda b, x: b.pad(
         x, low=(1, 0), high=(2, 1), interior=(2, 1)), (f64(3, 2),)),
     Case("concatenate", lambda b, x, y, z: b.concatenate(x, y, z, axis=1),
