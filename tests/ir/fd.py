@@ -50,7 +50,8 @@ def float_outputs(graph: Graph) -> list[int]:
     return [i for i, v in enumerate(graph.outputs) if v.dtype.is_float]
 
 
-def objective(graph: Graph, inputs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray]) -> float:
+def objective(graph: Graph, inputs: Sequence[np.ndarray],
+              cotangents: Sequence[np.ndarray]) -> float:
     """sum_i sum(out_i * ct_i) over the float outputs, in float64."""
     outputs = ir.interpret(graph, *inputs)
     return float(sum(np.sum(outputs[i].astype(np.float64) * ct.astype(np.float64))
