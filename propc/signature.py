@@ -97,4 +97,6 @@ def runtime_array(leaf: Any, spec: LeafSpec, path: str) -> np.ndarray:
             raise TraceTypeError("argument", f"{path}: Python int {leaf} does not fit in int32",
                                  hint="pass an int64 array")
         return np.asarray(leaf, dtype=spec.dtype.numpy)
-    return np.asarray(leaf, order="C")
+    # C-contiguous and aligned: the native code reads raw pointers (views, Fortran
+    # order and unaligned buffers are copied).
+    return np.require(leaf, requirements=("C_CONTIGUOUS", "ALIGNED"))

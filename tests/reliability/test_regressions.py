@@ -2,7 +2,10 @@
 tools/fuzz.py) found, named after the bug. Each failed before its fix."""
 from __future__ import annotations
 
+import numpy as np
+
 import ir
+from propc.compile import compile
 
 
 def test_regression_parser_deeply_nested_list_recursion_error():
@@ -15,3 +18,15 @@ def test_regression_parser_deeply_nested_list_recursion_error():
         assert err.line == 2 and "nest" in str(err)
     else:
         raise AssertionError("a 5000-deep attribute list parsed")
+
+
+def test_regression_unaligned_input_rejected_by_compiled_call():
+    """A contiguous but unaligned float32 view (np.frombuffer at an odd offset) was
+    passed through uncopied and the native call refused it with a ValueError; SPEC
+    says such arrays are accepted (copied)."""
+    raw = np.zeros(4 * 6 + 1, np.uint8)
+    unaligned = np.frombuffer(raw.data, dtype=np.float32, count=6, offset=1)
+    unaligned = unaligned.reshape(2, 3)
+    assert not unaligned.flags.aligned and unaligned.flags.c_contiguous
+    result = compile(lambda a: a * 2.0 + 1.0)(unaligned)
+    np.testing.assert_array_equal(result, np.array(unaligned) * np.float32(2) + np.float32(1))
