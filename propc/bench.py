@@ -118,7 +118,7 @@ def worker_environment(threads: int) -> dict[str, str]:
         env.pop(name, None)
     for name in THREAD_VARIABLES:
         env[name] = str(threads)
-    env.update(peer_environment(threads))
+    env.update(peer_environment(threads, env))
     return env
 
 

@@ -20,13 +20,14 @@ def available_peers() -> list[str]:
     return [name for name in ("jax", "torch") if importlib.util.find_spec(name) is not None]
 
 
-def peer_environment(threads: int) -> dict[str, str]:
+def peer_environment(threads: int, environ: dict[str, str]) -> dict[str, str]:
     """Environment variables that pin a peer's own thread pool (XLA reads its flags
-    at import, so the parent sets them for the worker)."""
-    if threads == 1:
-        return {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false "
-                             "intra_op_parallelism_threads=1"}
-    return {}
+    at import, so the parent sets them for the worker); PyTorch is pinned in-process."""
+    if threads != 1:
+        return {}
+    flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    existing = environ.get("XLA_FLAGS", "")
+    return {"XLA_FLAGS": f"{existing} {flags}".strip()}
 
 
 def prepare_peers(args: tuple, train: bool, threads: int) -> list[tuple[str, Prepared]]:
