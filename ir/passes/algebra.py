@@ -6,19 +6,20 @@ the new graph, it returns the value that replaces the op's result (emitting new 
 first if needed, stamped with the op's source location by `rebuild`), or None to
 keep the op. A replacement always has the op's exact result type.
 
-Only rewrites that give the same numbers are made, with two documented exceptions:
-- `x + 0` and `x - (-0)` give x, where IEEE arithmetic would turn x = -0.0 into +0.0
-  (the values compare equal; only the sign of zero can differ);
-- `reduce_sum` of a float splat-broadcast over n new axes becomes `x * n`, which is
-  the correctly rounded sum rather than the rounding of n additions.
+Only rewrites that give the same numbers are made, with one documented exception:
+- none for floats: `reduce_sum` only folds for integers (see reduce_sum_rule).
 Rewrites that IEEE floats forbid are not made: `x * 0`, `x - x` and `x / x` (NaN and
-infinities) stay for floats; for integers `x * 0` and `x - x` fold to zeros.
+infinities) stay for floats, and so does `x + (+0.0)` (it turns x = -0.0 into +0.0,
+which a later division can tell apart: 1/-0 = -inf); `x + (-0.0)` and `x - (+0.0)` are
+exact and fold; for integers `x * 0` and `x - x` fold to zeros.
 `stop_gradient` is kept: it is the identity on values, but a graph may be
 differentiated again after simplification.
 """
 from __future__ import annotations
 
 from typing import Callable
+
+import numpy as np
 
 from ..builder import Builder
 from ..graph import Graph, Op, Value
@@ -37,18 +38,28 @@ def _producer_prim(value: Value) -> str | None:
 # elementwise arithmetic
 
 
+def _is_additive_identity(value: Value) -> bool:
+    """0 for integers; only -0.0 for floats (x + -0.0 == x bit for bit, x + +0.0 is
+    not when x is -0.0)."""
+    scalar = splat_scalar(value)
+    if scalar is None or scalar != 0:
+        return False
+    return not value.dtype.is_float or bool(np.signbit(scalar))
+
+
 def add_rule(b: Builder, op: Op, operands: list[Value]) -> Value | None:
     x, y = operands
-    if splat_equals(y, 0):
+    if _is_additive_identity(y):
         return x
-    if splat_equals(x, 0):
+    if _is_additive_identity(x):
         return y
     return None
 
 
 def sub_rule(b: Builder, op: Op, operands: list[Value]) -> Value | None:
     x, y = operands
-    if splat_equals(y, 0):
+    scalar = splat_scalar(y)
+    if scalar is not None and scalar == 0 and not np.signbit(scalar):
         return x
     if x is y and x.dtype.is_int:
         return b.zeros(op.result.type)
@@ -204,15 +215,20 @@ def _broadcast_to_result(b: Builder, source: Value, shape: tuple, dims: tuple) -
 
 
 def reduce_sum_rule(b: Builder, op: Op, operands: list[Value]) -> Value | None:
+    """Integer sums over no axes or over broadcast copies fold; float sums do not:
+    a float sum starts from +0.0 (so it turns -0.0 into +0.0), which x and x * n
+    would not reproduce."""
     (x,) = operands
     if not op.attrs["axes"]:
-        return x
+        return None if x.dtype.is_float else x
     found = _new_axes_reduction(op, x)
     if found is None:
         return None
     source, count, shape, dims = found
     if count == 0:
         return b.zeros(op.result.type)
+    if x.dtype.is_float:
+        return None
     if not _exact_count(count, source.dtype):
         return None
     if count != 1:
