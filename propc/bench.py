@@ -33,10 +33,6 @@ class BenchUsageError(Exception):
     """A bad bench option, reported in one line with exit status 2."""
 
 
-class BenchError(Exception):
-    """A worker process died instead of reporting its rows."""
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         raise BenchUsageError(message)
@@ -123,7 +119,9 @@ def worker_environment(threads: int) -> dict[str, str]:
 
 
 def run_worker(threads: int, options: argparse.Namespace, part: str) -> list[Row]:
-    """Run one worker process at `threads` and collect its rows."""
+    """Run one worker process at `threads` and collect its rows. A worker that dies
+    (a crash in generated code, say) is reported on stderr; its rows so far are kept
+    and a FAIL row names the death, so the table still prints and the exit status is 1."""
     from .bench_worker import ROW_PREFIX
     command = [sys.executable, "-m", "propc.bench", "--worker", "--part", part,
                "--threads", str(threads)]
@@ -138,8 +136,12 @@ def run_worker(threads: int, options: argparse.Namespace, part: str) -> list[Row
     rows = [Row.from_dict(json.loads(line[len(ROW_PREFIX):]))
             for line in done.stdout.splitlines() if line.startswith(ROW_PREFIX)]
     if done.returncode != 0:
-        raise BenchError(f"the {threads}-thread worker exited with status {done.returncode} "
-                         f"after {len(rows)} rows (its error is printed above)")
+        message = (f"the {threads}-thread worker exited with status {done.returncode} "
+                   f"after {len(rows)} rows")
+        print(f"propc bench: {message} (its error is printed above)", file=sys.stderr)
+        section = "scaling" if part == "scaling" else "mlp"
+        rows.append(Row(section, f"worker ({threads} threads)", "propc", threads,
+                        check=f"FAIL {message}"))
     return rows
 
 
@@ -181,9 +183,6 @@ def main(argv: list[str] | None = None) -> int:
     except BenchUsageError as err:
         print(f"propc bench: {err}", file=sys.stderr)
         return 2
-    except BenchError as err:
-        print(f"propc bench: {err}", file=sys.stderr)
-        return 1
     print(text, end="")
     if options.json:
         with open(options.json, "w") as handle:

@@ -109,7 +109,8 @@ def format_scaling(rows: list[Row]) -> str:
             first.setdefault((sweep, row.threads), per_flop)
         relative = (f"{per_flop / first[(sweep, row.threads)]:.2f}"
                     if per_flop is not None else "-")
-        lines.append((row.case, str(row.threads), f"{row.flops / 1e6:.1f}", number(row.ms),
+        mflop = "-" if row.flops is None else f"{row.flops / 1e6:.1f}"
+        lines.append((row.case, str(row.threads), mflop, number(row.ms),
                       number(row.numpy_ms), "-" if row.gflops is None else f"{row.gflops:.1f}",
                       relative, row.check))
     title = ("scaling of the propc train step as batch n and hidden width d grow "

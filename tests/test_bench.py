@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from propc import reference_mlp
+from propc.bench import build_parser, run_worker
 from propc.bench import main as bench_main
 from propc.bench_common import (SIZES, MLPSize, Row, Timing, check_train_step,
                                 median_ms, mlp_flops, random_inputs, relative_error)
 from propc.bench_extra import format_scaling, memory_rows
-from propc.bench_report import TABLE_HEADER
+from propc.bench_report import TABLE_HEADER, failures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -88,6 +89,16 @@ def test_quick_bench_json_rows_agree_with_the_flop_count(quick_run):
     assert train.gflops == pytest.approx(train.flops / (train.ms * 1e-3) / 1e9)
     assert train.efficiency == pytest.approx(train.gflops / peak.gflops)
     assert train.compile_ms > 0
+
+
+def test_a_dead_worker_becomes_a_fail_row(capsys):
+    options = build_parser().parse_args(["--quick", "--no-peers"])
+    options.sizes = "huge"          # the worker rejects it and exits with status 2
+    rows = run_worker(1, options, "table")
+    assert [row.check for row in rows] == ["FAIL the 1-thread worker exited with status 2 "
+                                           "after 0 rows"]
+    assert failures(rows) == rows
+    assert "worker exited with status 2" in capsys.readouterr().err
 
 
 def test_bad_options_exit_2(capsys):
