@@ -94,8 +94,8 @@ def emit_sgemm(module: lir.Module, name: str = "propc_sgemm", *,
     for arg, arg_name in zip(fn.args, SGEMM_ARGS + [f"extra{i}" for i in range(len(extra_types))]):
         arg.name = arg_name
     kernels = _Kernels(
-        pack_a=emit_pack(module, f"{name}.pack_a", config.mr),
-        pack_b=emit_pack(module, f"{name}.pack_b", config.nr),
+        pack_a=emit_pack(module, f"{name}.pack_a", config.mr, config.vector_width),
+        pack_b=emit_pack(module, f"{name}.pack_b", config.nr, config.vector_width),
         packed=emit_micro_kernel(module, f"{name}.kernel_packed", config, True, epilogue),
         strided=emit_micro_kernel(module, f"{name}.kernel_strided", config, False, epilogue))
     _Driver(fn, config, kernels).emit()
