@@ -235,3 +235,33 @@ def test_batched_matmul_of_sliced_and_transposed_views():
     expected = inputs[0][:, 2:9, 1:9].astype(np.float64) @ np.transpose(inputs[1], (0, 2, 1))
     np.testing.assert_allclose(got[0], expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-5)
+
+
+@st.composite
+def reduce_graphs(draw):
+    """reduce_* of a transposed (maybe broadcast) operand over random axes."""
+    rank = draw(st.integers(0, 3))
+    shape = tuple(draw(st.lists(st.integers(0, 6), min_size=rank, max_size=rank)))
+    dtype = draw(st.sampled_from([I32, F64]))
+    prim = draw(st.sampled_from(["reduce_sum", "reduce_max", "reduce_min"]))
+    perm = tuple(draw(st.permutations(range(rank))))
+    axes = tuple(sorted(draw(st.sets(st.integers(0, max(rank - 1, 0)), max_size=rank)))) \
+        if rank else ()
+    b = Builder("reduce")
+    x = b.input(TensorType(shape, dtype))
+    viewed = b.transpose(b.abs(x), perm=perm)
+    b.output(b.emit(prim, viewed, axes=axes))
+    return b.build()
+
+
+@settings(max_examples=50, deadline=None)
+@given(graph=reduce_graphs(), seed=st.integers(0, 2**16))
+def test_random_reductions_of_views_match_interpreter(graph, seed):
+    rng = np.random.default_rng(seed)
+    (x,) = [random_array(rng, v.type, edges=False) for v in graph.inputs]
+    exe, got, want = run_both(graph, [x])
+    assert got[0].shape == want[0].shape and got[0].dtype == want[0].dtype
+    if want[0].dtype.kind == "i":
+        np.testing.assert_array_equal(got[0], want[0])
+    else:
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-12, atol=1e-12)
