@@ -15,7 +15,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .bench_cases import Case, kernel_cases, mlp_cases
-from .bench_common import PEAK_MATMUL_N, MLPSize, Row, Timing, matmul_flops, median_ms
+from .bench_common import (PEAK_MATMUL_N, MLPSize, Row, Timing, interleaved_medians_ms,
+                           matmul_flops, median_ms)
 
 ROW_PREFIX = "BENCHROW "
 
@@ -47,8 +48,12 @@ def measure_peak(threads: int, timing: Timing, seed: int = 4) -> Row:
     return row.finish(None)
 
 
-def measure_propc(case: Case, want: Any, threads: int, timing: Timing) -> Row:
-    """Compile and check the case with pc.compile, then time it (unless it failed)."""
+Contender = tuple[Row, Callable[[], Any] | None]
+
+
+def prepare_propc(case: Case, want: Any, threads: int) -> Contender:
+    """Compile the case with pc.compile, time its first call and check its result;
+    the callable to time is None when it raised."""
     import propc as pc
     row = Row(case.section, case.name, "propc", threads, flops=case.flops)
     try:
@@ -57,38 +62,43 @@ def measure_propc(case: Case, want: Any, threads: int, timing: Timing) -> Row:
         got = compiled(*case.args)
         row.compile_ms = (time.perf_counter() - started) * 1e3
         row.check = case.check(got, want)
-        row.ms = median_ms(lambda: compiled(*case.args), timing)
     except Exception as err:  # a broken case is reported in its row; the others still run
         row.check = failure_text(err)
-    return row
+        return row, None
+    return row, lambda: compiled(*case.args)
 
 
-def measure_peer(case: Case, impl: str, prepared: tuple[Callable, Callable], want: Any,
-                 threads: int, timing: Timing) -> Row:
-    """Time a peer framework's version of an MLP case (see bench_peers)."""
+def prepare_peer(case: Case, impl: str, prepared: tuple[Callable, Callable], want: Any,
+                 threads: int) -> Contender:
+    """Check a peer framework's version of an MLP case (see bench_peers)."""
     run, to_numpy = prepared
     row = Row("peer", case.name, impl, threads, flops=case.flops)
     try:
         row.check = case.check(to_numpy(run()), want)
-        row.ms = median_ms(run, timing)
     except Exception as err:  # a peer's failure must not stop the benchmark
         row.check = failure_text(err)
-    return row
+        return row, None
+    return row, run
 
 
-def run_case(case: Case, threads: int, timing: Timing, peak: float,
+def run_case(case: Case, threads: int, timing: Timing, peak: float | None,
              peers: bool = False) -> list[Row]:
-    """Rows of one case: propc (and peers for MLP cases) against the NumPy twin."""
-    want = case.reference()
-    numpy_ms = median_ms(case.reference, timing)
+    """Rows of one case: propc (and peers for MLP cases) against the NumPy twin, every
+    result checked against NumPy's first, then all timed in turns."""
     progress(f"[{threads} thread{'s' if threads > 1 else ''}] {case.name}")
-    rows = [measure_propc(case, want, threads, timing)]
+    want = case.reference()
+    contenders = [prepare_propc(case, want, threads)]
     if peers and case.size is not None:
         from .bench_peers import prepare_peers
         for impl, prepared in prepare_peers(case.args, case.train, threads):
-            rows.append(measure_peer(case, impl, prepared, want, threads, timing))
+            contenders.append(prepare_peer(case, impl, prepared, want, threads))
+    timed = [(row, fn) for row, fn in contenders if fn is not None]
+    medians = interleaved_medians_ms([case.reference] + [fn for _, fn in timed], timing)
+    for (row, _), ms in zip(timed, medians[1:]):
+        row.ms = ms
+    rows = [row for row, _ in contenders]
     for row in rows:
-        row.numpy_ms = numpy_ms
+        row.numpy_ms = medians[0]
         row.finish(peak)
     return rows
 

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from propc import reference_mlp
 from propc.bench import build_parser, run_worker
 from propc.bench import main as bench_main
 from propc.bench_common import (SIZES, MLPSize, Row, Timing, check_train_step,
-                                median_ms, mlp_flops, random_inputs, relative_error)
+                                interleaved_medians_ms, median_ms, mlp_flops, random_inputs,
+                                relative_error)
 from propc.bench_extra import format_scaling, memory_rows
 from propc.bench_report import TABLE_HEADER, failures
 
@@ -195,6 +197,15 @@ def test_median_ms_groups_cheap_calls_and_reports_milliseconds():
     ms = median_ms(lambda: calls.append(1), Timing(budget_s=0.005, min_samples=3))
     assert len(calls) > 3 * 2      # warm-up, a probe, then groups of many calls
     assert 0 < ms < 1
+
+
+def test_interleaved_medians_keep_each_contenders_time_apart():
+    order = []
+    slow = lambda: (order.append("slow"), time.sleep(0.002))   # noqa: E731
+    fast = lambda: (order.append("fast"), time.sleep(0.0002))  # noqa: E731
+    slow_ms, fast_ms = interleaved_medians_ms([slow, fast], Timing(0.01, min_samples=4))
+    assert slow_ms >= 2.0 and 0.2 <= fast_ms < slow_ms
+    assert order[-4:] == ["slow", "fast", "slow", "fast"]        # sampled in turns
 
 
 # -- --memory and --scaling -----------------------------------------------------------------
