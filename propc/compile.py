@@ -78,7 +78,7 @@ class Lowered:
 
     def _reverse_pass(self, index: int) -> ir.Graph | None:
         passes = self._entry.traced.reverse_passes
-        return simplify(passes[0][index]) if passes else None
+        return simplify(passes[-1][index]) if passes else None
 
     @functools.cached_property
     def forward_graph(self) -> ir.Graph | None:
@@ -219,26 +219,28 @@ def compile(fn: Callable, *, interpret: bool = False) -> Compiled:
     return Compiled(fn, interpret=interpret)
 
 
+def contiguous(value: Any) -> np.ndarray:
+    """`value` as a C-contiguous array, keeping 0-d arrays 0-d (np.ascontiguousarray
+    would make them 1-d)."""
+    return np.require(np.asarray(value), requirements="C")
+
+
 def pass_runners(forward: ir.Graph, backward: ir.Graph, native: bool, traced: Traced):
     """Callables running a vjp's forward and backward passes on flat input lists:
     two native functions in one module when `native`, else the interpreter."""
     forward, backward = simplify(forward), simplify(backward)
-    paths = tree_paths(tuple([None] * 0), "args")
-    del paths
     specs = traced.in_leaves
 
-    def convert(values: list) -> list[np.ndarray]:
-        arrays = []
-        for i, value in enumerate(values):
-            if i < len(specs):
-                arrays.append(runtime_array(value, specs[i], f"args leaf {i}"))
-            else:
-                arrays.append(np.ascontiguousarray(value))
-        return arrays
+    def forward_inputs(values: list) -> list[np.ndarray]:
+        return [runtime_array(value, specs[i], f"args leaf {i}") if i < len(specs)
+                else contiguous(value) for i, value in enumerate(values)]
+
+    def backward_inputs(values: list) -> list[np.ndarray]:
+        return [contiguous(v) for v in values]
 
     if native:
         fwd_exe, bwd_exe = codegen.compile_graphs([forward, backward])
-        return (lambda values: fwd_exe(*convert(values)),
-                lambda values: bwd_exe(*[np.ascontiguousarray(v) for v in values]))
-    return (lambda values: ir.interpret(forward, *convert(values)),
-            lambda values: ir.interpret(backward, *[np.ascontiguousarray(v) for v in values]))
+        return (lambda values: fwd_exe(*forward_inputs(values)),
+                lambda values: bwd_exe(*backward_inputs(values)))
+    return (lambda values: ir.interpret(forward, *forward_inputs(values)),
+            lambda values: ir.interpret(backward, *backward_inputs(values)))

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import ir
-from ir import DType
 from ir.passes.autodiff import vjp_graph
 from ir.passes.partition import partition
 
 from . import tracing
-from .errors import TraceTypeError, api_boundary
+from .errors import api_boundary
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 
 
@@ -73,18 +72,16 @@ class _Derived:
     backward: ir.Graph
 
 
-def _derive(fn: Callable, args: tuple, wrt: list[int], output_filter: list[int] | None,
-            name: str) -> _Derived:
-    """Trace `fn` on `args` and build its reverse-mode graphs.
+def _differentiate(traced, wrt: list[int], outputs: list[int] | None = None) -> _Derived:
+    """Reverse-mode graphs of a traced function.
 
     wrt: flat argument-leaf indices to differentiate with respect to.
-    output_filter: the flat output indices to differentiate (None: all outputs).
+    outputs: the flat output indices to differentiate (None: all outputs).
     """
-    traced = tracing.trace_to_graph(fn, args, name=name)
     graph = traced.graph
-    if output_filter is not None:
+    if outputs is not None:
         graph = ir.Graph(graph.name, list(graph.inputs), list(graph.ops),
-                         [graph.outputs[i] for i in output_filter])
+                         [graph.outputs[i] for i in outputs])
     vjp = vjp_graph(graph, wrt)
     forward, backward = partition(vjp)
     return _Derived(traced, vjp, forward, backward)
@@ -114,27 +111,22 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
         ranges = _leaf_ranges(args)
         wrt = [i for n in numbers for i in ranges[n]]
         traced = tracing.trace_to_graph(fn, args, name=getattr(fn, "__name__", None))
-        value_index, aux_tree = _split_value(traced, has_aux, who)
-        paths = _arg_paths(args)
-        _check_differentiable(traced, wrt, paths, who)
-        graph = traced.graph
-        primal = ir.Graph(graph.name, list(graph.inputs), list(graph.ops),
-                          [graph.outputs[value_index]])
-        vjp = vjp_graph(primal, wrt)
-        forward, backward = partition(vjp)
-        _record(_Derived(traced, vjp, forward, backward))
-        one = tracing.full((), 1.0, graph.outputs[value_index].dtype)
+        aux_tree = _check_scalar_output(traced, has_aux, who)
+        _check_differentiable(traced, wrt, _arg_paths(args), who)
+        derived = _differentiate(traced, wrt, outputs=[0])
+        _record(derived)
         inputs = _flat_inputs(traced, args)
-        results = tracing.bind(vjp.graph, inputs + [one])
-        value, grads = results[0], results[1:]
-        per_arg = [tree_unflatten(tree_flatten(args[n])[1], grads[_offset(numbers, ranges, k):
-                                                                 _offset(numbers, ranges, k + 1)])
-                   for k, n in enumerate(numbers)]
+        one = tracing.full((), 1.0, traced.graph.outputs[0].dtype)
+        value, *grads = tracing.bind(derived.vjp.graph, inputs + [one])
+        per_arg, start = [], 0
+        for n in numbers:
+            count = len(ranges[n])
+            per_arg.append(tree_unflatten(tree_flatten(args[n])[1], grads[start:start + count]))
+            start += count
         grads_out = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
         if has_aux:
-            outputs = tracing.bind(graph, inputs)
-            leaves = [outputs[i] for i in range(len(outputs)) if i != value_index]
-            return (value, tree_unflatten(aux_tree, leaves)), grads_out
+            aux_leaves = tracing.bind(traced.graph, inputs)[1:]
+            return (value, tree_unflatten(aux_tree, aux_leaves)), grads_out
         return value, grads_out
 
     transformed.__name__ = f"value_and_grad_{getattr(fn, '__name__', 'fn')}"
@@ -155,10 +147,6 @@ def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) 
     return _eager(transformed, transformed.__name__)
 
 
-def _offset(numbers: tuple[int, ...], ranges: list[range], k: int) -> int:
-    return sum(len(ranges[n]) for n in numbers[:k])
-
-
 def _arg_paths(args: tuple) -> list[str]:
     from .pytree import tree_paths
     return tree_paths(tuple(args), "args")
@@ -169,8 +157,9 @@ def _flat_inputs(traced, args: tuple) -> list:
     return list(leaves) + list(traced.captured)
 
 
-def _split_value(traced, has_aux: bool, who: str) -> tuple[int, TreeDef | None]:
-    """Index of the differentiated output leaf, and the aux structure."""
+def _check_scalar_output(traced, has_aux: bool, who: str) -> TreeDef | None:
+    """The differentiated output must be the first leaf, a float scalar; returns
+    the aux structure (with has_aux)."""
     out_tree = traced.out_tree
     if has_aux:
         if out_tree.kind not in ("tuple", "list") or len(out_tree.children) != 2:
@@ -186,7 +175,7 @@ def _split_value(traced, has_aux: bool, who: str) -> tuple[int, TreeDef | None]:
     if out.type.shape != () or not out.dtype.is_float:
         raise TypeError(f"{who}: the function must return a float scalar (shape ()), got "
                         f"{out.type}; reduce it first, e.g. with .sum() or .mean()")
-    return 0, aux_tree
+    return aux_tree
 
 
 class Pullback:
@@ -234,7 +223,7 @@ def _cotangent_leaf(ct: Any, type: ir.TensorType, index: int):
     if array.shape != type.shape:
         raise ValueError(f"pullback: cotangent of output {index} must have shape "
                          f"{type.shape}, got {array.shape}")
-    return np.ascontiguousarray(array)
+    return np.require(array, requirements="C")
 
 
 @api_boundary
@@ -251,9 +240,8 @@ def vjp(fn: Callable, *args: Any) -> tuple[Any, Pullback]:
     ranges = _leaf_ranges(args)
     traced = tracing.trace_to_graph(target, args, name=getattr(target, "__name__", None))
     wrt = [i for i, leaf in enumerate(traced.in_leaves) if leaf.dtype.is_float]
-    vjp_result = vjp_graph(traced.graph, wrt)
-    forward, backward = partition(vjp_result)
-    derived = _Derived(traced, vjp_result, forward, backward)
+    derived = _differentiate(traced, wrt)
+    forward, backward = derived.forward, derived.backward
     arg_trees = [tree_flatten(a)[1] for a in args]
     arg_float = [[traced.in_leaves[i].dtype.is_float for i in r] for r in ranges]
     inputs = list(leaves) + list(traced.captured)

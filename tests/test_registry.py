@@ -15,15 +15,13 @@ import pytest
 from ir import PRIMITIVES
 from op_cases import OP_CASES
 
-# (module, attribute, pending). A module that fails to import is a failure, never a
-# skip, except a pending row while its module does not exist yet: that row is an
-# expected failure (strict), visible in every test summary as "xfailed".
+# Every per-primitive table (docs/ARCHITECTURE.md): a module that fails to import is a
+# failure, never a skip.
 TABLES = [
-    ("ir.interpret", "IMPLS", False),
-    ("ir.passes.cost", "COST_RULES", False),
-    ("codegen.lowering", "LOWERINGS", False),     # filled when codegen/lowering.py loads
-    # TODO(vjp): ir/passes/vjp_rules.py is being written; set pending=False once it lands.
-    ("ir.passes.vjp_rules", "VJP_RULES", True),
+    ("ir.interpret", "IMPLS"),
+    ("ir.passes.cost", "COST_RULES"),
+    ("codegen.lowering", "LOWERINGS"),     # filled when codegen/lowering.py loads
+    ("ir.passes.vjp_rules", "VJP_RULES"),
 ]
 
 
@@ -37,22 +35,7 @@ def assert_table_covers(table: Iterable[str], name: str) -> None:
         f"{name}: missing primitives {missing}; names that are not primitives {extra}")
 
 
-def _module_exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def _table_param(module: str, attribute: str, pending: bool):
-    marks = []
-    if pending and not _module_exists(module):
-        marks.append(pytest.mark.xfail(strict=True, raises=ModuleNotFoundError,
-                                       reason=f"{module} not written yet"))
-    return pytest.param(module, attribute, marks=marks, id=f"{module}.{attribute}")
-
-
-@pytest.mark.parametrize("module,attribute", [_table_param(*row) for row in TABLES])
+@pytest.mark.parametrize("module,attribute", TABLES, ids=[f"{m}.{a}" for m, a in TABLES])
 def test_table_covers_every_primitive(module, attribute):
     table = getattr(importlib.import_module(module), attribute)
     assert isinstance(table, dict), f"{module}.{attribute} is a {type(table).__name__}"
