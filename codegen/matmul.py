@@ -26,9 +26,9 @@ import functools
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
-from .matmul_kernel import (F32, FLAG_ACCUMULATE, FLAG_EPILOGUE, I1, I32, I64, PTR, Epilogue,
-                            SgemmConfig, counted, emit_micro_kernel, emit_pack, float_at, i64,
-                            smin)
+from .matmul_ir import I32, I64, PTR, Epilogue, SgemmConfig, counted, float_at, i64, smin
+from .matmul_kernel import FLAG_ACCUMULATE, FLAG_EPILOGUE, emit_micro_kernel
+from .matmul_pack import emit_pack
 
 __all__ = ["AVX2_CONFIG", "AVX512_CONFIG", "BASIC_CONFIG", "Epilogue", "SGEMM_ARGS",
            "SgemmConfig", "emit_sgemm", "emit_sgemm_batched", "host_config",

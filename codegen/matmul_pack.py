@@ -1,0 +1,157 @@
+"""Packing for the float32 matmul: copies a block of A or B into contiguous,
+zero-padded panels of `lanes` rows (A) or columns (B), k-major, so that the
+micro-kernel streams them with plain (aligned) loads.
+
+Three ways, chosen at run time from the strides: adjacent lanes are copied as
+vectors; lanes contiguous along k (row-major A, transposed B) are read as vectors
+and transposed in registers; anything else, and the ragged last panel, goes
+element by element through one out-of-line gather function.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as lir
+
+from .matmul_ir import (F32, FLOAT_BYTES, I32, I64, PTR, counted, float_at, i64,
+                        internal_function, smin)
+
+
+def emit_pack(module: lir.Module, name: str, lanes: int, vector_width: int) -> lir.Function:
+    """void pack(ptr dst, ptr src, i64 lane_stride, i64 k_stride, i64 kc, i64 count).
+
+    Packs `count` lanes (rows of A or columns of B) x `kc` into panels of `lanes`:
+    dst[p*lanes*kc + k*lanes + l] = src[(p*lanes + l)*lane_stride + k*k_stride],
+    zero where p*lanes + l >= count. Full panels are copied as vectors when lanes
+    are adjacent floats, or transposed in registers when each lane is contiguous
+    along k; the ragged last panel and other strides go element by element.
+    """
+    gather = _emit_gather(module, f"{name}.gather", lanes)
+    fn = internal_function(module, name, [PTR, PTR, I64, I64, I64, I64],
+                           ["dst", "src", "lane_stride", "k_stride", "kc", "count"])
+    _no_alias(fn.args[:2])
+    dst, src, lane_stride, k_stride, kc, count = fn.args
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    adjacent = builder.icmp_signed("==", lane_stride, i64(1))
+    fast = builder.or_(adjacent, builder.icmp_signed("==", k_stride, i64(1)))
+    full_count = builder.mul(builder.sdiv(count, i64(lanes)), i64(lanes))
+    fast_count = builder.select(fast, full_count, i64(0))
+    with builder.if_else(adjacent) as (then, otherwise):
+        with then:
+            _pack_adjacent_lanes(builder, dst, src, k_stride, kc, fast_count, lanes)
+        with otherwise:
+            _pack_transposed(builder, gather, dst, src, lane_stride, kc, fast_count, lanes,
+                             vector_width)
+    with counted(builder, fast_count, count, i64(lanes), "panel") as first:
+        builder.call(gather, [dst, src, first, lane_stride, k_stride, i64(0), kc, count])
+    builder.ret_void()
+    return fn
+
+
+def _no_alias(pointers) -> None:
+    """Packing reads an operand and writes the scratch buffer: they never overlap,
+    and saying so spares LLVM its runtime overlap checks and fallback loops."""
+    for pointer in pointers:
+        pointer.add_attribute("noalias")
+
+
+PACK_K_CHUNK = 8
+
+
+def _pack_adjacent_lanes(builder, dst, src, k_stride, kc, full_count, lanes: int) -> None:
+    """Lanes are adjacent floats (rows of row-major B, columns of a transposed A):
+    copy `lanes` floats per k as one vector, for a chunk of k across all panels at
+    a time, so the reads run along rows of the source."""
+    vector = lir.VectorType(F32, lanes)
+    with counted(builder, i64(0), kc, i64(PACK_K_CHUNK), "kchunk") as chunk:
+        chunk_end = smin(builder, builder.add(chunk, i64(PACK_K_CHUNK)), kc)
+        with counted(builder, i64(0), full_count, i64(lanes), "panel") as first:
+            panel = float_at(builder, dst, builder.mul(first, kc))
+            column = float_at(builder, src, first)
+            with counted(builder, chunk, chunk_end, i64(1), "kcopy") as k:
+                values = builder.load(float_at(builder, column, builder.mul(k, k_stride)),
+                                      typ=vector, align=FLOAT_BYTES)
+                builder.store(values, float_at(builder, panel, builder.mul(k, i64(lanes))),
+                              align=FLOAT_BYTES)
+
+
+def _emit_gather(module: lir.Module, name: str, lanes: int) -> lir.Function:
+    """void gather(ptr dst, ptr src, i64 first, i64 lane_stride, i64 k_stride,
+    i64 k_start, i64 kc, i64 count): the panel starting at lane `first`, for
+    k_start <= k < kc, one element at a time, any strides. Lanes past `count` (the
+    ragged last panel) read the last valid lane, so no memory outside the operand
+    is touched, and store zeros."""
+    fn = internal_function(module, name, [PTR, PTR] + [I64] * 6,
+                           ["dst", "src", "first", "lane_stride", "k_stride", "k_start", "kc",
+                           "count"])
+    _no_alias(fn.args[:2])
+    dst, src, first, lane_stride, k_stride, k_start, kc, count = fn.args
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    panel = float_at(builder, dst, builder.mul(first, kc))
+    last = builder.sub(count, i64(1))
+    zero = lir.Constant(F32, 0.0)
+    with counted(builder, i64(0), i64(lanes), i64(1), "lane") as lane:
+        index = builder.add(first, lane)
+        valid = builder.icmp_signed("<", index, count)
+        source = float_at(builder, src, builder.mul(smin(builder, index, last), lane_stride))
+        target = float_at(builder, panel, lane)
+        with counted(builder, k_start, kc, i64(1), "kgather", plain=True) as k:
+            value = builder.load(float_at(builder, source, builder.mul(k, k_stride)), typ=F32,
+                                 align=FLOAT_BYTES)
+            builder.store(builder.select(valid, value, zero),
+                          float_at(builder, target, builder.mul(k, i64(lanes))), align=FLOAT_BYTES)
+    builder.ret_void()
+    return fn
+
+
+def _pack_transposed(builder, gather, dst, src, lane_stride, kc, full_count, lanes: int,
+                     width: int) -> None:
+    """Full panels whose lanes are each contiguous along k (rows of row-major A,
+    columns of a transposed B): read `width` k of up to `width` lanes as vectors
+    and transpose the square in registers (missing lanes are zeros, and only the
+    real ones are stored); the k left over go element by element."""
+    vector = lir.VectorType(F32, width)
+    k_vectors = builder.mul(builder.sdiv(kc, i64(width)), i64(width))
+    with counted(builder, i64(0), full_count, i64(lanes), "tpanel") as first:
+        panel = float_at(builder, dst, builder.mul(first, kc))
+        with counted(builder, i64(0), k_vectors, i64(width), "kblock") as k0:
+            for group in range(0, lanes, width):
+                used = min(width, lanes - group)
+                rows = [builder.load(float_at(builder, src, builder.add(
+                            builder.mul(builder.add(first, i64(lane)), lane_stride), k0)),
+                            typ=vector, align=FLOAT_BYTES)
+                        for lane in range(group, group + used)]
+                rows += [lir.Constant(vector, None)] * (width - used)
+                for j, column in enumerate(transpose_square(builder, rows)):
+                    offset = builder.add(builder.mul(builder.add(k0, i64(j)), i64(lanes)), i64(group))
+                    _store_leading(builder, column, used, float_at(builder, panel, offset))
+        builder.call(gather, [dst, src, first, lane_stride, i64(1), k_vectors, kc,
+                              builder.add(first, i64(lanes))])
+
+
+def _store_leading(builder, values, count: int, address) -> None:
+    """Store the first `count` lanes of a vector at `address`."""
+    width = values.type.count
+    if count < width:
+        values = builder.shuffle_vector(values, lir.Constant(values.type, None),
+                                        lir.Constant(lir.VectorType(I32, count), list(range(count))))
+    builder.store(values, address, align=FLOAT_BYTES)
+
+
+def transpose_square(builder: lir.IRBuilder, rows: list[lir.Value]) -> list[lir.Value]:
+    """Transpose a W x W block held as W vectors of W floats (W a power of two):
+    log2(W) rounds, each swapping the off-diagonal b x b blocks of every 2b x 2b
+    block with two-source shuffles (b = W/2, ..., 1; for W = 8 they become the
+    usual vperm2f128 / vshufps / unpack sequence)."""
+    width = len(rows)
+    mask_type = lir.VectorType(I32, width)
+    rows = list(rows)
+    block = width // 2
+    while block >= 1:
+        low = [j if not j & block else width + j - block for j in range(width)]
+        high = [j + block if not j & block else width + j for j in range(width)]
+        for i in range(width):
+            if not i & block:
+                first, second = rows[i], rows[i + block]
+                rows[i] = builder.shuffle_vector(first, second, lir.Constant(mask_type, low))
+                rows[i + block] = builder.shuffle_vector(first, second, lir.Constant(mask_type, high))
+        block //= 2
+    return rows
