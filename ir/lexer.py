@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from .errors import ParseError
 
 PUNCTUATION = "=,:{}[]"
+# No IR integer needs more digits (i64 has 19); the cap also keeps int() from
+# refusing huge literals with a bare ValueError.
+MAX_INT_DIGITS = 40
 _GLOBAL_STOP = "{}#"
 
 
@@ -128,6 +131,9 @@ def _lex_number(text: str, pos: int, line: int, tokens: list[Token]) -> int:
         pos = end
     if pos < len(text) and (_is_name_char(text[pos]) or text[pos] == "."):
         raise ParseError(f"malformed number {text[start:pos + 1]!r}", line, start + 1)
+    if not is_float and pos - mantissa_start > MAX_INT_DIGITS:
+        raise ParseError(f"integer literal with {pos - mantissa_start} digits is too long "
+                         f"(at most {MAX_INT_DIGITS})", line, start + 1)
     tokens.append(Token("float" if is_float else "int", text[start:pos], start + 1))
     return pos
 

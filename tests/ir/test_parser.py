@@ -289,6 +289,8 @@ BAD_TEXTS = [
     (body("%1 = constant {value=1e} : f32[]"), 3, "1e", "malformed number"),
     (body("%1 = constant {value=-infinity} : f32[]"), 3, "-infinity", "malformed number"),
     (body("% = exp %0 : f32[3]"), 3, "%", "value name after `%`"),
+    (body("%1 = exp %0 : f32[" + "7" * 5000 + "]"), 3, "7", "too long"),
+    (body("%1 = constant {value=" + "[" * 5000 + "} : f32[]"), 3, ("[", 33), "nest deeper"),
     (body("exp %0"), 3, "exp", "expected `input`, `output`"),
 ]
 
