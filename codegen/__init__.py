@@ -5,7 +5,15 @@
     exe.llvm_ir, exe.asm, exe.memory    # what it became
 
 `compile_graphs([fwd, bwd])` puts several graphs in one module. `LOWERINGS` is the
-per-primitive lowering registry.
+per-primitive lowering registry (codegen/registry.py, filled by codegen/lowering.py).
+
+Pipeline: fusion (codegen/fusion.py) decides which values get buffers; each buffer
+is written by one kernel, a loop nest over affine indices (affine.py, views.py,
+expr.py, steps.py, kernels.py, dot.py); the buffer plan (memplan.py) places
+intermediates in one aligned scratch arena; jit.py optimises and JITs the module;
+runtime.py calls it. Two one-line switches: `elementwise.USE_MATHLIB` (inline
+polynomial transcendentals of mathlib.py vs LLVM intrinsics) and `dot.USE_SGEMM`
+(packed float32 sgemm of matmul.py vs generic loop nests).
 """
 from .errors import CodegenError
 from .memplan import MemoryPlan

@@ -97,8 +97,6 @@ def plan_loops(sizes: Sequence[int], affines: Iterable[Affine],
     affines = list(affines)
     barrier_set = set(barriers)
     kept = [k for k, size in enumerate(sizes) if size != 1]
-    if any(size == 0 for size in sizes):
-        kept = [k for k, size in enumerate(sizes) if size != 1]
     groups: list[list[int]] = []
     for axis in kept:
         if groups and _mergeable(groups[-1][-1], axis, sizes, affines, barrier_set):
