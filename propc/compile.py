@@ -21,7 +21,7 @@ import ir
 from ir.passes.cost import CostReport, cost
 from ir.passes.simplify import simplify
 
-from .errors import TraceTypeError, api_boundary
+from .errors import api_boundary
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from .signature import LeafSpec, leaf_spec, runtime_array
 from .tracing import Tensor, Traced, bind, trace_to_graph
@@ -132,6 +132,45 @@ def _describe_change(old: tuple, new: tuple, paths: list[str]) -> str:
     return "signature changed"
 
 
+def _quick_key(leaves: list) -> tuple | None:
+    """A cheap signature of plain leaves (arrays and Python numbers), or None when a
+    leaf needs the full check (anything else: NumPy scalars, Tensors, bad leaves)."""
+    key = []
+    for leaf in leaves:
+        kind = type(leaf)
+        if kind is np.ndarray:
+            key.append((leaf.shape, leaf.dtype))
+        elif kind is float or kind is bool or (kind is int and _INT32_MIN <= leaf <= _INT32_MAX):
+            key.append(kind)
+        else:
+            return None
+    return tuple(key)
+
+
+_INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
+
+
+class _Bound:
+    """The per-call work of one signature reduced to conversions and one native call."""
+
+    __slots__ = ("run", "dtypes", "out_tree")
+
+    def __init__(self, run: Callable, specs: tuple[LeafSpec, ...], out_tree: TreeDef):
+        self.run = run
+        self.dtypes = [spec.dtype.numpy for spec in specs]
+        self.out_tree = out_tree
+
+    def __call__(self, leaves: list) -> Any:
+        arrays = []
+        for leaf, dtype in zip(leaves, self.dtypes):
+            if type(leaf) is not np.ndarray:
+                leaf = np.asarray(leaf, dtype=dtype)
+            elif not leaf.flags.c_contiguous:
+                leaf = np.array(leaf, order="C")
+            arrays.append(leaf)
+        return tree_unflatten(self.out_tree, self.run(*arrays))
+
+
 class Compiled:
     """`pc.compile(fn)`: a callable with fn's signature running native code."""
 
@@ -140,6 +179,7 @@ class Compiled:
         self.interpret = interpret
         self.compile_count = 0
         self._cache: dict[tuple, _Entry] = {}
+        self._bound: dict[tuple, _Bound] = {}
         self._last_key: tuple | None = None
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn, updated=())
@@ -185,6 +225,10 @@ class Compiled:
                             f"{sorted(kwargs)} are not supported by pc.compile; pass them "
                             "positionally")
         leaves, tree = tree_flatten(args)
+        quick = _quick_key(leaves)
+        bound = self._bound.get((tree, quick)) if quick is not None else None
+        if bound is not None:
+            return bound(leaves)
         if any(isinstance(leaf, Tensor) for leaf in leaves):
             traced = trace_to_graph(self.fn, args)
             outputs = bind(traced.graph, leaves + traced.captured, traced.out_weak)
@@ -193,11 +237,11 @@ class Compiled:
         entry = self._entry(args, key, paths)
         arrays = [runtime_array(leaf, spec, path)
                   for leaf, spec, path in zip(leaves, key[1], paths)]
-        if self.interpret:
-            outputs = ir.interpret(entry.graph, *arrays)
-        else:
-            outputs = self._executable(entry)(*arrays)
-        return tree_unflatten(entry.traced.out_tree, outputs)
+        run = ((lambda *xs: ir.interpret(entry.graph, *xs)) if self.interpret
+               else self._executable(entry))
+        if quick is not None:
+            self._bound[(tree, quick)] = _Bound(run, key[1], entry.traced.out_tree)
+        return tree_unflatten(entry.traced.out_tree, run(*arrays))
 
     @api_boundary
     def lower(self, *args: Any) -> Lowered:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 LEAF = "leaf"
 NONE = "none"
 TUPLE = "tuple"
@@ -70,8 +72,18 @@ def sorted_keys(d: dict) -> list:
         raise TypeError(f"pytree dict keys must be sortable, got {list(d)!r}") from None
 
 
+_LEAF_TYPES = (np.ndarray, float, int, bool)
+
+
 def _children(tree: Any) -> tuple[str, Any, list] | None:
     """(kind, meta, children) of a node, or None for a leaf."""
+    kind = type(tree)
+    if kind in _LEAF_TYPES:  # the common leaves, decided without isinstance chains
+        return None
+    if kind is tuple:
+        return TUPLE, None, list(tree)
+    if kind is list:
+        return LIST, None, list(tree)
     if tree is None:
         return NONE, None, []
     if isinstance(tree, dict):
