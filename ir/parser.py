@@ -24,7 +24,7 @@ from .builder import Builder
 from .errors import ParseError, TypeRuleError
 from .graph import Graph, SourceLoc, Value
 from .ops import PRIMITIVES, Primitive
-from .lexer import Cursor, Token, tokenize_line
+from .lexer import MAX_INT_DIGITS, Cursor, Token, tokenize_line
 from .types import DType, TensorType
 
 _BUILDER_ERRORS = (TypeRuleError, ValueError, TypeError, IndexError, KeyError,
@@ -49,7 +49,7 @@ def parse_loc(comment: str | None) -> SourceLoc | None:
         return None
     body = comment.strip()
     file, colon, line = body.rpartition(":")
-    if not colon or not line.isdigit() or not line.isascii():
+    if not colon or not line.isdigit() or not line.isascii() or len(line) > MAX_INT_DIGITS:
         return None
     return SourceLoc(file.strip(), int(line))
 
@@ -278,7 +278,8 @@ def read_raw_value(cursor: Cursor, depth: int = 0) -> RawAttr:
 
 
 def convert_attrs(cursor: Cursor, prim: Primitive, prim_token: Token,
-                  raw_attrs: list[tuple[Token, RawAttr]], result_type: TensorType) -> dict[str, Any]:
+                  raw_attrs: list[tuple[Token, RawAttr]],
+                  result_type: TensorType) -> dict[str, Any]:
     """Raw attribute values converted by `prim`'s schema; all required ones present."""
     attrs: dict[str, Any] = {}
     for name, raw in raw_attrs:

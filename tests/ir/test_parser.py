@@ -218,12 +218,20 @@ def test_hand_written_names_spacing_and_comments():
     assert ir.parse(HAND_WRITTEN) == hand_written_expected()
 
 
+def test_comment_that_is_not_a_location():
+    for comment in ["model.py", "model.py:", "model.py:x", "a:1.5", "a:" + "1" * 5000]:
+        op = "%0 = iota {dimension=0, dtype=i32, shape=[2]} : i32[2]"
+        text = f"graph @c {{\n  {op}  # {comment}\n}}"
+        assert ir.parse(text).ops[0].loc is None
+
+
 def test_windows_line_endings():
     assert ir.parse(HAND_WRITTEN.replace("\n", "\r\n")) == hand_written_expected()
 
 
 def test_loose_numbers_in_constants():
-    text = "graph @c {\n %0 = constant {value=[1, +2.5, .5, 1e2, -inf, nan]} : f64[6]\n output %0 : f64[6]\n}"
+    text = ("graph @c {\n %0 = constant {value=[1, +2.5, .5, 1e2, -inf, nan]} : f64[6]\n"
+            " output %0 : f64[6]\n}")
     value = ir.parse(text).ops[0].attrs["value"]
     expected = np.array([1.0, 2.5, 0.5, 100.0, -np.inf, np.nan])
     np.testing.assert_array_equal(value, expected)

@@ -82,7 +82,8 @@ OP_LINES = [
      "%0 = constant {value=-9223372036854775808} : i64[]"),
     ([], "constant", {"value": np.array([[True], [False]])},
      "%0 = constant {value=[true, false]} : bool[2,1]"),
-    ([], "constant", {"value": np.zeros((0, 2), np.float64)}, "%0 = constant {value=[]} : f64[0,2]"),
+    ([], "constant", {"value": np.zeros((0, 2), np.float64)},
+     "%0 = constant {value=[]} : f64[0,2]"),
     ([], "iota", {"shape": (2, 3), "dtype": DType.i32, "dimension": 1},
      "%0 = iota {dimension=1, dtype=i32, shape=[2, 3]} : i32[2,3]"),
 ]
