@@ -81,7 +81,7 @@ def _emit_gather(module: lir.Module, name: str, lanes: int) -> lir.Function:
     is touched, and store zeros."""
     fn = internal_function(module, name, [PTR, PTR] + [I64] * 6,
                            ["dst", "src", "first", "lane_stride", "k_stride", "k_start", "kc",
-                           "count"])
+                            "count"])
     _no_alias(fn.args[:2])
     dst, src, first, lane_stride, k_stride, k_start, kc, count = fn.args
     builder = lir.IRBuilder(fn.append_basic_block("entry"))

@@ -9,6 +9,7 @@ within 2*K*eps32 * (|A| @ |B|) of the exact value.
 from __future__ import annotations
 
 import ctypes
+import re
 import time
 
 import llvmlite.binding as llvm
@@ -306,6 +307,52 @@ def test_scratch_bytes_covers_packed_panels():
 def test_config_rejects_unaligned_blocks():
     with pytest.raises(ValueError, match="multiple"):
         SgemmConfig(vector_width=8, mr=6, nr_vectors=2, kc=256, mc=100, nc=256)
+
+
+def _hot_loop(cpu: str, config: SgemmConfig) -> list[str]:
+    """Assembly lines of the packed micro-kernel's k loop, compiled for `cpu`."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    module = lir.Module(name="asm_check")
+    module.triple = llvm.get_default_triple()
+    emit_sgemm(module, config=config)
+    parsed = llvm.parse_assembly(str(module))
+    target = llvm.Target.from_default_triple()
+    tuning = llvm.create_pipeline_tuning_options(speed_level=2)
+    tuning.loop_vectorization = True
+    tuning.slp_vectorization = True
+    passes = llvm.create_pass_builder(target.create_target_machine(cpu=cpu, opt=3), tuning)
+    passes.getModulePassManager().run(parsed, passes)
+    asm = target.create_target_machine(cpu=cpu, opt=3).emit_assembly(parsed)
+    start = asm.index("propc_sgemm.kernel_packed:")
+    lines = asm[start:asm.index(".size\tpropc_sgemm.kernel_packed", start)].splitlines()
+    for first, line in enumerate(lines):
+        label = re.match(r"^(\.LBB\S+):", line)
+        if label is None:
+            continue
+        back = re.compile(r"\bj\w+\s+" + re.escape(label.group(1)) + "$")
+        for last in range(first + 1, len(lines)):
+            if back.search(lines[last]):
+                body = lines[first:last + 1]
+                if any("vfmadd" in text for text in body):
+                    return body
+                break
+    raise AssertionError(f"no FMA loop found in the micro-kernel for {cpu}")
+
+
+@pytest.mark.skipif(not llvm.get_default_triple().startswith("x86_64"), reason="x86 asm check")
+@pytest.mark.parametrize("cpu,config,register", [("znver4", AVX512_CONFIG, "zmm"),
+                                                 ("skylake-avx512", AVX512_CONFIG, "zmm"),
+                                                 ("znver3", AVX2_CONFIG, "ymm"),
+                                                 ("haswell", AVX2_CONFIG, "ymm")])
+def test_micro_kernel_keeps_the_tile_in_registers(cpu, config, register):
+    """The k loop is all FMAs on full-width registers and touches no stack slot
+    (a spill there costs a large fraction of the FLOP rate)."""
+    body = _hot_loop(cpu, config)
+    fmas = [text for text in body if "vfmadd" in text]
+    assert len(fmas) % (config.mr * config.nr_vectors) == 0
+    assert all(register in text for text in fmas)
+    assert not [text for text in body if "rsp" in text], "\n".join(body)
 
 
 def test_report_speed(compiled):
