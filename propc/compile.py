@@ -18,9 +18,9 @@ import numpy as np
 
 import codegen
 import ir
-from ir.passes.cost import CostReport, cost
 from ir.passes.simplify import simplify
 
+from .costs import StepCost, step_cost
 from .errors import api_boundary
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from .signature import LeafSpec, leaf_spec, runtime_array
@@ -104,8 +104,9 @@ class Lowered:
         return self.executable.asm
 
     @functools.cached_property
-    def cost(self) -> CostReport:
-        return cost(self.graph)
+    def cost(self) -> StepCost:
+        """FLOPs and bytes per op and in total; forward vs backward when differentiating."""
+        return step_cost(self.graph, self.forward_graph, self.backward_graph)
 
     @functools.cached_property
     def memory(self) -> MemorySummary:
