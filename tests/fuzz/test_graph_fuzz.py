@@ -1,0 +1,112 @@
+"""The graph fuzzer, CI-sized: random graphs through verify, print/parse,
+interpret, simplify, compile and compare; differentiable ones through vjp_graph,
+finite differences, partition and the compiled passes. `python tools/fuzz.py
+--examples 10000` runs the same checks at length.
+
+The last tests make sure the checks can fail: a deliberately wrong backend or VJP
+rule is caught, with the graph printed as IR text.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+
+import fuzz_graphs
+import ir
+from fuzz_graphs import FuzzFailure, check_graph, fuzz_cases, leaf_mismatch
+from fuzz_grads import check_gradients, gradient_cases, widen_to_f64
+from ir.passes.vjp_rules import VJP_RULES
+
+CI_SETTINGS = settings(max_examples=100, deadline=None,
+                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@CI_SETTINGS
+@given(fuzz_cases())
+def test_random_graphs_compile_to_what_the_interpreter_computes(case):
+    check_graph(*case)
+
+
+@CI_SETTINGS
+@given(gradient_cases())
+def test_random_graphs_have_gradients_matching_finite_differences(case):
+    checked = check_gradients(*case)
+    event("gradient checked" if checked else "nothing differentiable or not finite")
+
+
+# --------------------------------------------------------------------------------------
+# the checks themselves
+
+
+def _exp_graph() -> ir.Graph:
+    builder = ir.Builder("f")
+    x = builder.input(ir.TensorType((3, 4), ir.DType.f64))
+    builder.output(builder.emit("reduce_sum", builder.exp(x), axes=(1,)))
+    return builder.build()
+
+
+def test_a_wrong_backend_result_is_reported_with_the_graph(monkeypatch):
+    real_compile = fuzz_graphs.codegen.compile_graph
+
+    def off_by_one(graph):
+        executable = real_compile(graph)
+        return lambda *arrays: [out + 1 for out in executable(*arrays)]
+
+    monkeypatch.setattr(fuzz_graphs.codegen, "compile_graph", off_by_one)
+    graph = _exp_graph()
+    with pytest.raises(FuzzFailure, match="compiled differs") as caught:
+        check_graph(graph, [np.ones((3, 4))])
+    assert str(graph) in str(caught.value)
+
+
+def test_a_wrong_vjp_rule_is_caught_by_finite_differences(monkeypatch):
+    """exp's rule returning the bare cotangent (forgetting the factor exp(x))."""
+    monkeypatch.setitem(VJP_RULES, "exp", lambda b, g, op, operands: [g])
+    graph = _exp_graph()
+    rng = np.random.default_rng(0)
+    with pytest.raises(FuzzFailure, match="central differences") as caught:
+        check_gradients(graph, [rng.standard_normal((3, 4))], [rng.standard_normal(3)])
+    assert str(graph) in str(caught.value)
+
+
+def test_correct_gradients_pass_and_kinks_are_skipped():
+    graph = _exp_graph()
+    rng = np.random.default_rng(1)
+    assert check_gradients(graph, [rng.standard_normal((3, 4))], [rng.standard_normal(3)])
+    builder = ir.Builder("kink")
+    x = builder.input(ir.TensorType((2,), ir.DType.f64))
+    builder.output(builder.abs(x))
+    # |x| at 5e-7: the first step (1e-6) straddles the kink and gives 0.5, the second
+    # (1e-5) 0.05; differences that disagree with each other mean "not smooth here".
+    assert check_gradients(builder.build(), [np.array([0.5, 5e-7])],
+                           [np.array([1.0, 1.0])]) is False
+
+
+def test_leaf_mismatch_requires_nan_and_inf_in_the_same_places():
+    f = np.float32
+    assert leaf_mismatch(np.array([1, np.nan], f), np.array([1, 2], f))
+    assert leaf_mismatch(np.array([1, 2], f), np.array([1, np.nan], f))
+    assert leaf_mismatch(np.array([np.inf], f), np.array([-np.inf], f))
+    assert leaf_mismatch(np.array([1.001], f), np.array([1], f))
+    assert leaf_mismatch(np.array([1], np.int32), np.array([1], np.int64))
+    assert leaf_mismatch(np.array([2**31 - 1], np.int32), np.array([-2**31], np.int32))
+    assert leaf_mismatch(np.array([1.00001, -0.0, np.nan], f), np.array([1, 0.0, -np.nan], f)) \
+        is None
+
+
+def test_widen_to_f64_keeps_the_computation():
+    builder = ir.Builder("g")
+    x = builder.input(ir.TensorType((4,), ir.DType.f32))
+    i = builder.emit("iota", shape=(4,), dtype=ir.DType.f32, dimension=0)
+    half = builder.emit("constant", value=np.full(4, 0.5, np.float32))
+    y = builder.emit("convert", builder.mul(builder.add(x, i), half), dtype=ir.DType.f32)
+    builder.output(y, builder.emit("convert", y, dtype=ir.DType.i32))
+    graph = builder.build()
+    wide = widen_to_f64(graph)
+    ir.verify(wide)
+    assert "f32" not in str(wide)
+    x_value = np.array([0.25, -1.5, 2.0, 3.75], np.float32)
+    wide_value = x_value.astype(np.float64)
+    for narrow, widened in zip(ir.interpret(graph, x_value), ir.interpret(wide, wide_value)):
+        np.testing.assert_allclose(widened, narrow, rtol=1e-6)
