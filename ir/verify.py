@@ -26,6 +26,7 @@ def verify(graph: Graph) -> Graph:
     """Return `graph` unchanged if it is well formed; raise VerifyError otherwise."""
     if not isinstance(graph, Graph):
         raise VerifyError(f"expected an ir.Graph, got {type(graph).__name__}")
+    _check_containers(graph)
     names = _value_names(graph)
     defined: set[int] = set()
     _check_inputs(graph, defined)
@@ -34,6 +35,18 @@ def verify(graph: Graph) -> Graph:
     _check_outputs(graph, defined, names)
     _check_residuals(graph)
     return graph
+
+
+def _check_containers(graph: Graph) -> None:
+    """A printable name, and inputs/ops/outputs held in lists or tuples."""
+    name = graph.name
+    if not isinstance(name, str) or any(c.isspace() or c in "{}#" for c in name):
+        raise VerifyError(f"graph name {name!r} must be a str without whitespace, "
+                          "`{`, `}` or `#` (it is printed as `graph @name {`)")
+    for field in ("inputs", "ops", "outputs"):
+        if not isinstance(getattr(graph, field), (list, tuple)):
+            raise VerifyError(f"graph.{field} must be a list, got "
+                              f"{type(getattr(graph, field)).__name__}")
 
 
 def _value_names(graph: Graph) -> dict[int, str]:

@@ -120,6 +120,8 @@ GRAPH_ERRORS = [
     ("negative residual outputs", bad_residuals(0, -1), ["residual_outputs=-1 is out of range"]),
     ("too many residual outputs", bad_residuals(0, 2), ["residual_outputs=2", "1 outputs"]),
     ("residual count not an int", bad_residuals(True, 0), ["residual_inputs must be an int"]),
+    ("outputs not a list", lambda g: setattr(g, "outputs", None), ["graph.outputs must be a list"]),
+    ("unprintable name", lambda g: setattr(g, "name", "my graph"), ["graph name 'my graph'"]),
 ]
 
 
