@@ -76,6 +76,17 @@ def smin(builder: lir.IRBuilder, left: lir.Value, right: lir.Value) -> lir.Value
     return builder.select(builder.icmp_signed("<", left, right), left, right)
 
 
+def lanes_below(builder: lir.IRBuilder, limit: lir.Value, width: int,
+                first_lane: int = 0) -> lir.Value:
+    """The <width x i1> mask of lanes first_lane + l < limit (an i64)."""
+    index_type = lir.VectorType(I64, width)
+    splat = builder.insert_element(lir.Constant(index_type, None), limit, i64(0))
+    splat = builder.shuffle_vector(splat, lir.Constant(index_type, None),
+                                   lir.Constant(lir.VectorType(I32, width), [0] * width))
+    lanes = lir.Constant(index_type, [first_lane + lane for lane in range(width)])
+    return builder.icmp_signed("<", lanes, splat)
+
+
 def float_at(builder: lir.IRBuilder, base: lir.Value, offset: lir.Value) -> lir.Value:
     """Address of float element `offset` of `base`."""
     return builder.gep(base, [offset], source_etype=F32)

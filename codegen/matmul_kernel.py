@@ -9,7 +9,7 @@ from __future__ import annotations
 import llvmlite.ir as lir
 
 from .matmul_ir import (F32, FLOAT_BYTES, I1, I32, I64, PTR, Epilogue, SgemmConfig, declare,
-                        float_at, i64, internal_function, smin, vector_type)
+                        float_at, i64, internal_function, lanes_below, smin, vector_type)
 
 
 MICRO_KERNEL_ARGS = ["kc", "a", "a_row_stride", "a_k_stride", "b", "c", "ldc",
@@ -70,13 +70,7 @@ def _prefetch_tile(builder, config: SgemmConfig, c, ldc) -> None:
 def _lane_masks(builder, config: SgemmConfig, cols) -> list[lir.Value]:
     """Per vector of the tile row, the <W x i1> of lanes with column < cols."""
     width = config.vector_width
-    mask_type = lir.VectorType(I64, width)
-    limit = builder.insert_element(lir.Constant(mask_type, None), cols, i64(0))
-    limit = builder.shuffle_vector(limit, lir.Constant(mask_type, None),
-                                   lir.Constant(lir.VectorType(I32, width), [0] * width))
-    return [builder.icmp_signed("<", lir.Constant(mask_type, [v * width + lane for lane in range(width)]),
-                                limit)
-            for v in range(config.nr_vectors)]
+    return [lanes_below(builder, cols, width, v * width) for v in range(config.nr_vectors)]
 
 
 class _PanelReads:

@@ -4,15 +4,15 @@ micro-kernel streams them with plain (aligned) loads.
 
 Three ways, chosen at run time from the strides: adjacent lanes are copied as
 vectors; lanes contiguous along k (row-major A, transposed B) are read as vectors
-and transposed in registers; anything else, and the ragged last panel, goes
-element by element through one out-of-line gather function.
+and transposed in registers; anything else goes element by element through one
+out-of-line gather function (which also does the k left over by the transposes).
 """
 from __future__ import annotations
 
 import llvmlite.ir as lir
 
-from .matmul_ir import (F32, FLOAT_BYTES, I32, I64, PTR, counted, float_at, i64,
-                        internal_function, smin)
+from .matmul_ir import (F32, FLOAT_BYTES, I1, I32, I64, PTR, counted, declare, float_at, i64,
+                        internal_function, lanes_below, smin)
 
 
 def emit_pack(module: lir.Module, name: str, lanes: int, vector_width: int) -> lir.Function:
@@ -20,9 +20,9 @@ def emit_pack(module: lir.Module, name: str, lanes: int, vector_width: int) -> l
 
     Packs `count` lanes (rows of A or columns of B) x `kc` into panels of `lanes`:
     dst[p*lanes*kc + k*lanes + l] = src[(p*lanes + l)*lane_stride + k*k_stride],
-    zero where p*lanes + l >= count. Full panels are copied as vectors when lanes
-    are adjacent floats, or transposed in registers when each lane is contiguous
-    along k; the ragged last panel and other strides go element by element.
+    zero where p*lanes + l >= count. Panels are copied as vectors when lanes are
+    adjacent floats, transposed in registers when each lane is contiguous along k,
+    and gathered element by element otherwise.
     """
     gather = _emit_gather(module, f"{name}.gather", lanes)
     fn = internal_function(module, name, [PTR, PTR, I64, I64, I64, I64],
@@ -31,17 +31,19 @@ def emit_pack(module: lir.Module, name: str, lanes: int, vector_width: int) -> l
     dst, src, lane_stride, k_stride, kc, count = fn.args
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
     adjacent = builder.icmp_signed("==", lane_stride, i64(1))
-    fast = builder.or_(adjacent, builder.icmp_signed("==", k_stride, i64(1)))
-    full_count = builder.mul(builder.sdiv(count, i64(lanes)), i64(lanes))
-    fast_count = builder.select(fast, full_count, i64(0))
+    along_k = builder.icmp_signed("==", k_stride, i64(1))
     with builder.if_else(adjacent) as (then, otherwise):
         with then:
-            _pack_adjacent_lanes(builder, dst, src, k_stride, kc, fast_count, lanes)
+            _pack_adjacent_lanes(builder, dst, src, k_stride, kc, count, lanes)
         with otherwise:
-            _pack_transposed(builder, gather, dst, src, lane_stride, kc, fast_count, lanes,
-                             vector_width)
-    with counted(builder, fast_count, count, i64(lanes), "panel") as first:
-        builder.call(gather, [dst, src, first, lane_stride, k_stride, i64(0), kc, count])
+            with builder.if_else(along_k) as (then_transpose, otherwise_gather):
+                with then_transpose:
+                    _pack_transposed(builder, gather, dst, src, lane_stride, kc, count, lanes,
+                                     vector_width)
+                with otherwise_gather:
+                    with counted(builder, i64(0), count, i64(lanes), "panel") as first:
+                        builder.call(gather, [dst, src, first, lane_stride, k_stride, i64(0), kc,
+                                              count])
     builder.ret_void()
     return fn
 
@@ -56,11 +58,13 @@ def _no_alias(pointers) -> None:
 PACK_K_CHUNK = 8
 
 
-def _pack_adjacent_lanes(builder, dst, src, k_stride, kc, full_count, lanes: int) -> None:
+def _pack_adjacent_lanes(builder, dst, src, k_stride, kc, count, lanes: int) -> None:
     """Lanes are adjacent floats (rows of row-major B, columns of a transposed A):
-    copy `lanes` floats per k as one vector, for a chunk of k across all panels at
-    a time, so the reads run along rows of the source."""
+    copy `lanes` floats per k as one vector, for a chunk of k across all full panels
+    at a time, so the reads run along rows of the source; then the ragged last
+    panel with masked loads (its missing lanes become zeros)."""
     vector = lir.VectorType(F32, lanes)
+    full_count = builder.mul(builder.sdiv(count, i64(lanes)), i64(lanes))
     with counted(builder, i64(0), kc, i64(PACK_K_CHUNK), "kchunk") as chunk:
         chunk_end = smin(builder, builder.add(chunk, i64(PACK_K_CHUNK)), kc)
         with counted(builder, i64(0), full_count, i64(lanes), "panel") as first:
@@ -71,6 +75,18 @@ def _pack_adjacent_lanes(builder, dst, src, k_stride, kc, full_count, lanes: int
                                       typ=vector, align=FLOAT_BYTES)
                 builder.store(values, float_at(builder, panel, builder.mul(k, i64(lanes))),
                               align=FLOAT_BYTES)
+    with builder.if_then(builder.icmp_signed("<", full_count, count)):
+        masked_load = declare(builder.module, f"llvm.masked.load.v{lanes}f32.p0", vector,
+                              [PTR, I32, lir.VectorType(I1, lanes), vector])
+        mask = lanes_below(builder, builder.sub(count, full_count), lanes)
+        panel = float_at(builder, dst, builder.mul(full_count, kc))
+        column = float_at(builder, src, full_count)
+        with counted(builder, i64(0), kc, i64(1), "kragged") as k:
+            values = builder.call(masked_load, [float_at(builder, column, builder.mul(k, k_stride)),
+                                                lir.Constant(I32, FLOAT_BYTES), mask,
+                                                lir.Constant(vector, None)])
+            builder.store(values, float_at(builder, panel, builder.mul(k, i64(lanes))),
+                          align=FLOAT_BYTES)
 
 
 def _emit_gather(module: lir.Module, name: str, lanes: int) -> lir.Function:
@@ -102,29 +118,34 @@ def _emit_gather(module: lir.Module, name: str, lanes: int) -> lir.Function:
     return fn
 
 
-def _pack_transposed(builder, gather, dst, src, lane_stride, kc, full_count, lanes: int,
+def _pack_transposed(builder, gather, dst, src, lane_stride, kc, count, lanes: int,
                      width: int) -> None:
-    """Full panels whose lanes are each contiguous along k (rows of row-major A,
-    columns of a transposed B): read `width` k of up to `width` lanes as vectors
-    and transpose the square in registers (missing lanes are zeros, and only the
-    real ones are stored); the k left over go element by element."""
+    """Lanes each contiguous along k (rows of row-major A, columns of a transposed
+    B): read `width` k of up to `width` lanes as vectors and transpose the square in
+    registers. Lanes past `count` read the last valid lane and are zeroed, lanes
+    beyond `lanes` are zero and not stored; the k left over go element by element."""
     vector = lir.VectorType(F32, width)
+    zero = lir.Constant(vector, None)
+    last = builder.sub(count, i64(1))
     k_vectors = builder.mul(builder.sdiv(kc, i64(width)), i64(width))
-    with counted(builder, i64(0), full_count, i64(lanes), "tpanel") as first:
+    with counted(builder, i64(0), count, i64(lanes), "tpanel") as first:
         panel = float_at(builder, dst, builder.mul(first, kc))
+        sources = []
+        for lane in range(lanes):
+            index = builder.add(first, i64(lane))
+            clamped = builder.mul(smin(builder, index, last), lane_stride)
+            sources.append((float_at(builder, src, clamped), builder.icmp_signed("<", index, count)))
         with counted(builder, i64(0), k_vectors, i64(width), "kblock") as k0:
             for group in range(0, lanes, width):
                 used = min(width, lanes - group)
-                rows = [builder.load(float_at(builder, src, builder.add(
-                            builder.mul(builder.add(first, i64(lane)), lane_stride), k0)),
-                            typ=vector, align=FLOAT_BYTES)
-                        for lane in range(group, group + used)]
-                rows += [lir.Constant(vector, None)] * (width - used)
+                rows = [builder.select(valid, builder.load(float_at(builder, source, k0), typ=vector,
+                                                           align=FLOAT_BYTES), zero)
+                        for source, valid in sources[group:group + used]]
+                rows += [zero] * (width - used)
                 for j, column in enumerate(transpose_square(builder, rows)):
                     offset = builder.add(builder.mul(builder.add(k0, i64(j)), i64(lanes)), i64(group))
                     _store_leading(builder, column, used, float_at(builder, panel, offset))
-        builder.call(gather, [dst, src, first, lane_stride, i64(1), k_vectors, kc,
-                              builder.add(first, i64(lanes))])
+        builder.call(gather, [dst, src, first, lane_stride, i64(1), k_vectors, kc, count])
 
 
 def _store_leading(builder, values, count: int, address) -> None:
