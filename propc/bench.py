@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 
-from .bench_common import FULL_TIMING, QUICK_TIMING, SIZES, MLPSize, Row
+from .bench_common import FULL_TIMING, QUICK_TIMING, SIZES, MLPSize, Row, apply_peaks
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                     "PROPC_NUM_THREADS")
@@ -88,18 +88,15 @@ def parse_sizes(text: str | None, quick: bool) -> list[MLPSize]:
 
 def worker_main(options: argparse.Namespace) -> int:
     """Measure at this process's thread count and print BENCHROW lines."""
-    from .bench_worker import measure_peak, run_table
+    from .bench_worker import run_table
     timing = QUICK_TIMING if options.quick else FULL_TIMING
     threads = parse_threads(options.threads, options.quick)[0]
     sizes = parse_sizes(options.sizes, options.quick)
     if options.part == "scaling":
         from .bench_extra import run_scaling
-        from .bench_worker import emit
-        peak = measure_peak(threads, timing)
-        emit(peak)
-        run_scaling(threads, timing, peak.gflops, options.quick)
+        run_scaling(threads, timing, options.quick)
         return 0
-    run_table(sizes, sizes, threads, timing, peers=not options.no_peers)
+    run_table(sizes, threads, timing, peers=not options.no_peers)
     return 0
 
 
@@ -155,6 +152,7 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
         print(f"propc bench: running at {', '.join(map(str, threads))} thread(s)...",
               file=sys.stderr, flush=True)
         rows = [row for count in threads for row in run_worker(count, options, "table")]
+        apply_peaks(rows)
         texts.append(format_report(rows))
         raw += [row.to_dict() for row in rows]
         ok = ok and not failures(rows)

@@ -184,12 +184,10 @@ class Row:
     check: str = "-"
     compile_ms: float | None = None
 
-    def finish(self, peak_gflops: float | None) -> "Row":
-        """Fill GFLOP/s and efficiency from ms, flops and the run's matmul peak."""
+    def finish(self) -> "Row":
+        """Fill GFLOP/s from ms and flops (efficiency comes from apply_peaks)."""
         if self.ms and self.flops:
             self.gflops = self.flops / (self.ms * 1e-3) / 1e9
-            if peak_gflops:
-                self.efficiency = self.gflops / peak_gflops
         return self
 
     def to_dict(self) -> dict:
@@ -199,6 +197,26 @@ class Row:
     def from_dict(cls, data: dict) -> "Row":
         return cls(**{key: data.get(key) for key in cls.__dataclass_fields__
                       if key in data})
+
+
+def best_peaks(rows: list[Row]) -> dict[int, float]:
+    """The best np.matmul GFLOP/s measured at each thread count (a worker measures it
+    at its start and its end; the better one is the least disturbed by other load)."""
+    peaks: dict[int, float] = {}
+    for row in rows:
+        if row.section == "peak" and row.gflops:
+            peaks[row.threads] = max(peaks.get(row.threads, 0.0), row.gflops)
+    return peaks
+
+
+def apply_peaks(rows: list[Row]) -> list[Row]:
+    """Set every timed row's efficiency: its GFLOP/s over the np.matmul peak measured in
+    the same run at the same thread count."""
+    peaks = best_peaks(rows)
+    for row in rows:
+        if row.section != "peak" and row.gflops and row.threads in peaks:
+            row.efficiency = row.gflops / peaks[row.threads]
+    return rows
 
 
 def random_inputs(size: MLPSize, seed: int = 0) -> tuple[list, np.ndarray, np.ndarray]:

@@ -82,14 +82,14 @@ def scaling_sizes(quick: bool) -> list[tuple[str, MLPSize]]:
     return points
 
 
-def run_scaling(threads: int, timing: Timing, peak: float | None, quick: bool) -> list[Row]:
+def run_scaling(threads: int, timing: Timing, quick: bool) -> list[Row]:
     """Time the propc train step (and the NumPy twin) at every scaling point."""
     rows = []
     for sweep, size in scaling_sizes(quick):
         case = mlp_cases(size)[0]
         case.section = "scaling"
         case.name = f"{sweep} {size.describe()}"
-        for row in run_case(case, threads, timing, peak):
+        for row in run_case(case, threads, timing):
             rows.append(row)
             emit(row)
     return rows

@@ -9,7 +9,7 @@ disagreed with NumPy's).
 """
 from __future__ import annotations
 
-from .bench_common import Row
+from .bench_common import Row, best_peaks
 
 TABLE_HEADER = ("case", "threads", "impl", "ms", "numpy ms", "ratio", "GFLOP/s", "eff", "check")
 IMPL_ORDER = {"propc": 0, "jax": 1, "torch": 2, "numpy": 3}
@@ -62,11 +62,12 @@ def _threads(count: int) -> str:
 
 
 def format_peaks(rows: list[Row]) -> str:
-    peaks = [row for row in rows if row.section == "peak"]
+    peaks = best_peaks(rows)
     if not peaks:
         return ""
-    parts = [f"{_threads(row.threads)} {row.gflops:.1f} GFLOP/s" for row in peaks]
-    return f"np.matmul peak (float32, n=1024, the eff denominator): {', '.join(parts)}"
+    parts = [f"{_threads(threads)} {gflops:.1f} GFLOP/s" for threads, gflops in peaks.items()]
+    return ("np.matmul peak (float32, n=1024, best of the run's start and end; the eff "
+            f"denominator): {', '.join(parts)}")
 
 
 def format_compile_times(rows: list[Row]) -> str:

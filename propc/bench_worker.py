@@ -45,7 +45,7 @@ def measure_peak(threads: int, timing: Timing, seed: int = 4) -> Row:
     ms = median_ms(lambda: a @ b, timing)
     row = Row("peak", f"np.matmul float32 {n}x{n} @ {n}x{n}", "numpy", threads, ms=ms,
               numpy_ms=ms, flops=matmul_flops(n, n, n))
-    return row.finish(None)
+    return row.finish()
 
 
 Contender = tuple[Row, Callable[[], Any] | None]
@@ -81,8 +81,7 @@ def prepare_peer(case: Case, impl: str, prepared: tuple[Callable, Callable], wan
     return row, run
 
 
-def run_case(case: Case, threads: int, timing: Timing, peak: float | None,
-             peers: bool = False) -> list[Row]:
+def run_case(case: Case, threads: int, timing: Timing, peers: bool = False) -> list[Row]:
     """Rows of one case: propc (and peers for MLP cases) against the NumPy twin, every
     result checked against NumPy's first, then all timed in turns."""
     progress(f"[{threads} thread{'s' if threads > 1 else ''}] {case.name}")
@@ -99,19 +98,20 @@ def run_case(case: Case, threads: int, timing: Timing, peak: float | None,
     rows = [row for row, _ in contenders]
     for row in rows:
         row.numpy_ms = medians[0]
-        row.finish(peak)
+        row.finish()
     return rows
 
 
-def run_table(sizes: list[MLPSize], kernel_sizes: list[MLPSize], threads: int, timing: Timing,
-              peers: bool) -> list[Row]:
-    """The main table at one thread count: peak, MLP steps, kernels, overhead."""
-    peak_row = measure_peak(threads, timing)
-    rows = [peak_row]
-    emit(peak_row)
-    cases = [case for size in sizes for case in mlp_cases(size)] + kernel_cases(kernel_sizes)
+def run_table(sizes: list[MLPSize], threads: int, timing: Timing, peers: bool) -> list[Row]:
+    """The main table at one thread count: MLP steps, kernels and call overhead, between
+    two measurements of the np.matmul peak."""
+    rows = [measure_peak(threads, timing)]
+    emit(rows[0])
+    cases = [case for size in sizes for case in mlp_cases(size)] + kernel_cases(sizes)
     for case in cases:
-        for row in run_case(case, threads, timing, peak_row.gflops, peers):
+        for row in run_case(case, threads, timing, peers):
             rows.append(row)
             emit(row)
+    rows.append(measure_peak(threads, timing))
+    emit(rows[-1])
     return rows
