@@ -166,7 +166,7 @@ class _Bound:
         for leaf, dtype in zip(leaves, self.dtypes):
             if type(leaf) is not np.ndarray:
                 leaf = np.asarray(leaf, dtype=dtype)
-            elif not leaf.flags.c_contiguous:
+            elif not (leaf.flags.c_contiguous and leaf.flags.aligned):
                 leaf = np.array(leaf, order="C")
             arrays.append(leaf)
         return tree_unflatten(self.out_tree, self.run(*arrays))
