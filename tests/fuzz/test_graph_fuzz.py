@@ -83,6 +83,18 @@ def test_correct_gradients_pass_and_kinks_are_skipped():
                            [np.array([1.0, 1.0])]) is False
 
 
+def test_a_huge_output_swamping_the_differences_is_inconclusive_not_a_failure():
+    """Found by the fuzzer itself: with a constant output of -1.9e181, sum(out * ct)
+    rounds away every change of the other outputs, so the differences read 0."""
+    builder = ir.Builder("swamped")
+    x = builder.input(ir.TensorType((3,), ir.DType.f64))
+    builder.output(builder.emit("constant", value=np.array(-1.9e181)), builder.exp(x))
+    graph = builder.build()
+    rng = np.random.default_rng(2)
+    assert check_gradients(graph, [rng.standard_normal(3)],
+                           [np.array(1.2), rng.standard_normal(3)]) is False
+
+
 def test_leaf_mismatch_requires_nan_and_inf_in_the_same_places():
     f = np.float32
     assert leaf_mismatch(np.array([1, np.nan], f), np.array([1, 2], f))
