@@ -39,10 +39,13 @@ SGEMM_ARGS = ["M", "N", "K", "A", "rsA", "csA", "B", "rsB", "csB", "C", "ldc", "
 _SGEMM_TYPES = [I64, I64, I64, PTR, I64, I64, PTR, I64, I64, PTR, I64, I32, PTR]
 SCRATCH_ALIGN = 64
 
-# Register tiles: AVX-512 has 32 vector registers (8 x 2 zmm accumulators measured at
-# 105-112 GFLOP/s in PERF.md), AVX2 16 (6 x 2 ymm accumulators + 2 b rows + 1 splat).
-AVX512_CONFIG = SgemmConfig(vector_width=16, mr=8, nr_vectors=2, kc=256, mc=96, nc=4096)
-AVX2_CONFIG = SgemmConfig(vector_width=8, mr=6, nr_vectors=2, kc=512, mc=72, nc=2048)
+# Register tiles: AVX-512 has 32 vector registers (8 x 2 zmm accumulators, KC 256 and
+# MC 64-96 measured at 105-112 GFLOP/s on znver4 in PERF.md); AVX2 has 16 (6 x 2 ymm
+# accumulators + 2 b vectors + 1 splat; on znver3 KC 512 / MC 48 gave 85-93 GFLOP/s,
+# level with or above OpenBLAS; KC 256-768 and MC 24-144 were within a few percent).
+# NC bounds the packed B block (and the scratch) to KC * NC floats.
+AVX512_CONFIG = SgemmConfig(vector_width=16, mr=8, nr_vectors=2, kc=256, mc=96, nc=2048)
+AVX2_CONFIG = SgemmConfig(vector_width=8, mr=6, nr_vectors=2, kc=512, mc=48, nc=2048)
 BASIC_CONFIG = SgemmConfig(vector_width=4, mr=4, nr_vectors=2, kc=256, mc=64, nc=1024)
 
 
