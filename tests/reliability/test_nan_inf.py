@@ -138,7 +138,7 @@ def _reduce(prim: str, array: np.ndarray, axis: int) -> tuple[np.ndarray, np.nda
 @pytest.mark.parametrize("prim", ["reduce_max", "reduce_min", "reduce_sum"])
 def test_reductions_with_a_special_value_at_every_position(prim, dtype):
     rng = np.random.default_rng(0)
-    for n, special in itertools.product((1, 7, 17, 33, 65), (np.nan, np.inf, -np.inf)):
+    for n, special in itertools.product((1, 7, 17, 65), (np.nan, np.inf, -np.inf)):
         rows = rng.standard_normal((n, n)).astype(dtype.numpy)
         rows[np.arange(n), np.arange(n)] = special
         for axis in (0, 1):
@@ -146,7 +146,7 @@ def test_reductions_with_a_special_value_at_every_position(prim, dtype):
             # sums reorder; the special positions must still agree exactly
             assert_same_specials(got, want, 0 if prim != "reduce_sum" else 64,
                                  f"{prim} {dtype} n={n} {special} axis {axis}")
-        got, want = _reduce(prim, np.full((3, n), -np.inf, dtype.numpy), 1)
+        got, want = _reduce(prim, np.full((n, n), -np.inf, dtype.numpy), 1)
         assert_same_specials(got, want, 0, f"{prim} of -inf rows, n={n}")
 
 
@@ -193,13 +193,11 @@ def _model(params, x, labels):
     return pc.nn.cross_entropy(logits, labels) + pc.sqrt(pc.abs(W)).sum() * 0.01
 
 
-@pytest.mark.parametrize("spoil", ["none", "nan_input", "inf_input", "inf_weight", "huge"])
-def test_models_and_gradients_propagate_specials_like_the_interpreter(spoil):
+def _spoiled_inputs(spoil: str):
     rng = np.random.default_rng(3)
-    W = rng.standard_normal((6, 5)).astype(np.float32)
-    params = (W, np.zeros(5, np.float32), np.ones(5, np.float32))
+    params = (rng.standard_normal((6, 5)).astype(np.float32), np.zeros(5, np.float32),
+              np.ones(5, np.float32))
     x = rng.standard_normal((4, 6)).astype(np.float32)
-    labels = np.array([0, 4, 2, 1], np.int32)
     if spoil == "nan_input":
         x[1, 2] = np.nan
     elif spoil == "inf_input":
@@ -208,14 +206,21 @@ def test_models_and_gradients_propagate_specials_like_the_interpreter(spoil):
         params[0][3, 1] = np.inf
     elif spoil == "huge":
         x[0] = 3e38
+    return params, x, np.array([0, 4, 2, 1], np.int32)
+
+
+def test_models_and_gradients_propagate_specials_like_the_interpreter():
+    """One signature, so one trace and one compile serve every spoiled input."""
     step = pc.value_and_grad(_model)
-    native = compile(step)(params, x, labels)
-    oracle = pc.interpret(step)(params, x, labels)
-    (value, grads), (value_ref, grads_ref) = native, oracle
-    assert_same_specials(value, value_ref, 64, f"{spoil}: loss")
-    for got, want, name in zip(grads, grads_ref, ("dW", "db", "dgamma")):
-        assert np.array_equal(np.isnan(got), np.isnan(want)), f"{spoil}: NaN in {name}"
-        assert np.array_equal(np.isinf(got), np.isinf(want)), f"{spoil}: inf in {name}"
-        finite = np.isfinite(want)
-        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-3, atol=1e-5,
-                                   err_msg=f"{spoil}: {name}")
+    native, oracle = compile(step), pc.interpret(step)
+    for spoil in ("none", "nan_input", "inf_input", "inf_weight", "huge"):
+        args = _spoiled_inputs(spoil)
+        (value, grads), (value_ref, grads_ref) = native(*args), oracle(*args)
+        assert_same_specials(value, value_ref, 64, f"{spoil}: loss")
+        for got, want, name in zip(grads, grads_ref, ("dW", "db", "dgamma")):
+            assert np.array_equal(np.isnan(got), np.isnan(want)), f"{spoil}: NaN in {name}"
+            assert np.array_equal(np.isinf(got), np.isinf(want)), f"{spoil}: inf in {name}"
+            finite = np.isfinite(want)
+            np.testing.assert_allclose(got[finite], want[finite], rtol=1e-3, atol=1e-5,
+                                       err_msg=f"{spoil}: {name}")
+    assert native.compile_count == 1
