@@ -18,6 +18,15 @@ block of rows, A is packed into MR-tall panels; a micro-kernel then computes eac
 MR x NR tile of C in vector registers. Packing A only pays when its panels are
 reused by several column tiles, so narrow products skip it: a second micro-kernel
 reads A through its strides (see `_choose_packing`).
+
+Using it from a lowering: `emit_sgemm(module)` once per module (later calls return
+the same function), then one `call` per product with strides in elements; reserve
+`sgemm_scratch_bytes(M, N, K)` of 64-byte aligned scratch per concurrent call.
+Batched products: `emit_sgemm_batched` (a loop over the same sgemm; stride 0
+broadcasts an operand). Threads: split C into row blocks (offset A, C and M) or
+column blocks (offset B, C and N), each call with its own scratch; the function
+has no global state. Epilogues (bias add, activation) are fused into the final
+store of C through `Epilogue` (see matmul_ir.py).
 """
 from __future__ import annotations
 
@@ -181,19 +190,15 @@ class _Driver:
         sgemm_scratch_bytes)."""
         builder, config, a = self.builder, self.config, self.arg
         depth = smin(builder, a["K"], i64(config.kc))
-        columns = smin(builder, a["N"], i64(config.nc))
-        columns = builder.mul(builder.sdiv(builder.add(columns, i64(config.nr - 1)), i64(config.nr)),
-                              i64(config.nr))
-        floats = builder.mul(columns, depth)
-        align = SCRATCH_ALIGN // 4
-        floats = builder.mul(builder.sdiv(builder.add(floats, i64(align - 1)), i64(align)), i64(align))
+        columns = _round_up_ir(builder, smin(builder, a["N"], i64(config.nc)), config.nr)
+        floats = _round_up_ir(builder, builder.mul(columns, depth), SCRATCH_ALIGN // 4)
         return float_at(builder, a["scratch"], floats)
 
     def _k_step(self) -> lir.Value:
         """Depth of each block of K: at most KC, and equal blocks (K = 784 with
         KC = 512 gives 2 x 392 rather than 512 + 272)."""
-        builder, kc = self.builder, i64(self.config.kc)
-        depth = builder.select(builder.icmp_signed(">", self.arg["K"], i64(0)), self.arg["K"], i64(1))
+        builder, kc, k = self.builder, i64(self.config.kc), self.arg["K"]
+        depth = builder.select(builder.icmp_signed(">", k, i64(0)), k, i64(1))
         blocks = builder.sdiv(builder.add(depth, builder.sub(kc, i64(1))), kc)
         return builder.sdiv(builder.add(depth, builder.sub(blocks, i64(1))), blocks)
 
@@ -223,11 +228,13 @@ class _Driver:
 
     def _a_at(self, row, pc) -> lir.Value:
         builder, a = self.builder, self.arg
-        return float_at(builder, a["A"], builder.add(builder.mul(row, a["rsA"]), builder.mul(pc, a["csA"])))
+        offset = builder.add(builder.mul(row, a["rsA"]), builder.mul(pc, a["csA"]))
+        return float_at(builder, a["A"], offset)
 
     def _b_at(self, pc, column) -> lir.Value:
         builder, a = self.builder, self.arg
-        return float_at(builder, a["B"], builder.add(builder.mul(pc, a["rsB"]), builder.mul(column, a["csB"])))
+        offset = builder.add(builder.mul(pc, a["rsB"]), builder.mul(column, a["csB"]))
+        return float_at(builder, a["B"], offset)
 
     def _row_blocks(self, jc, nc, pc, kc, flags) -> None:
         builder, config, a = self.builder, self.config, self.arg
@@ -248,8 +255,8 @@ class _Driver:
             row = builder.add(ic, ir)
             rows = smin(builder, i64(config.mr), builder.sub(mc, ir))
             packed_a = self.pack_a_flag
-            a_tile = builder.select(packed_a, float_at(builder, self.a_scratch, builder.mul(ir, kc)),
-                                    self._a_at(row, pc))
+            a_panel = float_at(builder, self.a_scratch, builder.mul(ir, kc))
+            a_tile = builder.select(packed_a, a_panel, self._a_at(row, pc))
             a_row_step = builder.select(packed_a, i64(1), a["rsA"])
             a_k_step = builder.select(packed_a, i64(config.mr), a["csA"])
             c_tile = float_at(builder, a["C"], builder.add(builder.mul(row, a["ldc"]), column))
@@ -260,6 +267,12 @@ class _Driver:
                     builder.call(self.kernels.packed, args)
                 with otherwise:
                     builder.call(self.kernels.strided, args)
+
+
+def _round_up_ir(builder: lir.IRBuilder, value: lir.Value, multiple: int) -> lir.Value:
+    """`value` (an i64 >= 0) rounded up to a multiple of `multiple`, in IR."""
+    bumped = builder.add(value, i64(multiple - 1))
+    return builder.mul(builder.sdiv(bumped, i64(multiple)), i64(multiple))
 
 
 def _choose_packing(builder: lir.IRBuilder, config: SgemmConfig, a: dict) -> lir.Value:

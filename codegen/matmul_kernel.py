@@ -196,7 +196,8 @@ class _TileStore:
             address = float_at(builder, row, i64(v * width))
             mask = self.masks[v] if masked else None
             if masked:
-                old = builder.call(self.masked_load, [address, align, mask, lir.Constant(vector, None)])
+                old = builder.call(self.masked_load,
+                                   [address, align, mask, lir.Constant(vector, None)])
             else:
                 old = builder.load(address, typ=vector, align=FLOAT_BYTES)
             value = builder.select(self.accumulate, builder.fadd(old, values[v]), values[v])

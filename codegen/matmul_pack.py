@@ -134,16 +134,20 @@ def _pack_transposed(builder, gather, dst, src, lane_stride, kc, count, lanes: i
         for lane in range(lanes):
             index = builder.add(first, i64(lane))
             clamped = builder.mul(smin(builder, index, last), lane_stride)
-            sources.append((float_at(builder, src, clamped), builder.icmp_signed("<", index, count)))
+            valid = builder.icmp_signed("<", index, count)
+            sources.append((float_at(builder, src, clamped), valid))
         with counted(builder, i64(0), k_vectors, i64(width), "kblock") as k0:
             for group in range(0, lanes, width):
                 used = min(width, lanes - group)
-                rows = [builder.select(valid, builder.load(float_at(builder, source, k0), typ=vector,
-                                                           align=FLOAT_BYTES), zero)
-                        for source, valid in sources[group:group + used]]
+                rows = []
+                for source, valid in sources[group:group + used]:
+                    loaded = builder.load(float_at(builder, source, k0), typ=vector,
+                                          align=FLOAT_BYTES)
+                    rows.append(builder.select(valid, loaded, zero))
                 rows += [zero] * (width - used)
                 for j, column in enumerate(transpose_square(builder, rows)):
-                    offset = builder.add(builder.mul(builder.add(k0, i64(j)), i64(lanes)), i64(group))
+                    k_row = builder.mul(builder.add(k0, i64(j)), i64(lanes))
+                    offset = builder.add(k_row, i64(group))
                     _store_leading(builder, column, used, float_at(builder, panel, offset))
         builder.call(gather, [dst, src, first, lane_stride, i64(1), k_vectors, kc, count])
 
@@ -152,8 +156,8 @@ def _store_leading(builder, values, count: int, address) -> None:
     """Store the first `count` lanes of a vector at `address`."""
     width = values.type.count
     if count < width:
-        values = builder.shuffle_vector(values, lir.Constant(values.type, None),
-                                        lir.Constant(lir.VectorType(I32, count), list(range(count))))
+        leading = lir.Constant(lir.VectorType(I32, count), list(range(count)))
+        values = builder.shuffle_vector(values, lir.Constant(values.type, None), leading)
     builder.store(values, address, align=FLOAT_BYTES)
 
 
@@ -172,7 +176,9 @@ def transpose_square(builder: lir.IRBuilder, rows: list[lir.Value]) -> list[lir.
         for i in range(width):
             if not i & block:
                 first, second = rows[i], rows[i + block]
-                rows[i] = builder.shuffle_vector(first, second, lir.Constant(mask_type, low))
-                rows[i + block] = builder.shuffle_vector(first, second, lir.Constant(mask_type, high))
+                low_mask = lir.Constant(mask_type, low)
+                high_mask = lir.Constant(mask_type, high)
+                rows[i] = builder.shuffle_vector(first, second, low_mask)
+                rows[i + block] = builder.shuffle_vector(first, second, high_mask)
         block //= 2
     return rows
