@@ -109,7 +109,11 @@ def emit_sgemm(module: lir.Module, name: str = "propc_sgemm", *,
         pack_a=emit_pack(module, f"{name}.pack_a", config.mr, config.vector_width),
         pack_b=emit_pack(module, f"{name}.pack_b", config.nr, config.vector_width),
         packed=emit_micro_kernel(module, f"{name}.kernel_packed", config, True, epilogue),
-        strided=emit_micro_kernel(module, f"{name}.kernel_strided", config, False, epilogue))
+        strided=emit_micro_kernel(module, f"{name}.kernel_strided", config, False, epilogue),
+        packed_short=emit_micro_kernel(module, f"{name}.kernel_packed_short", config, True,
+                                       epilogue, short_rows(config)),
+        strided_short=emit_micro_kernel(module, f"{name}.kernel_strided_short", config, False,
+                                        epilogue, short_rows(config)))
     _Driver(fn, config, kernels).emit()
     return fn
 
@@ -155,11 +159,13 @@ def _existing(module: lir.Module, name: str) -> lir.Function | None:
 class _Kernels:
     """The helper functions one sgemm calls."""
 
-    def __init__(self, pack_a, pack_b, packed, strided):
+    def __init__(self, pack_a, pack_b, packed, strided, packed_short, strided_short):
         self.pack_a = pack_a
         self.pack_b = pack_b
         self.packed = packed
         self.strided = strided
+        self.packed_short = packed_short
+        self.strided_short = strided_short
 
 
 class _Driver:
@@ -262,11 +268,28 @@ class _Driver:
             c_tile = float_at(builder, a["C"], builder.add(builder.mul(row, a["ldc"]), column))
             args = [kc, a_tile, a_row_step, a_k_step, b_tile, c_tile, a["ldc"],
                     row, column, rows, cols, flags] + self.extra
+            short = builder.icmp_signed("<=", rows, i64(short_rows(config)))
             with builder.if_else(packed_a) as (then, otherwise):
                 with then:
-                    builder.call(self.kernels.packed, args)
+                    _call_by_height(builder, short, self.kernels.packed_short,
+                                    self.kernels.packed, args)
                 with otherwise:
-                    builder.call(self.kernels.strided, args)
+                    _call_by_height(builder, short, self.kernels.strided_short,
+                                    self.kernels.strided, args)
+
+
+def short_rows(config: SgemmConfig) -> int:
+    """Height of the short micro-kernels that do ragged last rows of C: a few rows
+    left over (M = 128 with MR = 6 leaves 2) then cost about half a tile, not one."""
+    return (config.mr + 1) // 2
+
+
+def _call_by_height(builder: lir.IRBuilder, short, short_kernel, kernel, args) -> None:
+    with builder.if_else(short) as (then, otherwise):
+        with then:
+            builder.call(short_kernel, args)
+        with otherwise:
+            builder.call(kernel, args)
 
 
 def _round_up_ir(builder: lir.IRBuilder, value: lir.Value, multiple: int) -> lir.Value:

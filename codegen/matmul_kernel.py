@@ -19,7 +19,7 @@ FLAG_EPILOGUE = 2     # apply the epilogue (this is the last block of K)
 
 
 def emit_micro_kernel(module: lir.Module, name: str, config: SgemmConfig, packed_a: bool,
-                      epilogue: Epilogue | None) -> lir.Function:
+                      epilogue: Epilogue | None, tile_rows: int | None = None) -> lir.Function:
     """void kernel(i64 kc, ptr a, i64 a_row_stride, i64 a_k_stride, ptr b, ptr c, i64 ldc,
     i64 row0, i64 col0, i64 rows, i64 cols, i32 flags, extra...).
 
@@ -29,8 +29,10 @@ def emit_micro_kernel(module: lir.Module, name: str, config: SgemmConfig, packed
     aligned vector loads. `packed_a`: a is a packed panel too (MR floats per k; the
     stride arguments are ignored); otherwise a is read through its strides and
     rows past `rows` re-read the last valid row, so no memory outside A is touched.
-    (`row0`, `col0`: where the tile sits in C, for the epilogue.)
+    (`row0`, `col0`: where the tile sits in C, for the epilogue.) `tile_rows` < MR
+    makes a shorter kernel for the ragged last rows of C (same panel layout).
     """
+    tile_rows = tile_rows or config.mr
     extra = list(epilogue.arg_types) if epilogue else []
     arg_types = [I64, PTR, I64, I64, PTR, PTR, I64, I64, I64, I64, I64, I32] + extra
     fn = internal_function(module, name, arg_types,
@@ -38,15 +40,15 @@ def emit_micro_kernel(module: lir.Module, name: str, config: SgemmConfig, packed
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
     args = dict(zip(MICRO_KERNEL_ARGS, fn.args))
     if packed_a:
-        row_pointers = [float_at(builder, args["a"], i64(r)) for r in range(config.mr)]
+        row_pointers = [float_at(builder, args["a"], i64(r)) for r in range(tile_rows)]
         a_step = i64(config.mr)
     else:
         last_row = builder.sub(args["rows"], i64(1))
         row_pointers = [float_at(builder, args["a"],
                                  builder.mul(smin(builder, i64(r), last_row), args["a_row_stride"]))
-                        for r in range(config.mr)]
+                        for r in range(tile_rows)]
         a_step = args["a_k_stride"]
-    _prefetch_tile(builder, config, args["c"], args["ldc"])
+    _prefetch_tile(builder, config, args["c"], args["ldc"], tile_rows)
     loads = _PanelReads(config, row_pointers, a_step, args["b"])
     tile = _k_loop(builder, config, args["kc"], loads)
     masks = _lane_masks(builder, config, args["cols"])
@@ -56,12 +58,12 @@ def emit_micro_kernel(module: lir.Module, name: str, config: SgemmConfig, packed
     return fn
 
 
-def _prefetch_tile(builder, config: SgemmConfig, c, ldc) -> None:
+def _prefetch_tile(builder, config: SgemmConfig, c, ldc, tile_rows: int) -> None:
     """Ask for C's tile (first and last float of each row) to be in cache by the time
     the k loop ends; prefetches never fault, so rows past the edge are harmless."""
     prefetch = declare(builder.module, "llvm.prefetch.p0", lir.VoidType(), [PTR, I32, I32, I32])
     flags = [lir.Constant(I32, 1), lir.Constant(I32, 3), lir.Constant(I32, 1)]  # write, keep, data
-    for r in range(config.mr):
+    for r in range(tile_rows):
         row = float_at(builder, c, builder.mul(i64(r), ldc))
         builder.call(prefetch, [row] + flags)
         builder.call(prefetch, [float_at(builder, row, i64(config.nr - 1))] + flags)
@@ -113,11 +115,12 @@ def _k_loop(builder, config: SgemmConfig, kc, loads: _PanelReads) -> list[list[l
     builder.position_at_end(loop)
     k = builder.phi(I64, name="k")
     k.add_incoming(i64(0), entry)
+    rows = len(loads.row_pointers)
     phis = [[builder.phi(vector, name=f"c{r}_{v}") for v in range(config.nr_vectors)]
-            for r in range(config.mr)]
+            for r in range(rows)]
     b_row = loads.b_row(builder, k)
     updated = []
-    for r in range(config.mr):
+    for r in range(rows):
         splat = loads.a_splat(builder, k, r)
         updated.append([builder.call(fma, [splat, b_row[v], phis[r][v]])
                         for v in range(config.nr_vectors)])
@@ -126,7 +129,7 @@ def _k_loop(builder, config: SgemmConfig, kc, loads: _PanelReads) -> list[list[l
     builder.cbranch(builder.icmp_signed("<", following, kc), loop, done)
     builder.position_at_end(done)
     tile = []
-    for r in range(config.mr):
+    for r in range(rows):
         row = []
         for v in range(config.nr_vectors):
             phis[r][v].add_incoming(zero, entry)
@@ -175,14 +178,14 @@ class _TileStore:
 
     def _by_shape(self, builder, tile, with_epilogue: bool) -> None:
         config = self.config
-        full = builder.and_(builder.icmp_signed("==", self.args["rows"], i64(config.mr)),
+        full = builder.and_(builder.icmp_signed("==", self.args["rows"], i64(len(tile))),
                             builder.icmp_signed("==", self.args["cols"], i64(config.nr)))
         with builder.if_else(full) as (then, otherwise):
             with then:
-                for r in range(config.mr):
+                for r in range(len(tile)):
                     self._store_row(builder, tile[r], r, with_epilogue, masked=False)
             with otherwise:
-                for r in range(config.mr):
+                for r in range(len(tile)):
                     with builder.if_then(builder.icmp_signed("<", i64(r), self.args["rows"])):
                         self._store_row(builder, tile[r], r, with_epilogue, masked=True)
 
