@@ -15,7 +15,7 @@ C = 0 (or C unchanged when accumulating); M or N = 0 does nothing.
 How (Goto/BLIS-style blocking, PERF.md's measured recipe): for each NC-wide block
 of columns and KC-deep slice of K, B is packed into NR-wide panels; for each MC-tall
 block of rows, A is packed into MR-tall panels; a micro-kernel then computes each
-MR x NR tile of C in vector registers. Packing A only pays when its panels are
+MR x NR tile of C in vector registers (a half-height one does ragged last rows). Packing A only pays when its panels are
 reused by several column tiles, so narrow products skip it: a second micro-kernel
 reads A through its strides (see `_choose_packing`).
 
