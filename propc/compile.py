@@ -270,9 +270,19 @@ def contiguous(value: Any) -> np.ndarray:
     return np.require(np.asarray(value), requirements="C")
 
 
-def pass_runners(forward: ir.Graph, backward: ir.Graph, native: bool, traced: Traced):
-    """Callables running a vjp's forward and backward passes on flat input lists:
-    two native functions in one module when `native`, else the interpreter."""
+@dataclass
+class PassRunners:
+    """How a top-level `pc.vjp` runs its two passes on flat input lists."""
+
+    forward: Callable[[list], list]
+    backward: Callable[[list], list]
+    llvm_ir: str | None = None   # the module holding both native functions, if compiled
+
+
+def pass_runners(forward: ir.Graph, backward: ir.Graph, native: bool,
+                 traced: Traced) -> PassRunners:
+    """Runners of a vjp's forward and backward passes: two native functions in one
+    module when `native`, else the interpreter."""
     forward, backward = simplify(forward), simplify(backward)
     specs = traced.in_leaves
 
@@ -285,7 +295,8 @@ def pass_runners(forward: ir.Graph, backward: ir.Graph, native: bool, traced: Tr
 
     if native:
         fwd_exe, bwd_exe = codegen.compile_graphs([forward, backward])
-        return (lambda values: fwd_exe(*forward_inputs(values)),
-                lambda values: bwd_exe(*backward_inputs(values)))
-    return (lambda values: ir.interpret(forward, *forward_inputs(values)),
-            lambda values: ir.interpret(backward, *backward_inputs(values)))
+        return PassRunners(lambda values: fwd_exe(*forward_inputs(values)),
+                           lambda values: bwd_exe(*backward_inputs(values)),
+                           fwd_exe.llvm_ir)
+    return PassRunners(lambda values: ir.interpret(forward, *forward_inputs(values)),
+                       lambda values: ir.interpret(backward, *backward_inputs(values)))

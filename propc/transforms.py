@@ -182,12 +182,15 @@ class Pullback:
     """The backward pass of one `vjp` call, owning the forward pass's residuals."""
 
     def __init__(self, derived: _Derived, residuals: list, arg_trees: list[TreeDef],
-                 arg_float: list[list[bool]], run_backward: Callable):
+                 arg_float: list[list[bool]], run_backward: Callable,
+                 llvm_ir: str | None = None):
         self.derived = derived
         self.residuals = residuals
         self._arg_trees = arg_trees
         self._arg_float = arg_float
         self._run_backward = run_backward
+        self.llvm_ir = llvm_ir
+        """The LLVM module of the two native passes (a `pc.compile`d function), else None."""
 
     @property
     def forward_graph(self) -> ir.Graph:
@@ -246,14 +249,16 @@ def vjp(fn: Callable, *args: Any) -> tuple[Any, Pullback]:
     arg_float = [[traced.in_leaves[i].dtype.is_float for i in r] for r in ranges]
     inputs = list(leaves) + list(traced.captured)
     n_out = len(forward.outputs) - forward.residual_outputs
+    llvm_ir = None
     if tracing.current_trace() is not None:
         _record(derived)
         results = tracing.bind(forward, inputs)
         run_backward = functools.partial(tracing.bind, backward)
     else:
         from .compile import pass_runners
-        run_forward, run_backward = pass_runners(forward, backward, compiled is not None,
-                                                 traced)
-        results = run_forward(inputs)
+        runners = pass_runners(forward, backward, compiled is not None, traced)
+        results = runners.forward(inputs)
+        run_backward, llvm_ir = runners.backward, runners.llvm_ir
     outputs = tree_unflatten(traced.out_tree, results[:n_out])
-    return outputs, Pullback(derived, list(results[n_out:]), arg_trees, arg_float, run_backward)
+    return outputs, Pullback(derived, list(results[n_out:]), arg_trees, arg_float, run_backward,
+                             llvm_ir)
