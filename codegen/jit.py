@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 import llvmlite.binding as llvm
+from llvmlite.binding import ffi
 import llvmlite.ir as lir
 
 from .errors import CodegenError
@@ -78,7 +79,23 @@ def optimise(parsed: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
     tuning.loop_unrolling = False  # full unrolls of short loops doubled compile time
     builder = llvm.create_pass_builder(machine, tuning)
     manager = builder.getModulePassManager()
-    manager.run(parsed, builder)
+    try:
+        manager.run(parsed, builder)
+    finally:
+        _dispose_pass_manager(manager)
+
+
+def _dispose_pass_manager(manager) -> None:
+    """Free a module pass manager now.
+
+    In llvmlite 0.50 `ModulePassManager` inherits `ffi.ObjectRef._dispose` (a no-op)
+    ahead of `NewPassManager._dispose` (the real one): its method order puts
+    ObjectRef first, so the pipeline was never freed and every compile leaked ~55 KiB.
+    Only when that is still so, free it by hand and detach it (no double free).
+    """
+    if type(manager)._dispose is ffi.ObjectRef._dispose:
+        ffi.lib.LLVMPY_DisposeNewModulePassManger(manager)
+        manager.detach()
 
 
 class JitModule:
