@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 
+from .cli import OneLineParser, UsageError
 from .bench_common import FULL_TIMING, QUICK_TIMING, SIZES, MLPSize, Row, apply_peaks
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
@@ -29,17 +30,8 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 REMOVED_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-class BenchUsageError(Exception):
-    """A bad bench option, reported in one line with exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise BenchUsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="propc bench", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="propc bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
                    help="tiny repeat counts, small size and kernel rows only (seconds)")
     p.add_argument("--threads", default=None,
@@ -69,7 +61,7 @@ def parse_threads(text: str | None, quick: bool) -> list[int]:
     except ValueError:
         counts = []
     if not counts or any(count < 1 for count in counts):
-        raise BenchUsageError(f"--threads {text!r}: expected positive integers like 1,2")
+        raise UsageError(f"--threads {text!r}: expected positive integers like 1,2")
     return counts
 
 
@@ -79,7 +71,7 @@ def parse_sizes(text: str | None, quick: bool) -> list[MLPSize]:
     names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in names if name not in SIZES]
     if not names or unknown:
-        raise BenchUsageError(f"--sizes {text!r}: choose from {', '.join(SIZES)}")
+        raise UsageError(f"--sizes {text!r}: choose from {', '.join(SIZES)}")
     return [SIZES[name] for name in names]
 
 
@@ -178,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         if options.worker:
             return worker_main(options)
         text, raw, ok = run_sections(options)
-    except BenchUsageError as err:
+    except UsageError as err:
         print(f"propc bench: {err}", file=sys.stderr)
         return 2
     print(text, end="")

@@ -15,22 +15,14 @@ from typing import Callable
 import numpy as np
 
 from . import reference_mlp
+from .cli import OneLineParser, UsageError
 from .datasets import load_digits, train_test_split
 
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.003}
 
 
-class DemoUsageError(Exception):
-    """A bad demo option, reported in one line."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise DemoUsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="propc demo", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="propc demo", description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=15, help="passes over the training set")
     p.add_argument("--hidden", type=int, nargs="+", default=[64],
                    help="hidden layer widths (default: 64)")
@@ -153,7 +145,7 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
 
     epochs = 3 if options.quick else options.epochs
     if epochs < 1 or options.batch < 1 or any(h < 1 for h in options.hidden):
-        raise DemoUsageError("--epochs, --batch and --hidden must be positive")
+        raise UsageError("--epochs, --batch and --hidden must be positive")
     lr = DEFAULT_LR[options.optimizer] if options.lr is None else options.lr
     x, y = load_digits()
     x_train, y_train, x_test, y_test = train_test_split(x, y, 0.2, options.seed)
@@ -256,7 +248,7 @@ def main(argv: list[str]) -> int:
     import sys
     try:
         run(build_parser().parse_args(argv))
-    except DemoUsageError as err:
+    except UsageError as err:
         print(f"propc demo: {err}", file=sys.stderr)
         return 2
     return 0

@@ -15,14 +15,11 @@ from typing import Callable
 
 from ir.dot import to_dot
 
+from .cli import OneLineParser, UsageError
 from .signature import ShapeDtype
 
 _DTYPES = {"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64", "bool": "bool"}
 _SPEC = re.compile(r"^(f32|f64|i32|i64|bool)\[([0-9,\s]*)\]$")
-
-
-class UsageError(Exception):
-    """A bad command line: reported on one line with exit status 2."""
 
 
 def parse_arg_spec(text: str) -> ShapeDtype:
@@ -55,13 +52,6 @@ def load_function(target: str) -> Callable:
     if not callable(fn):
         raise UsageError(f"{path} has no function {name!r}")
     return fn
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports bad usage as a UsageError (one line) instead of exiting."""
-
-    def error(self, message: str):
-        raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
