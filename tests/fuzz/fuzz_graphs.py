@@ -15,7 +15,8 @@ subnormals and integer extremes (INT_MIN // -1, INT_MAX + 1).
 `check_graph` runs the whole pipeline on one graph and raises `FuzzFailure` (an
 AssertionError whose message holds the graph as IR text) at the first stage that
 misbehaves: verify, print/parse round trip, interpret, simplify (must compute
-the same values), compile, compiled vs interpreted values.
+the same values), compile, compiled vs interpreted values (the graph as drawn, and
+simplified, which is what pc.compile compiles).
 """
 from __future__ import annotations
 
@@ -178,6 +179,11 @@ def check_graph(graph: ir.Graph, arrays: list[np.ndarray]) -> None:
     reason = outputs_mismatch(executable(*[a.copy() for a in arrays]), expected)
     if reason is not None:
         raise fail("compiled differs from interpreted", reason, graph, arrays)
+    if simplified != graph:  # what pc.compile compiles: also check the simplified graph
+        reason = outputs_mismatch(codegen.compile_graph(simplified)(*arrays), expected)
+        if reason is not None:
+            raise fail("compiled simplified graph differs from interpreted",
+                        f"{reason}\n--- simplified ---\n{simplified}", graph, arrays)
 
 
 def check_round_trip(graph: ir.Graph, arrays: list[np.ndarray]) -> None:
