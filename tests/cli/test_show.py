@@ -46,6 +46,10 @@ def test_show_every_flag_has_its_section():
     assert "define" in parts["LLVM IR"]
     assert "ret" in parts["assembly"]
     assert "total" in parts["cost"] and "dot" in parts["cost"]
+    # the textbook accounting: forward one matmul, 2*n*m*d; --grad differentiates
+    # every float argument, x included, so the backward has both dW and dx: 4*n*m*d
+    assert "forward vs backward (matmul FLOPs)" in parts["cost"]
+    assert f"forward {2 * 8 * 4 * 3:,}, backward {2 * 2 * 8 * 4 * 3:,}" in parts["cost"]
     assert parts["graphviz"].lstrip().startswith("digraph")
 
 
