@@ -14,9 +14,12 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from bad_input_rows import PRELUDE, ROWS
+from propc.compile import compile
+from propc.pytree import tree_flatten
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHILD_TIMEOUT_S = 300
@@ -84,3 +87,32 @@ def test_crashing_row_fails_its_test_instead_of_pytest():
     outcomes, done = run_child([("abort", "import os; os.abort()"), ("after", "pass")])
     assert "abort" not in outcomes and "after" not in outcomes
     assert done.returncode != 0
+
+
+OUTPUT_CASES = {
+    "identity": lambda a: a,
+    "same value twice": lambda a: (a, a),
+    "reshape": lambda a: a.reshape(3, 2),
+    "transpose": lambda a: a.T,
+    "slice": lambda a: a[:, 1:],
+    "constant": lambda a: (a * 0 + 1, a * 0 + 1),
+    "pytree": lambda a: {"p": a, "q": [a, a.T]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OUTPUT_CASES))
+def test_outputs_are_fresh_arrays_sharing_memory_with_nothing(name):
+    """SPEC: returned arrays are fresh and owned by the caller, even when the
+    function returns its input, a view of it, or one value twice."""
+    fn = compile(OUTPUT_CASES[name])
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    first, second = tree_flatten(fn(x))[0], tree_flatten(fn(x))[0]
+    arrays = first + second
+    for i, array in enumerate(arrays):
+        assert isinstance(array, np.ndarray) and array.flags.writeable
+        assert not np.shares_memory(array, x), f"{name}: output {i} aliases the input"
+        for j in range(i + 1, len(arrays)):
+            assert not np.shares_memory(array, arrays[j]), f"{name}: outputs {i}, {j} alias"
+    first[0][...] = -1  # the caller owns it: writing changes nothing else
+    assert np.array_equal(x, np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert not np.array_equal(tree_flatten(fn(x))[0][0], first[0])
