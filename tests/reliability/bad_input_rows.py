@@ -138,6 +138,19 @@ for inputs in ((special, W, b), (x, np.full_like(W, np.nan), b), (x, W, np.array
     for got, want in zip(native(*inputs), oracle(*inputs)):
         same(got, want)
 """, None, []),
+    # -- transforms ---------------------------------------------------------------------
+    ("pullback_cotangent_shape",
+     "pc.vjp(lambda x, W: pc.tanh(x @ W), x, W)[1](np.ones((4, 5), f32))", "ValueError",
+     ["cotangent", "(4, 2)", "(4, 5)"]),
+    ("pullback_cotangent_structure",
+     "pc.vjp(lambda x, W: (x @ W, x.sum()), x, W)[1]([np.ones((4, 2), f32)])", "TypeError",
+     ["structure"]),
+    ("grad_of_non_scalar", "pc.grad(lambda x: x * 2)(x)", "TypeError", ["scalar", "f32[4,3]"]),
+    ("grad_of_integer_argument",
+     "pc.grad(lambda x, n: (x * n).sum(), argnums=1)(x, np.int32(2))", "TypeError",
+     ["args[1]", "int32", "float"]),
+    ("compiled_grad_float16", "compile(pc.grad(lambda x: (x * x).sum()))(x.astype(np.float16))",
+     "TypeError", ["args[0]", "float16"]),
     # -- sizes that cannot be allocated ---------------------------------------------------
     ("huge_output_cannot_be_allocated",
      "compile(lambda a: pc.broadcast_to(a, (2**20, 2**20)))(np.ones(1, f32))",
