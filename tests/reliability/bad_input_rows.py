@@ -35,7 +35,8 @@ def same(actual, expected, rtol=1e-5):
 """
 
 # Trace errors name the user's line: here the line of the `x @ W` lambda.
-MATMUL_LINE = f"prelude.py:{PRELUDE.split(chr(10)).index('matmul = compile(lambda x, W: x @ W)') + 1}:"
+_MATMUL_SOURCE = "matmul = compile(lambda x, W: x @ W)"
+MATMUL_LINE = f"prelude.py:{PRELUDE.split(chr(10)).index(_MATMUL_SOURCE) + 1}:"
 
 ROWS: list[tuple[str, str, str | None, list[str]]] = [
     # -- arity and structure ------------------------------------------------------------
@@ -134,7 +135,8 @@ special = x.copy()
 special[0, 0], special[1, 1], special[2, 2] = np.nan, np.inf, -np.inf
 special[3] = [0.0, -0.0, np.nan]
 native, oracle = compile(model), pc.interpret(model)
-for inputs in ((special, W, b), (x, np.full_like(W, np.nan), b), (x, W, np.array([np.inf, -np.inf], f32))):
+infinite_bias = np.array([np.inf, -np.inf], f32)
+for inputs in ((special, W, b), (x, np.full_like(W, np.nan), b), (x, W, infinite_bias)):
     for got, want in zip(native(*inputs), oracle(*inputs)):
         same(got, want)
 """, None, []),
@@ -159,8 +161,8 @@ for inputs in ((special, W, b), (x, np.full_like(W, np.nan), b), (x, W, np.array
      "compile(lambda a: pc.broadcast_to(a, (2**40, 2**40)))(np.ones(1, f32))",
      "ValueError", ["too big"]),
     ("huge_scratch_cannot_be_allocated",
-     "compile(lambda a: pc.exp(pc.broadcast_to(a, (2**20, 2**20))) @ pc.broadcast_to(a, (2**20, 2)))"
-     "(np.ones(1, f32))",
+     "compile(lambda a: pc.exp(pc.broadcast_to(a, (2**20, 2**20)))"
+     " @ pc.broadcast_to(a, (2**20, 2)))(np.ones(1, f32))",
      "MemoryError", ["allocate"]),
     ("huge_shapes_lower_without_allocating", """
 lowered = compile(lambda a: (a * 2).sum()).lower(pc.ShapeDtype((2**31, 2**31), f32))

@@ -103,7 +103,8 @@ def make_cases(seed: int = 0) -> list[Case]:
         Case("matmul f64", matmul, (a64.T.copy(), a64), a64.T @ a64),
         Case("pytree in and out", both, ({"a": a32, "b": b32},),
              {"rows": a32.sum(axis=1), "sum": a32 + b32}),
-        Case("int64 arithmetic", integer, (ints,), (ints * 3 - 7).sum(axis=0) + np.maximum(ints, -ints)),
+        Case("int64 arithmetic", integer, (ints,),
+             (ints * 3 - 7).sum(axis=0) + np.maximum(ints, -ints)),
         Case("gradient of an MLP loss", lambda p, x: gradient(p, x)[1][0], (params, x),
              _numpy_mlp_grad_W2(params, x).astype(f32)),
     ]
