@@ -4,7 +4,11 @@
     outputs = exe(*input_arrays)        # one native call, fresh output arrays
     exe.llvm_ir, exe.asm, exe.memory    # what it became
 
-`compile_graphs([fwd, bwd])` puts several graphs in one module. `LOWERINGS` is the
+`compile_graphs([fwd, bwd])` puts several graphs in one module; `compile_traced`
+keys the disk cache on the text a graph is derived from (pc.compile's traced graph).
+Compiled code is cached in memory by the caller and on disk here (codegen/cache.py:
+PROPC_CACHE_DIR, PROPC_CACHE=0); PROPC_DEBUG=1 compiles bounds checks into every
+memory access (codegen/bounds.py). `LOWERINGS` is the
 per-primitive lowering registry (codegen/registry.py, filled by codegen/lowering.py).
 
 Pipeline: fusion (codegen/fusion.py) decides which values get buffers; each buffer
@@ -15,10 +19,11 @@ runtime.py calls it. Two one-line switches: `elementwise.USE_MATHLIB` (inline
 polynomial transcendentals of mathlib.py vs LLVM intrinsics) and `dot.USE_SGEMM`
 (packed float32 sgemm of matmul.py vs generic loop nests).
 """
+from .bounds import BoundsCheckError
 from .errors import CodegenError
 from .memplan import MemoryPlan
 from .registry import LOWERINGS, Lowering
-from .runtime import Executable, compile_graph, compile_graphs
+from .runtime import Executable, compile_graph, compile_graphs, compile_traced
 
-__all__ = ["CodegenError", "Executable", "LOWERINGS", "Lowering", "MemoryPlan",
-           "compile_graph", "compile_graphs"]
+__all__ = ["BoundsCheckError", "CodegenError", "Executable", "LOWERINGS", "Lowering",
+           "MemoryPlan", "compile_graph", "compile_graphs", "compile_traced"]

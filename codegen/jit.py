@@ -9,6 +9,7 @@ switched on.
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 import llvmlite.binding as llvm
 from llvmlite.binding import ffi
@@ -102,7 +103,9 @@ class JitModule:
     """An optimised module living in its own MCJIT engine.
 
     Holds the engine (and so the machine code) alive; `address(name)` gives the
-    entry point of a function defined in the module.
+    entry point of a function defined in the module. `object_code` is the native
+    object MCJIT produced (what the disk cache stores); `JitModule.from_object`
+    loads such an object back without parsing, optimising or generating anything.
     """
 
     def __init__(self, module: lir.Module, *, debug: bool = False):
@@ -117,12 +120,46 @@ class JitModule:
         optimise(parsed, machine)
         if debug:
             parsed.verify()
-        self.llvm_ir = str(parsed)
+        self._llvm_ir: str | None = str(parsed)
+        self._llvm_ir_loader = None
         self._asm: str | None = None
         engine_machine = host_target_machine()
         self._engine = llvm.create_mcjit_compiler(parsed, engine_machine)
+        captured: list[bytes] = []
+        self._engine.set_object_cache(lambda _module, data: captured.append(bytes(data)), None)
         self._engine.finalize_object()
         self._module = parsed
+        self.object_code = captured[0] if captured else b""
+
+    @classmethod
+    def from_object(cls, object_code: bytes, llvm_ir: Callable[[], str],
+                    unoptimised_ir: str | None = None) -> "JitModule":
+        """Load native object code made by an earlier `JitModule` (the disk cache).
+
+        `llvm_ir` produces the optimised IR text when `.llvm_ir` is first asked for.
+        """
+        self = cls.__new__(cls)
+        with _COMPILE_LOCK:
+            initialise()
+            self._module = llvm.parse_assembly("")
+            self._engine = llvm.create_mcjit_compiler(self._module, host_target_machine())
+            # MCJIT asks the object cache before generating code for a module: handing
+            # it the stored object makes it load that instead of compiling anything.
+            self._engine.set_object_cache(None, lambda _module: object_code)
+            self._engine.finalize_object()
+        self.object_code = object_code
+        self.unoptimised_ir = unoptimised_ir
+        self._llvm_ir = None
+        self._llvm_ir_loader = llvm_ir
+        self._asm = None
+        return self
+
+    @property
+    def llvm_ir(self) -> str:
+        """Optimised LLVM IR text of the module."""
+        if self._llvm_ir is None:
+            self._llvm_ir = self._llvm_ir_loader()
+        return self._llvm_ir
 
     @property
     def asm(self) -> str:
@@ -139,3 +176,63 @@ class JitModule:
         if not addr:
             raise CodegenError(f"function {name!r} not found in the compiled module")
         return addr
+
+
+# --------------------------------------------------------------------------------------
+# process-wide libraries (the sgemm) that graph modules call by symbol
+
+_LIBRARIES: dict[str, JitModule] = {}
+_LLVM_TYPES = {"void": lir.VoidType(), "ptr": lir.PointerType(), "i1": lir.IntType(1),
+               "i8": lir.IntType(8), "i32": lir.IntType(32), "i64": lir.IntType(64),
+               "float": lir.FloatType(), "double": lir.DoubleType()}
+
+LibraryBuilder = Callable[[], "tuple[lir.Module, dict[str, lir.Function]]"]
+
+
+def load_shared_library(name: str, build: LibraryBuilder, options: dict | None = None
+                        ) -> dict[str, lir.FunctionType]:
+    """JIT a library module once per process and publish its functions as symbols.
+
+    `build()` returns the module and {public symbol: function defined in it}. The
+    object code is cached on disk under `name`, `options` and the compiler
+    fingerprint (codegen's source included), so a new process skips emitting and
+    compiling it. Each public symbol is registered with `llvm.add_symbol`; graph
+    modules declare and call it. Returns the functions' types by public symbol.
+    """
+    from . import cache
+    key = cache.cache_key(f"library:{name}", [], options or {})
+    entry = cache.load(key)
+    types = _library_types(entry.meta) if entry is not None else None
+    if types is not None:
+        jit = JitModule.from_object(entry.object_code, entry.llvm_ir)
+        internal = entry.meta["internal"]
+    else:
+        module, functions = build()
+        jit = JitModule(module)
+        internal = {public: fn.name for public, fn in functions.items()}
+        types = {public: fn.function_type for public, fn in functions.items()}
+        if jit.object_code:
+            meta = {"internal": internal,
+                    "types": {public: str(kind) for public, kind in types.items()}}
+            cache.store(key, cache.CacheEntry(meta, jit.object_code,
+                                              cache.compress_ir(jit.llvm_ir)))
+    for public, symbol in internal.items():
+        llvm.add_symbol(public, jit.address(symbol))
+    _LIBRARIES[name] = jit  # keeps the machine code alive for the process
+    return types
+
+
+def _library_types(meta: dict) -> dict[str, lir.FunctionType] | None:
+    """Function types from their text (`void (i64, ptr)`); None if any is unknown."""
+    try:
+        found = {}
+        for public, text in meta["types"].items():
+            result, _, rest = text.partition(" (")
+            names = [part.strip() for part in rest.rstrip(")").split(",") if part.strip()]
+            found[public] = lir.FunctionType(_LLVM_TYPES[result],
+                                             [_LLVM_TYPES[arg] for arg in names])
+        if set(found) != set(meta["internal"]):
+            return None
+        return found
+    except (KeyError, AttributeError, TypeError):
+        return None

@@ -27,7 +27,9 @@ from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower
                       lower_reduce_min, lower_reduce_sum)
 from .entry import emit_entry_points
 from .llvmtypes import I8, PTR, index
-from .memplan import ALIGN, Lifetime, MemoryPlan, assign_offsets
+from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, clear_record,
+                     describe_kernel, return_if_failed)
+from .memplan import ALIGN, MemoryPlan, Workspace, plan_memory
 from .registry import LOWERINGS, Lowering, lowering_of
 from .steps import WORKSPACE, KernelEnv, KernelPlan
 from .views import VIEWS
@@ -54,13 +56,6 @@ _register_all()
 
 
 @dataclass(frozen=True)
-class Workspace:
-    """Key of the temporary scratch a kernel asks for (e.g. packed matmul panels)."""
-
-    kernel: int
-
-
-@dataclass(frozen=True)
 class OutputSlot:
     """Key of graph output position `position` when it is filled by a copy."""
 
@@ -69,13 +64,17 @@ class OutputSlot:
 
 @dataclass
 class LoweredGraph:
-    """A graph lowered into a module: its name, entry symbol and buffer plan."""
+    """A graph lowered into a module: its name, entry symbol and buffer plan.
+
+    `kernels` describes each kernel (its op and buffers) for debug-mode messages.
+    """
 
     graph: Graph
     name: str
     symbol: str
     memory: MemoryPlan
     kernel_count: int
+    kernels: list
 
 
 def unique_name(name: str, taken: set[str]) -> str:
@@ -90,8 +89,12 @@ def unique_name(name: str, taken: set[str]) -> str:
     return symbol
 
 
-def lower_graph(graph: Graph, module: lir.Module, name: str) -> LoweredGraph:
-    """Add the entry function `propc.<name>` computing `graph` to `module`."""
+def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = False
+                ) -> LoweredGraph:
+    """Add the entry function `propc.<name>` computing `graph` to `module`.
+
+    `checks`: debug mode, a bounds check on every element access (codegen/bounds.py).
+    """
     symbol = f"propc.{name}"
     materialized = plan_fusion(graph)
     while True:
@@ -103,9 +106,10 @@ def lower_graph(graph: Graph, module: lir.Module, name: str) -> LoweredGraph:
                 raise CodegenError("fusion could not place a value in a buffer") from None
             materialized.add(need.value)
     homes = _homes(graph, kernels, materialized)
-    memory, offsets = _memory_plan(graph, kernels, homes)
-    _emit_entry(module, symbol, graph, kernels, homes, offsets)
-    return LoweredGraph(graph, name, symbol, memory, len(kernels))
+    memory, offsets, in_place = plan_memory(graph, kernels, homes, checks=checks)
+    described = _emit_entry(module, symbol, graph, kernels, homes, offsets, in_place,
+                            memory.error_slot)
+    return LoweredGraph(graph, name, symbol, memory, len(kernels), described)
 
 
 def _live_ops(graph: Graph) -> list:
@@ -175,36 +179,9 @@ def _homes(graph: Graph, kernels: list[KernelPlan], materialized: set[Value]) ->
     return homes
 
 
-def _memory_plan(graph: Graph, kernels: list[KernelPlan], homes: dict
-                 ) -> tuple[MemoryPlan, dict[object, int]]:
-    first: dict[object, int] = {}
-    last: dict[object, int] = {}
-    for position, kernel in enumerate(kernels):
-        first.setdefault(kernel.dest, position)
-        last[kernel.dest] = max(last.get(kernel.dest, position), position)
-        for value in kernel.reads():
-            last[value] = max(last.get(value, position), position)
-    numbers = graph.value_numbers()
-    lifetimes = [Lifetime(key, key.type.nbytes, first[key], last[key],
-                          f"%{numbers[key]} {key.producer.prim} {key.type}")
-                 for key, home in homes.items() if home.kind == "scratch"]
-    lifetimes += [Lifetime(Workspace(position), kernel.workspace, position, position,
-                           f"workspace of kernel {position}")
-                  for position, kernel in enumerate(kernels) if kernel.workspace]
-    offsets, peak = assign_offsets(lifetimes)
-    residual_in = sum(v.type.nbytes for v in graph.inputs[:graph.residual_inputs])
-    residual_out = sum(v.type.nbytes for v in graph.outputs[len(graph.outputs)
-                                                             - graph.residual_outputs:])
-    slots = [(life.label, life.nbytes, offsets[life.key], life.first, life.last)
-             for life in sorted(lifetimes, key=lambda l: l.first)]
-    memory = MemoryPlan(inputs=sum(v.type.nbytes for v in graph.inputs),
-                        outputs=sum(v.type.nbytes for v in graph.outputs),
-                        peak_scratch=peak, residuals=residual_in + residual_out, slots=slots)
-    return memory, offsets
-
-
 def _emit_entry(module: lir.Module, symbol: str, graph: Graph, kernels: list[KernelPlan],
-                homes: dict, offsets: dict) -> None:
+                homes: dict, offsets: dict, in_place: dict, error_slot: int | None) -> list:
+    """Emit the entry points calling every kernel; returns the kernels' descriptions."""
     n_in, n_out = len(graph.inputs), len(graph.outputs)
     run, builder, arrays, arena = emit_entry_points(module, symbol, n_in + n_out)
     pointers: dict[object, lir.Value] = {}
@@ -218,39 +195,75 @@ def _emit_entry(module: lir.Module, symbol: str, graph: Graph, kernels: list[Ker
                                         source_etype=I8)
         else:
             pointers[key] = _constant_global(module, f"{symbol}.const", key)
+    record = None
+    if error_slot is not None:
+        record = builder.gep(arena, [index(error_slot)], inbounds=True, source_etype=I8)
+        clear_record(builder, record)
     numbers = graph.value_numbers()
+    described = []
     for position, kernel in enumerate(kernels):
         origin = kernel.dest.producer if isinstance(kernel.dest, Value) else None
+        keys = _kernel_keys(kernel, numbers, in_place)
+        described.append(describe_kernel(kernel, origin, keys, graph, homes, numbers))
+        checked = None if record is None else position
         with lowering_op(origin) if origin is not None else contextlib.nullcontext():
-            fn = _emit_kernel(module, f"{symbol}.k{position}", kernel, homes, numbers)
-        args = [pointers[key] for key in [kernel.dest] + _sorted_reads(kernel, numbers)]
+            fn = _emit_kernel(module, f"{symbol}.k{position}", kernel, keys, homes,
+                              in_place.get(kernel.dest), checked, graph)
+        args = [pointers[key] for key in keys]
         if kernel.workspace:
             args.append(builder.gep(arena, [index(offsets[Workspace(position)])],
                                     inbounds=True, source_etype=I8))
+        if record is not None:
+            args.append(record)
         builder.call(fn, args)
+        if record is not None:
+            return_if_failed(builder, record)
     builder.ret_void()
+    return described
+
+
+def _kernel_keys(kernel: KernelPlan, numbers: dict, in_place: dict) -> list:
+    """The buffer keys a kernel takes as arguments: its destination, then what it
+    reads; an operand it overwrites in place shares the destination's argument."""
+    shared = in_place.get(kernel.dest)
+    reads = [key for key in _sorted_reads(kernel, numbers) if key is not shared]
+    return [kernel.dest] + reads
 
 
 def _sorted_reads(kernel: KernelPlan, numbers: dict) -> list:
     return sorted(kernel.reads(), key=lambda v: numbers.get(v, -1))
 
 
-def _emit_kernel(module: lir.Module, name: str, kernel: KernelPlan, homes: dict,
-                 numbers: dict) -> lir.Function:
-    keys = [kernel.dest] + _sorted_reads(kernel, numbers)
+def _emit_kernel(module: lir.Module, name: str, kernel: KernelPlan, keys: list, homes: dict,
+                 shared, checked: int | None, graph: Graph) -> lir.Function:
+    """One internal function running the kernel's steps on its buffer arguments.
+
+    `shared` is the operand overwritten in place (it uses the destination's
+    argument); `checked` is the kernel's index in debug mode (bounds checks), else None.
+    """
+    keys = list(keys)
     if kernel.workspace:
         keys.append(WORKSPACE)
+    if checked is not None:
+        keys.append(ERROR_RECORD)
     fn = lir.Function(module, lir.FunctionType(lir.VoidType(), [PTR] * len(keys)), name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
     for key, arg in zip(keys, fn.args):
         arg.add_attribute("noalias")
-        if key is WORKSPACE or homes[key].kind == "scratch":
+        if key is WORKSPACE or key is ERROR_RECORD or homes[key].kind == "scratch":
             arg.attributes.align = ALIGN
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
     env = KernelEnv(builder, dict(zip(keys, fn.args)))
-    for step in kernel.steps:
-        step.emit(env)
+    if shared is not None:
+        env.pointers[shared] = env.pointers[kernel.dest]
+    bounds = None
+    if checked is not None:
+        bounds = BoundsChecker(checked, env.pointers[ERROR_RECORD],
+                               checked_buffers(keys, fn.args, graph))
+    with checking(bounds):
+        for step in kernel.steps:
+            step.emit(env)
     builder.ret_void()
     return fn
 

@@ -1,4 +1,5 @@
-"""Compiled graphs you can call: `compile_graph`, `compile_graphs`, `Executable`.
+"""Compiled graphs you can call: `compile_graph`, `compile_graphs`, `compile_traced`,
+`Executable`.
 
 An `Executable` calls its native entry point once per invocation through a
 `ctypes.CFUNCTYPE` (which releases the GIL), passing one pointer to a block holding
@@ -6,23 +7,98 @@ the input arrays and the freshly allocated output arrays (as array objects: the
 entry reads their data pointers, see codegen/entry.py) and the scratch arena. The
 block and the arena are per thread, so several Python threads may call one
 Executable at the same time.
+
+Compiling goes through the disk cache (codegen/cache.py): a hit loads the stored
+object code (no lowering, no LLVM); a miss compiles and stores it. Debug mode
+(`debug=True`, or the environment variable `PROPC_DEBUG=1` when `debug` is left
+None) verifies the graphs, keeps the unoptimised IR, and compiles a bounds check
+into every load and store: an out-of-bounds access stops the call with
+`BoundsCheckError` naming the op (codegen/bounds.py).
 """
 from __future__ import annotations
 
 import ctypes
+import logging
+import os
 import threading
+from typing import Callable
 
 import llvmlite.ir as lir
 import numpy as np
 
 from ir.graph import Graph
+from ir.types import DType, TensorType
 from ir.verify import verify
 
+from . import cache
+from .bounds import ERROR_WORDS, BoundsCheckError, describe_failure
+from .errors import CodegenError
 from .jit import JitModule
 from .lowering import LoweredGraph, lower_graph, unique_name
 from .memplan import ALIGN, MemoryPlan
 
+log = logging.getLogger("propc.compile")
+
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+_TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+def debug_from_environment() -> bool:
+    """True when `PROPC_DEBUG` asks for bounds-checked code (1, true, yes, on)."""
+    return os.environ.get("PROPC_DEBUG", "").strip().lower() in _TRUE_WORDS
+
+
+def compile_options(debug: bool) -> dict:
+    """Everything besides the graph text that changes the generated code (part of
+    the cache key): debug checks, the codegen switches, the thread setting."""
+    from . import dot, elementwise
+    return {"debug": bool(debug), "sgemm": bool(dot.USE_SGEMM),
+            "mathlib": bool(elementwise.USE_MATHLIB),
+            "threads": os.environ.get("PROPC_NUM_THREADS", "")}
+
+
+class GraphCode:
+    """What an Executable needs to know about its compiled graph: the entry symbol,
+    input/output types, buffer plan and kernel descriptions (debug messages).
+
+    Built from a fresh lowering or from a cache entry's metadata (`to_meta` /
+    `from_meta`); `graph` is the ir.Graph itself, or a function building it on demand.
+    """
+
+    def __init__(self, name: str, symbol: str, inputs: list[TensorType],
+                 outputs: list[TensorType], memory: MemoryPlan, kernel_count: int,
+                 kernels: list[str], graph: Graph | Callable[[], Graph]):
+        self.name, self.symbol = name, symbol
+        self.inputs, self.outputs = inputs, outputs
+        self.memory, self.kernel_count, self.kernels = memory, kernel_count, kernels
+        self.graph = graph
+
+    @classmethod
+    def from_lowered(cls, lowered: LoweredGraph) -> "GraphCode":
+        graph = lowered.graph
+        return cls(lowered.name, lowered.symbol, [v.type for v in graph.inputs],
+                   [v.type for v in graph.outputs], lowered.memory, lowered.kernel_count,
+                   list(lowered.kernels), graph)
+
+    def to_meta(self) -> dict:
+        return {"name": self.name, "symbol": self.symbol, "kernel_count": self.kernel_count,
+                "inputs": [_type_meta(t) for t in self.inputs],
+                "outputs": [_type_meta(t) for t in self.outputs],
+                "memory": self.memory.to_meta(), "kernels": self.kernels}
+
+    @classmethod
+    def from_meta(cls, meta: dict, graph) -> "GraphCode":
+        return cls(meta["name"], meta["symbol"], [_type_of(t) for t in meta["inputs"]],
+                   [_type_of(t) for t in meta["outputs"]], MemoryPlan.from_meta(meta["memory"]),
+                   int(meta["kernel_count"]), list(meta["kernels"]), graph)
+
+
+def _type_meta(kind: TensorType) -> list:
+    return [kind.dtype.value, list(kind.shape)]
+
+
+def _type_of(meta: list) -> TensorType:
+    return TensorType(tuple(int(d) for d in meta[1]), DType.from_name(meta[0]))
 
 
 class Executable:
@@ -30,19 +106,29 @@ class Executable:
 
     `.llvm_ir` and `.asm` are the text of the whole optimised module (shared by the
     graphs compiled together), `.memory` the buffer plan, `.unoptimised_ir` the
-    module before optimisation (only with debug=True, else None).
+    module before optimisation (only in debug mode, else None), `.from_cache`
+    whether the machine code came from the disk cache.
     """
 
-    def __init__(self, lowered: LoweredGraph, jit: JitModule):
-        self.graph = lowered.graph
-        self.name = lowered.name
-        self.memory: MemoryPlan = lowered.memory
-        self.kernel_count = lowered.kernel_count
+    def __init__(self, code: GraphCode, jit: JitModule, from_cache: bool = False):
+        self._code = code
+        self.name = code.name
+        self.memory: MemoryPlan = code.memory
+        self.kernel_count = code.kernel_count
+        self.from_cache = from_cache
         self._jit = jit
-        self._entry = _ENTRY_TYPE(jit.address(lowered.symbol))
-        self._inputs = [(v.type.shape, v.type.dtype.numpy, str(v.type)) for v in self.graph.inputs]
-        self._outputs = [(v.type.shape, v.type.dtype.numpy) for v in self.graph.outputs]
+        self._entry = _ENTRY_TYPE(jit.address(code.symbol))
+        self._inputs = [(t.shape, t.dtype.numpy, str(t)) for t in code.inputs]
+        self._outputs = [(t.shape, t.dtype.numpy) for t in code.outputs]
+        self._checked = code.memory.error_slot is not None
         self._local = threading.local()
+
+    @property
+    def graph(self) -> Graph:
+        """The compiled graph (rebuilt on first use when the code came from the cache)."""
+        if callable(self._code.graph):
+            self._code.graph = self._code.graph()
+        return self._code.graph
 
     @property
     def llvm_ir(self) -> str:
@@ -75,6 +161,8 @@ class Executable:
             block[base + position] = id(array)
         # `arrays` and `outputs` keep every object in the block alive during the call
         self._entry(address, arena)
+        if self._checked:
+            self._raise_if_out_of_bounds(arena)
         return outputs
 
     def _check(self, position: int, array) -> None:
@@ -90,6 +178,11 @@ class Executable:
             raise ValueError(f"@{self.name} input {position}: array must be C-contiguous "
                              "and aligned (use np.ascontiguousarray)")
 
+    def _raise_if_out_of_bounds(self, arena: int) -> None:
+        record = (ctypes.c_int64 * ERROR_WORDS).from_address(arena + self.memory.error_slot)
+        if record[0]:
+            raise BoundsCheckError(describe_failure(self.name, list(record), self._code.kernels))
+
     def _thread_state(self) -> tuple:
         """This thread's object block, its address, and the 64-byte aligned arena."""
         found = getattr(self._local, "state", None)
@@ -103,29 +196,80 @@ class Executable:
         return found
 
 
-def compile_graph(graph: Graph, *, name: str | None = None, debug: bool = False
+def compile_graph(graph: Graph, *, name: str | None = None, debug: bool | None = None
                   ) -> Executable:
     """Compile one graph to native code (one LLVM module, one JIT)."""
-    return _compile([graph], [name], debug)[0]
+    return _compile_graphs([graph], [name], debug)[0]
 
 
-def compile_graphs(graphs: list[Graph], *, debug: bool = False) -> list[Executable]:
+def compile_graphs(graphs: list[Graph], *, debug: bool | None = None) -> list[Executable]:
     """Compile several graphs into ONE LLVM module and one JIT (e.g. forward and
     backward pass); returns one Executable per graph, in order."""
-    return _compile(list(graphs), [None] * len(graphs), debug)
+    return _compile_graphs(list(graphs), [None] * len(graphs), debug)
 
 
-def _compile(graphs: list[Graph], names: list, debug: bool) -> list[Executable]:
+def compile_traced(source: str, build: Callable[[], Graph], *, name: str | None = None,
+                   debug: bool | None = None) -> Executable:
+    """Compile the graph `build()` returns, keyed in the disk cache by `source`.
+
+    `source` is a text the graph is derived from deterministically by the compiler's
+    own code (pc.compile passes the traced graph's text and simplifies only on a
+    miss): a warm start then skips optimising the graph, not just LLVM.
+    """
+    debug = debug_from_environment() if debug is None else debug
+    key = cache.cache_key("traced", [source, name or ""], compile_options(debug))
+    found = _load(key, [build])
+    if found is not None:
+        return found[0]
+    return _build_and_store(key, [build()], [name], debug)[0]
+
+
+def _compile_graphs(graphs: list[Graph], names: list, debug: bool | None) -> list[Executable]:
     if not graphs:
         raise ValueError("compile_graphs needs at least one graph")
+    for graph in graphs:
+        if not isinstance(graph, Graph):
+            raise TypeError(f"expected an ir.Graph, got {type(graph).__name__}")
+    debug = debug_from_environment() if debug is None else debug
+    texts = [str(graph) for graph in graphs] + [name or "" for name in names]
+    key = cache.cache_key("graphs", texts, compile_options(debug))
+    found = _load(key, graphs)
+    if found is not None:
+        return found
+    return _build_and_store(key, graphs, names, debug)
+
+
+def _load(key: str, graphs: list) -> list[Executable] | None:
+    """Executables from the cache entry `key`, or None (miss, or unusable entry)."""
+    entry = cache.load(key)
+    if entry is None:
+        return None
+    try:
+        codes = [GraphCode.from_meta(meta, graph)
+                 for meta, graph in zip(entry.meta["graphs"], graphs, strict=True)]
+        jit = JitModule.from_object(entry.object_code, entry.llvm_ir,
+                                    entry.meta.get("unoptimised_ir"))
+        return [Executable(code, jit, from_cache=True) for code in codes]
+    except (CodegenError, KeyError, TypeError, ValueError, RuntimeError) as err:
+        log.warning("propc cache: entry %s unusable (%s); recompiling", key[:16], err)
+        return None
+
+
+def _build_and_store(key: str, graphs: list[Graph], names: list, debug: bool
+                     ) -> list[Executable]:
     module = lir.Module(name="propc")
     taken: set[str] = set()
     lowered = []
     for graph, name in zip(graphs, names):
-        if not isinstance(graph, Graph):
-            raise TypeError(f"expected an ir.Graph, got {type(graph).__name__}")
         if debug:
             verify(graph)
-        lowered.append(lower_graph(graph, module, unique_name(name or graph.name, taken)))
+        lowered.append(lower_graph(graph, module, unique_name(name or graph.name, taken),
+                                   checks=debug))
     jit = JitModule(module, debug=debug)
-    return [Executable(item, jit) for item in lowered]
+    codes = [GraphCode.from_lowered(item) for item in lowered]
+    if jit.object_code:
+        meta = {"graphs": [code.to_meta() for code in codes]}
+        if jit.unoptimised_ir is not None:
+            meta["unoptimised_ir"] = jit.unoptimised_ir
+        cache.store(key, cache.CacheEntry(meta, jit.object_code, cache.compress_ir(jit.llvm_ir)))
+    return [Executable(code, jit) for code in codes]

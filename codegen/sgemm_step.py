@@ -15,14 +15,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from ir.graph import Op, Value
 
 from .affine import Affine, LoopPlan, flat_offset, plan_loops
 from .expr import ExprBuilder, Load
-from .jit import JitModule
+from .jit import load_shared_library
 from .llvmtypes import F32, I32, PTR, index
 from .steps import WORKSPACE, KernelEnv, KernelPlan, Step
 
@@ -39,18 +38,19 @@ def shared_sgemm(module: lir.Module, symbol: str) -> lir.Function:
     compiling the shared library on first use."""
     with _LIBRARY_LOCK:
         if not _LIBRARY:
-            from .matmul import emit_sgemm, emit_sgemm_batched
-            library = lir.Module(name="propc_sgemm_library")
-            functions = {SINGLE: emit_sgemm(library), BATCHED: emit_sgemm_batched(library)}
-            jit = JitModule(library)
-            for public, fn in functions.items():
-                llvm.add_symbol(public, jit.address(fn.name))
-                _LIBRARY[public] = fn.function_type
-            _LIBRARY["jit"] = jit  # keeps the machine code alive for the process
+            # compiled once per process, or loaded from the disk cache (codegen/jit.py)
+            _LIBRARY.update(load_shared_library("sgemm", _build_library))
     found = module.globals.get(symbol)
     if found is None:
         found = lir.Function(module, _LIBRARY[symbol], symbol)
     return found
+
+
+def _build_library() -> tuple[lir.Module, dict[str, lir.Function]]:
+    """The module defining the shared sgemm functions, by public symbol."""
+    from .matmul import emit_sgemm, emit_sgemm_batched
+    library = lir.Module(name="propc_sgemm_library")
+    return library, {SINGLE: emit_sgemm(library), BATCHED: emit_sgemm_batched(library)}
 
 
 @dataclass(frozen=True)

@@ -50,13 +50,23 @@ class MemorySummary:
         return "\n".join(f"{name.ljust(width)}  {value:>12,d} B" for name, value in rows)
 
 
-@dataclass
 class _Entry:
-    """Everything one signature needs: its trace, optimised graph and native code."""
+    """Everything one signature needs: its trace, optimised graph and native code.
 
-    traced: Traced
-    graph: ir.Graph
-    executable: Any  # codegen.Executable, built on first use
+    The optimised graph is made on first use: a compile served by the disk cache
+    (keyed by the traced graph's text) never needs it.
+    """
+
+    def __init__(self, traced: Traced):
+        self.traced = traced
+        self._graph: ir.Graph | None = None
+        self.executable: Any = None  # codegen.Executable, built on first use
+
+    @property
+    def graph(self) -> ir.Graph:
+        if self._graph is None:
+            self._graph = simplify(self.traced.graph)
+        return self._graph
 
 
 class Lowered:
@@ -204,7 +214,7 @@ class Compiled:
                     log.info("recompiling %s: %s", getattr(self.fn, "__name__", "fn"),
                              _describe_change(self._last_key, key, paths))
                 traced = trace_to_graph(self.fn, args)
-                entry = _Entry(traced, simplify(traced.graph), None)
+                entry = _Entry(traced)
                 self._cache[key] = entry
                 self._last_key = key
         return entry
@@ -213,7 +223,8 @@ class Compiled:
         if entry.executable is None:
             with self._lock:
                 if entry.executable is None:
-                    entry.executable = codegen.compile_graph(entry.graph)
+                    entry.executable = codegen.compile_traced(str(entry.traced.graph),
+                                                              lambda: entry.graph)
                     self.compile_count += 1
         return entry.executable
 

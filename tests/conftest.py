@@ -8,11 +8,15 @@
    `ir.parse(str(g)) == g` and print back to the same text. Graphs that are
    deliberately malformed (verify rejects them), very large, or holding large
    constants are skipped, so the check stays cheap.
+3. `PROPC_CACHE_DIR` points at a temporary directory for the session, so tests
+   never read or write the user's compile cache.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -26,6 +30,7 @@ MAX_CONSTANT_ELEMENTS = 20_000
 SHOWN_LINES = 40
 
 _recorded: list[ir.Graph] = []
+_cache_dir: str | None = None
 _original_init = ir.Graph.__init__
 
 
@@ -37,10 +42,17 @@ def _recording_init(self, *args, **kwargs):
 
 def pytest_configure(config):
     ir.Graph.__init__ = _recording_init
+    # Tests never touch the user's compile cache: one throwaway cache per session
+    # (subprocesses started by tests inherit it).
+    global _cache_dir
+    _cache_dir = tempfile.mkdtemp(prefix="propc-test-cache-")
+    os.environ["PROPC_CACHE_DIR"] = _cache_dir
 
 
 def pytest_unconfigure(config):
     ir.Graph.__init__ = _original_init
+    if _cache_dir is not None:
+        shutil.rmtree(_cache_dir, ignore_errors=True)
 
 
 def _too_big(graph: ir.Graph) -> bool:
