@@ -7,9 +7,9 @@ What a key covers (`cache_key`): the text the code is compiled from (the graphs'
 text, or a traced graph's text from which the compiler derives the rest), the
 compile options (debug checks, codegen switches, thread count), and
 `compiler_fingerprint()`: llvmlite and LLVM versions, the host triple, CPU name and
-CPU features, and a digest of the compiler's own source (the `ir` and `codegen`
-packages), so editing the compiler, upgrading llvmlite or moving the cache to
-another CPU never loads stale code. (Same idea as the index key of Numba's cache,
+CPU features, and a stamp of the compiler's own source files (the `ir` and
+`codegen` packages: paths, sizes, modification times), so editing the compiler,
+upgrading llvmlite or moving the cache to another CPU never loads stale code. (Same idea as the index key of Numba's cache,
 numba/core/caching.py: source stamp + target + versions.)
 
 An entry is one file: a magic line, the SHA-256 of the body, then the body
@@ -95,13 +95,15 @@ def cache_directory() -> Path | None:
 
 @functools.lru_cache(maxsize=None)
 def source_digest() -> str:
-    """SHA-256 over the source files of the compiler (packages `ir` and `codegen`)."""
+    """SHA-256 over the compiler's source files (packages `ir` and `codegen`): each
+    file's path, size and modification time, so any edit of the compiler (or a new
+    install of it) gives new keys. Stat, not read: it is paid by every warm start."""
     import ir
     digest = hashlib.sha256()
     for package in (Path(ir.__file__).parent, Path(__file__).parent):
         for path in sorted(package.rglob("*.py")):
-            digest.update(str(path.relative_to(package.parent)).encode())
-            digest.update(path.read_bytes())
+            info = path.stat()
+            digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 

@@ -108,13 +108,15 @@ class JitModule:
     loads such an object back without parsing, optimising or generating anything.
     """
 
-    def __init__(self, module: lir.Module, *, debug: bool = False):
+    def __init__(self, module: lir.Module, *, debug: bool = False, keep_ir: bool | None = None):
+        """`debug` re-verifies the module after optimisation; `keep_ir` keeps the
+        unoptimised IR text as `.unoptimised_ir` (default: when debugging)."""
         with _COMPILE_LOCK:
-            self._build(module, debug)
+            self._build(module, debug, debug if keep_ir is None else keep_ir)
 
-    def _build(self, module: lir.Module, debug: bool) -> None:
+    def _build(self, module: lir.Module, debug: bool, keep_ir: bool) -> None:
         prepare_module(module)
-        self.unoptimised_ir = str(module) if debug else None
+        self.unoptimised_ir = str(module) if keep_ir else None
         parsed = parse_and_verify(module)
         machine = host_target_machine()
         optimise(parsed, machine)

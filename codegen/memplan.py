@@ -83,8 +83,9 @@ class MemoryPlan:
     `residuals` counts the bytes of the residual outputs (forward graphs) or
     residual inputs (backward graphs); `workspace` the largest kernel workspace
     (part of the peak); `in_place` how many kernels write over a dead operand;
-    `error_slot` the arena offset of debug mode's error record (None otherwise);
-    `slots` lists the scratch values (label, bytes, offset, first, last kernel).
+    `error_slot` the arena offset of debug mode's error record, just past the peak
+    scratch (None otherwise); `slots` lists the scratch values (label, bytes,
+    offset, first, last kernel). The arena a call needs is `arena_bytes`.
     """
 
     inputs: int
@@ -95,6 +96,11 @@ class MemoryPlan:
     workspace: int = 0
     in_place: int = 0
     error_slot: int | None = None
+
+    @property
+    def arena_bytes(self) -> int:
+        """Bytes of arena a call needs: the peak scratch, plus debug's error record."""
+        return self.peak_scratch + (ERROR_BYTES if self.error_slot is not None else 0)
 
     def to_meta(self) -> dict:
         """JSON-able form (the disk cache stores it)."""
@@ -187,9 +193,7 @@ def plan_memory(graph, kernels: list[KernelPlan], homes: dict, *, checks: bool =
     offsets, peak = assign_offsets(lifetimes)
     for key, representative in group.items():
         offsets[key] = offsets[representative]
-    error_slot = None
-    if checks:
-        error_slot, peak = peak, peak + ERROR_BYTES
+    error_slot = peak if checks else None
     scratch = [key for key, home in homes.items() if home.kind == "scratch"]
     slots = sorted(((_label(key, numbers, pairs), key.type.nbytes, offsets[key], first[key],
                      last[key]) for key in scratch),

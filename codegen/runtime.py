@@ -9,11 +9,12 @@ block and the arena are per thread, so several Python threads may call one
 Executable at the same time.
 
 Compiling goes through the disk cache (codegen/cache.py): a hit loads the stored
-object code (no lowering, no LLVM); a miss compiles and stores it. Debug mode
-(`debug=True`, or the environment variable `PROPC_DEBUG=1` when `debug` is left
-None) verifies the graphs, keeps the unoptimised IR, and compiles a bounds check
-into every load and store: an out-of-bounds access stops the call with
-`BoundsCheckError` naming the op (codegen/bounds.py).
+object code (no lowering, no LLVM); a miss compiles and stores it.
+
+Debug mode (`debug=True`, or the environment variable `PROPC_DEBUG=1` when `debug`
+is left None) verifies the graphs and compiles a bounds check into every load and
+store: an out-of-bounds access stops the call with `BoundsCheckError` naming the
+op (codegen/bounds.py). An explicit `debug=True` also keeps the unoptimised IR.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import os
 import threading
 from typing import Callable
 
+import llvmlite.binding as llvm
 import llvmlite.ir as lir
 import numpy as np
 
@@ -48,11 +50,13 @@ def debug_from_environment() -> bool:
     return os.environ.get("PROPC_DEBUG", "").strip().lower() in _TRUE_WORDS
 
 
-def compile_options(debug: bool) -> dict:
-    """Everything besides the graph text that changes the generated code (part of
-    the cache key): debug checks, the codegen switches, the thread setting."""
+def compile_options(debug: bool | None) -> dict:
+    """Everything besides the graph text that changes what is compiled (part of the
+    cache key): debug checks (explicit, else from PROPC_DEBUG), whether the
+    unoptimised IR is kept, the codegen switches, the thread setting."""
     from . import dot, elementwise
-    return {"debug": bool(debug), "sgemm": bool(dot.USE_SGEMM),
+    checks = debug_from_environment() if debug is None else bool(debug)
+    return {"checks": checks, "keep_ir": debug is True, "sgemm": bool(dot.USE_SGEMM),
             "mathlib": bool(elementwise.USE_MATHLIB),
             "threads": os.environ.get("PROPC_NUM_THREADS", "")}
 
@@ -106,7 +110,7 @@ class Executable:
 
     `.llvm_ir` and `.asm` are the text of the whole optimised module (shared by the
     graphs compiled together), `.memory` the buffer plan, `.unoptimised_ir` the
-    module before optimisation (only in debug mode, else None), `.from_cache`
+    module before optimisation (only with debug=True, else None), `.from_cache`
     whether the machine code came from the disk cache.
     """
 
@@ -188,7 +192,7 @@ class Executable:
         found = getattr(self._local, "state", None)
         if found is None:
             block = (ctypes.c_void_p * len(self._inputs + self._outputs))()
-            arena = np.empty(self.memory.peak_scratch + ALIGN, dtype=np.uint8)
+            arena = np.empty(self.memory.arena_bytes + ALIGN, dtype=np.uint8)
             address = arena.ctypes.data
             aligned = address + (-address) % ALIGN
             self._local.state = found = (block, ctypes.addressof(block), aligned)
@@ -216,12 +220,12 @@ def compile_traced(source: str, build: Callable[[], Graph], *, name: str | None 
     own code (pc.compile passes the traced graph's text and simplifies only on a
     miss): a warm start then skips optimising the graph, not just LLVM.
     """
-    debug = debug_from_environment() if debug is None else debug
-    key = cache.cache_key("traced", [source, name or ""], compile_options(debug))
+    options = compile_options(debug)
+    key = cache.cache_key("traced", [source, name or ""], options)
     found = _load(key, [build])
     if found is not None:
         return found[0]
-    return _build_and_store(key, [build()], [name], debug)[0]
+    return _build_and_store(key, [build()], [name], options)[0]
 
 
 def _compile_graphs(graphs: list[Graph], names: list, debug: bool | None) -> list[Executable]:
@@ -230,13 +234,13 @@ def _compile_graphs(graphs: list[Graph], names: list, debug: bool | None) -> lis
     for graph in graphs:
         if not isinstance(graph, Graph):
             raise TypeError(f"expected an ir.Graph, got {type(graph).__name__}")
-    debug = debug_from_environment() if debug is None else debug
+    options = compile_options(debug)
     texts = [str(graph) for graph in graphs] + [name or "" for name in names]
-    key = cache.cache_key("graphs", texts, compile_options(debug))
+    key = cache.cache_key("graphs", texts, options)
     found = _load(key, graphs)
     if found is not None:
         return found
-    return _build_and_store(key, graphs, names, debug)
+    return _build_and_store(key, graphs, names, options)
 
 
 def _load(key: str, graphs: list) -> list[Executable] | None:
@@ -247,6 +251,7 @@ def _load(key: str, graphs: list) -> list[Executable] | None:
     try:
         codes = [GraphCode.from_meta(meta, graph)
                  for meta, graph in zip(entry.meta["graphs"], graphs, strict=True)]
+        _provide_symbols(entry.meta["externals"])
         jit = JitModule.from_object(entry.object_code, entry.llvm_ir,
                                     entry.meta.get("unoptimised_ir"))
         return [Executable(code, jit, from_cache=True) for code in codes]
@@ -255,21 +260,42 @@ def _load(key: str, graphs: list) -> list[Executable] | None:
         return None
 
 
-def _build_and_store(key: str, graphs: list[Graph], names: list, debug: bool
+def _build_and_store(key: str, graphs: list[Graph], names: list, options: dict
                      ) -> list[Executable]:
+    checks = options["checks"]
     module = lir.Module(name="propc")
     taken: set[str] = set()
     lowered = []
     for graph, name in zip(graphs, names):
-        if debug:
+        if checks:
             verify(graph)
         lowered.append(lower_graph(graph, module, unique_name(name or graph.name, taken),
-                                   checks=debug))
-    jit = JitModule(module, debug=debug)
+                                   checks=checks))
+    jit = JitModule(module, debug=checks, keep_ir=options["keep_ir"])
     codes = [GraphCode.from_lowered(item) for item in lowered]
     if jit.object_code:
-        meta = {"graphs": [code.to_meta() for code in codes]}
+        meta = {"graphs": [code.to_meta() for code in codes], "externals": _externals(module)}
         if jit.unoptimised_ir is not None:
             meta["unoptimised_ir"] = jit.unoptimised_ir
         cache.store(key, cache.CacheEntry(meta, jit.object_code, cache.compress_ir(jit.llvm_ir)))
     return [Executable(code, jit) for code in codes]
+
+
+def _externals(module: lir.Module) -> list[str]:
+    """propc's own process-wide functions the module calls (the shared sgemm)."""
+    return sorted(fn.name for fn in module.functions
+                  if fn.is_declaration and fn.name.startswith("propc."))
+
+
+def _provide_symbols(names: list[str]) -> None:
+    """Make the propc symbols cached code calls resolvable before loading it:
+    machine code with an unresolved call would jump to address 0. The shared
+    sgemm is loaded on demand; anything else missing makes the entry unusable.
+    (C library functions are resolved by the JIT from the process, as always.)"""
+    missing = [name for name in names if not llvm.address_of_symbol(name)]
+    if any(name.startswith("propc.shared.") for name in missing):
+        from .sgemm_step import load_library
+        load_library()
+        missing = [name for name in missing if not llvm.address_of_symbol(name)]
+    if missing:
+        raise CodegenError(f"cached code calls symbols this process lacks: {missing}")

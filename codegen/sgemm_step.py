@@ -36,14 +36,20 @@ _LIBRARY: dict = {}
 def shared_sgemm(module: lir.Module, symbol: str) -> lir.Function:
     """Declare the process-wide sgemm `symbol` (SINGLE or BATCHED) in `module`,
     compiling the shared library on first use."""
-    with _LIBRARY_LOCK:
-        if not _LIBRARY:
-            # compiled once per process, or loaded from the disk cache (codegen/jit.py)
-            _LIBRARY.update(load_shared_library("sgemm", _build_library))
+    types = load_library()
     found = module.globals.get(symbol)
     if found is None:
-        found = lir.Function(module, _LIBRARY[symbol], symbol)
+        found = lir.Function(module, types[symbol], symbol)
     return found
+
+
+def load_library() -> dict[str, lir.FunctionType]:
+    """Make the shared sgemm symbols callable in this process (once): compiled, or
+    loaded from the disk cache (codegen/jit.py). Returns their types by symbol."""
+    with _LIBRARY_LOCK:
+        if not _LIBRARY:
+            _LIBRARY.update(load_shared_library("sgemm", _build_library))
+    return _LIBRARY
 
 
 def _build_library() -> tuple[lir.Module, dict[str, lir.Function]]:
