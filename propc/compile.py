@@ -120,12 +120,14 @@ class Lowered:
 
     @functools.cached_property
     def memory(self) -> MemorySummary:
+        """Bytes of the buffer plan. `residuals` counts what the forward pass computes
+        and keeps for the backward (saved inputs cost nothing extra: they are inputs)."""
         plan = self.executable.memory
         forward = self.forward_graph
         residuals = 0
         if forward is not None:
-            residuals = sum(v.type.nbytes for v in forward.outputs[len(forward.outputs)
-                                                                   - forward.residual_outputs:])
+            kept = forward.outputs[len(forward.outputs) - forward.residual_outputs:]
+            residuals = sum(v.type.nbytes for v in kept if v.producer is not None)
         return MemorySummary(plan.inputs, plan.outputs, residuals, plan.peak_scratch)
 
     def __repr__(self) -> str:

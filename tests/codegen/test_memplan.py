@@ -46,3 +46,137 @@ def test_values_live_together_are_disjoint():
     offsets, peak = assign_offsets(lives)
     assert len(set(offsets.values())) == 3
     assert peak == 3 * 128
+
+
+# -- the plan of compiled graphs: in-place reuse, never aliasing live buffers ------------
+
+import re  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, event  # noqa: E402
+
+import codegen  # noqa: E402
+from ir import Builder, DType, TensorType, interpret  # noqa: E402
+from graph_strategies import graphs, sample_inputs  # noqa: E402
+from codegen_graphs import bcast  # noqa: E402
+from codegen_oracle import assert_matches  # noqa: E402
+
+F32 = DType.f32
+
+
+def doubled(b: Builder, x):
+    """2*x as a kernel result (a reduction over a broadcast copy): a scratch buffer."""
+    shape = x.shape
+    wide = bcast(b, x, shape + (2,), tuple(range(len(shape))))
+    return b.reduce_sum(wide, axes=(len(shape),))
+
+
+def in_place_slots(memory) -> dict[int, int]:
+    """{result number: operand number} from the slot labels `%7 ... in place of %6`."""
+    found = {}
+    for label, *_ in memory.slots:
+        match = re.match(r"%(\d+) .* in place of %(\d+)$", label)
+        if match:
+            found[int(match.group(1))] = int(match.group(2))
+    return found
+
+
+def live_slots_are_disjoint(memory) -> None:
+    """Slots live at the same kernel never share bytes, except a result and the
+    operand it overwrites in place (at the one kernel where both are live)."""
+    pairs = in_place_slots(memory)
+    numbered = [(int(label.split()[0][1:]) if label.startswith("%") else None, *rest)
+                for label, *rest in memory.slots]
+    for i, (number_a, size_a, at_a, first_a, last_a) in enumerate(numbered):
+        assert at_a % 64 == 0 and at_a + size_a <= memory.peak_scratch
+        for number_b, size_b, at_b, first_b, last_b in numbered[i + 1:]:
+            if not (size_a and size_b and first_a <= last_b and first_b <= last_a):
+                continue
+            shared = (pairs.get(number_b) == number_a and last_a == first_b
+                      or pairs.get(number_a) == number_b and last_b == first_a)
+            if shared:
+                assert at_a == at_b
+                continue
+            assert at_a + size_a <= at_b or at_b + size_b <= at_a, (number_a, number_b)
+
+
+def run_and_compare(graph, exe=None):
+    exe = exe or codegen.compile_graph(graph)
+    arrays = sample_inputs(graph, np.random.default_rng(0))
+    for index, (got, want) in enumerate(zip(exe(*arrays), interpret(graph, *arrays))):
+        assert_matches(got, want, f"output {index}", "ulp", ulps=8, atol=1e-5)
+    return exe
+
+
+def test_elementwise_result_overwrites_a_dying_kernel_result():
+    b = Builder("chain")
+    x = b.input(TensorType((6, 5), F32))
+    u = doubled(b, x)                       # scratch, last read by the tanh kernel
+    v = b.tanh(b.add(u, x))                 # read by two kernels: gets a buffer
+    b.output(doubled(b, v), b.reduce_max(v, axes=(1,)))
+    exe = run_and_compare(b.build())
+    numbers = exe.graph.value_numbers()
+    assert in_place_slots(exe.memory) == {numbers[v]: numbers[u]}
+    assert exe.memory.in_place == 1
+    live_slots_are_disjoint(exe.memory)
+    assert exe.memory.peak_scratch == 6 * 5 * 4 + 8    # one slot for u and v (+ alignment)
+
+
+def test_no_in_place_when_the_operand_is_read_elsewhere_or_later():
+    b = Builder("refused")
+    x = b.input(TensorType((4, 4), F32))
+    u = doubled(b, x)
+    crossed = b.exp(b.add(u, b.transpose(u, perm=(1, 0))))      # u[i,j] and u[j,i]
+    w = doubled(b, x)
+    kept = b.exp(w)                                             # w is read again below
+    b.output(doubled(b, crossed), b.reduce_sum(kept, axes=(0,)), doubled(b, kept),
+             b.reduce_sum(w, axes=(1,)))
+    exe = run_and_compare(b.build())
+    assert exe.memory.in_place == 0
+    live_slots_are_disjoint(exe.memory)
+
+
+def test_no_in_place_into_a_narrower_element_type():
+    b = Builder("narrow")
+    x = b.input(TensorType((3, 8), F32))
+    u = doubled(b, x)
+    flags = b.gt(u, x)                                          # bool: 1 byte per element
+    b.output(b.reduce_max(b.convert(flags, dtype=DType.i32), axes=(1,)),
+             b.reduce_min(b.convert(flags, dtype=DType.i32), axes=(0,)))
+    exe = run_and_compare(b.build())
+    assert exe.memory.in_place == 0
+
+
+CHAIN_PRIMS = ["add", "mul", "exp", "tanh", "neg", "transpose", "broadcast_in_dim",
+               "reduce_sum", "reduce_max", "dot", "pad", "slice", "reshape", "convert"]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(graphs(max_ops=12, prims=CHAIN_PRIMS, residuals=False))
+def test_random_graphs_with_the_planner_match_the_interpreter(graph):
+    exe = run_and_compare(graph)
+    live_slots_are_disjoint(exe.memory)
+    event("in place" if exe.memory.in_place else "no in-place")
+
+
+# -- MLP inference and training memory ------------------------------------------------------
+
+
+@pytest.mark.parametrize("size_name", ["small", "medium", "large"])
+def test_mlp_inference_keeps_two_activations_training_keeps_residuals(size_name):
+    import propc as pc
+    from propc.bench_cases import mlp_predict, mlp_train_step
+    from propc.bench_common import SIZES, random_inputs
+    size = SIZES[size_name]
+    params, x, labels = random_inputs(size)
+    largest = max(size.batch * width * 4 for width in size.widths[1:])
+    infer = pc.compile(mlp_predict).lower(params, x)
+    plan = infer.executable.memory
+    assert infer.memory.residuals == 0
+    assert plan.peak_scratch <= 2 * largest + plan.workspace
+    train = pc.compile(mlp_train_step).lower(params, x, labels)
+    kept = train.memory.residuals                 # activations saved for the backward
+    assert kept >= (len(size.widths) - 2) * size.batch * size.widths[1] * 4
+    assert kept + largest <= train.memory.peak_scratch      # kept + the backward's work
