@@ -12,14 +12,17 @@ Runs, in order (each can be switched off):
 It prints how many examples each stage ran and, for a failure, hypothesis' shrunk
 (minimal) failing case with its graph as IR text. The case being checked is also
 written to a file before it runs, so that a hard crash (segfault) leaves it behind.
+Compiled code goes to a throwaway cache directory unless PROPC_CACHE_DIR is set.
 Exit status: 0 when everything passed, 1 otherwise.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import faulthandler
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -122,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     seed_value = args.seed if args.seed is not None else random.randrange(2**31)
     crash_file = os.path.join(tempfile.gettempdir(), f"propc-fuzz-{os.getpid()}.txt")
+    if "PROPC_CACHE_DIR" not in os.environ:  # thousands of one-off graphs: keep them
+        os.environ["PROPC_CACHE_DIR"] = tempfile.mkdtemp(prefix="propc-fuzz-cache-")
+        atexit.register(shutil.rmtree, os.environ["PROPC_CACHE_DIR"], ignore_errors=True)
     faulthandler.enable()
     print(f"seed {seed_value}; a hard crash leaves its case in {crash_file}")
     results = []
