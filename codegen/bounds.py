@@ -97,6 +97,14 @@ def check_access(builder: lir.IRBuilder, base: lir.Value, offset: lir.Value, kin
         checker.check(builder, base, offset, kind)
 
 
+def check_span(builder: lir.IRBuilder, base: lir.Value, first: int, last: int, kind: str
+               ) -> None:
+    """Check a block of accesses made elsewhere (a call into the shared sgemm) by its
+    lowest and highest element offsets, when a checker is active."""
+    for offset in (first, last):
+        check_access(builder, base, lir.Constant(_I64, offset), kind)
+
+
 def clear_record(builder: lir.IRBuilder, record: lir.Value) -> None:
     """At the start of a call: no failure yet."""
     builder.store(lir.Constant(_I64, 0), record, align=8)
