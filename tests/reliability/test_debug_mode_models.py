@@ -111,5 +111,5 @@ def test_a_broken_kernel_surfaces_as_an_error_naming_the_user_line(debug_env, mo
         pc.compile(row_sums)(np.ones((3, 4), np.float32))
     message = str(caught.value)
     assert "reduce_sum f32[3,4] -> f32[3]" in message
-    assert f"test_debug_mode.py:{line}" in message
+    assert f"test_debug_mode_models.py:{line}" in message
     assert "store of element" in message
