@@ -27,6 +27,7 @@ from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower
                       lower_reduce_min, lower_reduce_sum)
 from .entry import emit_entry_points
 from .llvmtypes import I8, PTR, index
+from .matmul_epilogue import fuse_epilogues
 from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, clear_record,
                      describe_kernel, return_if_failed)
 from .memplan import ALIGN, MemoryPlan, Workspace, plan_memory
@@ -105,6 +106,8 @@ def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = F
             if need.value in materialized:
                 raise CodegenError("fusion could not place a value in a buffer") from None
             materialized.add(need.value)
+    if not checks:  # debug mode checks every access inside the kernel's own function
+        kernels = fuse_epilogues(graph, kernels)
     homes = _homes(graph, kernels, materialized)
     memory, offsets, in_place = plan_memory(graph, kernels, homes, checks=checks)
     described = _emit_entry(module, symbol, graph, kernels, homes, offsets, in_place,

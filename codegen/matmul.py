@@ -39,13 +39,20 @@ from .matmul_ir import I32, I64, PTR, Epilogue, SgemmConfig, counted, float_at, 
 from .matmul_kernel import FLAG_ACCUMULATE, FLAG_EPILOGUE, emit_micro_kernel
 from .matmul_pack import emit_pack
 
-__all__ = ["AVX2_CONFIG", "AVX512_CONFIG", "BASIC_CONFIG", "Epilogue", "SGEMM_ARGS",
-           "SgemmConfig", "emit_sgemm", "emit_sgemm_batched", "host_config",
-           "sgemm_scratch_bytes"]
+__all__ = ["AVX2_CONFIG", "AVX512_CONFIG", "BASIC_CONFIG", "CALLBACK_ARGS", "EPILOGUE_TYPE",
+           "Epilogue", "SGEMM_ARGS", "SgemmConfig", "emit_sgemm", "emit_sgemm_batched",
+           "host_config", "sgemm_scratch_bytes"]
 
 SGEMM_ARGS = ["M", "N", "K", "A", "rsA", "csA", "B", "rsB", "csB", "C", "ldc", "accumulate",
               "scratch"]
 _SGEMM_TYPES = [I64, I64, I64, PTR, I64, I64, PTR, I64, I64, PTR, I64, I32, PTR]
+# The run-time epilogue of `emit_sgemm(..., callback=True)`: after the last block of
+# K, `epilogue(context, row0 + row, col0 + col, rows, cols)` runs on each finished
+# block of C at C[row, col] (up to MC rows x NC columns: one row block of a column
+# block, still in cache), unless `epilogue` is null.
+CALLBACK_ARGS = ["epilogue", "context", "row0", "col0"]
+_CALLBACK_TYPES = [PTR, PTR, I64, I64]
+EPILOGUE_TYPE = lir.FunctionType(lir.VoidType(), [PTR, I64, I64, I64, I64])
 SCRATCH_ALIGN = 64
 
 # Register tiles: AVX-512 has 32 vector registers (8 x 2 zmm accumulators, KC 256 and
@@ -87,23 +94,28 @@ def sgemm_scratch_bytes(m: int, n: int, k: int, config: SgemmConfig | None = Non
 
 def emit_sgemm(module: lir.Module, name: str = "propc_sgemm", *,
                config: SgemmConfig | None = None,
-               epilogue: Epilogue | None = None) -> lir.Function:
+               epilogue: Epilogue | None = None, callback: bool = False) -> lir.Function:
     """Define the sgemm function `name` in `module` (once: an existing definition is
     returned as is) and return it. See the module docstring for its signature.
 
     `epilogue` (optional) fuses elementwise code into the final store of C; its
-    `arg_types` are appended to the signature. `config` overrides the blocking
-    geometry chosen for the host CPU (tests use this).
+    `arg_types` are appended to the signature. `callback` adds CALLBACK_ARGS after
+    the usual ones: a run-time epilogue function (EPILOGUE_TYPE, or null) called on
+    each finished tile of C, for code the caller compiles elsewhere. `config`
+    overrides the blocking geometry chosen for the host CPU (tests use this).
     """
     existing = _existing(module, name)
     if existing is not None:
         return existing
     config = config or host_config()
     extra_types = list(epilogue.arg_types) if epilogue else []
-    fn = lir.Function(module, lir.FunctionType(lir.VoidType(), _SGEMM_TYPES + extra_types),
+    callback_types = _CALLBACK_TYPES if callback else []
+    fn = lir.Function(module, lir.FunctionType(lir.VoidType(),
+                                               _SGEMM_TYPES + callback_types + extra_types),
                       name=name)
     fn.attributes.add("nounwind")
-    for arg, arg_name in zip(fn.args, SGEMM_ARGS + [f"extra{i}" for i in range(len(extra_types))]):
+    names = SGEMM_ARGS + (CALLBACK_ARGS if callback else [])
+    for arg, arg_name in zip(fn.args, names + [f"extra{i}" for i in range(len(extra_types))]):
         arg.name = arg_name
     kernels = _Kernels(
         pack_a=emit_pack(module, f"{name}.pack_a", config.mr, config.vector_width),
@@ -114,7 +126,7 @@ def emit_sgemm(module: lir.Module, name: str = "propc_sgemm", *,
                                        epilogue, short_rows(config)),
         strided_short=emit_micro_kernel(module, f"{name}.kernel_strided_short", config, False,
                                         epilogue, short_rows(config)))
-    _Driver(fn, config, kernels).emit()
+    _Driver(fn, config, kernels, callback).emit()
     return fn
 
 
@@ -171,12 +183,15 @@ class _Kernels:
 class _Driver:
     """Emits the blocked loop nest jc (NC) / pc (KC) / ic (MC) / jr (NR) / ir (MR)."""
 
-    def __init__(self, fn: lir.Function, config: SgemmConfig, kernels: _Kernels):
+    def __init__(self, fn: lir.Function, config: SgemmConfig, kernels: _Kernels,
+                 callback: bool = False):
         self.fn = fn
         self.config = config
         self.kernels = kernels
         self.arg = dict(zip(SGEMM_ARGS, fn.args))
-        self.extra = list(fn.args[len(SGEMM_ARGS):])
+        first_extra = len(SGEMM_ARGS) + (len(CALLBACK_ARGS) if callback else 0)
+        self.callback = dict(zip(CALLBACK_ARGS, fn.args[len(SGEMM_ARGS):])) if callback else None
+        self.extra = list(fn.args[first_extra:])
 
     def emit(self) -> None:
         builder = lir.IRBuilder(self.fn.append_basic_block("entry"))
@@ -254,6 +269,8 @@ class _Driver:
                 cols = smin(builder, i64(config.nr), builder.sub(nc, jr))
                 b_tile = float_at(builder, a["scratch"], builder.mul(jr, kc))
                 self._tiles(ic, mc, pc, kc, column, cols, b_tile, flags)
+            if self.callback is not None:
+                self._call_epilogue(flags, ic, jc, mc, nc)
 
     def _tiles(self, ic, mc, pc, kc, column, cols, b_tile, flags) -> None:
         builder, config, a = self.builder, self.config, self.arg
@@ -276,6 +293,20 @@ class _Driver:
                 with otherwise:
                     _call_by_height(builder, short, self.kernels.strided_short,
                                     self.kernels.strided, args)
+
+    def _call_epilogue(self, flags, row, column, rows, cols) -> None:
+        """The run-time epilogue on the block just finished (MC rows of an NC-wide
+        column block, still in L2), after the last block of K."""
+        builder, callback = self.builder, self.callback
+        last = builder.icmp_signed("!=", builder.and_(flags, lir.Constant(I32, FLAG_EPILOGUE)),
+                                   lir.Constant(I32, 0))
+        address = builder.ptrtoint(callback["epilogue"], I64)
+        present = builder.icmp_signed("!=", address, i64(0))
+        with builder.if_then(builder.and_(last, present)):
+            # an indirect call needs a pointer typed with its function type
+            target = builder.inttoptr(address, EPILOGUE_TYPE.as_pointer())
+            builder.call(target, [callback["context"], builder.add(callback["row0"], row),
+                                  builder.add(callback["col0"], column), rows, cols])
 
 
 def short_rows(config: SgemmConfig) -> int:

@@ -22,20 +22,24 @@ from ir.graph import Op, Value
 from .affine import Affine, LoopPlan, flat_offset, plan_loops
 from .expr import ExprBuilder, Load
 from .jit import load_shared_library
+from .parallel import PARALLEL, emit_parallel, load_gomp, thread_count
 from .llvmtypes import F32, I32, PTR, index
 from .steps import WORKSPACE, KernelEnv, KernelPlan, Step
 
 GROUPS = ("batch", "m", "n", "k")
 SINGLE = "propc.shared.sgemm"
 BATCHED = "propc.shared.sgemm_batched"
+THREADED = "propc.shared.sgemm_parallel"
+# fewer FLOPs than this and a product runs on one thread (a region costs ~1-10 µs)
+THREADED_MIN_FLOPS = 4_000_000
 
 _LIBRARY_LOCK = threading.Lock()
 _LIBRARY: dict = {}
 
 
 def shared_sgemm(module: lir.Module, symbol: str) -> lir.Function:
-    """Declare the process-wide sgemm `symbol` (SINGLE or BATCHED) in `module`,
-    compiling the shared library on first use."""
+    """Declare the process-wide function `symbol` (SINGLE, BATCHED, THREADED or
+    parallel.PARALLEL) in `module`, compiling the shared library on first use."""
     types = load_library()
     found = module.globals.get(symbol)
     if found is None:
@@ -45,18 +49,28 @@ def shared_sgemm(module: lir.Module, symbol: str) -> lir.Function:
 
 def load_library() -> dict[str, lir.FunctionType]:
     """Make the shared sgemm symbols callable in this process (once): compiled, or
-    loaded from the disk cache (codegen/jit.py). Returns their types by symbol."""
+    loaded from the disk cache (codegen/jit.py). Returns their types by symbol.
+    libgomp is loaded first when present: the library's threaded functions call it
+    (without it they run on the calling thread: a different library, "sgemm-serial")."""
     with _LIBRARY_LOCK:
         if not _LIBRARY:
-            _LIBRARY.update(load_shared_library("sgemm", _build_library))
+            gomp = load_gomp()
+            name = "sgemm" if gomp else "sgemm-serial"
+            _LIBRARY.update(load_shared_library(name, lambda: _build_library(gomp)))
     return _LIBRARY
 
 
-def _build_library() -> tuple[lir.Module, dict[str, lir.Function]]:
-    """The module defining the shared sgemm functions, by public symbol."""
-    from .matmul import emit_sgemm, emit_sgemm_batched
+def _build_library(gomp: bool) -> tuple[lir.Module, dict[str, lir.Function]]:
+    """The module defining the shared functions, by public symbol."""
+    from .matmul import emit_sgemm, emit_sgemm_batched, host_config
+    from .matmul_parallel import emit_sgemm_parallel
     library = lir.Module(name="propc_sgemm_library")
-    return library, {SINGLE: emit_sgemm(library), BATCHED: emit_sgemm_batched(library)}
+    single = emit_sgemm(library, "propc_sgemm", callback=True)
+    batched = emit_sgemm_batched(library, "propc_sgemm_batched", sgemm_name="propc_sgemm")
+    parallel = emit_parallel(library, gomp)
+    threaded = emit_sgemm_parallel(library, "propc_sgemm_parallel", single, parallel,
+                                   host_config())
+    return library, {SINGLE: single, BATCHED: batched, PARALLEL: parallel, THREADED: threaded}
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,6 @@ class SgemmShape:
 
 def plan_sgemm(op: Op, materialized: set[Value]) -> KernelPlan | None:
     """A kernel plan calling sgemm for `op`, or None when it does not qualify."""
-    from .matmul import sgemm_scratch_bytes
     lhs, rhs = op.operands
     lb, rb = op.attrs["lhs_batch"], op.attrs["rhs_batch"]
     lc, rc = op.attrs["lhs_contract"], op.attrs["rhs_contract"]
@@ -97,8 +110,17 @@ def plan_sgemm(op: Op, materialized: set[Value]) -> KernelPlan | None:
     shape = _shape(plan, starts, a_node.offset, b_node.offset, dest)
     if shape is None:
         return None
-    step = SgemmStep(exprs, a_node.value, b_node.value, op.result, shape)
-    return KernelPlan(op.result, [step], sgemm_scratch_bytes(shape.m, shape.n, shape.k))
+    threads = _threads_for(shape)
+    step = SgemmStep(exprs, a_node.value, b_node.value, op.result, shape, threads)
+    return KernelPlan(op.result, [step], step.workspace_bytes())
+
+
+def _threads_for(shape: "SgemmShape") -> int:
+    """Threads for one product: all of them when it is big enough to pay for a
+    parallel region, else 1 (batched products stay on one thread)."""
+    if shape.batch != 1 or 2 * shape.m * shape.n * shape.k < THREADED_MIN_FLOPS:
+        return 1
+    return thread_count()
 
 
 def _access(ndim: int, groups, rank: int):
@@ -136,13 +158,33 @@ def _shape(plan: LoopPlan, starts: list[int], a: Affine, b: Affine, c: Affine
 
 
 class SgemmStep(Step):
-    """Calls the module's sgemm (batched when there is a batch loop)."""
+    """Calls the shared sgemm (batched when there is a batch loop, threaded when
+    `threads` > 1). `epilogue` (codegen/matmul_epilogue.py) is elementwise code run
+    on each finished tile of C; then `dest` is the epilogue's result, whose buffer
+    holds the raw product until the epilogue rewrites it."""
 
     def __init__(self, exprs: ExprBuilder, lhs: Value, rhs: Value, dest: Value,
-                 shape: SgemmShape):
+                 shape: SgemmShape, threads: int = 1, epilogue=None):
         self.exprs = exprs
         self.lhs, self.rhs, self.dest = lhs, rhs, dest
         self.shape = shape
+        self.threads = threads
+        self.epilogue = epilogue
+
+    def reads(self) -> set[Value]:
+        found = super().reads()
+        if self.epilogue is not None:
+            found |= self.epilogue.reads()
+        return found
+
+    def scratch_stride(self) -> int:
+        """Bytes of packing scratch per thread (64-byte aligned)."""
+        from .matmul import sgemm_scratch_bytes
+        s = self.shape
+        return -(-sgemm_scratch_bytes(s.m, s.n, s.k) // 64) * 64
+
+    def workspace_bytes(self) -> int:
+        return self.scratch_stride() * self.threads
 
     def emit(self, env: KernelEnv) -> None:
         b = env.builder
@@ -152,17 +194,24 @@ class SgemmStep(Step):
         c_ptr = _shifted(b, env.pointers[self.dest], s.c["const"])
         # no workspace when sgemm needs no scratch (K or N is 0): it reads none then
         workspace = env.pointers.get(WORKSPACE, lir.Constant(PTR, None))
+        callback = [lir.Constant(PTR, None), lir.Constant(PTR, None)]
+        if self.epilogue is not None:
+            callback = self.epilogue.emit_callback(env)
         args = [index(s.m), index(s.n), index(s.k),
                 a_ptr, index(s.a.get("m", 0)), index(s.a.get("k", 0)),
                 b_ptr, index(s.b.get("k", 0)), index(s.b.get("n", 0)),
-                c_ptr, index(s.c.get("m", s.n)), lir.Constant(I32, 0), workspace]
+                c_ptr, index(s.c.get("m", s.n)), lir.Constant(I32, 0), workspace,
+                *callback, index(0), index(0)]
         module = b.module
-        if s.batch == 1:
+        if s.batch == 1 and self.threads > 1:
+            threaded = [index(self.threads), index(self.scratch_stride())]
+            b.call(shared_sgemm(module, THREADED), threaded + args)
+        elif s.batch == 1:
             b.call(shared_sgemm(module, SINGLE), args)
-            return
-        batch = [index(s.batch), index(s.a.get("batch", 0)), index(s.b.get("batch", 0)),
-                 index(s.c.get("batch", 0))]
-        b.call(shared_sgemm(module, BATCHED), batch + args)
+        else:
+            batch = [index(s.batch), index(s.a.get("batch", 0)), index(s.b.get("batch", 0)),
+                     index(s.c.get("batch", 0))]
+            b.call(shared_sgemm(module, BATCHED), batch + args)
 
 
 def _shifted(builder: lir.IRBuilder, pointer: lir.Value, elements: int) -> lir.Value:
@@ -171,4 +220,5 @@ def _shifted(builder: lir.IRBuilder, pointer: lir.Value, elements: int) -> lir.V
     return builder.gep(pointer, [index(elements)], inbounds=True, source_etype=F32)
 
 
-__all__ = ["plan_sgemm", "SgemmStep"]
+__all__ = ["SgemmShape", "SgemmStep", "THREADED_MIN_FLOPS", "load_library", "plan_sgemm",
+           "shared_sgemm"]

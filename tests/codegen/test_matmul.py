@@ -29,6 +29,10 @@ GUARD = 256
 
 _SGEMM_ARGS = [ctypes.c_int64] * 3 + [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64] * 2 + [
     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p]
+# run-time epilogue (callback=True): function, context, row0, col0
+_CALLBACK_ARGS = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
+EPILOGUE_FUNCTION = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                                     ctypes.c_int64, ctypes.c_int64)
 
 
 # ---------------------------------------------------------------- harness
@@ -75,6 +79,8 @@ class Compiled:
         emit_sgemm(module, "sgemm_other", config=OTHER_WIDTH)
         emit_sgemm_batched(module, "sgemm_batched", sgemm_name="sgemm_host")
         emit_sgemm(module, "sgemm_bias_relu", epilogue=BIAS_RELU)
+        emit_sgemm(module, "sgemm_callback", callback=True)
+        emit_sgemm(module, "sgemm_callback_tiny", config=TINY, callback=True)
         parsed = llvm.parse_assembly(str(module))
         parsed.verify()
         tuning = llvm.create_pipeline_tuning_options(speed_level=2)
@@ -89,7 +95,9 @@ class Compiled:
             for name, args in [("sgemm_host", _SGEMM_ARGS), ("sgemm_tiny", _SGEMM_ARGS),
                                ("sgemm_other", _SGEMM_ARGS),
                                ("sgemm_batched", [ctypes.c_int64] * 4 + _SGEMM_ARGS),
-                               ("sgemm_bias_relu", _SGEMM_ARGS + [ctypes.c_void_p])]}
+                               ("sgemm_bias_relu", _SGEMM_ARGS + [ctypes.c_void_p]),
+                               ("sgemm_callback", _SGEMM_ARGS + _CALLBACK_ARGS),
+                               ("sgemm_callback_tiny", _SGEMM_ARGS + _CALLBACK_ARGS)]}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +106,8 @@ def compiled() -> Compiled:
 
 
 CONFIGS = {"sgemm_host": host_config(), "sgemm_tiny": TINY, "sgemm_other": OTHER_WIDTH,
-           "sgemm_batched": host_config(), "sgemm_bias_relu": host_config()}
+           "sgemm_batched": host_config(), "sgemm_bias_relu": host_config(),
+           "sgemm_callback": host_config(), "sgemm_callback_tiny": TINY}
 
 
 def element_strides(array: np.ndarray) -> tuple[int, int]:
@@ -280,6 +289,41 @@ def test_epilogue_applies_once_to_the_final_value(compiled):
         expected = np.maximum(before + product + bias, 0.0)
         assert_close(c, expected, bound + 2 * EPS32 * np.abs(before + product + bias),
                      f"bias+relu {m}x{k}@{k}x{n}")
+
+
+@pytest.mark.parametrize("name", ["sgemm_callback", "sgemm_callback_tiny"])
+def test_run_time_epilogue_sees_every_finished_element_once(compiled, name):
+    """The callback gets each element of C exactly once, after its last block of K,
+    at coordinates shifted by row0/col0, with the caller's context."""
+    rng = np.random.default_rng(10)
+    origin, context = (5, 7), 12345
+    for m, k, n in [(50, 1100, 45), (7, 3, 19), (13, 0, 9), (64, 300, 256), (1, 1, 1)]:
+        a, b = operands(rng, m, k, n, m % 2 == 0, n % 2 == 0)
+        c = np.full((m, n), np.nan, np.float32)
+        visits = np.zeros((m, n), np.int64)
+        contexts = set()
+
+        def epilogue(given, row, col, rows, cols):
+            contexts.add(given)
+            top, left = row - origin[0], col - origin[1]
+            visits[top:top + rows, left:left + cols] += 1
+            block = c[top:top + rows, left:left + cols]
+            block[...] = np.tanh(block)
+
+        callback = EPILOGUE_FUNCTION(epilogue)
+        run_sgemm(compiled, name, a, b, c, False, ctypes.cast(callback, ctypes.c_void_p),
+                  context, *origin)
+        assert (visits == 1).all(), f"{name} {m}x{k}@{k}x{n}: visits {np.unique(visits)}"
+        assert contexts <= {context}
+        product, bound = exact_product(a, b)
+        assert_close(c, np.tanh(product), bound + EPS32, f"{name} tanh epilogue")
+
+
+def test_null_run_time_epilogue_is_a_plain_product(compiled):
+    a, b = operands(np.random.default_rng(11), 40, 70, 90, False, True)
+    c = np.full((40, 90), np.nan, np.float32)
+    run_sgemm(compiled, "sgemm_callback", a, b, c, False, None, None, 0, 0)
+    assert_close(c, *exact_product(a, b), "null epilogue")
 
 
 def test_emit_is_idempotent_per_name(compiled):
