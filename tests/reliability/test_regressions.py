@@ -56,7 +56,7 @@ def test_regression_llvmlite_pass_manager_leaked_on_every_compile(monkeypatch):
         codegen.compile_graph(graph)(values)
     gc.collect()
     before = _resident_kib()
-    compiles = 150
+    compiles = 100
     for _ in range(compiles):
         codegen.compile_graph(graph)(values)
     gc.collect()
