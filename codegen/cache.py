@@ -100,11 +100,24 @@ def source_digest() -> str:
     install of it) gives new keys. Stat, not read: it is paid by every warm start."""
     import ir
     digest = hashlib.sha256()
-    for package in (Path(ir.__file__).parent, Path(__file__).parent):
-        for path in sorted(package.rglob("*.py")):
-            info = path.stat()
-            digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    for package in (os.path.dirname(ir.__file__), os.path.dirname(__file__)):
+        for path, size, mtime in sorted(_python_files(package)):
+            digest.update(f"{path}\0{size}\0{mtime}\n".encode())
     return digest.hexdigest()
+
+
+def _python_files(directory: str) -> list[tuple[str, int, int]]:
+    """(path, size, mtime_ns) of the .py files under `directory` (os.scandir: a
+    quarter of the time of Path.rglob, and this runs at every warm start)."""
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir() and not entry.name.startswith((".", "__")):
+                found += _python_files(entry.path)
+            elif entry.name.endswith(".py") and entry.is_file():
+                info = entry.stat()
+                found.append((entry.path, info.st_size, info.st_mtime_ns))
+    return found
 
 
 @functools.lru_cache(maxsize=None)
