@@ -44,17 +44,21 @@ class BoundsCheckError(RuntimeError):
 class BoundsChecker:
     """The checks of one kernel: its index, error record and buffers' sizes.
 
-    `buffers` maps each buffer argument of the kernel function to (position in the
-    argument list, size in elements); pointers not in it are not checked.
+    `buffers` maps id() of each buffer argument of the kernel function to (the
+    argument, its position in the argument list, its size in elements); pointers
+    not in it are not checked.
     """
 
-    def __init__(self, kernel: int, record: lir.Value, buffers: dict[int, tuple[lir.Value, int, int]]):
+    def __init__(self, kernel: int, record: lir.Value,
+                 buffers: dict[int, tuple[lir.Value, int, int]]):
         self.kernel = kernel
         self.record = record
         self.buffers = buffers
 
     def check(self, builder: lir.IRBuilder, base: lir.Value, offset: lir.Value, kind: str
               ) -> None:
+        """Branch to a block recording the failure and returning from the kernel
+        unless 0 <= offset < size; later code is emitted in the passing branch."""
         found = self.buffers.get(id(base))
         if found is None:
             return

@@ -9,8 +9,9 @@ compile options (debug checks, codegen switches, thread count), and
 `compiler_fingerprint()`: llvmlite and LLVM versions, the host triple, CPU name and
 CPU features, and a stamp of the compiler's own source files (the `ir` and
 `codegen` packages: paths, sizes, modification times), so editing the compiler,
-upgrading llvmlite or moving the cache to another CPU never loads stale code. (Same idea as the index key of Numba's cache,
-numba/core/caching.py: source stamp + target + versions.)
+upgrading llvmlite or moving the cache to another CPU never loads stale code.
+(Same idea as the index key of Numba's cache, numba/core/caching.py: source stamp
++ target + versions.) Entries are never evicted: delete the directory to reclaim it.
 
 An entry is one file: a magic line, the SHA-256 of the body, then the body
 (three lengths, JSON metadata, object code, zlib-compressed LLVM IR). A corrupt or
