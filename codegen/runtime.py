@@ -58,7 +58,15 @@ def compile_options(debug: bool | None) -> dict:
     checks = debug_from_environment() if debug is None else bool(debug)
     return {"checks": checks, "keep_ir": debug is True, "sgemm": bool(dot.USE_SGEMM),
             "mathlib": bool(elementwise.USE_MATHLIB),
-            "threads": os.environ.get("PROPC_NUM_THREADS", "")}
+            "threads": os.environ.get("PROPC_NUM_THREADS", ""), "cores": _cores()}
+
+
+def _cores() -> int:
+    """Cores this process may run on (the default thread count of generated code)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class GraphCode:
