@@ -32,7 +32,8 @@ from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, cle
                      describe_kernel, return_if_failed)
 from .memplan import ALIGN, MemoryPlan, Workspace, plan_memory
 from .registry import LOWERINGS, Lowering, lowering_of
-from .steps import WORKSPACE, KernelEnv, KernelPlan
+from .parallel import thread_count
+from .steps import WORKSPACE, KernelEnv, KernelPlan, plan_threads
 from .views import VIEWS
 
 
@@ -108,6 +109,7 @@ def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = F
             materialized.add(need.value)
     if not checks:  # debug mode checks every access inside the kernel's own function
         kernels = fuse_epilogues(graph, kernels)
+        plan_threads(kernels, thread_count())
     homes = _homes(graph, kernels, materialized)
     memory, offsets, in_place = plan_memory(graph, kernels, homes, checks=checks)
     described = _emit_entry(module, symbol, graph, kernels, homes, offsets, in_place,

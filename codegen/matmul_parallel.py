@@ -3,9 +3,11 @@
     void sgemm_parallel(i64 threads, i64 scratch_stride, <the sgemm's arguments,
                         CALLBACK_ARGS included>)
 
-Each thread computes a block of C with the ordinary sgemm (codegen/matmul.py) on
-its own scratch, `scratch + thread * scratch_stride` (a stride of at least
-sgemm_scratch_bytes(M, N, K), 64-byte aligned). C is split into column blocks
+C is cut into one block per thread, each computed with the ordinary sgemm
+(codegen/matmul.py) on its own scratch, `scratch + block * scratch_stride` (a
+stride of at least sgemm_scratch_bytes(M, N, K), 64-byte aligned); the threads
+claim blocks in turn (codegen/parallel.py), so a late thread's block is done by
+another. C is split into column blocks
 (whole NR-wide panels, each thread packing only its columns of B) when N is at
 least as large as M, else into row blocks (whole MR-tall panels): the operand
 every thread then packs whole is the smaller one. The run-time epilogue sees
@@ -44,38 +46,39 @@ def emit_sgemm_parallel(module: lir.Module, name: str, sgemm: lir.Function,
             block.type = PTR
             for position, arg in enumerate(fn.args):
                 builder.store(arg, builder.gep(block, [i64(position)], source_etype=I64))
-            builder.call(parallel, [builder.bitcast(body, PTR), block, threads])
+            builder.call(parallel, [builder.bitcast(body, PTR), block, threads, threads])
     builder.ret_void()
     return fn
 
 
 def _emit_block_body(module: lir.Module, name: str, sgemm: lir.Function,
                      config: SgemmConfig) -> lir.Function:
-    """void body(ptr args, i64 thread, i64 threads): this thread's block of C."""
+    """void body(ptr args, i64 block, i64 blocks): one block of C."""
     fn = lir.Function(module, lir.FunctionType(lir.VoidType(), [PTR, I64, I64]), name=name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
-    block, thread, threads = fn.args
+    packed, part, parts = fn.args
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
     types = [I64, I64] + [arg.type for arg in sgemm.args]
-    loaded = [builder.load(builder.gep(block, [i64(position)], source_etype=I64), typ=kind)
+    loaded = [builder.load(builder.gep(packed, [i64(position)], source_etype=I64), typ=kind)
               for position, kind in enumerate(types)]
     arg = dict(zip(PARALLEL_SGEMM_ARGS, loaded))
     by_columns = builder.icmp_signed(">=", arg["N"], arg["M"])
     with builder.if_else(by_columns) as (then, otherwise):
         with then:
-            start, stop = split_range(builder, arg["N"], thread, threads, config.nr)
-            _call_block(builder, sgemm, arg, thread, start, stop, columns=True)
+            start, stop = split_range(builder, arg["N"], part, parts, config.nr)
+            _call_block(builder, sgemm, arg, part, start, stop, columns=True)
         with otherwise:
-            start, stop = split_range(builder, arg["M"], thread, threads, config.mr)
-            _call_block(builder, sgemm, arg, thread, start, stop, columns=False)
+            start, stop = split_range(builder, arg["M"], part, parts, config.mr)
+            _call_block(builder, sgemm, arg, part, start, stop, columns=False)
     builder.ret_void()
     return fn
 
 
-def _call_block(builder: lir.IRBuilder, sgemm: lir.Function, arg: dict, thread, start, stop,
+def _call_block(builder: lir.IRBuilder, sgemm: lir.Function, arg: dict, part, start, stop,
                 columns: bool) -> None:
-    """sgemm on columns (or rows) [start, stop) of C, when that block is not empty."""
+    """sgemm on columns (or rows) [start, stop) of C (block `part`, with its own
+    scratch), when that block is not empty."""
     with builder.if_then(builder.icmp_signed("<", start, stop)):
         block = dict(arg)
         count = builder.sub(stop, start)
@@ -89,7 +92,7 @@ def _call_block(builder: lir.IRBuilder, sgemm: lir.Function, arg: dict, thread, 
             block["A"] = float_at(builder, arg["A"], builder.mul(start, arg["rsA"]))
             block["C"] = float_at(builder, arg["C"], builder.mul(start, arg["ldc"]))
             block["row0"] = builder.add(arg["row0"], start)
-        scratch_offset = builder.mul(thread, arg["scratch_stride"])
+        scratch_offset = builder.mul(part, arg["scratch_stride"])
         block["scratch"] = builder.gep(arg["scratch"], [scratch_offset],
                                        source_etype=lir.IntType(8))
         builder.call(sgemm, [block[key] for key in SGEMM_ARGS + CALLBACK_ARGS])

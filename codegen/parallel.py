@@ -2,13 +2,16 @@
 shared library.
 
 Generated code never names libgomp: a graph module that wants a parallel region
-calls `propc.shared.parallel(body, data, nthreads)` (or the threaded sgemm
+calls `propc.shared.parallel(body, data, threads, chunks)` (or the threaded sgemm
 `propc.shared.sgemm_parallel`), defined in the process-wide library of
-codegen/sgemm_step.py. There `GOMP_parallel` starts the team (~1 µs per region,
-PERF.md) and each thread runs `body(data, thread, threads)`, splitting its loop
-by its thread number. Only the library depends on libgomp, so a graph compiled
-(or cached) with threads runs anywhere the library loads; without libgomp the
-library runs every body on the calling thread alone (never fails).
+codegen/sgemm_step.py. There `GOMP_parallel` starts a team of `threads` (~1 µs per
+region when the workers are awake, PERF.md), and the threads claim chunks
+0..chunks-1 from a shared counter, running `body(data, chunk, chunks)` for each:
+a worker that wakes late (its core busy with other work) finds the chunks already
+taken by the others instead of making them wait for its share. Only the library
+depends on libgomp, so a graph compiled (or cached) with threads runs anywhere the
+library loads; without libgomp the library runs every chunk on the calling thread
+(never fails).
 
 The thread count of generated code is `thread_count()`: PROPC_NUM_THREADS, else the
 cores this process may run on. Waiting: libgomp's threads spin for a while after a
@@ -18,25 +21,32 @@ back quickly.
 """
 from __future__ import annotations
 
+import ctypes
 import ctypes.util
 import os
 import subprocess
 import threading
+from typing import Callable, Sequence
 
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
-from .matmul_ir import I32, I64, PTR, declare, i64
+from .loops import loop_nest
+from .matmul_ir import I32, I64, PTR, counted, declare, i64
 
 PARALLEL = "propc.shared.parallel"
-# body(data, thread, threads): the part of a region one thread runs
+# body(data, chunk, chunks): one chunk of a region's work
 BODY_TYPE = lir.FunctionType(lir.VoidType(), [PTR, I64, I64])
-PARALLEL_TYPE = lir.FunctionType(lir.VoidType(), [PTR, PTR, I64])
+PARALLEL_TYPE = lir.FunctionType(lir.VoidType(), [PTR, PTR, I64, I64])
+# chunks a parallel loop is cut into per thread (a late thread leaves its chunks to
+# the others; the sgemm uses one chunk per thread: each chunk re-packs an operand)
+CHUNKS_PER_THREAD = 4
 # workers spin this many rounds (a few tens of µs) after a region before sleeping
 DEFAULT_SPINCOUNT = "20000"
 
 _LOCK = threading.Lock()
 _GOMP: list[bool] = []
+_HANDLES: list = []  # libgomp stays mapped: LLVM closes its own handles at exit
 
 
 def _library_candidates() -> list[str]:
@@ -70,8 +80,11 @@ def _load() -> bool:
         os.environ["GOMP_SPINCOUNT"] = DEFAULT_SPINCOUNT  # read when libgomp starts
     for candidate in _library_candidates():
         try:
+            # a ctypes handle is never closed: LLVM's own (dlclosed when LLVM shuts down
+            # at exit) must not unmap the code a spinning worker thread is running
+            _HANDLES.append(ctypes.CDLL(candidate, mode=ctypes.RTLD_GLOBAL))
             llvm.load_library_permanently(candidate)
-        except RuntimeError:
+        except (OSError, RuntimeError):
             continue
         if llvm.address_of_symbol("GOMP_parallel"):
             return True
@@ -107,49 +120,58 @@ def thread_count() -> int:
 
 
 def emit_parallel(module: lir.Module, gomp: bool) -> lir.Function:
-    """Define `void propc.shared.parallel(ptr body, ptr data, i64 nthreads)`: run
-    `body(data, t, n)` on a team of up to `nthreads` threads (t = 0..n-1), or on the
-    calling thread alone (t = 0, n = 1) when nthreads <= 1 or `gomp` is False."""
+    """Define `void parallel(ptr body, ptr data, i64 threads, i64 chunks)`: run
+    `body(data, chunk, chunks)` for every chunk, on a team of up to `threads`
+    threads claiming chunks in turn, or on the calling thread alone when threads
+    <= 1 or `gomp` is False."""
     fn = lir.Function(module, PARALLEL_TYPE, name=module.get_unique_name("parallel"))
     fn.attributes.add("nounwind")
-    body, data, threads = fn.args
+    body, data, threads, chunks = fn.args
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
     if gomp:
         alone = builder.icmp_signed("<=", threads, i64(1))
         with builder.if_else(alone) as (then, otherwise):
             with then:
-                call_body(builder, body, data, i64(0), i64(1))
+                _serial(builder, body, data, chunks)
             with otherwise:
-                _fork(builder, body, data, threads)
+                _fork(builder, body, data, threads, chunks)
     else:
-        call_body(builder, body, data, i64(0), i64(1))
+        _serial(builder, body, data, chunks)
     builder.ret_void()
     return fn
 
 
-def call_body(builder: lir.IRBuilder, body: lir.Value, data: lir.Value, thread: lir.Value,
-              threads: lir.Value) -> None:
+def _serial(builder: lir.IRBuilder, body, data, chunks) -> None:
+    with counted(builder, i64(0), chunks, i64(1), "chunk") as chunk:
+        call_body(builder, body, data, chunk, chunks)
+
+
+def call_body(builder: lir.IRBuilder, body: lir.Value, data: lir.Value, chunk: lir.Value,
+              chunks: lir.Value) -> None:
     """Call the region body held in pointer `body` (an indirect call)."""
     target = builder.inttoptr(builder.ptrtoint(body, I64), BODY_TYPE.as_pointer())
-    builder.call(target, [data, thread, threads])
+    builder.call(target, [data, chunk, chunks])
 
 
-def _fork(builder: lir.IRBuilder, body, data, threads) -> None:
-    """GOMP_parallel(trampoline, {body, data}, threads, 0)."""
+# the block a region's threads share: body, data, next unclaimed chunk, chunk count
+_BODY, _DATA, _NEXT, _CHUNKS = range(4)
+
+
+def _fork(builder: lir.IRBuilder, body, data, threads, chunks) -> None:
+    """GOMP_parallel(trampoline, {body, data, next = 0, chunks}, threads, 0)."""
     module = builder.module
     gomp_parallel = declare(module, "GOMP_parallel", lir.VoidType(), [PTR, PTR, I32, I32])
-    block_type = lir.ArrayType(PTR, 2)
-    block = builder.alloca(block_type)
+    block = builder.alloca(lir.ArrayType(I64, 4))
     block.type = PTR
-    builder.store(body, builder.gep(block, [i64(0)], source_etype=PTR))
-    builder.store(data, builder.gep(block, [i64(1)], source_etype=PTR))
-    count = builder.trunc(threads, I32)
+    for slot, value in ((_BODY, body), (_DATA, data), (_NEXT, i64(0)), (_CHUNKS, chunks)):
+        builder.store(value, builder.gep(block, [i64(slot)], source_etype=I64))
+    count = builder.trunc(builder.select(builder.icmp_signed("<", chunks, threads), chunks,
+                                         threads), I32)
     builder.call(gomp_parallel, [_trampoline(module), block, count, lir.Constant(I32, 0)])
 
 
 def _trampoline(module: lir.Module) -> lir.Function:
-    """The function each team thread runs: unpack {body, data}, ask libgomp which
-    thread this is, call body(data, thread, threads)."""
+    """The function each team thread runs: claim chunks until none is left."""
     name = "propc.parallel.trampoline"
     existing = module.globals.get(name)
     if existing is not None:
@@ -159,21 +181,32 @@ def _trampoline(module: lir.Module) -> lir.Function:
     fn.attributes.add("nounwind")
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
     block = fn.args[0]
-    body = builder.load(builder.gep(block, [i64(0)], source_etype=PTR), typ=PTR)
-    data = builder.load(builder.gep(block, [i64(1)], source_etype=PTR), typ=PTR)
-    thread_num = declare(module, "omp_get_thread_num", I32, [])
-    num_threads = declare(module, "omp_get_num_threads", I32, [])
-    thread = builder.sext(builder.call(thread_num, []), I64)
-    threads = builder.sext(builder.call(num_threads, []), I64)
-    call_body(builder, body, data, thread, threads)
+    slot = {name: builder.gep(block, [i64(position)], source_etype=I64)
+            for name, position in (("body", _BODY), ("data", _DATA), ("next", _NEXT),
+                                   ("chunks", _CHUNKS))}
+    body = builder.load(slot["body"], typ=PTR)
+    data = builder.load(slot["data"], typ=PTR)
+    chunks = builder.load(slot["chunks"], typ=I64)
+    loop = builder.append_basic_block("claim")
+    work = builder.append_basic_block("work")
+    done = builder.append_basic_block("done")
+    builder.branch(loop)
+    builder.position_at_end(loop)
+    chunk = builder.atomic_rmw("add", slot["next"], i64(1), "monotonic")
+    builder.cbranch(builder.icmp_signed("<", chunk, chunks), work, done)
+    builder.position_at_end(work)
+    call_body(builder, body, data, chunk, chunks)
+    builder.branch(loop)
+    builder.position_at_end(done)
     builder.ret_void()
     return fn
 
 
 def split_range(builder: lir.IRBuilder, total: lir.Value, thread: lir.Value,
                 threads: lir.Value, grain: int) -> tuple[lir.Value, lir.Value]:
-    """[start, stop) of `thread`'s share of range(total): equal shares rounded up to
-    a multiple of `grain` (the last threads may get less, or nothing)."""
+    """[start, stop) of share `thread` of range(total) cut in `threads` shares:
+    equal shares rounded up to a multiple of `grain` (the last may get less, or
+    nothing)."""
     share = builder.sdiv(builder.add(total, builder.sub(threads, i64(1))), threads)
     share = builder.mul(builder.sdiv(builder.add(share, i64(grain - 1)), i64(grain)), i64(grain))
     start = builder.mul(thread, share)
@@ -183,5 +216,79 @@ def split_range(builder: lir.IRBuilder, total: lir.Value, thread: lir.Value,
     return start, stop
 
 
+# --------------------------------------------------------------------------------------
+# the graph side: a loop nest split over threads
+
+# body(builder, pointers, counters): one point of the nest, given where to emit and
+# the buffer pointers by key (valid in the function being emitted)
+PointBody = Callable[[lir.IRBuilder, dict, list], None]
+
+
+def emit_parallel_nest(builder: lir.IRBuilder, pointers: dict, sizes: Sequence[int],
+                       threads: int, body: PointBody, grain: int = 1) -> None:
+    """The loop nest over `sizes` (outermost first, every size >= 1), its outermost
+    loop split into CHUNKS_PER_THREAD chunks per thread (a multiple of `grain`
+    each) that `threads` threads share.
+
+    The nest moves into a region body that the shared library's `parallel` runs on
+    each thread; the kernel passes its buffer pointers in an array. The body hands
+    them to an always-inlined function as `noalias` arguments (distinct buffers, as
+    in the kernel itself), so the loops vectorise without overlap checks.
+    """
+    from .sgemm_step import shared_sgemm
+    module = builder.module
+    distinct: list[lir.Value] = []
+    for value in pointers.values():
+        if all(value is not seen for seen in distinct):
+            distinct.append(value)
+    nest = _emit_nest_function(module, builder.function.name, pointers, distinct, sizes,
+                               body, grain)
+    region = _emit_region_body(module, nest, len(distinct))
+    data = builder.alloca(lir.ArrayType(PTR, max(len(distinct), 1)))
+    data.type = PTR
+    for position, value in enumerate(distinct):
+        builder.store(value, builder.gep(data, [i64(position)], source_etype=PTR))
+    chunks = min(threads * CHUNKS_PER_THREAD, -(-sizes[0] // grain))
+    builder.call(shared_sgemm(module, PARALLEL),
+                 [builder.bitcast(region, PTR), data, i64(threads), i64(chunks)])
+
+
+def _emit_nest_function(module, prefix: str, pointers: dict, distinct: list, sizes, body,
+                        grain: int) -> lir.Function:
+    """void nest(ptr buffers..., i64 chunk, i64 chunks): one chunk of the nest."""
+    name = module.get_unique_name(f"{prefix}.nest")
+    fn = lir.Function(module, lir.FunctionType(lir.VoidType(), [PTR] * len(distinct)
+                                               + [I64, I64]), name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("alwaysinline")
+    for arg in fn.args[:len(distinct)]:
+        arg.add_attribute("noalias")
+    rebound = {key: fn.args[next(i for i, seen in enumerate(distinct) if seen is value)]
+               for key, value in pointers.items()}
+    chunk, chunks = fn.args[len(distinct):]
+    b = lir.IRBuilder(fn.append_basic_block("entry"))
+    start, stop = split_range(b, i64(sizes[0]), chunk, chunks, grain)
+    with counted(b, start, stop, i64(1), "share") as first:
+        loop_nest(b, list(sizes[1:]), lambda counters, _: body(b, rebound, [first] + counters)
+                  or [])
+    b.ret_void()
+    return fn
+
+
+def _emit_region_body(module, nest: lir.Function, count: int) -> lir.Function:
+    """void body(ptr data, i64 chunk, i64 chunks): unpack the pointers, run nest."""
+    fn = lir.Function(module, BODY_TYPE, name=module.get_unique_name(f"{nest.name}.region"))
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    data, chunk, chunks = fn.args
+    b = lir.IRBuilder(fn.append_basic_block("entry"))
+    loaded = [b.load(b.gep(data, [i64(position)], source_etype=PTR), typ=PTR)
+              for position in range(count)]
+    b.call(nest, loaded + [chunk, chunks])
+    b.ret_void()
+    return fn
+
+
 __all__ = ["BODY_TYPE", "PARALLEL", "PARALLEL_TYPE", "available_cores", "call_body",
-           "emit_parallel", "load_gomp", "requested_threads", "split_range", "thread_count"]
+           "emit_parallel", "emit_parallel_nest", "load_gomp", "requested_threads", "split_range", "thread_count"]

@@ -23,9 +23,10 @@ from ir.graph import Value
 from ir.types import DType
 
 from .affine import Affine, plan_loops
-from .expr import Emitter, ExprBuilder, Node
+from .expr import Apply, Emitter, ExprBuilder, Load, Node
 from .llvmtypes import index, load_element, store_element
 from .loops import loop_nest
+from .parallel import emit_parallel_nest
 
 # Key of a kernel's temporary workspace in KernelEnv.pointers (KernelPlan.workspace).
 WORKSPACE = "workspace"
@@ -42,10 +43,21 @@ class KernelEnv:
     pointers: dict
 
 
+# Per-element cost of a primitive in `Step.work` units (~0.1 ns each): the inline
+# polynomial transcendentals cost about ten simple operations.
+EXPENSIVE = {"exp": 10, "log": 10, "tanh": 10, "sin": 12, "cos": 12, "pow": 20, "sqrt": 3,
+             "div": 3}
+# Less work than this (~50 µs on one core) stays on one thread: a parallel region
+# costs ~1 µs when the other threads spin, tens of µs when they have to wake up.
+PARALLEL_MIN_WORK = 500_000
+
+
 class Step:
-    """One loop nest of a kernel."""
+    """One loop nest of a kernel. `threads` > 1 splits its outer loop over threads
+    (set by `plan_threads`)."""
 
     exprs: ExprBuilder
+    threads: int = 1
 
     def reads(self) -> set[Value]:
         """Materialized values this step loads."""
@@ -53,6 +65,39 @@ class Step:
 
     def emit(self, env: KernelEnv) -> None:
         raise NotImplementedError
+
+    def parallel_sizes(self) -> tuple[int, ...] | None:
+        """The loops a thread split may divide (outermost first), None if none."""
+        return None
+
+    def work(self) -> int:
+        """Rough cost of the whole nest in ~0.1 ns units (elements x operations)."""
+        return 0
+
+
+def node_cost(nodes: Sequence[Node]) -> int:
+    """Operations per loop point of the expression trees (shared subtrees once)."""
+    seen: set[int] = set()
+    total = 0
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, Apply):
+            total += EXPENSIVE.get(node.prim, 1)
+            stack.extend(node.args)
+        elif isinstance(node, Load):
+            total += 1
+    return total
+
+
+def _elements(sizes: Sequence[int]) -> int:
+    count = 1
+    for size in sizes:
+        count *= size
+    return count
 
 
 class MapStep(Step):
@@ -68,19 +113,28 @@ class MapStep(Step):
         self.plan = plan_loops(sizes, exprs.affines() + [dest_offset])
         self.empty = 0 in sizes
 
+    def parallel_sizes(self) -> tuple[int, ...] | None:
+        return None if self.empty or not self.plan.sizes else self.plan.sizes
+
+    def work(self) -> int:
+        return _elements(self.plan.sizes) * (node_cost([self.node]) + 1)
+
     def emit(self, env: KernelEnv) -> None:
         if self.empty:
             return
+        if self.threads > 1:
+            grain = 16 if len(self.plan.sizes) == 1 else 1  # whole cache lines per thread
+            emit_parallel_nest(env.builder, env.pointers, self.plan.sizes, self.threads,
+                               self._point, grain)
+            return
         b = env.builder
+        loop_nest(b, self.plan.sizes, lambda counters, _: self._point(b, env.pointers, counters)
+                  or [])
 
-        def body(counters, carried):
-            point = Emitter(b, env.pointers, self.plan, counters)
-            value = point.emit(self.node)
-            store_element(b, env.pointers[self.dest], point.offset(self.dest_offset),
-                          self.dtype, value)
-            return []
-
-        loop_nest(b, self.plan.sizes, body)
+    def _point(self, b: lir.IRBuilder, pointers: dict, counters: list) -> None:
+        point = Emitter(b, pointers, self.plan, counters)
+        value = point.emit(self.node)
+        store_element(b, pointers[self.dest], point.offset(self.dest_offset), self.dtype, value)
 
 
 class ReduceStep(Step):
@@ -107,6 +161,16 @@ class ReduceStep(Step):
         self.outer = sum(1 for group in self.plan.groups if group[0] < outer)
         self.empty = 0 in sizes
 
+    def parallel_sizes(self) -> tuple[int, ...] | None:
+        """Register reductions split their output elements; in-memory ones (outer
+        loops reduced into memory) stay whole."""
+        if self.empty or not self.in_register or self.outer == 0:
+            return None
+        return self.plan.sizes[:self.outer]
+
+    def work(self) -> int:
+        return _elements(self.plan.sizes) * (node_cost(self.nodes) + 1)
+
     def emit(self, env: KernelEnv) -> None:
         if self.empty:
             return
@@ -116,24 +180,28 @@ class ReduceStep(Step):
             self._emit_in_memory(env)
 
     def _emit_in_register(self, env: KernelEnv) -> None:
-        b = env.builder
         outer_sizes = self.plan.sizes[:self.outer]
+        if self.threads > 1:
+            emit_parallel_nest(env.builder, env.pointers, outer_sizes, self.threads,
+                               self._reduce_at)
+            return
+        b = env.builder
+        loop_nest(b, outer_sizes, lambda counters, _: self._reduce_at(b, env.pointers, counters)
+                  or [])
+
+    def _reduce_at(self, b: lir.IRBuilder, pointers: dict, outer_counters: list) -> None:
+        """Reduce the inner loops for one output element and store it."""
         inner_sizes = self.plan.sizes[self.outer:]
         zeros = [index(0)] * len(inner_sizes)
 
-        def outer_body(outer_counters, carried):
-            def inner_body(inner_counters, accumulators):
-                point = Emitter(b, env.pointers, self.plan, outer_counters + inner_counters)
-                values = [point.emit(node) for node in self.nodes]
-                return [self.combine(b, accumulators[0], values)]
+        def inner_body(inner_counters, accumulators):
+            point = Emitter(b, pointers, self.plan, outer_counters + inner_counters)
+            values = [point.emit(node) for node in self.nodes]
+            return [self.combine(b, accumulators[0], values)]
 
-            (total,) = loop_nest(b, inner_sizes, inner_body, [self.init])
-            point = Emitter(b, env.pointers, self.plan, outer_counters + zeros)
-            store_element(b, env.pointers[self.dest], point.offset(self.dest_offset),
-                          self.dtype, total)
-            return []
-
-        loop_nest(b, outer_sizes, outer_body)
+        (total,) = loop_nest(b, inner_sizes, inner_body, [self.init])
+        point = Emitter(b, pointers, self.plan, outer_counters + zeros)
+        store_element(b, pointers[self.dest], point.offset(self.dest_offset), self.dtype, total)
 
     def _emit_in_memory(self, env: KernelEnv) -> None:
         b = env.builder
@@ -148,6 +216,17 @@ class ReduceStep(Step):
             return []
 
         loop_nest(b, self.plan.sizes, body)
+
+
+def plan_threads(kernels: list, threads: int) -> None:
+    """Give steps with enough work a thread split (their `threads` attribute)."""
+    if threads <= 1:
+        return
+    for kernel in kernels:
+        for step in kernel.steps:
+            sizes = step.parallel_sizes()
+            if sizes and sizes[0] > 1 and step.work() >= PARALLEL_MIN_WORK:
+                step.threads = min(threads, sizes[0])
 
 
 @dataclass

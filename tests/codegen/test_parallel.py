@@ -63,21 +63,24 @@ def test_without_libgomp_everything_runs_on_one_thread(monkeypatch):
 # -- the parallel region --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_parallel_region_runs_the_body_once_per_thread(threads):
-    run = shared(parallel.PARALLEL, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64])
+@pytest.mark.parametrize("threads,chunks", [(1, 1), (1, 5), (2, 2), (2, 9), (3, 2), (3, 7)])
+def test_parallel_region_runs_every_chunk_once(threads, chunks):
+    run = shared(parallel.PARALLEL, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                     ctypes.c_int64])
     seen, lock = [], threading.Lock()
 
-    def body(data, thread, count):
+    def body(data, chunk, count):
         with lock:
-            seen.append((data, thread, count, threading.get_ident()))
+            seen.append((data, chunk, count, threading.get_ident()))
 
     callback = BODY(body)
-    run(ctypes.cast(callback, ctypes.c_void_p), 777, threads)
-    expected = threads if parallel.load_gomp() else 1
-    assert sorted(thread for _, thread, _, _ in seen) == list(range(expected))
-    assert {(data, count) for data, _, count, _ in seen} == {(777, expected)}
-    assert len({ident for *_, ident in seen}) == expected
+    run(ctypes.cast(callback, ctypes.c_void_p), 777, threads, chunks)
+    assert sorted(chunk for _, chunk, _, _ in seen) == list(range(chunks))
+    assert {(data, count) for data, _, count, _ in seen} == {(777, chunks)}
+    team = min(threads, chunks) if parallel.load_gomp() else 1
+    assert len({ident for *_, ident in seen}) <= team
+    if team == 1:
+        assert {ident for *_, ident in seen} == {threading.get_ident()}
 
 
 def test_split_range_covers_the_range_once():
@@ -168,10 +171,15 @@ CHILD = textwrap.dedent("""
     params, x, labels = random_inputs(size)
     (new_params, loss) = pc.compile(mlp_train_step)(params, x, labels)
     logits = pc.compile(mlp_predict)(params, x)
-    flat = [a for layer in new_params for a in layer] + [np.asarray(loss), logits]
+    big = np.random.default_rng(1).standard_normal((301, 517)).astype(np.float32)
+    loops = pc.compile(lambda a: (pc.tanh(a) * 2 + a, pc.exp(a).sum(axis=1), a.max(axis=1)))
+    flat = ([a for layer in new_params for a in layer] + [np.asarray(loss), logits]
+            + list(loops(big)))
     np.savez(sys.argv[1], *flat)
     lowered = pc.compile(mlp_train_step).lower(params, x, labels)
-    print(json.dumps({"threaded": "sgemm_parallel" in lowered.llvm_ir}))
+    loop_ir = loops.lower(big).llvm_ir
+    print(json.dumps({"threaded": "sgemm_parallel" in lowered.llvm_ir,
+                      "loops": loop_ir.count("propc.shared.parallel")}))
 """)
 
 
@@ -186,7 +194,9 @@ def test_graphs_with_two_threads_equal_one_thread(tmp_path):
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         info = json.loads(done.stdout.strip().splitlines()[-1])
-        assert info["threaded"] == (threads == "2" and parallel.load_gomp())
+        threaded = threads == "2" and parallel.load_gomp()
+        assert info["threaded"] == threaded
+        assert (info["loops"] >= 3) == threaded      # a call per parallel loop, a declaration
         with np.load(out) as saved:
             results[threads] = [saved[key] for key in sorted(saved.files,
                                                              key=lambda k: int(k[4:]))]
