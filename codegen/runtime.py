@@ -53,20 +53,14 @@ def debug_from_environment() -> bool:
 def compile_options(debug: bool | None) -> dict:
     """Everything besides the graph text that changes what is compiled (part of the
     cache key): debug checks (explicit, else from PROPC_DEBUG), whether the
-    unoptimised IR is kept, the codegen switches, the thread setting."""
+    unoptimised IR is kept, the codegen switches, and the thread count generated
+    code is planned for (PROPC_NUM_THREADS, else the cores this process may use)."""
     from . import dot, elementwise
+    from .parallel import thread_count
     checks = debug_from_environment() if debug is None else bool(debug)
     return {"checks": checks, "keep_ir": debug is True, "sgemm": bool(dot.USE_SGEMM),
             "mathlib": bool(elementwise.USE_MATHLIB),
-            "threads": os.environ.get("PROPC_NUM_THREADS", ""), "cores": _cores()}
-
-
-def _cores() -> int:
-    """Cores this process may run on (the default thread count of generated code)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+            "threads": thread_count()}
 
 
 class GraphCode:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import codegen
-from codegen import cache
+from codegen import cache, parallel
 from ir import Builder, DType, TensorType
 
 from codegen_graphs import bcast, layer_graph, layer_reference
@@ -109,9 +109,10 @@ def test_options_and_compiler_fingerprint_are_part_of_the_key(cache_dir, monkeyp
     checked = codegen.compile_graph(scaled_tanh_graph(), debug=True)
     assert not checked.from_cache and checked.memory.error_slot is not None
     check_scaled(checked)
-    monkeypatch.setenv("PROPC_NUM_THREADS", "3")
+    threads = parallel.thread_count()
+    monkeypatch.setattr(parallel, "thread_count", lambda: threads + 1)
     assert not codegen.compile_graph(scaled_tanh_graph()).from_cache
-    monkeypatch.delenv("PROPC_NUM_THREADS")
+    monkeypatch.setattr(parallel, "thread_count", lambda: threads)
     assert codegen.compile_graph(scaled_tanh_graph()).from_cache
     # a new compiler (edited source, other llvmlite, other CPU) never sees old code
     monkeypatch.setattr(cache, "compiler_fingerprint", lambda: "another compiler")
@@ -221,7 +222,7 @@ CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     import codegen
-    from codegen import cache
+    from codegen import cache, parallel
     sys.path.insert(0, sys.argv[1])
     from test_cache import scaled_tanh_graph, check_scaled
     exe = codegen.compile_graph(scaled_tanh_graph())
@@ -317,7 +318,7 @@ WARM_CHILD = textwrap.dedent("""
     import json, time
     import numpy as np
     import propc as pc
-    from codegen import cache
+    from codegen import cache, parallel
 
     def model(w, x):
         return pc.tanh(x @ w).sum(axis=1)
