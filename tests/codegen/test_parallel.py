@@ -30,6 +30,13 @@ _SGEMM = [ctypes.c_int64] * 3 + [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64
     ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
 
 
+@pytest.fixture(autouse=True)
+def _normal_build(monkeypatch):
+    """These tests check what the normal build does; debug mode (PROPC_DEBUG=1, the CI
+    debug job) compiles unfused, single-threaded, bounds-checked code instead."""
+    monkeypatch.delenv("PROPC_DEBUG", raising=False)
+
+
 def shared(symbol: str, argtypes: list):
     load_library()
     address = llvm.address_of_symbol(symbol)

@@ -18,6 +18,13 @@ F32 = DType.f32
 EPS32 = 2.0 ** -24
 
 
+@pytest.fixture(autouse=True)
+def _normal_build(monkeypatch):
+    """These tests check what the normal build does; debug mode (PROPC_DEBUG=1, the CI
+    debug job) compiles unfused, single-threaded, bounds-checked code instead."""
+    monkeypatch.delenv("PROPC_DEBUG", raising=False)
+
+
 def product_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Error a float32 a @ b may carry, elementwise."""
     depth = max(a.shape[1], 1)
