@@ -4,11 +4,11 @@ shared library.
 Generated code never names libgomp: a graph module that wants a parallel region
 calls `propc.shared.parallel(body, data, threads, chunks)` (or the threaded sgemm
 `propc.shared.sgemm_parallel`), defined in the process-wide library of
-codegen/sgemm_step.py. There `GOMP_parallel` starts a team of `threads` (~1 µs per
-region when the workers are awake, PERF.md), and the threads claim chunks
-0..chunks-1 from a shared counter, running `body(data, chunk, chunks)` for each:
-a worker that wakes late (its core busy with other work) finds the chunks already
-taken by the others instead of making them wait for its share. Only the library
+codegen/sgemm_step.py (see codegen/parallel_region.py): `GOMP_parallel` starts a
+team of `threads` (~1 µs per region when the workers are awake, PERF.md) that
+claim chunks 0..chunks-1, running `body(data, chunk, chunks)` for each, and
+regions that ran slower than one thread would have (other processes on the cores)
+make the next ones serial for a while. Only the library
 depends on libgomp, so a graph compiled (or cached) with threads runs anywhere the
 library loads; without libgomp the library runs every chunk on the calling thread
 (never fails).
@@ -32,7 +32,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from .loops import loop_nest
-from .matmul_ir import I32, I64, PTR, counted, declare, i64
+from .matmul_ir import I64, PTR, counted, i64
 
 PARALLEL = "propc.shared.parallel"
 # body(data, chunk, chunks): one chunk of a region's work
@@ -113,93 +113,6 @@ def thread_count() -> int:
     if wanted <= 1 or not load_gomp():
         return 1
     return wanted
-
-
-# --------------------------------------------------------------------------------------
-# the library side: propc.shared.parallel
-
-
-def emit_parallel(module: lir.Module, gomp: bool) -> lir.Function:
-    """Define `void parallel(ptr body, ptr data, i64 threads, i64 chunks)`: run
-    `body(data, chunk, chunks)` for every chunk, on a team of up to `threads`
-    threads claiming chunks in turn, or on the calling thread alone when threads
-    <= 1 or `gomp` is False."""
-    fn = lir.Function(module, PARALLEL_TYPE, name=module.get_unique_name("parallel"))
-    fn.attributes.add("nounwind")
-    body, data, threads, chunks = fn.args
-    builder = lir.IRBuilder(fn.append_basic_block("entry"))
-    if gomp:
-        alone = builder.icmp_signed("<=", threads, i64(1))
-        with builder.if_else(alone) as (then, otherwise):
-            with then:
-                _serial(builder, body, data, chunks)
-            with otherwise:
-                _fork(builder, body, data, threads, chunks)
-    else:
-        _serial(builder, body, data, chunks)
-    builder.ret_void()
-    return fn
-
-
-def _serial(builder: lir.IRBuilder, body, data, chunks) -> None:
-    with counted(builder, i64(0), chunks, i64(1), "chunk") as chunk:
-        call_body(builder, body, data, chunk, chunks)
-
-
-def call_body(builder: lir.IRBuilder, body: lir.Value, data: lir.Value, chunk: lir.Value,
-              chunks: lir.Value) -> None:
-    """Call the region body held in pointer `body` (an indirect call)."""
-    target = builder.inttoptr(builder.ptrtoint(body, I64), BODY_TYPE.as_pointer())
-    builder.call(target, [data, chunk, chunks])
-
-
-# the block a region's threads share: body, data, next unclaimed chunk, chunk count
-_BODY, _DATA, _NEXT, _CHUNKS = range(4)
-
-
-def _fork(builder: lir.IRBuilder, body, data, threads, chunks) -> None:
-    """GOMP_parallel(trampoline, {body, data, next = 0, chunks}, threads, 0)."""
-    module = builder.module
-    gomp_parallel = declare(module, "GOMP_parallel", lir.VoidType(), [PTR, PTR, I32, I32])
-    block = builder.alloca(lir.ArrayType(I64, 4))
-    block.type = PTR
-    for slot, value in ((_BODY, body), (_DATA, data), (_NEXT, i64(0)), (_CHUNKS, chunks)):
-        builder.store(value, builder.gep(block, [i64(slot)], source_etype=I64))
-    count = builder.trunc(builder.select(builder.icmp_signed("<", chunks, threads), chunks,
-                                         threads), I32)
-    builder.call(gomp_parallel, [_trampoline(module), block, count, lir.Constant(I32, 0)])
-
-
-def _trampoline(module: lir.Module) -> lir.Function:
-    """The function each team thread runs: claim chunks until none is left."""
-    name = "propc.parallel.trampoline"
-    existing = module.globals.get(name)
-    if existing is not None:
-        return existing
-    fn = lir.Function(module, lir.FunctionType(lir.VoidType(), [PTR]), name=name)
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
-    builder = lir.IRBuilder(fn.append_basic_block("entry"))
-    block = fn.args[0]
-    slot = {name: builder.gep(block, [i64(position)], source_etype=I64)
-            for name, position in (("body", _BODY), ("data", _DATA), ("next", _NEXT),
-                                   ("chunks", _CHUNKS))}
-    body = builder.load(slot["body"], typ=PTR)
-    data = builder.load(slot["data"], typ=PTR)
-    chunks = builder.load(slot["chunks"], typ=I64)
-    loop = builder.append_basic_block("claim")
-    work = builder.append_basic_block("work")
-    done = builder.append_basic_block("done")
-    builder.branch(loop)
-    builder.position_at_end(loop)
-    chunk = builder.atomic_rmw("add", slot["next"], i64(1), "monotonic")
-    builder.cbranch(builder.icmp_signed("<", chunk, chunks), work, done)
-    builder.position_at_end(work)
-    call_body(builder, body, data, chunk, chunks)
-    builder.branch(loop)
-    builder.position_at_end(done)
-    builder.ret_void()
-    return fn
 
 
 def split_range(builder: lir.IRBuilder, total: lir.Value, thread: lir.Value,
@@ -290,5 +203,5 @@ def _emit_region_body(module, nest: lir.Function, count: int) -> lir.Function:
     return fn
 
 
-__all__ = ["BODY_TYPE", "PARALLEL", "PARALLEL_TYPE", "available_cores", "call_body",
-           "emit_parallel", "emit_parallel_nest", "load_gomp", "requested_threads", "split_range", "thread_count"]
+__all__ = ["BODY_TYPE", "PARALLEL", "PARALLEL_TYPE", "available_cores", "emit_parallel_nest",
+           "load_gomp", "requested_threads", "split_range", "thread_count"]

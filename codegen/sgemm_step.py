@@ -22,7 +22,8 @@ from ir.graph import Op, Value
 from .affine import Affine, LoopPlan, flat_offset, plan_loops
 from .expr import ExprBuilder, Load
 from .jit import load_shared_library
-from .parallel import PARALLEL, emit_parallel, load_gomp, thread_count
+from .parallel import PARALLEL, load_gomp, thread_count
+from .parallel_region import emit_parallel
 from .llvmtypes import F32, I32, PTR, index
 from .steps import WORKSPACE, KernelEnv, KernelPlan, Step
 

@@ -19,6 +19,7 @@ import pytest
 
 from codegen import parallel
 from codegen.matmul import sgemm_scratch_bytes
+from codegen.parallel_region import BACKOFF, SKIP
 from codegen.sgemm_step import THREADED, load_library
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -88,6 +89,44 @@ def test_parallel_region_runs_every_chunk_once(threads, chunks):
     assert len({ident for *_, ident in seen}) <= team
     if team == 1:
         assert {ident for *_, ident in seen} == {threading.get_ident()}
+
+
+def _library_state(name: str) -> ctypes.c_int64:
+    from codegen import jit
+    load_library()
+    library = jit._LIBRARIES.get("sgemm")
+    address = library._engine.get_global_value_address(name)
+    assert address
+    return ctypes.c_int64.from_address(address)
+
+
+@pytest.mark.skipif(not parallel.load_gomp(), reason="needs libgomp")
+def test_region_slower_than_one_thread_makes_the_next_ones_serial():
+    """A worker far slower than the caller (as when its core is busy elsewhere):
+    the region took longer than the caller alone would have, so the next region
+    runs on the calling thread only."""
+    import time
+    run = shared(parallel.PARALLEL, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                     ctypes.c_int64])
+    skip, backoff = _library_state(SKIP), _library_state(BACKOFF)
+    caller = threading.get_ident()
+    seen = []
+
+    def body(data, chunk, count):
+        seen.append(threading.get_ident())
+        time.sleep(0.1 if threading.get_ident() == caller else 0.4)
+
+    callback = BODY(body)
+    skip.value, backoff.value = 0, 0
+    run(ctypes.cast(callback, ctypes.c_void_p), None, 2, 2)
+    assert len(set(seen)) == 2, "the worker took a chunk"
+    assert skip.value >= 1 and backoff.value >= 1
+    seen.clear()
+    pending = skip.value
+    run(ctypes.cast(callback, ctypes.c_void_p), None, 2, 2)
+    assert seen == [caller, caller]
+    assert skip.value == pending - 1
+    skip.value, backoff.value = 0, 0
 
 
 def test_split_range_covers_the_range_once():

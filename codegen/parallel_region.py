@@ -1,0 +1,163 @@
+"""The library side of codegen/parallel.py: `propc.shared.parallel`, a libgomp
+fork-join region whose threads claim chunks of work, with a guard for busy cores.
+
+    void parallel(ptr body, ptr data, i64 threads, i64 chunks)
+
+runs `body(data, chunk, chunks)` once for every chunk 0..chunks-1. With libgomp,
+`GOMP_parallel` starts a team of up to `threads` threads that claim chunks from a
+shared atomic counter; the calling thread (thread 0) starts claiming at once, so a
+worker that wakes late finds its share already taken.
+
+A late worker still has to arrive before the region can end. When the other cores
+are busy with other processes that wait can be a scheduler time slice (ms), far
+more than the work: the calling thread times each region (cycle counter) and, when
+the region took longer than doing every chunk itself would have (estimated from
+its own chunks), runs the next regions serially, 1, 3, 7, ... up to
+MAX_SERIAL_REGIONS of them before trying threads again; regions that pay shrink
+that backoff again. Without libgomp every region runs serially.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as lir
+
+from .matmul_ir import I32, I64, PTR, counted, declare, i64
+from .parallel import BODY_TYPE, PARALLEL_TYPE
+
+MAX_SERIAL_REGIONS = 63
+# a region "lost" when it took longer than LOST_RATIO x the serial estimate
+LOST_NUMERATOR, LOST_DENOMINATOR = 9, 8
+
+# process-wide state: regions still to run serially, the current backoff length
+SKIP = "propc_parallel_skip"
+BACKOFF = "propc_parallel_backoff"
+
+# the block a region's threads share
+_BODY, _DATA, _NEXT, _CHUNKS, _MASTER_END, _MASTER_CHUNKS = range(6)
+_SLOTS = 6
+
+
+def emit_parallel(module: lir.Module, gomp: bool) -> lir.Function:
+    """Define the region function (see the module docstring) in `module`."""
+    fn = lir.Function(module, PARALLEL_TYPE, name=module.get_unique_name("parallel"))
+    fn.attributes.add("nounwind")
+    body, data, threads, chunks = fn.args
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    if not gomp:
+        _serial(builder, body, data, chunks)
+        builder.ret_void()
+        return fn
+    skip = _global(module, SKIP)
+    backoff = _global(module, BACKOFF)
+    pending = builder.load_atomic(skip, "monotonic", 8, typ=I64)
+    alone = builder.or_(builder.icmp_signed("<=", threads, i64(1)),
+                        builder.icmp_signed("<=", chunks, i64(1)))
+    serial = builder.or_(alone, builder.icmp_signed(">", pending, i64(0)))
+    with builder.if_else(serial) as (then, otherwise):
+        with then:
+            with builder.if_then(builder.not_(alone)):
+                builder.store_atomic(builder.sub(pending, i64(1)), skip, "monotonic", 8)
+            _serial(builder, body, data, chunks)
+        with otherwise:
+            _fork(builder, body, data, threads, chunks, skip, backoff)
+    builder.ret_void()
+    return fn
+
+
+def _global(module: lir.Module, name: str) -> lir.GlobalVariable:
+    """A zero-initialised i64 of the library (process-wide state; tests read it)."""
+    variable = lir.GlobalVariable(module, I64, name)
+    variable.initializer = i64(0)
+    variable.align = 8
+    return variable
+
+
+def _serial(builder: lir.IRBuilder, body, data, chunks) -> None:
+    with counted(builder, i64(0), chunks, i64(1), "chunk") as chunk:
+        call_body(builder, body, data, chunk, chunks)
+
+
+def call_body(builder: lir.IRBuilder, body: lir.Value, data: lir.Value, chunk: lir.Value,
+              chunks: lir.Value) -> None:
+    """Call the region body held in pointer `body` (an indirect call)."""
+    target = builder.inttoptr(builder.ptrtoint(body, I64), BODY_TYPE.as_pointer())
+    builder.call(target, [data, chunk, chunks])
+
+
+def _clock(builder: lir.IRBuilder) -> lir.Value:
+    counter = declare(builder.module, "llvm.readcyclecounter", I64, [])
+    return builder.call(counter, [])
+
+
+def _fork(builder: lir.IRBuilder, body, data, threads, chunks, skip, backoff) -> None:
+    """GOMP_parallel(trampoline, block, threads, 0), timed; then the backoff rule."""
+    module = builder.module
+    gomp_parallel = declare(module, "GOMP_parallel", lir.VoidType(), [PTR, PTR, I32, I32])
+    block = builder.alloca(lir.ArrayType(I64, _SLOTS))
+    block.type = PTR
+    slot = [builder.gep(block, [i64(position)], source_etype=I64) for position in range(_SLOTS)]
+    for position, value in ((_BODY, body), (_DATA, data), (_NEXT, i64(0)), (_CHUNKS, chunks),
+                            (_MASTER_END, i64(0)), (_MASTER_CHUNKS, i64(0))):
+        builder.store(value, slot[position])
+    team = builder.select(builder.icmp_signed("<", chunks, threads), chunks, threads)
+    start = _clock(builder)
+    builder.call(gomp_parallel, [_trampoline(module), block, builder.trunc(team, I32),
+                                 lir.Constant(I32, 0)])
+    total = builder.sub(_clock(builder), start)
+    own_time = builder.sub(builder.load(slot[_MASTER_END], typ=I64), start)
+    own_chunks = builder.load(slot[_MASTER_CHUNKS], typ=I64)
+    # lost: total > ratio * own_time * chunks / own_chunks (the serial estimate)
+    lost = builder.icmp_signed(
+        ">", builder.mul(builder.mul(total, own_chunks), i64(LOST_DENOMINATOR)),
+        builder.mul(builder.mul(own_time, chunks), i64(LOST_NUMERATOR)))
+    current = builder.load_atomic(backoff, "monotonic", 8, typ=I64)
+    longer = builder.add(builder.mul(current, i64(2)), i64(1))
+    longer = builder.select(builder.icmp_signed(">", longer, i64(MAX_SERIAL_REGIONS)),
+                            i64(MAX_SERIAL_REGIONS), longer)
+    shorter = builder.sdiv(current, i64(2))
+    updated = builder.select(lost, longer, shorter)
+    builder.store_atomic(updated, backoff, "monotonic", 8)
+    with builder.if_then(lost):
+        builder.store_atomic(updated, skip, "monotonic", 8)
+
+
+def _trampoline(module: lir.Module) -> lir.Function:
+    """The function each team thread runs: claim chunks until none is left; thread
+    0 (the caller) then records when it ran out and how many chunks it did."""
+    name = "propc.parallel.trampoline"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    fn = lir.Function(module, lir.FunctionType(lir.VoidType(), [PTR]), name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    block = fn.args[0]
+    slot = [builder.gep(block, [i64(position)], source_etype=I64) for position in range(_SLOTS)]
+    body = builder.load(slot[_BODY], typ=PTR)
+    data = builder.load(slot[_DATA], typ=PTR)
+    chunks = builder.load(slot[_CHUNKS], typ=I64)
+    entry = builder.block
+    loop = builder.append_basic_block("claim")
+    work = builder.append_basic_block("work")
+    done = builder.append_basic_block("done")
+    builder.branch(loop)
+    builder.position_at_end(loop)
+    count = builder.phi(I64, name="done_chunks")
+    count.add_incoming(i64(0), entry)
+    chunk = builder.atomic_rmw("add", slot[_NEXT], i64(1), "monotonic")
+    builder.cbranch(builder.icmp_signed("<", chunk, chunks), work, done)
+    builder.position_at_end(work)
+    call_body(builder, body, data, chunk, chunks)
+    count.add_incoming(builder.add(count, i64(1)), work)
+    builder.branch(loop)
+    builder.position_at_end(done)
+    thread_num = declare(module, "omp_get_thread_num", I32, [])
+    with builder.if_then(builder.icmp_signed("==", builder.call(thread_num, []),
+                                             lir.Constant(I32, 0))):
+        builder.store(_clock(builder), slot[_MASTER_END])
+        builder.store(count, slot[_MASTER_CHUNKS])
+    builder.ret_void()
+    return fn
+
+
+__all__ = ["BACKOFF", "MAX_SERIAL_REGIONS", "SKIP", "call_body", "emit_parallel"]
