@@ -57,6 +57,14 @@ def slice_access(op: Op, access: Access, rank: int) -> Access:
                  for index, start, stride in zip(access, starts, strides))
 
 
+@view("rev")
+def rev_access(op: Op, access: Access, rank: int) -> Access:
+    """Operand index = size - 1 - result index on the reversed axes."""
+    shape, dims = op.operands[0].shape, op.attrs["dims"]
+    return tuple(index.scale(-1).shift(shape[axis] - 1) if axis in dims else index
+                 for axis, index in enumerate(access))
+
+
 @view("reshape")
 def reshape_access(op: Op, access: Access, rank: int) -> "Access | None":
     """Affine when every operand axis is a run of whole result axes (a split).

@@ -97,6 +97,11 @@ def _slice(attrs, x):
     return x[index]
 
 
+@register("rev")
+def _rev(attrs, x):
+    return np.flip(x, axis=attrs["dims"]).copy()
+
+
 @register("pad")
 def _pad(attrs, x):
     low, high, interior = attrs["low"], attrs["high"], attrs["interior"]

@@ -302,6 +302,12 @@ def slice_rule(name, types, attrs):
     return t.with_shape(shape)
 
 
+def rev_rule(name, types, attrs):
+    (t,) = types
+    _axis_list(name, "reversed", attrs["dims"], t.ndim)
+    return t
+
+
 def pad_rule(name, types, attrs):
     (t,) = types
     low, high, interior = attrs["low"], attrs["high"], attrs["interior"]
@@ -336,6 +342,8 @@ define("transpose", 1, transpose_rule, attrs={"perm": "ints"},
        doc="result axis i is operand axis perm[i]")
 define("slice", 1, slice_rule, attrs={"start": "ints", "stop": "ints", "stride": "ints"},
        doc="strided slice, start <= stop, stride >= 1 per axis")
+define("rev", 1, rev_rule, attrs={"dims": "ints"},
+       doc="reverse the order of elements along the listed axes")
 define("pad", 1, pad_rule, attrs={"low": "ints", "high": "ints", "interior": "ints"},
        doc="pad with zeros: low/high at the ends, interior between elements")
 define("concatenate", None, concatenate_rule, attrs={"axis": "int"},

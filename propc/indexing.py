@@ -1,9 +1,10 @@
 """Basic indexing of tracers: `x[i]`, `x[a:b:s]`, `x[..., None]`, combinations.
 
-An index becomes at most one `slice` primitive (start/stop/stride per axis) and one
-`reshape` (removing integer-indexed axes, inserting None axes). Integers and slice
-bounds may be negative (counted from the end) and slice bounds are clipped like
-NumPy's. Negative slice steps are rejected: there is no reversing primitive.
+An index becomes at most one `rev` (axes sliced with a negative step), one `slice`
+primitive (start/stop/stride per axis) and one `reshape` (removing integer-indexed
+axes, inserting None axes). Integers and slice bounds may be negative (counted from
+the end) and slice bounds are clipped like NumPy's. A negative step walks the
+reversed axis with the positive step: x[a:b:-s] is rev(x)[n-1-a : ... : s].
 Indexing with arrays or traced values (advanced indexing) is not supported.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import OutOfBoundsError, TraceTypeError
+from .errors import OutOfBoundsError, ShapeError, TraceTypeError
 from .tracing import Tensor, apply
 
 
@@ -44,18 +45,24 @@ def _check_item(x: Tensor, item: Any) -> None:
                          hint="select with pc.where, or pc.one_hot and a sum")
 
 
-def _slice_bounds(x: Tensor, axis: int, item: slice) -> tuple[int, int, int, int]:
-    """(start, stop, stride, result size) of a slice on one axis."""
+def _slice_bounds(x: Tensor, axis: int, item: slice) -> tuple[int, int, int, int, bool]:
+    """(start, stop, stride, result size, reversed) of a slice on one axis; a negative
+    step is expressed on the reversed axis (reversed=True) with a positive stride."""
     for bound in (item.start, item.stop, item.step):
         if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, np.integer))):
             raise TraceTypeError("index", f"{x.type}: slice bounds must be ints or None, "
                                  f"got {item!r}")
-    start, stop, step = item.indices(x.shape[axis])
+    if item.step == 0:
+        raise ShapeError("index", f"{x.type}[{item.start}:{item.stop}:0]: slice step cannot be "
+                         "zero")
+    size = x.shape[axis]
+    start, stop, step = item.indices(size)
+    count = len(range(start, stop, step))
     if step < 0:
-        raise TraceTypeError("index", f"{x.type}: negative slice step in {item!r} is not "
-                             "supported", hint="use a positive step")
+        first = size - 1 - start if count else 0
+        return first, first + (count - 1) * -step + 1 if count else first, -step, count, True
     stop = max(stop, start)
-    return start, stop, step, (stop - start + step - 1) // step
+    return start, stop, step, count, False
 
 
 def getitem(x: Tensor, key: Any) -> Tensor:
@@ -64,7 +71,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     for item in items:
         _check_item(x, item)
     items = _expand_ellipsis(x, items)
-    starts, stops, strides, shape = [], [], [], []
+    starts, stops, strides, shape, reversed_axes = [], [], [], [], []
     axis = 0
     for item in items:
         if item is None:
@@ -72,8 +79,10 @@ def getitem(x: Tensor, key: Any) -> Tensor:
             continue
         size = x.shape[axis]
         if isinstance(item, slice):
-            start, stop, stride, count = _slice_bounds(x, axis, item)
+            start, stop, stride, count, reverse = _slice_bounds(x, axis, item)
             shape.append(count)
+            if reverse:
+                reversed_axes.append(axis)
         else:
             if not -size <= item < size:
                 raise OutOfBoundsError("index", f"index {item} is out of bounds for axis "
@@ -84,8 +93,10 @@ def getitem(x: Tensor, key: Any) -> Tensor:
         strides.append(stride)
         axis += 1
     result = x
+    if reversed_axes:
+        result = apply("rev", x, weak=x.weak, dims=tuple(reversed_axes))
     if (tuple(starts), tuple(stops), tuple(strides)) != ((0,) * x.ndim, x.shape, (1,) * x.ndim):
-        result = apply("slice", x, weak=x.weak, start=tuple(starts), stop=tuple(stops),
+        result = apply("slice", result, weak=x.weak, start=tuple(starts), stop=tuple(stops),
                        stride=tuple(strides))
     if tuple(shape) != result.shape:
         result = apply("reshape", result, weak=x.weak, shape=tuple(shape))

@@ -217,6 +217,11 @@ STRUCTURED_CASES: dict[str, list[tuple[str, list[Shape], dict[str, Any]]]] = {
         ("odd", [(2, 17)], dict(start=(0, 3), stop=(2, 17), stride=(2, 3))),
         ("empty", [(3, 5)], dict(start=(1, 2), stop=(1, 5), stride=(1, 1))),
     ],
+    "rev": [
+        ("0d", [()], dict(dims=())), ("size1", [(1, 6)], dict(dims=(0, 1))),
+        ("general", [(3, 5)], dict(dims=(1,))), ("odd", [(2, 17)], dict(dims=(0, 1))),
+        ("rank3", [(2, 3, 4)], dict(dims=(2, 0))), ("empty", [(0, 3)], dict(dims=(0,))),
+    ],
     "pad": [
         ("0d", [()], dict(low=(), high=(), interior=())),
         ("size1", [(1, 3)], dict(low=(1, 0), high=(0, 2), interior=(0, 1))),
@@ -251,7 +256,7 @@ _DTYPES: dict[str, tuple[DType, ...]] = {
     **{p: NUMERIC for p in ("neg", "abs", "add", "sub", "mul", "div", "max", "min",
                             "lt", "le", "gt", "ge", "reduce_sum", "dot", "iota")},
     **{p: ALL_DTYPES for p in ("stop_gradient", "eq", "ne", "select", "convert",
-                               "broadcast_in_dim", "reshape", "transpose", "slice", "pad",
+                               "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "pad",
                                "concatenate", "reduce_max", "reduce_min", "constant")},
 }
 

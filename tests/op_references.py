@@ -178,6 +178,18 @@ def _slice_reference(attrs):
     return reference
 
 
+def _rev_reference(attrs):
+    dims = attrs["dims"]
+
+    def reference(x):
+        out = np.empty_like(x)
+        for index in np.ndindex(*x.shape):
+            source = tuple(x.shape[a] - 1 - i if a in dims else i for a, i in enumerate(index))
+            out[index] = x[source]
+        return out
+    return reference
+
+
 def _pad_reference(attrs):
     low, high, interior = attrs["low"], attrs["high"], attrs["interior"]
 
@@ -220,7 +232,7 @@ def reference_for(prim: str, attrs: dict[str, Any], dtype: DType) -> Callable[..
         return _per_element(_convert_scalar(attrs["dtype"]), attrs["dtype"].numpy)
     builders = {
         "broadcast_in_dim": _broadcast_reference, "reshape": _reshape_reference,
-        "transpose": _transpose_reference, "slice": _slice_reference, "pad": _pad_reference,
+        "transpose": _transpose_reference, "slice": _slice_reference, "rev": _rev_reference, "pad": _pad_reference,
         "concatenate": _concatenate_reference, "dot": _dot_reference,
         "reduce_sum": lambda a: _reduce_reference(a, lambda u, v: u + v, lambda d: 0),
         "reduce_max": lambda a: _reduce_reference(a, _nan_max, _lowest),

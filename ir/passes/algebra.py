@@ -171,6 +171,24 @@ def slice_rule(b: Builder, op: Op, operands: list[Value]) -> Value | None:
     return _splat_through(b, op, x)
 
 
+def rev_rule(b: Builder, op: Op, operands: list[Value]) -> Value | None:
+    """Reversing size-0/1 axes (or none) is the identity; rev of rev cancels on the
+    axes both reverse."""
+    (x,) = operands
+    dims = tuple(d for d in op.attrs["dims"] if x.shape[d] > 1)
+    producer = x.producer
+    if producer is not None and producer.prim == "rev":
+        inner = tuple(d for d in producer.attrs["dims"] if x.shape[d] > 1)
+        remaining = tuple(sorted(set(dims) ^ set(inner)))
+        source = producer.operands[0]
+        return b.rev(source, dims=remaining) if remaining else source
+    if not dims:
+        return x
+    if dims != op.attrs["dims"]:
+        return b.rev(x, dims=dims)
+    return _splat_through(b, op, x)
+
+
 def pad_rule(b: Builder, op: Op, operands: list[Value]) -> Value | None:
     (x,) = operands
     return x if x.shape == op.result.shape else None
@@ -260,6 +278,7 @@ ALGEBRA_RULES: dict[str, Rule] = {
     "reshape": reshape_rule,
     "broadcast_in_dim": broadcast_in_dim_rule,
     "slice": slice_rule,
+    "rev": rev_rule,
     "pad": pad_rule,
     "concatenate": concatenate_rule,
     "reduce_sum": reduce_sum_rule,

@@ -52,7 +52,7 @@ def _dot(op: Op) -> int:
 _ELEMENTWISE = ("exp", "log", "tanh", "sqrt", "sin", "cos", "neg", "abs", "add", "sub",
                 "mul", "div", "max", "min", "pow", "lt", "le", "gt", "ge", "eq", "ne",
                 "select", "convert")
-_FREE = ("stop_gradient", "broadcast_in_dim", "reshape", "transpose", "slice", "pad",
+_FREE = ("stop_gradient", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "pad",
          "concatenate", "constant", "iota")
 _REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min")
 

@@ -29,7 +29,7 @@ from .rebuild import rebuild
 FOLD_LIMIT = 4096
 """Largest number of elements a folded (materialised) constant may have."""
 
-SPLAT_TRANSPARENT = frozenset({"broadcast_in_dim", "reshape", "transpose", "slice"})
+SPLAT_TRANSPARENT = frozenset({"broadcast_in_dim", "reshape", "transpose", "slice", "rev"})
 """Primitives that only move elements around: applied to a splat they give a splat
 of the same value."""
 

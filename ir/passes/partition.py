@@ -48,7 +48,7 @@ from .rebuild import copy_op
 
 POLICIES = ("save", "recompute_elementwise")
 
-FREE_VIEWS = frozenset({"reshape", "broadcast_in_dim", "transpose", "convert",
+FREE_VIEWS = frozenset({"reshape", "broadcast_in_dim", "transpose", "rev", "convert",
                         "stop_gradient"})
 """Ops recomputed in the backward rather than saved: they move or relabel data only."""
 

@@ -250,6 +250,7 @@ deflinear("reshape", lambda b, g, attrs, types: [b.reshape(g, shape=types[0].sha
 deflinear("transpose", _transpose_transpose)
 deflinear("slice", _slice_transpose)
 deflinear("pad", _pad_transpose)
+deflinear("rev", lambda b, g, attrs, types: [b.rev(g, dims=attrs["dims"])])
 deflinear("concatenate", _concatenate_transpose)
 
 

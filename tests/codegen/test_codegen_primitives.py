@@ -171,6 +171,11 @@ for dtype in ALL:
              lambda b, x: b.slice(x, start=(1, 2), stop=(8, 17), stride=(3, 2)))
     add_case(f"slice-{dtype}-empty", [TensorType((9,), dtype)],
              lambda b, x: b.slice(x, start=(4,), stop=(4,), stride=(1,)))
+    add_case(f"rev-{dtype}-fused", [TensorType((3, 33), dtype)],
+             lambda b, x: b.rev(b.rev(x, dims=(1,)), dims=(0, 1)))
+    add_case(f"rev-{dtype}-sliced", [TensorType((9, 17), dtype)],
+             lambda b, x: b.slice(b.rev(x, dims=(0,)), start=(1, 2), stop=(8, 17),
+                                  stride=(3, 2)))
     add_case(f"pad-{dtype}", [TensorType((3, 4), dtype)],
              lambda b, x: b.pad(x, low=(1, 0), high=(2, 3), interior=(0, 2)))
     add_case(f"pad-{dtype}-empty-operand", [TensorType((0, 2), dtype)],

@@ -342,3 +342,20 @@ def test_python_scalar_arguments_are_weak():
     got = run(lambda a, b: a * b, 3, 0.5)
     assert isinstance(got, np.ndarray) and got.shape == () and got.dtype == np.float32
     assert float(got) == 1.5
+
+
+NEGATIVE_STEP_KEYS = [np.s_[::-1], np.s_[:, ::-1], np.s_[3:0:-2, 5::-3], np.s_[::-1, 2],
+                      np.s_[-1::-1, 1:4], np.s_[0:3:-1], np.s_[::-7], np.s_[..., ::-2],
+                      np.s_[None, ::-1], np.s_[-2:-5:-1, ::2]]
+
+
+@pytest.mark.parametrize("key", NEGATIVE_STEP_KEYS, ids=str)
+def test_negative_slice_steps_like_numpy(key):
+    x = np.arange(24, dtype=np.float32).reshape(4, 6)
+    np.testing.assert_array_equal(pc.interpret(lambda x: x[key])(x), x[key])
+    np.testing.assert_array_equal(pc.compile(lambda x: x[key])(x), x[key])
+    weights = np.random.default_rng(0).standard_normal(x[key].shape).astype(np.float32)
+    grad = pc.grad(lambda x: (x[key] * weights).sum())(x)
+    expected = np.zeros_like(x)
+    expected[key] = weights  # basic indexing: each element of x is picked at most once
+    np.testing.assert_array_equal(grad, expected)

@@ -201,6 +201,13 @@ def _slice(ctx: GraphContext) -> Value:
     return ctx.emit("slice", x, start=start, stop=stop, stride=stride)
 
 
+@_maker("rev")
+def _rev(ctx: GraphContext) -> Value:
+    x = ctx.operand()
+    dims = tuple(axis for axis in range(x.ndim) if ctx.draw(st.booleans()))
+    return ctx.emit("rev", x, dims=dims)
+
+
 @_maker("pad")
 def _pad(ctx: GraphContext) -> Value:
     x = ctx.operand()

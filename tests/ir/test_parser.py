@@ -72,6 +72,7 @@ EXAMPLES.update({
     "transpose": lambda b, d: b.transpose(b.input(T((2, 3, 4), d)), perm=(1, 2, 0)),
     "slice": lambda b, d: b.slice(b.input(T((5, 4), d)), start=(1, 0), stop=(5, 3),
                                   stride=(2, 2)),
+    "rev": lambda b, d: b.rev(b.input(T((5, 4), d)), dims=(1,)),
     "pad": lambda b, d: b.pad(b.input(T((3,), d)), low=(1,), high=(0,), interior=(2,)),
     "concatenate": _concatenate,
     "reduce_sum": lambda b, d: b.reduce_sum(b.input(T((2, 3, 4), d)), axes=(2, 0)),

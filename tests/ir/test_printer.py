@@ -65,6 +65,7 @@ OP_LINES = [
      "%1 = transpose %0 {perm=[2, 0, 1]} : f32[4,2,3]"),
     (["f32[5]"], "slice", {"stride": (2,), "start": (1,), "stop": (5,)},
      "%1 = slice %0 {start=[1], stop=[5], stride=[2]} : f32[2]"),
+    (["f32[2,3]"], "rev", {"dims": (1,)}, "%1 = rev %0 {dims=[1]} : f32[2,3]"),
     (["f32[3]"], "pad", {"low": (2,), "interior": (1,), "high": (1,)},
      "%1 = pad %0 {high=[1], interior=[1], low=[2]} : f32[8]"),
     (["f32[2,3]", "f32[4,3]"], "concatenate", {"axis": 0},

@@ -463,3 +463,18 @@ def test_random_graphs_interpret_identically(data):
     b.output(pool[-1], _pick(data, pool))
     graph = b.build()
     result = simplified(graph)
+
+
+def test_rev_rules():
+    """rev of rev cancels on shared axes; size-1 axes and no axes are identities."""
+    def body(b, x):
+        twice = b.rev(b.rev(x, dims=(0, 1)), dims=(1,))
+        trivial = b.rev(b.reshape(x, shape=(2, 1, 3)), dims=(1,))
+        return twice, trivial
+    graph = make_graph([((2, 3), F32)], body)
+    result = simplified(graph)
+    assert prims(result).count("rev") == 1
+    assert [op.attrs["dims"] for op in result.ops if op.prim == "rev"] == [(0,)]
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for got, want in zip(ir.interpret(result, x), ir.interpret(graph, x)):
+        np.testing.assert_array_equal(got, want)

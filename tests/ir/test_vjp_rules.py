@@ -104,6 +104,8 @@ SHAPE_CASES = [
         x, start=(0, 2), stop=(6, 4), stride=(4, 1)), (f64(6, 5),)),
     Case("slice of everything", lambda b, x: b.slice(
         x, start=(0, 0), stop=(2, 3), stride=(1, 1)), (f64(2, 3),)),
+    Case("rev of two axes, then a weighting", lambda b, x: b.mul(
+        b.rev(x, dims=(0, 2)), b.sin(x)), (f64(3, 2, 4),)),
     Case("pad by nothing", lambda b, x: b.pad(
         x, low=(0, 0), high=(0, 0), interior=(0, 0)), (f64(2, 3),)),
     Case("pad with interior", lambda b, x: b.pad(
