@@ -78,8 +78,8 @@ def leaf_spec(leaf: Any, path: str) -> LeafSpec:
     if scalar is not None:
         return LeafSpec((), scalar[0], scalar[1])
     if isinstance(leaf, (np.ndarray, np.generic)):
-        try:
-            return LeafSpec(np.shape(leaf), DType.from_numpy(leaf.dtype))
+        try:  # byte order is a storage detail: '>f4' is float32, converted when run
+            return LeafSpec(np.shape(leaf), DType.from_numpy(leaf.dtype.newbyteorder("=")))
         except TypeError:
             raise TraceTypeError("argument", f"{path}: unsupported dtype {leaf.dtype}; "
                                  f"expected one of {SUPPORTED}") from None
@@ -99,4 +99,4 @@ def runtime_array(leaf: Any, spec: LeafSpec, path: str) -> np.ndarray:
         return np.asarray(leaf, dtype=spec.dtype.numpy)
     # C-contiguous and aligned: the native code reads raw pointers (views, Fortran
     # order and unaligned buffers are copied).
-    return np.require(leaf, requirements=("C_CONTIGUOUS", "ALIGNED"))
+    return np.require(leaf, dtype=spec.dtype.numpy, requirements=("C_CONTIGUOUS", "ALIGNED"))

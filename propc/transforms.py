@@ -19,13 +19,15 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 import ir
 from ir.passes.autodiff import vjp_graph
 from ir.passes.partition import partition
 
 from . import tracing
 from .errors import api_boundary
-from .pytree import TreeDef, tree_flatten, tree_unflatten
+from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 
 
 def _argnums_tuple(argnums: int | Sequence[int], nargs: int, who: str) -> tuple[int, ...]:
@@ -209,7 +211,8 @@ class Pullback:
                             f"{traced.out_tree}, got {tree}")
         outputs = traced.graph.outputs
         wanted = [i for i, v in enumerate(outputs) if v.dtype.is_float]
-        cts = [_cotangent_leaf(leaves[i], outputs[i].type, i) for i in wanted]
+        paths = tree_paths(tree_unflatten(tree, leaves), "cotangents")
+        cts = [_cotangent_leaf(leaves[i], outputs[i].type, paths[i]) for i in wanted]
         grads = list(self._run_backward(self.residuals + cts))
         result = []
         for tree, floats in zip(self._arg_trees, self._arg_float):
@@ -218,15 +221,22 @@ class Pullback:
         return tuple(result)
 
 
-def _cotangent_leaf(ct: Any, type: ir.TensorType, index: int):
+def _cotangent_leaf(ct: Any, out_type: ir.TensorType, path: str):
+    """A cotangent leaf checked against its output's type: same shape, and a dtype
+    that converts to the output's without changing kind (floats and Python numbers)."""
+    expected = f"expected {out_type}"
     if isinstance(ct, tracing.Tensor):
-        return tracing.cast(ct, type.dtype)
-    import numpy as np
-    array = np.asarray(ct, dtype=type.dtype.numpy)
-    if array.shape != type.shape:
-        raise ValueError(f"pullback: cotangent of output {index} must have shape "
-                         f"{type.shape}, got {array.shape}")
-    return np.require(array, requirements="C")
+        if ct.shape != out_type.shape or not ct.type.dtype.is_float:
+            raise ValueError(f"pullback: {path}: {expected}, got {ct.type}")
+        return tracing.cast(ct, out_type.dtype)
+    if not isinstance(ct, (np.ndarray, np.generic, float, int)) or isinstance(ct, bool):
+        raise TypeError(f"pullback: {path}: {expected}, got {type(ct).__name__}")
+    array = np.asarray(ct)
+    if not np.can_cast(array.dtype, out_type.dtype.numpy, casting="same_kind"):
+        raise TypeError(f"pullback: {path}: {expected}, got dtype {array.dtype}")
+    if array.shape != out_type.shape:
+        raise ValueError(f"pullback: {path}: {expected}, got shape {array.shape}")
+    return np.require(array, dtype=out_type.dtype.numpy, requirements="C")
 
 
 @api_boundary

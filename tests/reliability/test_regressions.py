@@ -6,6 +6,7 @@ import gc
 import os
 
 import numpy as np
+import pytest
 
 import codegen
 import ir
@@ -61,3 +62,25 @@ def test_regression_llvmlite_pass_manager_leaked_on_every_compile(monkeypatch):
         codegen.compile_graph(graph)(values)
     gc.collect()
     assert (_resident_kib() - before) / compiles < 20
+
+
+def test_regression_big_endian_arrays_were_rejected_as_an_unsupported_dtype():
+    """'>f4' is float32 stored the other way round: accepted and converted."""
+    import propc as pc
+    x = np.arange(4, dtype=">f4")
+    np.testing.assert_array_equal(pc.compile(lambda x: x * 2.0)(x), np.arange(4) * 2.0)
+    np.testing.assert_array_equal(pc.grad(lambda x: (x * x).sum())(x), np.arange(4) * 2.0)
+
+
+def test_regression_pullback_cotangents_checked_with_their_path():
+    """Wrong cotangents were cast silently or failed with NumPy's own message."""
+    import propc as pc
+    _, pullback = pc.vjp(lambda x: {"a": x * 2.0}, np.ones(3, np.float32))
+    with pytest.raises(TypeError, match=r"cotangents\['a'\]: expected f32\[3\], got str"):
+        pullback({"a": "text"})
+    with pytest.raises(TypeError, match=r"cotangents\['a'\]: expected f32\[3\], got dtype complex64"):
+        pullback({"a": np.ones(3, np.complex64)})
+    with pytest.raises(ValueError, match=r"cotangents\['a'\]: expected f32\[3\], got shape \(4,\)"):
+        pullback({"a": np.ones(4, np.float32)})
+    (dx,) = pullback({"a": np.ones(3, np.float64)})  # same kind: converted
+    np.testing.assert_array_equal(dx, np.full(3, 2.0, np.float32))
