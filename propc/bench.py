@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 from .cli import OneLineParser, UsageError
 from .bench_common import FULL_TIMING, QUICK_TIMING, SIZES, MLPSize, Row, apply_peaks
@@ -95,10 +96,16 @@ def worker_main(options: argparse.Namespace) -> int:
 # -- the parent side ------------------------------------------------------------------
 
 
+# One empty disk cache per bench run, shared by its workers: first calls are cold
+# compiles (only the shared sgemm library is built once, by the first worker).
+_BENCH_CACHE = tempfile.TemporaryDirectory(prefix="propc-bench-cache-")
+
+
 def worker_environment(threads: int) -> dict[str, str]:
     """This process's environment with every thread pool pinned to `threads`."""
     from .bench_peers import peer_environment
     env = dict(os.environ)
+    env.setdefault("PROPC_CACHE_DIR", _BENCH_CACHE.name)  # cold compiles, then warm
     for name in REMOVED_VARIABLES:
         env.pop(name, None)
     for name in THREAD_VARIABLES:

@@ -182,7 +182,8 @@ class Row:
     gflops: float | None = None
     efficiency: float | None = None
     check: str = "-"
-    compile_ms: float | None = None
+    compile_ms: float | None = None   # first call with an empty disk cache (cold)
+    warm_ms: float | None = None      # first call of a new pc.compile served by the disk cache
 
     def finish(self) -> "Row":
         """Fill GFLOP/s from ms and flops (efficiency comes from apply_peaks)."""

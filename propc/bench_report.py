@@ -71,13 +71,14 @@ def format_peaks(rows: list[Row]) -> str:
 
 
 def format_compile_times(rows: list[Row]) -> str:
-    """First-call times (trace + optimise + compile + one run) of the train steps."""
+    """First-call times (trace + optimise + compile + one run) of the train steps: cold
+    (the bench starts with an empty disk cache) and warm (served by the disk cache)."""
     steps = [row for row in rows if row.section == "mlp" and row.impl == "propc"
              and row.case.startswith("train") and row.compile_ms is not None]
     if not steps:
         return ""
-    parts = [f"{row.case.split(' ')[1]} {row.compile_ms:.0f} ms ({_threads(row.threads)})"
-             for row in ordered(steps)]
+    parts = [f"{row.case.split(' ')[1]} {row.compile_ms:.0f} ms cold / "
+             f"{row.warm_ms or 0:.0f} ms warm ({_threads(row.threads)})" for row in ordered(steps)]
     return "compile time of the train step (first call): " + ", ".join(parts)
 
 
