@@ -5,7 +5,7 @@ micro-kernel streams them with plain (aligned) loads.
 Three ways, chosen at run time from the strides: adjacent lanes are copied as
 vectors; lanes contiguous along k (row-major A, transposed B) are read as vectors
 and transposed in registers; anything else goes element by element through one
-out-of-line gather function (which also does the k left over by the transposes).
+out-of-line gather function.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def emit_pack(module: lir.Module, name: str, lanes: int, vector_width: int) -> l
         with otherwise:
             with builder.if_else(along_k) as (then_transpose, otherwise_gather):
                 with then_transpose:
-                    _pack_transposed(builder, gather, dst, src, lane_stride, kc, count, lanes,
+                    _pack_transposed(builder, dst, src, lane_stride, kc, count, lanes,
                                      vector_width)
                 with otherwise_gather:
                     with counted(builder, i64(0), count, i64(lanes), "panel") as first:
@@ -118,16 +118,20 @@ def _emit_gather(module: lir.Module, name: str, lanes: int) -> lir.Function:
     return fn
 
 
-def _pack_transposed(builder, gather, dst, src, lane_stride, kc, count, lanes: int,
+def _pack_transposed(builder, dst, src, lane_stride, kc, count, lanes: int,
                      width: int) -> None:
     """Lanes each contiguous along k (rows of row-major A, columns of a transposed
     B): read `width` k of up to `width` lanes as vectors and transpose the square in
     registers. Lanes past `count` read the last valid lane and are zeroed, lanes
-    beyond `lanes` are zero and not stored; the k left over go element by element."""
+    beyond `lanes` are zero and not stored; the k left over (fewer than `width`) are
+    read with masked loads and only their rows of the square are stored."""
     vector = lir.VectorType(F32, width)
-    zero = lir.Constant(vector, None)
     last = builder.sub(count, i64(1))
     k_vectors = builder.mul(builder.sdiv(kc, i64(width)), i64(width))
+    left = builder.sub(kc, k_vectors)
+    masked_load = declare(builder.module, f"llvm.masked.load.v{width}f32.p0", vector,
+                          [PTR, I32, lir.VectorType(I1, width), vector])
+    tail_mask = lanes_below(builder, left, width)
     with counted(builder, i64(0), count, i64(lanes), "tpanel") as first:
         panel = float_at(builder, dst, builder.mul(first, kc))
         sources = []
@@ -136,20 +140,40 @@ def _pack_transposed(builder, gather, dst, src, lane_stride, kc, count, lanes: i
             clamped = builder.mul(smin(builder, index, last), lane_stride)
             valid = builder.icmp_signed("<", index, count)
             sources.append((float_at(builder, src, clamped), valid))
+
+        def full_load(address):
+            return builder.load(address, typ=vector, align=FLOAT_BYTES)
+
+        def tail_load(address):
+            return builder.call(masked_load, [address, lir.Constant(I32, FLOAT_BYTES),
+                                              tail_mask, lir.Constant(vector, None)])
+
         with counted(builder, i64(0), k_vectors, i64(width), "kblock") as k0:
-            for group in range(0, lanes, width):
-                used = min(width, lanes - group)
-                rows = []
-                for source, valid in sources[group:group + used]:
-                    loaded = builder.load(float_at(builder, source, k0), typ=vector,
-                                          align=FLOAT_BYTES)
-                    rows.append(builder.select(valid, loaded, zero))
-                rows += [zero] * (width - used)
-                for j, column in enumerate(transpose_square(builder, rows)):
-                    k_row = builder.mul(builder.add(k0, i64(j)), i64(lanes))
-                    offset = builder.add(k_row, i64(group))
-                    _store_leading(builder, column, used, float_at(builder, panel, offset))
-        builder.call(gather, [dst, src, first, lane_stride, i64(1), k_vectors, kc, count])
+            _transpose_block(builder, sources, panel, k0, lanes, width, full_load, None)
+        with builder.if_then(builder.icmp_signed(">", left, i64(0))):
+            _transpose_block(builder, sources, panel, k_vectors, lanes, width, tail_load, left)
+
+
+def _transpose_block(builder, sources, panel, k0, lanes: int, width: int, load,
+                     rows_left) -> None:
+    """Pack k0..k0+width-1 of every lane of one panel: `width` lanes at a time are
+    loaded as vectors along k, transposed, and stored as k rows of the panel (only
+    the first `rows_left` rows when that is given: the tail of kc)."""
+    zero = lir.Constant(lir.VectorType(F32, width), None)
+    for group in range(0, lanes, width):
+        used = min(width, lanes - group)
+        rows = []
+        for source, valid in sources[group:group + used]:
+            rows.append(builder.select(valid, load(float_at(builder, source, k0)), zero))
+        rows += [zero] * (width - used)
+        for j, column in enumerate(transpose_square(builder, rows)):
+            k_row = builder.mul(builder.add(k0, i64(j)), i64(lanes))
+            address = float_at(builder, panel, builder.add(k_row, i64(group)))
+            if rows_left is None:
+                _store_leading(builder, column, used, address)
+            else:
+                with builder.if_then(builder.icmp_signed("<", i64(j), rows_left)):
+                    _store_leading(builder, column, used, address)
 
 
 def _store_leading(builder, values, count: int, address) -> None:
