@@ -20,14 +20,16 @@ Methods (ideas from the classic literature, code and coefficients our own):
   arrangement: the leading term f is exact).
 - tanh: t = expm1(2|x|) / (expm1(2|x|) + 2) with the sign copied back; accurate
   near 0 because expm1 is, and saturates to exactly 1 past the rounding point.
-- sin/cos: n = round(x*2/pi), r = x - n*pi/2 with a three-part pi/2 (each part a
-  full-precision float; with fma the first step is exact), Taylor series of sin and
-  cos on |r| <= pi/4 and a quadrant select.
+- sin/cos (codegen/mathlib_trig.py): n = round(x*2/pi), r = x - n*pi/2 with a
+  three-part pi/2 for moderate x, and for huge x (from 2^14 in f32, 2^30 in f64) a
+  Payne-Hanek style reduction by the bits of 2/pi that line up with x's exponent;
+  Taylor series of sin and cos on |r| <= pi/4 and a quadrant select.
 - pow: exp(y*log|x|) with C99/NumPy special cases; log|x| and y*log|x| are carried
   as (high, low) pairs of the same format (double-double for f64, float-float for
   f32) so the exponent's absolute error stays well below 1 ulp of the result.
 All series coefficients are exact rationals (1/k!, 2/(2k+1)) rounded at import;
-ln2 and pi come from `decimal` arithmetic here, so no constant is copied.
+ln2 comes from `decimal` arithmetic here and pi from integer arithmetic in
+mathlib_trig.py, so no constant is copied.
 """
 from __future__ import annotations
 
@@ -40,13 +42,17 @@ from typing import Callable
 import llvmlite.ir as lir
 import numpy as np
 
+from .mathlib_trig import sin_quadrant
+
 __all__ = ["emit_exp", "emit_log", "emit_tanh", "emit_sin", "emit_cos", "emit_pow",
            "emit_sqrt", "MATH_FUNCTIONS", "ULP_BOUNDS"]
 
 # Largest error measured by tests/codegen/test_mathlib.py (in ulp of the result
 # type, against a float64 / long double reference), rounded up; the tests assert
-# these bounds.  Measured: exp 0.96, log 0.83, tanh 2.26, sin/cos 1.47 (|x| <= 1e5
-# for f32, 1e9 for f64), pow 1.10 -- the same for f32 and f64.
+# these bounds.  Measured: exp 0.96, log 0.83, tanh 2.26, pow 1.10 -- the same for
+# f32 and f64; sin/cos 1.47 (f32) and 1.45 (f64) over every finite x up to 3.4e38 /
+# 1.8e308 (also vs an exact decimal reduction, including the double closest to a
+# multiple of pi/2).
 ULP_BOUNDS: dict[str, dict[str, float]] = {
     "f32": {"exp": 1.0, "log": 1.0, "tanh": 2.5, "sin": 1.5, "cos": 1.5, "pow": 1.2},
     "f64": {"exp": 1.0, "log": 1.0, "tanh": 2.5, "sin": 1.5, "cos": 1.5, "pow": 1.2},
@@ -57,27 +63,9 @@ ULP_BOUNDS: dict[str, dict[str, float]] = {
 # exact constants
 
 
-def _pi(digits: int) -> Decimal:
-    """pi to `digits` digits by Machin's formula pi = 16 atan(1/5) - 4 atan(1/239)."""
-    def atan_inverse(k: int) -> Decimal:
-        power = Decimal(1) / k
-        total = power
-        term_index = 1
-        while power > Decimal(10) ** -(digits + 5):
-            power /= k * k
-            sign = -1 if term_index % 2 else 1
-            total += sign * power / (2 * term_index + 1)
-            term_index += 1
-        return total
-    with localcontext() as ctx:
-        ctx.prec = digits + 10
-        return +(16 * atan_inverse(5) - 4 * atan_inverse(239))
-
-
 with localcontext() as _ctx:
     _ctx.prec = 80
     _LN2 = Decimal(2).ln()
-    _HALF_PI = _pi(80) / 2
     _LOG2E = 1 / _LN2
 
 
@@ -362,63 +350,26 @@ def emit_log(builder: lir.IRBuilder, x: lir.Value) -> lir.Value:
 # sin and cos
 
 
-def _reduce_half_pi(m: _Math, x):
-    """(r, quadrant): x = quadrant*pi/2 + r (mod 2pi) with |r| <= ~pi/4.
-
-    Three-part pi/2 (Cody-Waite); each part a full float, and with fma the first step
-    x - n*C1 is exact, so r stays accurate while x*2/pi rounds to within one of the
-    true n (measured: <= 1.6 ulp for |x| up to 1e6 in f32, 1e15 in f64; beyond, the
-    result is only finite and in [-1, 1]).  Non-finite x is replaced by 0."""
-    safe = m.select(m.is_finite(x), x, m.const(0.0))
-    n = m.floor(m.fma(safe, m.const(1 / _HALF_PI), m.const(0.5)))
-    minus_n = m.neg(n)
-    r = safe
-    for part in m.fmt.split(_HALF_PI, 3):
-        r = m.fma(minus_n, m.const(part), r)
-    quadrant = m.sub(n, m.mul(m.const(4.0), m.floor(m.mul(n, m.const(0.25)))))
-    return r, m.to_int(quadrant)
-
-
-def _sin_small(m: _Math, r):
-    """sin(r) on |r| <= pi/4: r + r^3 * S(r^2), Taylor coefficients."""
-    degree = m.fmt.sin_degree
-    coefficients = [(-1) ** (k // 2) / math.factorial(k) for k in range(degree, 2, -2)]
-    z = m.mul(r, r)
-    return m.fma(m.mul(r, z), m.horner(z, coefficients), r)
-
-
-def _cos_small(m: _Math, r):
-    """cos(r) on |r| <= pi/4: 1 + r^2 * C(r^2), Taylor coefficients, one final fma."""
-    degree = m.fmt.cos_degree
-    coefficients = [(-1) ** (k // 2) / math.factorial(k) for k in range(degree, 1, -2)]
-    z = m.mul(r, r)
-    return m.fma(z, m.horner(z, coefficients), m.const(1.0))
-
-
-def _sin_quadrant(m: _Math, x, quadrant_shift: int):
-    """sin(x + quadrant_shift*pi/2), finished for NaN/inf (NaN) and clamped to [-1, 1]."""
-    r, quadrant = _reduce_half_pi(m, x)
-    quadrant = m.b.add(quadrant, m.int_const(quadrant_shift))
-    odd = m.b.icmp_signed("!=", m.b.and_(quadrant, m.int_const(1)), m.int_const(0))
-    upper = m.b.icmp_signed("!=", m.b.and_(quadrant, m.int_const(2)), m.int_const(0))
-    value = m.select(odd, _cos_small(m, r), _sin_small(m, r))
-    value = m.select(upper, m.neg(value), value)
-    value = m.clamp(value, -1.0, 1.0)
-    return m.select(m.is_finite(x), value, m.const(math.nan))
+def _wide(m: _Math) -> _Math:
+    """A view of doubles shaped like m's type (f32 sin/cos reduce huge x in double)."""
+    if m.count is None:
+        return _Math(m.b, lir.DoubleType())
+    return _Math(m.b, lir.VectorType(lir.DoubleType(), m.count))
 
 
 def emit_sin(builder: lir.IRBuilder, x: lir.Value) -> lir.Value:
-    """sin(x): inline, vectorisable; sin(+-0)=+-0, sin(+-inf)=NaN."""
+    """sin(x): inline, vectorisable, ~1 ulp for every finite x (codegen/mathlib_trig.py);
+    sin(+-0)=+-0, sin(+-inf)=NaN."""
     m = _Math(builder, x.type)
-    result = _sin_quadrant(m, x, 0)
+    result = sin_quadrant(m, _wide(m), x, 0)
     result = m.select(m.equal(x, m.const(0.0)), x, result)
     return m.select(m.is_nan(x), x, result)
 
 
 def emit_cos(builder: lir.IRBuilder, x: lir.Value) -> lir.Value:
-    """cos(x): inline, vectorisable; cos(+-inf)=NaN."""
+    """cos(x): inline, vectorisable, ~1 ulp for every finite x; cos(+-inf)=NaN."""
     m = _Math(builder, x.type)
-    return m.select(m.is_nan(x), x, _sin_quadrant(m, x, 1))
+    return m.select(m.is_nan(x), x, sin_quadrant(m, _wide(m), x, 1))
 
 
 # --------------------------------------------------------------------------------------

@@ -37,12 +37,6 @@ FLOAT_SPECIALS = (np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, -1e-310, 1
 INT_SPECIALS = {np.dtype(np.int32): (-2**31, 2**31 - 1, -1, 0, 1),
                 np.dtype(np.int64): (-2**63, 2**63 - 1, -1, 0, 1)}
 
-# codegen's sin/cos reduce the argument with a three-part pi/2, accurate only up to
-# these magnitudes (codegen/mathlib.py); beyond, results are merely in [-1, 1]. A
-# known, reported limitation: cases that take sin/cos of larger values are not
-# compared after compiling (everything before that is still checked).
-TRIG_LIMITS = {np.dtype(np.float32): 1e5, np.dtype(np.float64): 1e15}
-
 # Per-dtype comparison of float results: |compiled - interpreted| <= atol + rtol*|ref|.
 # Loose enough for reordered sums and few-ulp transcendentals through short chains.
 TOLERANCES = {np.dtype(np.float32): (2e-4, 1e-5), np.dtype(np.float64): (1e-9, 1e-12)}
@@ -182,8 +176,6 @@ def check_graph(graph: ir.Graph, arrays: list[np.ndarray]) -> None:
         raise fail("simplify changed the values", f"{reason}\n--- simplified ---\n{simplified}",
                    graph, arrays)
     executable = codegen.compile_graph(graph)
-    if trig_beyond_range(graph, arrays):
-        return
     reason = outputs_mismatch(executable(*[a.copy() for a in arrays]), expected)
     if reason is not None:
         raise fail("compiled differs from interpreted", reason, graph, arrays)
@@ -192,19 +184,6 @@ def check_graph(graph: ir.Graph, arrays: list[np.ndarray]) -> None:
         if reason is not None:
             raise fail("compiled simplified graph differs from interpreted",
                         f"{reason}\n--- simplified ---\n{simplified}", graph, arrays)
-
-
-def trig_beyond_range(graph: ir.Graph, arrays: list[np.ndarray]) -> bool:
-    """Whether some sin/cos op of `graph` gets an argument beyond TRIG_LIMITS."""
-    arguments = [op.operands[0] for op in graph.ops if op.prim in ("sin", "cos")]
-    if not arguments:
-        return False
-    probe = ir.Graph(graph.name, list(graph.inputs), list(graph.ops), arguments)
-    for value in ir.interpret(probe, *arrays):
-        with np.errstate(invalid="ignore"):
-            if (np.abs(value[np.isfinite(value)]) > TRIG_LIMITS[value.dtype]).any():
-                return True
-    return False
 
 
 def check_round_trip(graph: ir.Graph, arrays: list[np.ndarray]) -> None:
