@@ -178,8 +178,8 @@ class _Bound:
         for leaf, dtype in zip(leaves, self.dtypes):
             if type(leaf) is not np.ndarray:
                 leaf = np.asarray(leaf, dtype=dtype)
-            elif not (leaf.flags.c_contiguous and leaf.flags.aligned):
-                leaf = np.array(leaf, order="C")
+            elif leaf.dtype != dtype or not (leaf.flags.c_contiguous and leaf.flags.aligned):
+                leaf = np.require(leaf, dtype=dtype, requirements=("C_CONTIGUOUS", "ALIGNED"))
             arrays.append(leaf)
         return tree_unflatten(self.out_tree, self.run(*arrays))
 
