@@ -22,6 +22,7 @@ from ir.types import DType
 from .affine import LoopPlan, flat_offset, identity_access
 from .expr import Emitter, ExprBuilder, Node
 from .llvmtypes import PTR, index, store_element
+from .loops import loop_nest
 from .matmul import EPILOGUE_TYPE
 from .matmul_ir import I64, counted, i64
 from .steps import KernelEnv, KernelPlan, MapStep
@@ -92,9 +93,17 @@ class TileEpilogue:
         pointers[self.product] = pointers[self.dest]
         row0, col0, rows, cols = fn.args[count:]
         b = lir.IRBuilder(fn.append_basic_block("entry"))
-        with counted(b, i64(0), rows, i64(1), "erow") as row:
-            with counted(b, i64(0), cols, i64(1), "ecol") as col:
-                self._point(b, pointers, row0, col0, [row, col])
+        width = self.shape[1]
+        whole_rows = b.icmp_signed("==", cols, i64(width))
+        with b.if_else(whole_rows) as (then, otherwise):
+            with then:  # the usual block (N <= NC): rows of a constant width
+                with counted(b, i64(0), rows, i64(1), "erow") as row:
+                    loop_nest(b, [width], lambda counters, _: self._point(
+                        b, pointers, row0, col0, [row] + counters))
+            with otherwise:
+                with counted(b, i64(0), rows, i64(1), "erow") as row:
+                    with counted(b, i64(0), cols, i64(1), "ecol") as col:
+                        self._point(b, pointers, row0, col0, [row, col])
         b.ret_void()
         return fn
 
