@@ -24,6 +24,9 @@ from .matmul_ir import I32, I64, PTR, counted, declare, i64
 from .parallel import BODY_TYPE, PARALLEL_TYPE
 
 MAX_SERIAL_REGIONS = 63
+# `skip` after a fork: libgomp's thread pool does not survive fork() (a child that
+# starts a region hangs), so a forked child runs every region serially
+FOREVER = 1 << 62
 # a region "lost" when it took longer than LOST_RATIO x the serial estimate
 LOST_NUMERATOR, LOST_DENOMINATOR = 9, 8
 
@@ -63,8 +66,22 @@ def emit_parallel(module: lir.Module, gomp: bool) -> lir.Function:
     return fn
 
 
+def emit_serial_switch(module: lir.Module, name: str) -> lir.Function:
+    """Define `void name()`: from now on every region of this process runs serially
+    (called in the child after a fork; see FOREVER)."""
+    fn = lir.Function(module, lir.FunctionType(lir.VoidType(), []), name=name)
+    fn.attributes.add("nounwind")
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    builder.store_atomic(i64(FOREVER), _global(module, SKIP), "monotonic", 8)
+    builder.ret_void()
+    return fn
+
+
 def _global(module: lir.Module, name: str) -> lir.GlobalVariable:
     """A zero-initialised i64 of the library (process-wide state; tests read it)."""
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
     variable = lir.GlobalVariable(module, I64, name)
     variable.initializer = i64(0)
     variable.align = 8
@@ -160,4 +177,5 @@ def _trampoline(module: lir.Module) -> lir.Function:
     return fn
 
 
-__all__ = ["BACKOFF", "MAX_SERIAL_REGIONS", "SKIP", "call_body", "emit_parallel"]
+__all__ = ["BACKOFF", "FOREVER", "MAX_SERIAL_REGIONS", "SKIP", "call_body", "emit_parallel",
+           "emit_serial_switch"]

@@ -12,9 +12,12 @@ registered under a global symbol that graph modules declare and call.
 """
 from __future__ import annotations
 
+import ctypes
+import os
 import threading
 from dataclasses import dataclass
 
+import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from ir.graph import Op, Value
@@ -23,7 +26,7 @@ from .affine import Affine, LoopPlan, flat_offset, plan_loops
 from .expr import ExprBuilder, Load
 from .jit import load_shared_library
 from .parallel import PARALLEL, load_gomp, thread_count
-from .parallel_region import emit_parallel
+from .parallel_region import emit_parallel, emit_serial_switch
 from .llvmtypes import F32, I32, PTR, index
 from .steps import WORKSPACE, KernelEnv, KernelPlan, Step
 
@@ -31,11 +34,13 @@ GROUPS = ("batch", "m", "n", "k")
 SINGLE = "propc.shared.sgemm"
 BATCHED = "propc.shared.sgemm_batched"
 THREADED = "propc.shared.sgemm_parallel"
+SERIAL_AFTER_FORK = "propc.shared.parallel_serial"
 # fewer FLOPs than this and a product runs on one thread (a region costs ~1-10 µs)
 THREADED_MIN_FLOPS = 4_000_000
 
 _LIBRARY_LOCK = threading.Lock()
 _LIBRARY: dict = {}
+_FORK_SWITCH: list = []
 
 
 def shared_sgemm(module: lir.Module, symbol: str) -> lir.Function:
@@ -58,7 +63,16 @@ def load_library() -> dict[str, lir.FunctionType]:
             gomp = load_gomp()
             name = "sgemm" if gomp else "sgemm-serial"
             _LIBRARY.update(load_shared_library(name, lambda: _build_library(gomp)))
+            _serial_in_forked_children()
     return _LIBRARY
+
+
+def _serial_in_forked_children() -> None:
+    """libgomp's threads do not survive os.fork(): a child that started a region
+    would hang, so forked children run every region on one thread."""
+    switch = ctypes.CFUNCTYPE(None)(llvm.address_of_symbol(SERIAL_AFTER_FORK))
+    _FORK_SWITCH.append(switch)
+    os.register_at_fork(after_in_child=switch)
 
 
 def _build_library(gomp: bool) -> tuple[lir.Module, dict[str, lir.Function]]:
@@ -71,7 +85,9 @@ def _build_library(gomp: bool) -> tuple[lir.Module, dict[str, lir.Function]]:
     parallel = emit_parallel(library, gomp)
     threaded = emit_sgemm_parallel(library, "propc_sgemm_parallel", single, parallel,
                                    host_config())
-    return library, {SINGLE: single, BATCHED: batched, PARALLEL: parallel, THREADED: threaded}
+    serial = emit_serial_switch(library, "propc_parallel_serial")
+    return library, {SINGLE: single, BATCHED: batched, PARALLEL: parallel, THREADED: threaded,
+                     SERIAL_AFTER_FORK: serial}
 
 
 @dataclass(frozen=True)

@@ -248,3 +248,34 @@ def test_graphs_with_two_threads_equal_one_thread(tmp_path):
                                                              key=lambda k: int(k[4:]))]
     for one, two in zip(results["1"], results["2"]):
         assert one.shape == two.shape and np.array_equal(one, two)
+
+
+FORK_CHILD = textwrap.dedent("""
+    import os, sys
+    import numpy as np
+    import propc as pc
+
+    x = np.random.default_rng(0).standard_normal((700, 900)).astype(np.float32)
+    loop = pc.compile(lambda x: pc.tanh(x) * 2 + x)
+    product = pc.compile(lambda a, b: a @ b.T)
+    before = [loop(x), product(x, x)]          # the parent has started libgomp's threads
+    pid = os.fork()
+    if pid == 0:
+        after = [loop(x), product(x, x)]
+        same = all(np.array_equal(a, b) for a, b in zip(before, after))
+        os._exit(0 if same else 3)
+    _, status = os.waitpid(pid, 0)
+    print("child", os.waitstatus_to_exitcode(status))
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_runs_threaded_code_serially(tmp_path):
+    """libgomp's pool does not survive fork(): the child must not hang in a region."""
+    script = tmp_path / "fork_child.py"
+    script.write_text(FORK_CHILD)
+    env = dict(os.environ, PROPC_NUM_THREADS="2", PROPC_CACHE_DIR=str(tmp_path / "c"))
+    done = subprocess.run([sys.executable, str(script)], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "child 0"
