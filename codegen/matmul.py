@@ -6,7 +6,9 @@
                       ptr C, i64 ldc,               ; C[i, j] = C[i*ldc + j]
                       i32 accumulate,               ; 0: C = A.B   1: C += A.B
                       ptr scratch,                  ; 64-byte aligned, sgemm_scratch_bytes(M, N, K)
-                      extra...)                     ; the epilogue's arguments, if any
+                      [ptr epilogue, ptr context,   ; callback=True: run-time epilogue
+                       i64 row0, i64 col0]
+                      extra...)                     ; the Epilogue's arguments, if any
 
 Any strides work, so transposed operands (A.T of a row-major array: rsA=1,
 csA=lda) are read through the packing with no transpose materialised. K = 0 gives
@@ -15,9 +17,10 @@ C = 0 (or C unchanged when accumulating); M or N = 0 does nothing.
 How (Goto/BLIS-style blocking, PERF.md's measured recipe): for each NC-wide block
 of columns and KC-deep slice of K, B is packed into NR-wide panels; for each MC-tall
 block of rows, A is packed into MR-tall panels; a micro-kernel then computes each
-MR x NR tile of C in vector registers (a half-height one does ragged last rows). Packing A only pays when its panels are
-reused by several column tiles, so narrow products skip it: a second micro-kernel
-reads A through its strides (see `_choose_packing`).
+MR x NR tile of C in vector registers (a half-height one does ragged last rows).
+Packing A only pays when its panels are reused by several column tiles, so narrow
+products skip it: a second micro-kernel reads A through its strides (see
+`_choose_packing`).
 
 Using it from a lowering: `emit_sgemm(module)` once per module (later calls return
 the same function), then one `call` per product with strides in elements; reserve
@@ -25,8 +28,10 @@ the same function), then one `call` per product with strides in elements; reserv
 Batched products: `emit_sgemm_batched` (a loop over the same sgemm; stride 0
 broadcasts an operand). Threads: split C into row blocks (offset A, C and M) or
 column blocks (offset B, C and N), each call with its own scratch; the function
-has no global state. Epilogues (bias add, activation) are fused into the final
-store of C through `Epilogue` (see matmul_ir.py).
+has no global state (codegen/matmul_parallel.py does this). Epilogues: compiled
+into the final store of C through `Epilogue` (see matmul_ir.py), or, with
+callback=True, a function pointer called on each finished block of C (how graph
+kernels fuse their elementwise consumers: codegen/matmul_epilogue.py).
 """
 from __future__ import annotations
 

@@ -14,10 +14,14 @@ library loads; without libgomp the library runs every chunk on the calling threa
 (never fails).
 
 The thread count of generated code is `thread_count()`: PROPC_NUM_THREADS, else the
-cores this process may run on. Waiting: libgomp's threads spin for a while after a
-region before they sleep; `load_gomp` shortens that spin (GOMP_SPINCOUNT) unless
-OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, so that idle workers give a busy core
-back quickly.
+cores this process may run on. Waiting: unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is
+set, `load_gomp` makes libgomp's idle threads sleep at once (OMP_WAIT_POLICY=PASSIVE)
+instead of spinning for about half a millisecond after each region. Spinning
+makes back-to-back regions cheaper (~1 µs instead of a wake-up, tens of µs here)
+but, measured on this 2-core machine, a spinning worker next to one busy process
+(or next to OpenBLAS's own spinning threads, as when NumPy matmuls alternate with
+compiled calls) slowed 1-thread-sized work 2-8x; passive waiting never did.
+OMP_WAIT_POLICY=ACTIVE brings the spinning back for a dedicated machine.
 """
 from __future__ import annotations
 
@@ -41,8 +45,8 @@ PARALLEL_TYPE = lir.FunctionType(lir.VoidType(), [PTR, PTR, I64, I64])
 # chunks a parallel loop is cut into per thread (a late thread leaves its chunks to
 # the others; the sgemm uses one chunk per thread: each chunk re-packs an operand)
 CHUNKS_PER_THREAD = 4
-# workers spin this many rounds (a few tens of µs) after a region before sleeping
-DEFAULT_SPINCOUNT = "20000"
+# libgomp's idle threads sleep at once unless the user asked otherwise (see above)
+DEFAULT_WAIT_POLICY = "PASSIVE"
 
 _LOCK = threading.Lock()
 _GOMP: list[bool] = []
@@ -77,7 +81,7 @@ def load_gomp() -> bool:
 
 def _load() -> bool:
     if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        os.environ["GOMP_SPINCOUNT"] = DEFAULT_SPINCOUNT  # read when libgomp starts
+        os.environ["OMP_WAIT_POLICY"] = DEFAULT_WAIT_POLICY  # read when libgomp starts
     for candidate in _library_candidates():
         try:
             # a ctypes handle is never closed: LLVM's own (dlclosed when LLVM shuts down

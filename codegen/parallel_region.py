@@ -35,8 +35,8 @@ SKIP = "propc_parallel_skip"
 BACKOFF = "propc_parallel_backoff"
 
 # the block a region's threads share
-_BODY, _DATA, _NEXT, _CHUNKS, _MASTER_END, _MASTER_CHUNKS = range(6)
-_SLOTS = 6
+_BODY, _DATA, _NEXT, _CHUNKS, _MASTER_BEGIN, _MASTER_END, _MASTER_CHUNKS = range(7)
+_SLOTS = 7
 
 
 def emit_parallel(module: lir.Module, gomp: bool) -> lir.Function:
@@ -113,16 +113,19 @@ def _fork(builder: lir.IRBuilder, body, data, threads, chunks, skip, backoff) ->
     block.type = PTR
     slot = [builder.gep(block, [i64(position)], source_etype=I64) for position in range(_SLOTS)]
     for position, value in ((_BODY, body), (_DATA, data), (_NEXT, i64(0)), (_CHUNKS, chunks),
-                            (_MASTER_END, i64(0)), (_MASTER_CHUNKS, i64(0))):
+                            (_MASTER_BEGIN, i64(0)), (_MASTER_END, i64(0)),
+                            (_MASTER_CHUNKS, i64(0))):
         builder.store(value, slot[position])
     team = builder.select(builder.icmp_signed("<", chunks, threads), chunks, threads)
     start = _clock(builder)
     builder.call(gomp_parallel, [_trampoline(module), block, builder.trunc(team, I32),
                                  lir.Constant(I32, 0)])
     total = builder.sub(_clock(builder), start)
-    own_time = builder.sub(builder.load(slot[_MASTER_END], typ=I64), start)
+    own_time = builder.sub(builder.load(slot[_MASTER_END], typ=I64),
+                           builder.load(slot[_MASTER_BEGIN], typ=I64))
     own_chunks = builder.load(slot[_MASTER_CHUNKS], typ=I64)
-    # lost: total > ratio * own_time * chunks / own_chunks (the serial estimate)
+    # lost: total (waking the team included) > ratio * own_time * chunks / own_chunks,
+    # the time the calling thread would have taken alone
     lost = builder.icmp_signed(
         ">", builder.mul(builder.mul(total, own_chunks), i64(LOST_DENOMINATOR)),
         builder.mul(builder.mul(own_time, chunks), i64(LOST_NUMERATOR)))
@@ -139,7 +142,7 @@ def _fork(builder: lir.IRBuilder, body, data, threads, chunks, skip, backoff) ->
 
 def _trampoline(module: lir.Module) -> lir.Function:
     """The function each team thread runs: claim chunks until none is left; thread
-    0 (the caller) then records when it ran out and how many chunks it did."""
+    0 (the caller) records when it started and ran out and how many chunks it did."""
     name = "propc.parallel.trampoline"
     existing = module.globals.get(name)
     if existing is not None:
@@ -153,6 +156,10 @@ def _trampoline(module: lir.Module) -> lir.Function:
     body = builder.load(slot[_BODY], typ=PTR)
     data = builder.load(slot[_DATA], typ=PTR)
     chunks = builder.load(slot[_CHUNKS], typ=I64)
+    thread_num = declare(module, "omp_get_thread_num", I32, [])
+    caller = builder.icmp_signed("==", builder.call(thread_num, []), lir.Constant(I32, 0))
+    with builder.if_then(caller):
+        builder.store(_clock(builder), slot[_MASTER_BEGIN])
     entry = builder.block
     loop = builder.append_basic_block("claim")
     work = builder.append_basic_block("work")
@@ -168,9 +175,7 @@ def _trampoline(module: lir.Module) -> lir.Function:
     count.add_incoming(builder.add(count, i64(1)), work)
     builder.branch(loop)
     builder.position_at_end(done)
-    thread_num = declare(module, "omp_get_thread_num", I32, [])
-    with builder.if_then(builder.icmp_signed("==", builder.call(thread_num, []),
-                                             lir.Constant(I32, 0))):
+    with builder.if_then(caller):
         builder.store(_clock(builder), slot[_MASTER_END])
         builder.store(count, slot[_MASTER_CHUNKS])
     builder.ret_void()

@@ -35,8 +35,10 @@ SINGLE = "propc.shared.sgemm"
 BATCHED = "propc.shared.sgemm_batched"
 THREADED = "propc.shared.sgemm_parallel"
 SERIAL_AFTER_FORK = "propc.shared.parallel_serial"
-# fewer FLOPs than this and a product runs on one thread (a region costs ~1-10 µs)
-THREADED_MIN_FLOPS = 4_000_000
+# fewer FLOPs than this (~0.2 ms on one core) and a product runs on one thread: waking
+# the sleeping workers of a region costs 10-80 µs on this machine (passive waiting,
+# codegen/parallel.py)
+THREADED_MIN_FLOPS = 16_000_000
 
 _LIBRARY_LOCK = threading.Lock()
 _LIBRARY: dict = {}

@@ -187,3 +187,24 @@ def test_debug_mode_does_not_fuse(monkeypatch):
     assert exe.kernel_count == 2
     (got,) = exe(x, w, bias)
     assert_within(got, np.tanh(x.astype(np.float64) @ w + bias), product_bound(x, w), "debug")
+
+
+@pytest.mark.parametrize("sizes", [[13, 17, 5], [64, 128, 96, 10]])
+def test_mlp_train_step_fuses_every_layer(monkeypatch, sizes):
+    """Per layer: the forward product with its bias add (and tanh), the weight
+    gradient with its SGD update, and (hidden layers) the input gradient with the
+    tanh derivative: 3 * layers - 1 products lose their own kernel and buffer."""
+    from codegen_graphs import train_step_graph, train_step_inputs, train_step_reference
+    monkeypatch.setenv("PROPC_CACHE", "0")
+    graph = train_step_graph(16, sizes)
+    inputs = train_step_inputs(np.random.default_rng(8), 16, sizes)
+    monkeypatch.setattr(matmul_epilogue, "USE_EPILOGUES", False)
+    separate = codegen.compile_graph(graph)
+    monkeypatch.setattr(matmul_epilogue, "USE_EPILOGUES", True)
+    fused = codegen.compile_graph(graph)
+    layers = len(sizes) - 1
+    assert fused.kernel_count == separate.kernel_count - (3 * layers - 1)
+    want = train_step_reference(*inputs)
+    for got, plain, expected in zip(fused(*inputs), separate(*inputs), want):
+        np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-5)
+        np.testing.assert_allclose(got, plain, rtol=2e-5, atol=2e-6)
