@@ -11,10 +11,10 @@ worker that wakes late finds its share already taken.
 A late worker still has to arrive before the region can end. When the other cores
 are busy with other processes that wait can be a scheduler time slice (ms), far
 more than the work: the calling thread times each region (cycle counter) and, when
-the region took longer than doing every chunk itself would have (estimated from
-its own chunks), runs the next regions serially, 1, 3, 7, ... up to
-MAX_SERIAL_REGIONS of them before trying threads again; regions that pay shrink
-that backoff again. Without libgomp every region runs serially.
+the region (waking the team included) took longer than doing every chunk itself
+would have (estimated from its own chunks), runs the next regions serially, 1, 3,
+7, ... up to MAX_SERIAL_REGIONS of them before trying threads again; regions that
+pay shrink that backoff again. Without libgomp every region runs serially.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ MAX_SERIAL_REGIONS = 63
 # `skip` after a fork: libgomp's thread pool does not survive fork() (a child that
 # starts a region hangs), so a forked child runs every region serially
 FOREVER = 1 << 62
-# a region "lost" when it took longer than LOST_RATIO x the serial estimate
-LOST_NUMERATOR, LOST_DENOMINATOR = 9, 8
+# a region "lost" when it took longer than the serial estimate (numerator/denominator)
+LOST_NUMERATOR, LOST_DENOMINATOR = 1, 1
 
 # process-wide state: regions still to run serially, the current backoff length
 SKIP = "propc_parallel_skip"

@@ -35,10 +35,10 @@ SINGLE = "propc.shared.sgemm"
 BATCHED = "propc.shared.sgemm_batched"
 THREADED = "propc.shared.sgemm_parallel"
 SERIAL_AFTER_FORK = "propc.shared.parallel_serial"
-# fewer FLOPs than this (~0.2 ms on one core) and a product runs on one thread: waking
-# the sleeping workers of a region costs 10-80 µs on this machine (passive waiting,
-# codegen/parallel.py)
-THREADED_MIN_FLOPS = 16_000_000
+# fewer FLOPs than this (~0.35 ms on one core) and a product runs on one thread:
+# waking the sleeping workers of a region costs 10-80 µs on this machine (passive
+# waiting, codegen/parallel.py); 16 MFLOP products (~0.2 ms) gained nothing
+THREADED_MIN_FLOPS = 32_000_000
 
 _LIBRARY_LOCK = threading.Lock()
 _LIBRARY: dict = {}

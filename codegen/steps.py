@@ -47,10 +47,10 @@ class KernelEnv:
 # polynomial transcendentals cost about ten simple operations.
 EXPENSIVE = {"exp": 10, "log": 10, "tanh": 10, "sin": 12, "cos": 12, "pow": 20, "sqrt": 3,
              "div": 3}
-# Less work than this (~0.2 ms on one core) stays on one thread: a parallel region
+# Less work than this (~0.4 ms on one core) stays on one thread: a parallel region
 # costs ~1 µs when the other threads spin, 10-80 µs here when they have to wake up
 # (the default, codegen/parallel.py).
-PARALLEL_MIN_WORK = 2_000_000
+PARALLEL_MIN_WORK = 4_000_000
 
 
 class Step:

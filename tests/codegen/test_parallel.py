@@ -213,11 +213,11 @@ CHILD = textwrap.dedent("""
     from propc.bench_cases import mlp_train_step, mlp_predict
     from propc.bench_common import MLPSize, random_inputs
 
-    size = MLPSize("t", 128, (400, 300, 130, 10))      # products >= THREADED_MIN_FLOPS
+    size = MLPSize("t", 128, (500, 300, 130, 10))      # products >= THREADED_MIN_FLOPS
     params, x, labels = random_inputs(size)
     (new_params, loss) = pc.compile(mlp_train_step)(params, x, labels)
     logits = pc.compile(mlp_predict)(params, x)
-    big = np.random.default_rng(1).standard_normal((401, 717)).astype(np.float32)
+    big = np.random.default_rng(1).standard_normal((601, 717)).astype(np.float32)
     loops = pc.compile(lambda a: (pc.tanh(a) * 2 + a, pc.exp(a).sum(axis=1), a.max(axis=1)))
     flat = ([a for layer in new_params for a in layer] + [np.asarray(loss), logits]
             + list(loops(big)))
