@@ -12,7 +12,8 @@ another. C is split into column blocks
 least as large as M, else into row blocks (whole MR-tall panels): the operand
 every thread then packs whole is the smaller one. The run-time epilogue sees
 absolute coordinates (row0/col0 shifted by the block's origin), so it needs no
-change. With threads <= 1 it is a plain call.
+change. With threads <= 1, or while the parallel regions back off (see
+codegen/parallel_region.py), it is one plain call.
 """
 from __future__ import annotations
 
@@ -21,14 +22,17 @@ import llvmlite.ir as lir
 from .matmul import CALLBACK_ARGS, SGEMM_ARGS
 from .matmul_ir import I64, PTR, SgemmConfig, float_at, i64
 from .parallel import split_range
+from .parallel_region import take_serial_turn
 
 PARALLEL_SGEMM_ARGS = ["threads", "scratch_stride"] + SGEMM_ARGS + CALLBACK_ARGS
 
 
 def emit_sgemm_parallel(module: lir.Module, name: str, sgemm: lir.Function,
-                        parallel: lir.Function, config: SgemmConfig) -> lir.Function:
+                        parallel: lir.Function, config: SgemmConfig,
+                        gomp: bool = True) -> lir.Function:
     """Define the threaded sgemm `name` calling `sgemm` (emitted with callback=True)
-    on each thread's block, through `parallel` (codegen/parallel.py's emit_parallel)."""
+    on each thread's block, through `parallel` (codegen/parallel_region.py's
+    emit_parallel). When that backoff says serial (or threads <= 1), one plain call."""
     arg_types = [I64, I64] + [arg.type for arg in sgemm.args]
     fn = lir.Function(module, lir.FunctionType(lir.VoidType(), arg_types), name=name)
     fn.attributes.add("nounwind")
@@ -38,8 +42,9 @@ def emit_sgemm_parallel(module: lir.Module, name: str, sgemm: lir.Function,
     body = _emit_block_body(module, f"{name}.block", sgemm, config)
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
     alone = builder.icmp_signed("<=", threads, i64(1))
-    with builder.if_else(alone) as (then, otherwise):
-        with then:
+    serial = take_serial_turn(builder, alone) if gomp else alone
+    with builder.if_else(serial) as (then, otherwise):
+        with then:  # one call on the whole product: no block re-packs an operand
             builder.call(sgemm, rest)
         with otherwise:
             block = builder.alloca(lir.ArrayType(I64, len(fn.args)))

@@ -30,7 +30,7 @@ import ctypes.util
 import os
 import subprocess
 import threading
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
@@ -53,21 +53,20 @@ _GOMP: list[bool] = []
 _HANDLES: list = []  # libgomp stays mapped: LLVM closes its own handles at exit
 
 
-def _library_candidates() -> list[str]:
-    """Where libgomp may be: the compiler's copy, then the dynamic linker's."""
-    found = []
+def _library_candidates() -> Iterator[str]:
+    """Where libgomp may be, cheapest look-up first: the dynamic linker's search
+    path, then the C compiler's copy, then ctypes.util (the last two run programs)."""
+    yield "libgomp.so.1"
     try:
         path = subprocess.run(["gcc", "-print-file-name=libgomp.so.1"], capture_output=True,
                               text=True, timeout=10).stdout.strip()
         if os.path.isabs(path) and os.path.exists(path):
-            found.append(path)
+            yield path
     except (OSError, subprocess.SubprocessError):
         pass
     name = ctypes.util.find_library("gomp")
     if name:
-        found.append(name)
-    found.append("libgomp.so.1")
-    return found
+        yield name
 
 
 def load_gomp() -> bool:

@@ -10,11 +10,11 @@ worker that wakes late finds its share already taken.
 
 A late worker still has to arrive before the region can end. When the other cores
 are busy with other processes that wait can be a scheduler time slice (ms), far
-more than the work: the calling thread times each region (cycle counter) and, when
-the region (waking the team included) took longer than doing every chunk itself
-would have (estimated from its own chunks), runs the next regions serially, 1, 3,
-7, ... up to MAX_SERIAL_REGIONS of them before trying threads again; regions that
-pay shrink that backoff again. Without libgomp every region runs serially.
+more than the work: the calling thread times each region and, when the region
+(waking the team included) took longer than doing every chunk itself would have
+(its own chunks' CPU time, scaled), runs the next regions serially, 1, 3, 7, ...
+up to MAX_SERIAL_REGIONS of them before trying threads again; regions that pay
+shrink that backoff again. Without libgomp every region runs serially.
 """
 from __future__ import annotations
 
@@ -49,21 +49,27 @@ def emit_parallel(module: lir.Module, gomp: bool) -> lir.Function:
         _serial(builder, body, data, chunks)
         builder.ret_void()
         return fn
-    skip = _global(module, SKIP)
-    backoff = _global(module, BACKOFF)
-    pending = builder.load_atomic(skip, "monotonic", 8, typ=I64)
     alone = builder.or_(builder.icmp_signed("<=", threads, i64(1)),
                         builder.icmp_signed("<=", chunks, i64(1)))
-    serial = builder.or_(alone, builder.icmp_signed(">", pending, i64(0)))
-    with builder.if_else(serial) as (then, otherwise):
+    with builder.if_else(take_serial_turn(builder, alone)) as (then, otherwise):
         with then:
-            with builder.if_then(builder.not_(alone)):
-                builder.store_atomic(builder.sub(pending, i64(1)), skip, "monotonic", 8)
             _serial(builder, body, data, chunks)
         with otherwise:
-            _fork(builder, body, data, threads, chunks, skip, backoff)
+            _fork(builder, body, data, threads, chunks, _global(module, SKIP),
+                  _global(module, BACKOFF))
     builder.ret_void()
     return fn
+
+
+def take_serial_turn(builder: lir.IRBuilder, alone: lir.Value) -> lir.Value:
+    """Whether this region runs serially (an i1): `alone` (one thread asked for), or
+    the backoff still has serial regions to run (then one is used up)."""
+    skip = _global(builder.module, SKIP)
+    pending = builder.load_atomic(skip, "monotonic", 8, typ=I64)
+    backing_off = builder.and_(builder.not_(alone), builder.icmp_signed(">", pending, i64(0)))
+    with builder.if_then(backing_off):
+        builder.store_atomic(builder.sub(pending, i64(1)), skip, "monotonic", 8)
+    return builder.or_(alone, backing_off)
 
 
 def emit_serial_switch(module: lir.Module, name: str) -> lir.Function:
@@ -100,9 +106,19 @@ def call_body(builder: lir.IRBuilder, body: lir.Value, data: lir.Value, chunk: l
     builder.call(target, [data, chunk, chunks])
 
 
-def _clock(builder: lir.IRBuilder) -> lir.Value:
-    counter = declare(builder.module, "llvm.readcyclecounter", I64, [])
-    return builder.call(counter, [])
+CLOCK_MONOTONIC = 1           # Linux clock ids
+CLOCK_THREAD_CPUTIME_ID = 3
+
+
+def _clock(builder: lir.IRBuilder, clock_id: int = CLOCK_MONOTONIC) -> lir.Value:
+    """clock_gettime(clock_id) in nanoseconds (an i64)."""
+    gettime = declare(builder.module, "clock_gettime", I32, [I32, PTR])
+    spec = builder.alloca(lir.ArrayType(I64, 2))
+    spec.type = PTR
+    builder.call(gettime, [lir.Constant(I32, clock_id), spec])
+    seconds = builder.load(builder.gep(spec, [i64(0)], source_etype=I64), typ=I64)
+    nanoseconds = builder.load(builder.gep(spec, [i64(1)], source_etype=I64), typ=I64)
+    return builder.add(builder.mul(seconds, i64(1_000_000_000)), nanoseconds)
 
 
 def _fork(builder: lir.IRBuilder, body, data, threads, chunks, skip, backoff) -> None:
@@ -124,8 +140,10 @@ def _fork(builder: lir.IRBuilder, body, data, threads, chunks, skip, backoff) ->
     own_time = builder.sub(builder.load(slot[_MASTER_END], typ=I64),
                            builder.load(slot[_MASTER_BEGIN], typ=I64))
     own_chunks = builder.load(slot[_MASTER_CHUNKS], typ=I64)
-    # lost: total (waking the team included) > ratio * own_time * chunks / own_chunks,
-    # the time the calling thread would have taken alone
+    # lost: total wall time (waking the team included) > own CPU time * chunks /
+    # own_chunks: the calling thread alone, with a core to itself, would have been
+    # faster (CPU time, not wall time: on a busy machine our own worker slows the
+    # caller down too, and its wall time would flatter the region)
     lost = builder.icmp_signed(
         ">", builder.mul(builder.mul(total, own_chunks), i64(LOST_DENOMINATOR)),
         builder.mul(builder.mul(own_time, chunks), i64(LOST_NUMERATOR)))
@@ -159,7 +177,7 @@ def _trampoline(module: lir.Module) -> lir.Function:
     thread_num = declare(module, "omp_get_thread_num", I32, [])
     caller = builder.icmp_signed("==", builder.call(thread_num, []), lir.Constant(I32, 0))
     with builder.if_then(caller):
-        builder.store(_clock(builder), slot[_MASTER_BEGIN])
+        builder.store(_clock(builder, CLOCK_THREAD_CPUTIME_ID), slot[_MASTER_BEGIN])
     entry = builder.block
     loop = builder.append_basic_block("claim")
     work = builder.append_basic_block("work")
@@ -176,11 +194,11 @@ def _trampoline(module: lir.Module) -> lir.Function:
     builder.branch(loop)
     builder.position_at_end(done)
     with builder.if_then(caller):
-        builder.store(_clock(builder), slot[_MASTER_END])
+        builder.store(_clock(builder, CLOCK_THREAD_CPUTIME_ID), slot[_MASTER_END])
         builder.store(count, slot[_MASTER_CHUNKS])
     builder.ret_void()
     return fn
 
 
 __all__ = ["BACKOFF", "FOREVER", "MAX_SERIAL_REGIONS", "SKIP", "call_body", "emit_parallel",
-           "emit_serial_switch"]
+           "emit_serial_switch", "take_serial_turn"]

@@ -86,7 +86,7 @@ def _build_library(gomp: bool) -> tuple[lir.Module, dict[str, lir.Function]]:
     batched = emit_sgemm_batched(library, "propc_sgemm_batched", sgemm_name="propc_sgemm")
     parallel = emit_parallel(library, gomp)
     threaded = emit_sgemm_parallel(library, "propc_sgemm_parallel", single, parallel,
-                                   host_config())
+                                   host_config(), gomp)
     serial = emit_serial_switch(library, "propc_parallel_serial")
     return library, {SINGLE: single, BATCHED: batched, PARALLEL: parallel, THREADED: threaded,
                      SERIAL_AFTER_FORK: serial}

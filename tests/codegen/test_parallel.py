@@ -180,6 +180,8 @@ def run_threaded(a, b, threads: int, origin=(0, 0)):
             visits[top:top + rows, left:left + cols] += 1
 
     callback = EPILOGUE(epilogue)
+    if parallel.load_gomp():
+        _library_state(SKIP).value = 0      # no backoff left over: really use threads
     sgemm(threads, stride, m, n, k, a.ctypes.data, a.strides[0] // 4, a.strides[1] // 4,
           b.ctypes.data, b.strides[0] // 4, b.strides[1] // 4, c.ctypes.data, n, 0, scratch,
           ctypes.cast(callback, ctypes.c_void_p), None, *origin)
