@@ -248,3 +248,15 @@ def test_scaling_table_shows_time_per_flop_relative_to_the_first_point():
     assert "MFLOP" in lines[1]
     relative = [line.split()[-2] for line in lines[2:]]
     assert relative == ["1.00", "1.00", "1.00", "1.00", "2.00"]
+
+
+def test_workers_pin_threads_and_quiet_openblas_spinning(monkeypatch):
+    from propc.bench import worker_environment
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    env = worker_environment(2)
+    assert env["OPENBLAS_NUM_THREADS"] == env["PROPC_NUM_THREADS"] == "2"
+    assert env["OPENBLAS_THREAD_TIMEOUT"] == "4"
+    assert "OPENBLAS_CORETYPE" not in env
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "20")  # the user's own choice is kept
+    assert worker_environment(1)["OPENBLAS_THREAD_TIMEOUT"] == "20"
