@@ -22,7 +22,7 @@ import ctypes
 import logging
 import os
 import threading
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
@@ -107,6 +107,20 @@ def _type_of(meta: list) -> TensorType:
     return TensorType(tuple(int(d) for d in meta[1]), DType.from_name(meta[0]))
 
 
+class CallParts(NamedTuple):
+    """An executable's calling convention, for specialised callers: input and output
+    (shape, NumPy dtype) lists; `thread_state()` -> (object block, its address,
+    arena address) of the calling thread; `entry(address, arena)` runs the graph
+    once the block holds id() of every input then output array; `after_call(arena)`
+    raises a debug-mode bounds failure (None when the code has no checks)."""
+
+    inputs: list
+    outputs: list
+    thread_state: Callable[[], tuple]
+    entry: Callable[[int, int], None]
+    after_call: Callable[[int], None] | None
+
+
 class Executable:
     """A graph compiled to native code; call it with the graph's input arrays.
 
@@ -170,6 +184,14 @@ class Executable:
         if self._checked:
             self._raise_if_out_of_bounds(arena)
         return outputs
+
+    def call_parts(self) -> "CallParts":
+        """What a caller specialised to this executable's signature needs to run it
+        without `__call__`'s checks (propc/callpath.py); that caller must pass
+        exactly C-contiguous, aligned arrays of the input types."""
+        after = self._raise_if_out_of_bounds if self._checked else None
+        inputs = [(shape, dtype) for shape, dtype, _ in self._inputs]
+        return CallParts(inputs, list(self._outputs), self._thread_state, self._entry, after)
 
     def _check(self, position: int, array) -> None:
         shape, dtype, text = self._inputs[position]

@@ -4,7 +4,9 @@ A `Compiled` callable keys its cache on the input signature (pytree structure an
 each leaf's shape, dtype and weakness). A new signature traces and compiles again,
 and says so through `logging` (logger "propc.compile"), naming the argument leaf
 that changed and how. Calls convert Python scalars and non-contiguous arrays,
-run one native function, and rebuild the output pytree from fresh arrays.
+run one native function, and rebuild the output pytree from fresh arrays. Once a
+signature of plain arrays and Python numbers has run, a caller generated for it
+(propc/callpath.py) does all of that in a few comparisons: ~2 µs of Python.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import codegen
 import ir
 from ir.passes.simplify import simplify
 
+from .callpath import MISS, specialise
 from .costs import StepCost, step_cost
 from .errors import api_boundary
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
@@ -166,12 +169,14 @@ _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
 class _Bound:
     """The per-call work of one signature reduced to conversions and one native call."""
 
-    __slots__ = ("run", "dtypes", "out_tree")
+    __slots__ = ("run", "dtypes", "out_tree", "fast")
 
-    def __init__(self, run: Callable, specs: tuple[LeafSpec, ...], out_tree: TreeDef):
+    def __init__(self, run: Callable, specs: tuple[LeafSpec, ...], out_tree: TreeDef,
+                 fast: Callable | None = None):
         self.run = run
         self.dtypes = [spec.dtype.numpy for spec in specs]
         self.out_tree = out_tree
+        self.fast = fast  # the generated caller of propc/callpath.py, if any
 
     def __call__(self, leaves: list) -> Any:
         arrays = []
@@ -193,6 +198,7 @@ class Compiled:
         self.compile_count = 0
         self._cache: dict[tuple, _Entry] = {}
         self._bound: dict[tuple, _Bound] = {}
+        self._fast: Callable | None = None  # the last signature's generated caller
         self._last_key: tuple | None = None
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn, updated=())
@@ -234,6 +240,11 @@ class Compiled:
 
     @api_boundary
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fast = self._fast
+        if fast is not None and not kwargs:
+            result = fast(args)
+            if result is not MISS:
+                return result
         if kwargs:
             raise TypeError(f"{getattr(self.fn, '__name__', 'fn')}: keyword arguments "
                             f"{sorted(kwargs)} are not supported by pc.compile; pass them "
@@ -242,6 +253,8 @@ class Compiled:
         quick = _quick_key(leaves)
         bound = self._bound.get((tree, quick)) if quick is not None else None
         if bound is not None:
+            if bound.fast is not None:
+                self._fast = bound.fast
             return bound(leaves)
         if any(isinstance(leaf, Tensor) for leaf in leaves):
             traced = trace_to_graph(self.fn, args)
@@ -254,8 +267,18 @@ class Compiled:
         run = ((lambda *xs: ir.interpret(entry.graph, *xs)) if self.interpret
                else self._executable(entry))
         if quick is not None:
-            self._bound[(tree, quick)] = _Bound(run, key[1], entry.traced.out_tree)
+            self._bind(tree, quick, run, key[1], entry.traced.out_tree)
         return tree_unflatten(entry.traced.out_tree, run(*arrays))
+
+    def _bind(self, tree: TreeDef, quick: tuple, run: Callable, specs: tuple,
+              out_tree: TreeDef) -> None:
+        """Remember the per-call work of a signature of plain leaves; for native code
+        also generate its specialised caller (propc/callpath.py)."""
+        fast = None
+        if not self.interpret:
+            fast = specialise(tree, quick, out_tree, run.call_parts())
+        self._bound[(tree, quick)] = _Bound(run, specs, out_tree, fast)
+        self._fast = fast
 
     @api_boundary
     def lower(self, *args: Any) -> Lowered:
