@@ -10,7 +10,8 @@ cost of one call, each against the same computation written in NumPy. Every prop
 result is checked against NumPy's before it is timed; a mismatch prints FAIL.
 
 Each thread count runs in its own worker process (`python -m propc.bench --worker`),
-because NumPy's BLAS reads its thread count from the environment once, at import.
+because NumPy's BLAS reads its thread count from the environment once, at import;
+a worker for fewer threads than there are cores is also pinned to that many cores.
 `--memory` and `--scaling` print the Performance II tables instead of the main one
 (add `--table` to get both).
 """
@@ -121,6 +122,27 @@ def worker_environment(threads: int) -> dict[str, str]:
     return env
 
 
+def worker_cores(threads: int) -> set[int] | None:
+    """The cores a worker at `threads` may run on: the first `threads` of this
+    process's, or None (no pinning) when it has no more than that. Thread-count
+    settings alone do not hold every library to its count (XLA's CPU runtime
+    ignores them in recent JAX); pinned cores do, for NumPy, peers and propc alike."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    available = sorted(os.sched_getaffinity(0))
+    if threads >= len(available):
+        return None
+    return set(available[:threads])
+
+
+def _pin_to_cores(threads: int):
+    """A preexec_fn pinning the worker (and every thread it starts) to worker_cores."""
+    cores = worker_cores(threads)
+    if cores is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cores)
+
+
 def run_worker(threads: int, options: argparse.Namespace, part: str) -> list[Row]:
     """Run one worker process at `threads` and collect its rows. A worker that dies
     (a crash in generated code, say) is reported on stderr; its rows so far are kept
@@ -135,7 +157,7 @@ def run_worker(threads: int, options: argparse.Namespace, part: str) -> list[Row
     if options.no_peers:
         command.append("--no-peers")
     done = subprocess.run(command, env=worker_environment(threads), stdout=subprocess.PIPE,
-                          text=True)
+                          text=True, preexec_fn=_pin_to_cores(threads))
     rows = [Row.from_dict(json.loads(line[len(ROW_PREFIX):]))
             for line in done.stdout.splitlines() if line.startswith(ROW_PREFIX)]
     if done.returncode != 0:

@@ -260,3 +260,14 @@ def test_workers_pin_threads_and_quiet_openblas_spinning(monkeypatch):
     assert "OPENBLAS_CORETYPE" not in env
     monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "20")  # the user's own choice is kept
     assert worker_environment(1)["OPENBLAS_THREAD_TIMEOUT"] == "20"
+
+
+def test_workers_for_fewer_threads_than_cores_are_pinned_to_that_many():
+    from propc.bench import worker_cores
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    available = os.sched_getaffinity(0)
+    assert worker_cores(len(available)) is None
+    if len(available) > 1:
+        cores = worker_cores(1)
+        assert len(cores) == 1 and cores <= available
