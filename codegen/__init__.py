@@ -15,9 +15,14 @@ Pipeline: fusion (codegen/fusion.py) decides which values get buffers; each buff
 is written by one kernel, a loop nest over affine indices (affine.py, views.py,
 expr.py, steps.py, kernels.py, dot.py); the buffer plan (memplan.py) places
 intermediates in one aligned scratch arena; jit.py optimises and JITs the module;
-runtime.py calls it. Two one-line switches: `elementwise.USE_MATHLIB` (inline
-polynomial transcendentals of mathlib.py vs LLVM intrinsics) and `dot.USE_SGEMM`
-(packed float32 sgemm of matmul.py vs generic loop nests).
+runtime.py calls it. Threads: products and loops with enough work run as libgomp
+regions of the shared library (parallel.py, parallel_region.py, matmul_parallel.py),
+PROPC_NUM_THREADS of them (default: the usable cores), idle threads sleeping
+(OMP_WAIT_POLICY=PASSIVE unless the user set a policy). Three one-line switches:
+`elementwise.USE_MATHLIB` (inline polynomial transcendentals of mathlib.py vs LLVM
+intrinsics), `dot.USE_SGEMM` (packed float32 sgemm of matmul.py vs generic loop
+nests) and `matmul_epilogue.USE_EPILOGUES` (bias/activation fused into the sgemm's
+tile store vs separate kernels).
 """
 from .bounds import BoundsCheckError
 from .errors import CodegenError

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import codegen
-from codegen import cache, parallel
+from codegen import cache, dot, elementwise, matmul_epilogue, parallel
 from ir import Builder, DType, TensorType
 
 from codegen_graphs import bcast, layer_graph, layer_reference
@@ -114,6 +114,11 @@ def test_options_and_compiler_fingerprint_are_part_of_the_key(cache_dir, monkeyp
     assert not codegen.compile_graph(scaled_tanh_graph()).from_cache
     monkeypatch.setattr(parallel, "thread_count", lambda: threads)
     assert codegen.compile_graph(scaled_tanh_graph()).from_cache
+    for switch in (dot, "USE_SGEMM"), (elementwise, "USE_MATHLIB"), (
+            matmul_epilogue, "USE_EPILOGUES"):
+        monkeypatch.setattr(*switch, False)
+        assert not codegen.compile_graph(scaled_tanh_graph()).from_cache, switch[1]
+        monkeypatch.setattr(*switch, True)
     # a new compiler (edited source, other llvmlite, other CPU) never sees old code
     monkeypatch.setattr(cache, "compiler_fingerprint", lambda: "another compiler")
     fresh = codegen.compile_graph(scaled_tanh_graph())
