@@ -34,6 +34,20 @@ class Primitive:
     rule: computes the result type from operand types and attributes, raising
       TypeRuleError with a message naming the types when they do not fit.
     elementwise: result element i depends only on operand elements i (fusable).
+    free_view: one operand; every result element is one operand element, picked by
+      position alone and at most converted in dtype, and every operand element is
+      used, with no fill values (reshape, transpose, broadcast, reverse, dtype
+      conversion, identity). Recomputing one costs no arithmetic, so the partition
+      pass recomputes these in the backward from their operands instead of saving them.
+    copy: data movement that is not a free view: every result element is an operand
+      element picked by position alone, or a zero fill, but some operand elements may
+      be dropped, filled around or joined from several operands (slice, pad,
+      concatenate). The partition pass recomputes these only when they copy inputs
+      and constants, so a residual is never a derived copy of an input.
+    splat_transparent: one operand of the result's dtype, not elementwise; applied to
+      an array whose elements all equal c it gives an array whose elements all equal c
+      (it only moves elements, with no fill). Constant folding looks through these to
+      find splats. (Elementwise ops of splats are folded to splats directly.)
     """
 
     name: str
@@ -41,6 +55,9 @@ class Primitive:
     rule: ShapeRule
     attrs: dict[str, str] = field(default_factory=dict)
     elementwise: bool = False
+    free_view: bool = False
+    copy: bool = False
+    splat_transparent: bool = False
     doc: str = ""
 
     def result_type(self, operand_types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
@@ -54,10 +71,18 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 
 def define(name: str, arity: int | None, rule: ShapeRule, *, attrs: dict[str, str] | None = None,
-           elementwise: bool = False, doc: str = "") -> Primitive:
+           elementwise: bool = False, free_view: bool = False, copy: bool = False,
+           splat_transparent: bool = False, doc: str = "") -> Primitive:
+    """Add a primitive to PRIMITIVES; the flags are described on `Primitive`."""
     if name in PRIMITIVES:
         raise ValueError(f"primitive {name!r} defined twice")
-    prim = Primitive(name, arity, rule, dict(attrs or {}), elementwise, doc)
+    if free_view and copy:
+        raise ValueError(f"primitive {name!r} cannot be both a free view and a copy")
+    if (free_view or splat_transparent) and arity != 1:
+        raise ValueError(f"primitive {name!r}: free views and splat-transparent ops "
+                         "take one operand")
+    prim = Primitive(name, arity, rule, dict(attrs or {}), elementwise, free_view, copy,
+                     splat_transparent, doc)
     PRIMITIVES[name] = prim
     return prim
 
@@ -229,7 +254,7 @@ for _name in ("exp", "log", "tanh", "sqrt", "sin", "cos"):
     define(_name, 1, float_unary, elementwise=True, doc=f"elementwise {_name} of a float array")
 define("neg", 1, numeric_unary, elementwise=True, doc="elementwise negation")
 define("abs", 1, numeric_unary, elementwise=True, doc="elementwise absolute value")
-define("stop_gradient", 1, any_unary, elementwise=True,
+define("stop_gradient", 1, any_unary, elementwise=True, free_view=True,
        doc="identity whose cotangent is zero")
 for _name in ("add", "sub", "mul", "max", "min"):
     define(_name, 2, numeric_binary, elementwise=True,
@@ -243,7 +268,7 @@ for _name in ("eq", "ne"):
     define(_name, 2, equality_compare, elementwise=True, doc=f"elementwise {_name}, bool result")
 define("select", 3, select_rule, elementwise=True, doc="select(pred, on_true, on_false)")
 define("convert", 1, convert_rule, attrs={"dtype": "dtype"}, elementwise=True,
-       doc="dtype conversion like ndarray.astype (to bool: x != 0)")
+       free_view=True, doc="dtype conversion like ndarray.astype (to bool: x != 0)")
 
 
 # --------------------------------------------------------------------------------------
@@ -336,17 +361,20 @@ def concatenate_rule(name, types, attrs):
 
 
 define("broadcast_in_dim", 1, broadcast_in_dim_rule, attrs={"shape": "ints", "dims": "ints"},
+       free_view=True, splat_transparent=True,
        doc="operand axis i becomes result axis dims[i]; size-1 axes stretch")
-define("reshape", 1, reshape_rule, attrs={"shape": "ints"}, doc="row-major reshape")
-define("transpose", 1, transpose_rule, attrs={"perm": "ints"},
-       doc="result axis i is operand axis perm[i]")
+define("reshape", 1, reshape_rule, attrs={"shape": "ints"}, free_view=True,
+       splat_transparent=True, doc="row-major reshape")
+define("transpose", 1, transpose_rule, attrs={"perm": "ints"}, free_view=True,
+       splat_transparent=True, doc="result axis i is operand axis perm[i]")
 define("slice", 1, slice_rule, attrs={"start": "ints", "stop": "ints", "stride": "ints"},
+       copy=True, splat_transparent=True,
        doc="strided slice, start <= stop, stride >= 1 per axis")
-define("rev", 1, rev_rule, attrs={"dims": "ints"},
+define("rev", 1, rev_rule, attrs={"dims": "ints"}, free_view=True, splat_transparent=True,
        doc="reverse the order of elements along the listed axes")
-define("pad", 1, pad_rule, attrs={"low": "ints", "high": "ints", "interior": "ints"},
+define("pad", 1, pad_rule, attrs={"low": "ints", "high": "ints", "interior": "ints"}, copy=True,
        doc="pad with zeros: low/high at the ends, interior between elements")
-define("concatenate", None, concatenate_rule, attrs={"axis": "int"},
+define("concatenate", None, concatenate_rule, attrs={"axis": "int"}, copy=True,
        doc="join operands along axis")
 
 

@@ -10,9 +10,11 @@ import importlib
 import importlib.util
 from typing import Iterable
 
+import numpy as np
 import pytest
 
-from ir import PRIMITIVES
+from ir import PRIMITIVES, DType
+from ir.interpret import run_op
 from op_cases import OP_CASES
 
 # Every per-primitive table (docs/ARCHITECTURE.md): a module that fails to import is a
@@ -57,3 +59,101 @@ def test_assert_table_covers_reports_missing_and_unknown_names():
     table["expp"] = None
     with pytest.raises(AssertionError, match=r"missing primitives \['exp'\].*\['expp'\]"):
         assert_table_covers(table, "demo")
+
+
+# --------------------------------------------------------------------------------------
+# the data-movement flags of ir/ops.py (free_view, copy, splat_transparent), checked
+# against what the interpreter does with each primitive's OP_CASES rows
+
+
+def _gather_map(case, rng: np.random.Generator) -> np.ndarray | None:
+    """For a case whose op moves data, the flat source index of each result element
+    (into the operands' elements, joined in order), -1 for a zero fill; None when the
+    op computes something else. Runs the op once on operands numbered 1, 2, 3, ...
+    (which reveals the candidate map) and checks the map on two random draws."""
+    arrays = case.make_inputs(rng)
+    result_dtype = case.graph(arrays).outputs[0].dtype
+    count = sum(a.size for a in arrays)
+    numbered, offset = [], 1
+    for a in arrays:
+        numbered.append(np.arange(offset, offset + a.size).reshape(a.shape).astype(a.dtype))
+        offset += a.size
+    out = np.asarray(run_op(case.prim, case.attrs, numbered, result_dtype), dtype=np.float64)
+    if not np.all((out == np.round(out)) & (out >= 0) & (out <= count)):
+        return None
+    index = out.reshape(-1).astype(np.int64) - 1
+    for _ in range(2):
+        draw = case.make_inputs(rng)
+        joined = np.concatenate([a.reshape(-1) for a in draw])
+        picked = np.where(index >= 0, joined[np.maximum(index, 0)], 0).astype(result_dtype.numpy)
+        actual = run_op(case.prim, case.attrs, draw, result_dtype).reshape(-1)
+        if not np.array_equal(actual, picked, equal_nan=result_dtype.is_float):
+            return None
+    return index
+
+
+def _testable(case) -> bool:
+    """Cases whose numbered operands and results can show a gather map: operands
+    exist, nothing is empty, nothing (operand or result) is bool."""
+    arrays = case.make_inputs(np.random.default_rng(0))
+    result = case.graph(arrays).outputs[0]
+    return bool(arrays) and result.type.size > 0 and result.dtype is not DType.bool and all(
+        a.size > 0 and a.dtype != np.bool_ for a in arrays)
+
+
+def _data_movement_facts() -> dict[str, dict[str, bool]]:
+    """Per primitive: moves (every testable case is a gather), covers (one operand,
+    every operand element used, no fill, in every case), no_fill, same_dtype."""
+    rng = np.random.default_rng(7)
+    facts = {}
+    for name, primitive in PRIMITIVES.items():
+        rows = [case for case in OP_CASES if case.prim == name and _testable(case)]
+        maps = [(case, _gather_map(case, rng)) for case in rows]
+        moves = bool(maps) and all(index is not None for _, index in maps)
+        facts[name] = dict(
+            moves=moves,
+            covers=moves and primitive.arity == 1 and all(
+                np.array_equal(np.unique(index), np.arange(int(np.prod(case.shapes[0]))))
+                for case, index in maps),
+            no_fill=moves and all((index >= 0).all() for _, index in maps),
+            same_dtype=moves and all(
+                case.graph(case.make_inputs(rng)).outputs[0].dtype is case.dtype
+                for case, _ in maps))
+    return facts
+
+
+def test_data_movement_flags_match_the_interpreter():
+    facts = _data_movement_facts()
+    flagged = {flag: {n for n, p in PRIMITIVES.items() if getattr(p, flag)}
+               for flag in ("free_view", "copy", "splat_transparent")}
+    expected_views = {n for n, f in facts.items() if f["covers"]}
+    expected_copies = {n for n, f in facts.items() if f["moves"] and not f["covers"]}
+    expected_splat = {n for n, f in facts.items()
+                      if f["moves"] and f["no_fill"] and f["same_dtype"]
+                      and PRIMITIVES[n].arity == 1 and not PRIMITIVES[n].elementwise}
+    assert flagged["free_view"] == expected_views
+    assert flagged["copy"] == expected_copies
+    assert flagged["splat_transparent"] == expected_splat
+
+
+def test_data_movement_flags_keep_the_sets_partition_and_fold_used():
+    """The name sets partition.py (FREE_VIEWS, COPIES) and fold.py (SPLAT_TRANSPARENT)
+    switched on before the facts moved onto the primitives."""
+    def flagged(flag):
+        return {n for n, p in PRIMITIVES.items() if getattr(p, flag)}
+    assert flagged("free_view") == {"reshape", "broadcast_in_dim", "transpose", "rev",
+                                    "convert", "stop_gradient"}
+    assert flagged("copy") == {"slice", "pad", "concatenate"}
+    assert flagged("splat_transparent") == {"broadcast_in_dim", "reshape", "transpose",
+                                            "slice", "rev"}
+
+
+@pytest.mark.parametrize("case", [c for c in OP_CASES if PRIMITIVES[c.prim].splat_transparent],
+                         ids=lambda c: c.id)
+def test_splat_transparent_ops_keep_a_splat(case):
+    """Applied to an array whose elements all equal 3, the op gives only 3s, same dtype."""
+    shapes = [a.shape for a in case.make_inputs(np.random.default_rng(0))]
+    splat = [np.full(shape, 3, dtype=case.dtype.numpy) for shape in shapes]
+    out = run_op(case.prim, case.attrs, splat, case.graph(splat).outputs[0].dtype)
+    assert out.dtype == case.dtype.numpy
+    assert np.array_equal(out, np.full(out.shape, 3, dtype=case.dtype.numpy))

@@ -29,12 +29,16 @@ from .rebuild import rebuild
 FOLD_LIMIT = 4096
 """Largest number of elements a folded (materialised) constant may have."""
 
-SPLAT_TRANSPARENT = frozenset({"broadcast_in_dim", "reshape", "transpose", "slice", "rev"})
-"""Primitives that only move elements around: applied to a splat they give a splat
-of the same value."""
 
-SOURCES = frozenset({"constant", "iota"})
-"""Primitives with no operands; already as folded as they can be."""
+def _splat_transparent(op: Op) -> bool:
+    """Applied to a splat, `op` gives a splat of the same value (it only moves
+    elements; the `splat_transparent` flag in ir/ops.py)."""
+    return get_primitive(op.prim).splat_transparent
+
+
+def _is_source(op: Op) -> bool:
+    """A primitive with no operands (constant, iota): already as folded as it can be."""
+    return get_primitive(op.prim).arity == 0
 
 
 def _uniform_scalar(array: np.ndarray) -> np.ndarray | None:
@@ -52,7 +56,7 @@ def _uniform_scalar(array: np.ndarray) -> np.ndarray | None:
 def splat_scalar(value: Value) -> np.ndarray | None:
     """If every element of `value` is one known constant, that constant (0-d array of
     the value's dtype); otherwise None."""
-    while value.producer is not None and value.producer.prim in SPLAT_TRANSPARENT:
+    while value.producer is not None and _splat_transparent(value.producer):
         value = value.producer.operands[0]
     producer = value.producer
     if producer is None or producer.prim != "constant":
@@ -110,7 +114,7 @@ def _is_canonical_splat(prim: str, operands: list[Value]) -> bool:
 
 def fold_op(builder: Builder, op: Op, operands: list[Value]) -> Value | None:
     """The folded replacement of `op` on its new `operands`, or None if it stays."""
-    if op.prim in SOURCES or _is_canonical_splat(op.prim, operands):
+    if _is_source(op) or _is_canonical_splat(op.prim, operands):
         return None
     if get_primitive(op.prim).elementwise:
         scalars = [splat_scalar(v) for v in operands]

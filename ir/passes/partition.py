@@ -15,10 +15,11 @@ reads are either saved as residuals or recomputed in the backward from other
 residuals, walking up from each read value:
 1. graph inputs are saved (inputs are free to save);
 2. constants and iota (no operands) are recomputed: nothing to save;
-3. free views (`FREE_VIEWS`: reshape, broadcast_in_dim, transpose, convert,
-   stop_gradient) are recomputed from their operands, and so are the copies
-   (`COPIES`: slice, pad, concatenate) of values made from inputs and constants by
-   views and copies alone. So a residual is never a derived copy of an input;
+3. free views (primitives flagged `free_view` in ir/ops.py: reshape,
+   broadcast_in_dim, transpose, rev, convert, stop_gradient) are recomputed from their
+   operands, and so are the copies (flagged `copy`: slice, pad, concatenate) of values
+   made from inputs and constants by views and copies alone. So a residual is never a
+   derived copy of an input;
 4. elementwise values that the primal outputs do not need (work the VJP rules added,
    like tanh's 1 - y*y) are recomputed in the backward;
 5. everything else is saved: values the forward computes anyway, and backward-only
@@ -48,12 +49,16 @@ from .rebuild import copy_op
 
 POLICIES = ("save", "recompute_elementwise")
 
-FREE_VIEWS = frozenset({"reshape", "broadcast_in_dim", "transpose", "rev", "convert",
-                        "stop_gradient"})
-"""Ops recomputed in the backward rather than saved: they move or relabel data only."""
 
-COPIES = frozenset({"slice", "pad", "concatenate"})
-"""Data-movement ops recomputed in the backward when they only copy inputs/constants."""
+def _is_free_view(op: Op) -> bool:
+    """Recomputed in the backward rather than saved: it moves or relabels data only."""
+    return get_primitive(op.prim).free_view
+
+
+def _moves_data(op: Op) -> bool:
+    """A free view or a copy: recomputed when it only copies inputs and constants."""
+    prim = get_primitive(op.prim)
+    return prim.free_view or prim.copy
 
 
 def _tangent_values(graph: Graph, cotangent_inputs: list[Value]) -> set[Value]:
@@ -80,7 +85,7 @@ class _Placement:
         known = self.copies_of_inputs.get(value)
         if known is None:
             op = value.producer
-            known = op is None or (op.prim in FREE_VIEWS | COPIES and all(
+            known = op is None or (_moves_data(op) and all(
                 self.copies_input(v) for v in op.operands)) or not op.operands
             self.copies_of_inputs[value] = known
         return known
@@ -90,9 +95,9 @@ class _Placement:
         op = value.producer
         if op is None:
             return False
-        if not op.operands or op.prim in FREE_VIEWS:
+        if not op.operands or _is_free_view(op):
             return True
-        if op.prim in COPIES and self.copies_input(value):
+        if get_primitive(op.prim).copy and self.copies_input(value):
             return True
         return op not in self.forward_live and get_primitive(op.prim).elementwise
 
