@@ -63,12 +63,12 @@ def _sum(dtype: DType, reassoc: bool):
     return combine
 
 
-def _extremum(kind: str, dtype: DType, in_register: bool):
-    """max/min combine. Float register reductions use llvm.maximum/minimum, which
-    propagate NaN like np.max and vectorise; they differ from np.maximum's pairwise
-    rule only in which zero wins a -0.0/+0.0 tie (NumPy's answer there depends on
-    the order it visits elements in)."""
-    if dtype.is_float and in_register:
+def _extremum(kind: str, dtype: DType):
+    """max/min combine. Float reductions use llvm.maximum/minimum, which propagate
+    NaN like np.max and vectorise, and order -0.0 < +0.0, so which zero a tie gives
+    does not depend on the order elements are visited in (NumPy's np.max answer
+    does; the interpreter's reduce_max/min follows the same IEEE rule)."""
+    if dtype.is_float:
         name = "llvm.maximum" if kind == "max" else "llvm.minimum"
         return lambda b, acc, values: intrinsic(b, name, [acc, values[0]])
     pick = emit_max if kind == "max" else emit_min
@@ -102,7 +102,7 @@ def lower_reduce(op: Op, materialized: set[Value], kind: str) -> KernelPlan:
     dest_access = tuple(access[a] for a in kept)
     dest_offset = flat_offset(dest_access, op.result.shape, rank)
     combine = (_sum(dtype, in_register) if kind == "sum" else
-               _extremum(kind, dtype, in_register))
+               _extremum(kind, dtype))
     sizes = [shape[a] for a in order]
     step = ReduceStep(sizes, len(kept), exprs, [node], combine,
                       scalar_constant(identity, dtype), op.result, dest_offset, dtype,

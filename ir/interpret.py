@@ -139,14 +139,31 @@ def _highest(dtype: np.dtype):
     return np.iinfo(dtype).max
 
 
+def _order_zeros(result: np.ndarray, x: np.ndarray, axes: tuple[int, ...],
+                 negative_wins: bool) -> np.ndarray:
+    """Settle a -0.0/+0.0 tie of a float max/min reduction the IEEE 754-2019 way
+    (-0.0 < +0.0): a zero max is +0.0 if any reduced element is +0.0, a zero min is
+    -0.0 if any is -0.0. np.max's own answer there depends on the order it visits
+    elements in; this rule does not, and it is what the compiled code gives."""
+    if x.dtype.kind != "f":
+        return result
+    wanted = (x == 0) & (np.signbit(x) == negative_wins)
+    found = np.any(wanted, axis=axes)
+    sign = -1.0 if negative_wins else 1.0
+    zero = np.where(found, sign * 0.0, -sign * 0.0).astype(x.dtype)
+    return np.where(result == 0, zero, result)
+
+
 @register("reduce_max")
 def _reduce_max(attrs, x):
-    return np.max(x, axis=attrs["axes"], initial=_lowest(x.dtype))
+    result = np.max(x, axis=attrs["axes"], initial=_lowest(x.dtype))
+    return _order_zeros(result, x, attrs["axes"], negative_wins=False)
 
 
 @register("reduce_min")
 def _reduce_min(attrs, x):
-    return np.min(x, axis=attrs["axes"], initial=_highest(x.dtype))
+    result = np.min(x, axis=attrs["axes"], initial=_highest(x.dtype))
+    return _order_zeros(result, x, attrs["axes"], negative_wins=True)
 
 
 @register("dot")
