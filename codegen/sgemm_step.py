@@ -4,7 +4,9 @@ A dot qualifies when, in the loop space (batch, lhs free, rhs free, contract), e
 of the four groups collapses to at most one loop for both operands and the result:
 it is then `batch` products C[M,N] = A[M,K] . B[K,N] with A and B read through
 strides (transposed operands cost no copy: the packing reads them). The sgemm's
-packing scratch comes from the kernel's workspace in the buffer plan.
+packing scratch comes from the kernel's workspace in the buffer plan: per thread,
+the scratch of the largest block of C that thread computes. In debug mode the
+call's reads and writes are bounds checked by their lowest and highest offsets.
 
 The sgemm itself is compiled once per process into its own JIT module (it takes
 most of a second to optimise and would otherwise be paid by every graph) and
@@ -197,17 +199,23 @@ class SgemmStep(Step):
         return found
 
     def scratch_stride(self) -> int:
-        """Bytes of packing scratch per thread (64-byte aligned)."""
-        from .matmul import sgemm_scratch_bytes
+        """Bytes of packing scratch per thread (64-byte aligned): for the largest
+        block of C one thread computes (codegen/matmul_parallel.py)."""
+        from .matmul_parallel import block_scratch_bytes
         s = self.shape
-        return -(-sgemm_scratch_bytes(s.m, s.n, s.k) // 64) * 64
+        return block_scratch_bytes(s.m, s.n, s.k, self.threads)
 
     def workspace_bytes(self) -> int:
-        return self.scratch_stride() * self.threads
+        """The kernel's workspace: one scratch stride per thread (the threaded call),
+        or the whole product's scratch (one call; batched calls reuse it in turn)."""
+        from .matmul_parallel import threaded_workspace_bytes
+        s = self.shape
+        return threaded_workspace_bytes(s.m, s.n, s.k, self.threads)
 
     def emit(self, env: KernelEnv) -> None:
         b = env.builder
         s = self.shape
+        self._check_spans(env)
         a_ptr = _shifted(b, env.pointers[self.lhs], s.a["const"])
         b_ptr = _shifted(b, env.pointers[self.rhs], s.b["const"])
         c_ptr = _shifted(b, env.pointers[self.dest], s.c["const"])
@@ -231,6 +239,37 @@ class SgemmStep(Step):
             batch = [index(s.batch), index(s.a.get("batch", 0)), index(s.b.get("batch", 0)),
                      index(s.c.get("batch", 0))]
             b.call(shared_sgemm(module, BATCHED), batch + args)
+
+    def _check_spans(self, env: KernelEnv) -> None:
+        """Debug mode (codegen/bounds.py): the library call's reads of A and B and
+        writes of C, checked by their lowest and highest element offsets against
+        the kernel's buffer arguments (keyed by the un-shifted pointers, so "const"
+        goes into the offsets). C is written when the product is not empty (K = 0
+        writes zeros); A and B are read only when K > 0 too."""
+        from .bounds import check_span
+        s = self.shape
+        if min(s.batch, s.m, s.n) == 0:
+            return
+        b = env.builder
+        check_span(b, env.pointers[self.dest], *_span(s, s.c, ("batch", "m", "n")), "store")
+        if s.k == 0:
+            return
+        check_span(b, env.pointers[self.lhs], *_span(s, s.a, ("batch", "m", "k")), "load")
+        check_span(b, env.pointers[self.rhs], *_span(s, s.b, ("batch", "k", "n")), "load")
+
+
+def _span(shape: SgemmShape, strides: dict, groups: tuple[str, ...]) -> tuple[int, int]:
+    """Lowest and highest element offset of one operand over the product's index
+    space: "const" plus each group's (size - 1) * stride, taken at whichever end is
+    lower (negative and zero strides included). A group without a stride entry has
+    size 1 (`_shape`), so it reaches nothing."""
+    sizes = {"batch": shape.batch, "m": shape.m, "n": shape.n, "k": shape.k}
+    first = last = strides["const"]
+    for group in groups:
+        reach = (sizes[group] - 1) * strides.get(group, 0)
+        first += min(0, reach)
+        last += max(0, reach)
+    return first, last
 
 
 def _shifted(builder: lir.IRBuilder, pointer: lir.Value, elements: int) -> lir.Value:
