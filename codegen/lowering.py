@@ -23,6 +23,7 @@ from .elementwise import EMITTERS
 from .errors import CodegenError, lowering_op
 from .expr import NeedsMaterialize, constant_source, iota_source, splat_value
 from .fusion import plan_fusion
+from .logsumexp import lower_logsumexp
 from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower_reduce_max,
                       lower_reduce_min, lower_reduce_sum)
 from .entry import emit_entry_points
@@ -49,6 +50,7 @@ def _register_all() -> None:
     LOWERINGS["reduce_sum"] = Lowering("kernel", lower_reduce_sum)
     LOWERINGS["reduce_max"] = Lowering("kernel", lower_reduce_max)
     LOWERINGS["reduce_min"] = Lowering("kernel", lower_reduce_min)
+    LOWERINGS["logsumexp"] = Lowering("kernel", lower_logsumexp)
     LOWERINGS["pad"] = Lowering("kernel", lower_pad)
     LOWERINGS["concatenate"] = Lowering("kernel", lower_concatenate)
     LOWERINGS["dot"] = Lowering("kernel", lower_dot, view_operands=True)

@@ -166,6 +166,19 @@ def _reduce_min(attrs, x):
     return _order_zeros(result, x, attrs["axes"], negative_wins=True)
 
 
+@register("logsumexp")
+def _logsumexp(attrs, x):
+    """m + log(sum(exp(x - m))), m the max (0 where infinite; nothing to shift in an
+    empty reduction, whose result is log(0) = -inf)."""
+    axes = attrs["axes"]
+    top = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
+    shift = np.where(np.isinf(top), x.dtype.type(0), top)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        total = np.sum(np.exp(x - shift), axis=axes, keepdims=True, dtype=x.dtype)
+        result = np.log(total) + shift
+    return np.squeeze(result, axis=axes).astype(x.dtype, copy=False)
+
+
 @register("dot")
 def _dot(attrs, lhs, rhs):
     """Move axes to (batch, free, contract) / (batch, contract, free) and use matmul."""

@@ -423,6 +423,16 @@ define("dot", 2, dot_rule,
        doc="general contraction; result axes are batch, lhs free, rhs free")
 
 
+def logsumexp_rule(name, types, attrs):
+    _require(name, types, lambda d: d.is_float, "float")
+    return reduce_rule(name, types, attrs)
+
+
+define("logsumexp", 1, logsumexp_rule, attrs={"axes": "ints"},
+       doc="log(sum(exp(x))) over axes, in the stable form m + log(sum(exp(x - m))) with m "
+           "the max (0 where infinite); -inf where every element is -inf or there is none")
+
+
 # --------------------------------------------------------------------------------------
 # sources
 

@@ -1,11 +1,13 @@
 """Neural-network building blocks, composed from propc functions (so from primitives).
 
 The softmax family is built in max-subtracted form: with m the row maximum,
-logsumexp(x) = log(sum(exp(x - m))) + m. The shift m is a constant for the
-gradient (stop_gradient) since the result does not depend on it. A row that is
-all -inf has no finite maximum: it is shifted by 0 instead, its sum of exponentials
-is 0, and the helpers return -inf (logsumexp, log_softmax) or 0 (softmax) there,
-with no NaN in values or gradients.
+logsumexp(x) = log(sum(exp(x - m))) + m. `logsumexp` (and with it `log_softmax`
+and `cross_entropy`) is one IR primitive, whose kernel and VJP (g * exp(x - result))
+apply that form; `softmax` is composed, its shift m a constant for the gradient
+(stop_gradient) since the result does not depend on it. A row that is all -inf has
+no finite maximum: it is shifted by 0 instead, its sum of exponentials is 0, and the
+helpers return -inf (logsumexp, log_softmax) or 0 (softmax) there, with no NaN in
+values or gradients.
 """
 from __future__ import annotations
 
@@ -82,19 +84,22 @@ def softmax(x: Any, axis: Any = -1) -> Tensor:
 
 @traceable
 def log_softmax(x: Any, axis: Any = -1) -> Tensor:
-    """x - logsumexp(x) along `axis`, as (x - m) - log(sum(exp(x - m)))."""
-    _, shifted, _, safe_total, _, _ = _shifted_exponentials(x, axis, "log_softmax")
-    return shifted - log(safe_total)
+    """x - logsumexp(x) along `axis`; an all -inf row gives -inf (not -inf + inf)."""
+    x = _as_float(x, "log_softmax")
+    total = logsumexp(x, axis, keepdims=True)
+    return x - where(total == -math.inf, 0.0, total)
 
 
 @traceable
 def logsumexp(x: Any, axis: Any = -1, keepdims: bool = False) -> Tensor:
-    """log(sum(exp(x))) along `axis`, max-shifted; an all -inf row gives -inf."""
-    shift, _, _, safe_total, empty, axes = _shifted_exponentials(x, axis, "logsumexp")
-    result = where(empty, -math.inf, log(safe_total) + shift)
+    """log(sum(exp(x))) along `axis`: the `logsumexp` primitive (max-shifted, one
+    kernel of two passes when compiled); an all -inf row gives -inf."""
+    x = _as_float(x, "logsumexp")
+    axes = normalize_axes(axis, x.ndim, "logsumexp", str(x.type))
+    result = apply("logsumexp", x, weak=x.weak, axes=axes)
     if keepdims:
-        return result
-    return reshape(result, tuple(d for i, d in enumerate(result.shape) if i not in axes))
+        result = reshape(result, tuple(1 if i in axes else d for i, d in enumerate(x.shape)))
+    return result
 
 
 def _integer_labels(labels: Any, op: str) -> Tensor:

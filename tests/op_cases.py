@@ -234,6 +234,7 @@ STRUCTURED_CASES: dict[str, list[tuple[str, list[Shape], dict[str, Any]]]] = {
         ("empty", [(0, 3), (2, 3)], dict(axis=0)),
     ],
     "reduce_sum": _REDUCE_CASES, "reduce_max": _REDUCE_CASES, "reduce_min": _REDUCE_CASES,
+    "logsumexp": _REDUCE_CASES,
     "dot": [
         ("0d", [(), ()], _dot_attrs()),
         ("size1", [(1, 3), (3, 1)], _dot_attrs(lhs_contract=(1,), rhs_contract=(0,))),
@@ -252,7 +253,7 @@ STRUCTURED_CASES: dict[str, list[tuple[str, list[Shape], dict[str, Any]]]] = {
 # Dtypes each primitive accepts (its main operand dtype; select: the branches;
 # convert: the source; iota/constant: the result).
 _DTYPES: dict[str, tuple[DType, ...]] = {
-    **{p: FLOATS for p in ("exp", "log", "tanh", "sqrt", "sin", "cos", "pow")},
+    **{p: FLOATS for p in ("exp", "log", "tanh", "sqrt", "sin", "cos", "pow", "logsumexp")},
     **{p: NUMERIC for p in ("neg", "abs", "add", "sub", "mul", "div", "max", "min",
                             "lt", "le", "gt", "ge", "reduce_sum", "dot", "iota")},
     **{p: ALL_DTYPES for p in ("stop_gradient", "eq", "ne", "select", "convert",
@@ -263,7 +264,7 @@ _DTYPES: dict[str, tuple[DType, ...]] = {
 
 def _inexact(prim: str, dtype: DType) -> bool:
     """Float results whose rounding may differ from the reference's."""
-    return dtype.is_float and prim in TRANSCENDENTAL + ("reduce_sum", "dot")
+    return dtype.is_float and prim in TRANSCENDENTAL + ("reduce_sum", "dot", "logsumexp")
 
 
 def _elementwise_cases(prim: str, dtype: DType) -> list[OpCase]:

@@ -115,6 +115,34 @@ def _reduce_reference(attrs, combine: Callable, start: Callable):
     return reference
 
 
+def _logsumexp_reference(attrs):
+    """Per kept index: the elements' values in float64, then max + log(fsum(exp(v - max)))
+    (no elements or all -inf: -inf; any NaN: NaN; any +inf: inf)."""
+    axes = attrs["axes"]
+
+    def combine(values: list[float]) -> float:
+        if any(math.isnan(v) for v in values):
+            return math.nan
+        if not values or all(v == -math.inf for v in values):
+            return -math.inf
+        top = max(values)
+        if top == math.inf:
+            return math.inf
+        return top + math.log(math.fsum(math.exp(v - top) for v in values))
+
+    def reference(x):
+        out_shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+        groups: dict[tuple, list[float]] = {index: [] for index in np.ndindex(*out_shape)}
+        for index in np.ndindex(*x.shape):
+            groups[tuple(i for axis, i in enumerate(index) if axis not in axes)].append(
+                float(x[index]))
+        out = np.empty(out_shape, dtype=x.dtype)
+        for kept, values in groups.items():
+            out[kept] = combine(values)
+        return out
+    return reference
+
+
 def _dot_reference(attrs):
     """np.einsum with letters: batch letters shared, contracted letters shared."""
     def reference(lhs, rhs):
@@ -237,6 +265,7 @@ def reference_for(prim: str, attrs: dict[str, Any], dtype: DType) -> Callable[..
         "reduce_sum": lambda a: _reduce_reference(a, lambda u, v: u + v, lambda d: 0),
         "reduce_max": lambda a: _reduce_reference(a, _nan_max, _lowest),
         "reduce_min": lambda a: _reduce_reference(a, _nan_min, _highest),
+        "logsumexp": _logsumexp_reference,
         "constant": lambda a: (lambda: np.array(a["value"], copy=True)),
         "iota": lambda a: (lambda: np.indices(a["shape"], dtype=a["dtype"].numpy)[a["dimension"]]),
     }

@@ -6,6 +6,8 @@
 - `stop_gradient`, the shape ops (reshape, transpose, broadcast_in_dim, slice, pad,
   concatenate) and the sources (constant, iota): 0;
 - reductions: input elements minus output elements (n values take n-1 combines);
+- `logsumexp`: 4 per input element (max, subtract, exp, add) and 2 per output
+  element (log, add);
 - `dot`: 2 * batch * M * N * K, the textbook count of a multiply and an add per
   term. Its total is also reported on its own as `dot_flops`.
 Bytes are an unfused estimate: each op reads all its operands and writes its result.
@@ -35,6 +37,11 @@ def _reduction(op: Op) -> int:
     return max(op.operands[0].type.size - op.result.type.size, 0)
 
 
+def _logsumexp(op: Op) -> int:
+    """Per input element: max, subtract, exp, add; per output element: log and add."""
+    return 4 * op.operands[0].type.size + 2 * op.result.type.size
+
+
 def _product(sizes) -> int:
     total = 1
     for size in sizes:
@@ -60,6 +67,7 @@ COST_RULES: dict[str, CostRule] = {
     **{name: _per_output_element for name in _ELEMENTWISE},
     **{name: _free for name in _FREE},
     **{name: _reduction for name in _REDUCTIONS},
+    "logsumexp": _logsumexp,
     "dot": _dot,
 }
 

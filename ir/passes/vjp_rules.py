@@ -32,6 +32,7 @@ from scratch.)
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from ..builder import Builder
@@ -277,6 +278,19 @@ def _reduce_extremum(b, g, op, operands):
     count = b.reduce_sum(b.convert(hits, dtype=x.dtype), axes=axes)
     share = b.broadcast_in_dim(b.div(g, count), shape=x.shape, dims=kept)
     return [b.select(hits, share, b.zeros(x.type))]
+
+
+@register("logsumexp")
+def _logsumexp(b, g, op, operands):
+    """g times softmax(x) = exp(x - result). Rows whose result is -inf (every
+    element -inf) shift by 0 instead, giving exp(-inf) = 0, not exp(-inf + inf)."""
+    (x,) = operands
+    kept = _kept_axes(x.ndim, op.attrs["axes"])
+    result = op.result
+    empty = b.eq(result, _full(b, result, -math.inf))
+    shift = b.select(empty, b.zeros(result.type), result)
+    probabilities = b.exp(b.sub(x, b.broadcast_in_dim(shift, shape=x.shape, dims=kept)))
+    return [b.mul(b.broadcast_in_dim(g, shape=x.shape, dims=kept), probabilities)]
 
 
 # --------------------------------------------------------------------------------------

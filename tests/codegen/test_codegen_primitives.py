@@ -202,6 +202,22 @@ for prim, dtypes in (("reduce_sum", NUMERIC), ("reduce_max", ALL), ("reduce_min"
                      lambda b, x, p=prim, a=axes: b.emit(p, x, axes=a), kind=kind,
                      sum_axes=axes)
 
+# logsumexp: two passes over each row, inline exp/log: close in ulps, plus an absolute
+# allowance for results near 0 (m + log(s) cancels there)
+for dtype in FLOATS:
+    eps = float(np.finfo(dtype.numpy).eps)
+    for shape, axes in REDUCE_CONFIGS:
+        add_case(f"logsumexp-{dtype}-{shape_text(shape)}-axes{''.join(map(str, axes))}",
+                 [TensorType(shape, dtype)], lambda b, x, a=axes: b.logsumexp(x, axes=a),
+                 kind="ulp", ulps=8, atol=64 * eps)
+    rows = np.array([[0.0, -np.inf, 1.0, 2.0], [-np.inf] * 4, [1.0, np.inf, 0.0, -np.inf],
+                     [np.nan, 0.0, 1.0, 2.0], [100.0, -100.0, 99.0, 0.0],
+                     [-100.0, -100.0, -100.0, -100.0], [3e38 if dtype is F32 else 1e308] * 4],
+                    dtype=dtype.numpy)
+    add_case(f"logsumexp-{dtype}-special-rows", [TensorType(rows.shape, dtype)],
+             lambda b, x: b.logsumexp(x, axes=(1,)), kind="ulp", ulps=8, atol=64 * eps,
+             inputs=[rows])
+
 
 # ---- dot ---------------------------------------------------------------------------------
 

@@ -235,7 +235,7 @@ def _reduction(name: str) -> Maker:
     return make
 
 
-for _name in ("reduce_sum", "reduce_max", "reduce_min"):
+for _name in ("reduce_sum", "reduce_max", "reduce_min", "logsumexp"):
     MAKERS[_name] = _reduction(_name)
 
 

@@ -77,6 +77,7 @@ EXAMPLES.update({
     "concatenate": _concatenate,
     "reduce_sum": lambda b, d: b.reduce_sum(b.input(T((2, 3, 4), d)), axes=(2, 0)),
     "reduce_max": lambda b, d: b.reduce_max(b.input(T((2, 3, 4), d)), axes=(1,)),
+    "logsumexp": lambda b, d: b.logsumexp(b.input(T((2, 3, 4), d)), axes=(0, 2)),
     "reduce_min": lambda b, d: b.reduce_min(b.input(T((2, 0), d)), axes=(0, 1)),
     "dot": _dot,
     "constant": lambda b, d: b.constant(value=np.arange(6).reshape(2, 3).astype(d.numpy)),

@@ -73,6 +73,7 @@ OP_LINES = [
     (["f32[2,3]"], "reduce_sum", {"axes": (1,)}, "%1 = reduce_sum %0 {axes=[1]} : f32[2]"),
     (["i32[2,3]"], "reduce_max", {"axes": (0, 1)}, "%1 = reduce_max %0 {axes=[0, 1]} : i32[]"),
     (["f64[4]"], "reduce_min", {"axes": ()}, "%1 = reduce_min %0 {axes=[]} : f64[4]"),
+    (["f32[2,3]"], "logsumexp", {"axes": (1,)}, "%1 = logsumexp %0 {axes=[1]} : f32[2]"),
     (["f32[2,3]", "f32[3,4]"], "dot",
      {"rhs_contract": (0,), "lhs_contract": (1,), "rhs_batch": (), "lhs_batch": ()},
      "%2 = dot %0, %1 {lhs_batch=[], lhs_contract=[1], rhs_batch=[], rhs_contract=[0]}"

@@ -120,6 +120,8 @@ SHAPE_CASES = [
          (f64(2, 3, 4),)),
     Case("reduce_min over one axis", lambda b, x: b.reduce_min(x, axes=(1,)), (f64(3, 4),)),
     Case("reduce_max to 0-d", lambda b, x: b.reduce_max(x, axes=(0,)), (f64(5,),)),
+    Case("logsumexp over two axes", lambda b, x: b.logsumexp(x, axes=(0, 2)), (f64(2, 3, 4),)),
+    Case("logsumexp of a leading axis", lambda b, x: b.logsumexp(x, axes=(0,)), (f64(4, 3),)),
     Case("select", lambda b, p, x, y: b.select(p, x, y),
          (TensorType((3, 4), DType.bool), f64(3, 4), f64(3, 4))),
     Case("convert f64 -> f32 -> f64", lambda b, x: b.convert(
@@ -195,7 +197,7 @@ def test_broadcast_in_dim_vjp_random_shapes(spec, seed):
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple),
-       st.sampled_from(["reduce_sum", "reduce_max", "reduce_min"]), st.data())
+       st.sampled_from(["reduce_sum", "reduce_max", "reduce_min", "logsumexp"]), st.data())
 def test_reduction_vjp_random_axes(shape, prim, data):
     axes = tuple(sorted(data.draw(st.sets(st.sampled_from(range(len(shape)))))))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
