@@ -34,12 +34,24 @@ log = logging.getLogger("propc.compile")
 
 @dataclass
 class MemorySummary:
-    """Bytes of one compiled signature's buffer plan."""
+    """Bytes of one compiled signature's buffer plan.
+
+    `workspace` is the part of `peak_scratch` that is there only for kernel
+    workspaces (the sgemm's packing panels): the peak less the scratch the array
+    values alone take (`buffers`) under the same placement
+    (codegen/memplan.MemoryPlan.workspace).
+    """
 
     inputs: int
     outputs: int
     residuals: int
     peak_scratch: int
+    workspace: int = 0
+
+    @property
+    def buffers(self) -> int:
+        """Bytes of the peak scratch the array values need (peak less workspace)."""
+        return self.peak_scratch - self.workspace
 
     @property
     def total(self) -> int:
@@ -48,7 +60,10 @@ class MemorySummary:
     def __str__(self) -> str:
         rows = [("inputs", self.inputs), ("outputs", self.outputs),
                 ("residuals (kept for backward)", self.residuals),
-                ("peak scratch", self.peak_scratch), ("total", self.total)]
+                ("peak scratch", self.peak_scratch),
+                ("  array buffers", self.buffers),
+                ("  kernel workspace (sgemm packing)", self.workspace),
+                ("total", self.total)]
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name.ljust(width)}  {value:>12,d} B" for name, value in rows)
 
@@ -131,7 +146,8 @@ class Lowered:
         if forward is not None:
             kept = forward.outputs[len(forward.outputs) - forward.residual_outputs:]
             residuals = sum(v.type.nbytes for v in kept if v.producer is not None)
-        return MemorySummary(plan.inputs, plan.outputs, residuals, plan.peak_scratch)
+        return MemorySummary(plan.inputs, plan.outputs, residuals, plan.peak_scratch,
+                             plan.workspace)
 
     def __repr__(self) -> str:
         return f"<Lowered @{self.graph.name}: {len(self.graph.ops)} ops>"
@@ -238,13 +254,17 @@ class Compiled:
 
     # -- public -------------------------------------------------------------------------
 
-    @api_boundary
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fast = self._fast
         if fast is not None and not kwargs:
             result = fast(args)
             if result is not MISS:
                 return result
+        return self._call(args, kwargs)
+
+    @api_boundary
+    def _call(self, args: tuple, kwargs: dict) -> Any:
+        """Every call the generated caller does not take: check, convert, compile."""
         if kwargs:
             raise TypeError(f"{getattr(self.fn, '__name__', 'fn')}: keyword arguments "
                             f"{sorted(kwargs)} are not supported by pc.compile; pass them "
