@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 import codegen
 import ir
 from fd import float_outputs, vjp_by_differences
-from fuzz_graphs import FuzzFailure, describe_inputs, outputs_mismatch
+from fuzz_graphs import FuzzFailure, describe_inputs, output_precisions, outputs_mismatch
 from graph_strategies import graphs
 from ir import Builder, DType, Graph
 from ir.passes.autodiff import vjp_graph
@@ -198,7 +198,8 @@ def _check_partition(graph, inputs, cotangents, joint, results) -> None:
     native_forward, native_backward = codegen.compile_graphs([forward, backward])
     outputs = native_forward(*inputs)
     native_grads = native_backward(*outputs[count:], *cotangents)
-    reason = outputs_mismatch(outputs[:count] + native_grads, results)
+    reason = outputs_mismatch(outputs[:count] + native_grads, results,
+                              output_precisions(joint.graph))
     if reason is not None:
         raise _fail("compiled forward/backward differ from the interpreter",
                     f"{reason}\n--- forward ---\n{forward}\n--- backward ---\n{backward}",

@@ -113,11 +113,25 @@ def describe_inputs(arrays: list[np.ndarray]) -> str:
     return "\n".join(lines)
 
 
-def leaf_mismatch(actual: np.ndarray, expected: np.ndarray) -> str | None:
+def output_precisions(graph: ir.Graph) -> list[np.dtype]:
+    """The dtype whose TOLERANCES each output of `graph` is compared with: float32
+    when an op upstream of it (or making it) computes a float32 value, since that
+    value's few-ulp error survives a later convert to float64; else its own dtype."""
+    computes_f32: dict[ir.Value, bool] = {}
+    for op in graph.ops:
+        own = bool(op.operands) and op.result.dtype is ir.DType.f32
+        computes_f32[op.result] = own or any(computes_f32.get(v, False) for v in op.operands)
+    return [np.dtype(np.float32) if computes_f32.get(v, False) else v.dtype.numpy
+            for v in graph.outputs]
+
+
+def leaf_mismatch(actual: np.ndarray, expected: np.ndarray,
+                  precision: np.dtype | None = None) -> str | None:
     """Why `actual` does not match `expected` (None when it does).
 
     Types must be identical; ints and bools equal; floats: NaN and ±inf in exactly
-    the same places, finite values within TOLERANCES (±0 count as equal).
+    the same places, finite values within the TOLERANCES of `precision` (default:
+    the expected dtype; see output_precisions), ±0 counting as equal.
     """
     if not isinstance(actual, np.ndarray):
         return f"result is a {type(actual).__name__}, not an ndarray"
@@ -127,7 +141,7 @@ def leaf_mismatch(actual: np.ndarray, expected: np.ndarray) -> str | None:
     if expected.dtype.kind != "f":
         bad = actual != expected
     else:
-        rtol, atol = TOLERANCES[expected.dtype]
+        rtol, atol = TOLERANCES[expected.dtype if precision is None else precision]
         nan_a, nan_e = np.isnan(actual), np.isnan(expected)
         inf_differs = np.isinf(expected) & (actual != expected)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -141,12 +155,15 @@ def leaf_mismatch(actual: np.ndarray, expected: np.ndarray) -> str | None:
             f"got {[actual[w].item() for w in where]}, want {[expected[w].item() for w in where]}")
 
 
-def outputs_mismatch(actual: list, expected: list[np.ndarray]) -> str | None:
-    """The first differing output leaf, described, or None."""
+def outputs_mismatch(actual: list, expected: list[np.ndarray],
+                     precisions: list[np.dtype] | None = None) -> str | None:
+    """The first differing output leaf, described, or None; `precisions` (one per
+    output, from output_precisions) choose the tolerances."""
     if len(actual) != len(expected):
         return f"{len(actual)} outputs, expected {len(expected)}"
-    for i, (a, e) in enumerate(zip(actual, expected)):
-        reason = leaf_mismatch(a, e)
+    precisions = precisions or [None] * len(expected)
+    for i, (a, e, precision) in enumerate(zip(actual, expected, precisions)):
+        reason = leaf_mismatch(a, e, precision)
         if reason is not None:
             return f"output {i}: {reason}"
     return None
@@ -175,12 +192,14 @@ def check_graph(graph: ir.Graph, arrays: list[np.ndarray]) -> None:
     if reason is not None:
         raise fail("simplify changed the values", f"{reason}\n--- simplified ---\n{simplified}",
                    graph, arrays)
+    precisions = output_precisions(graph)
     executable = codegen.compile_graph(graph)
-    reason = outputs_mismatch(executable(*[a.copy() for a in arrays]), expected)
+    reason = outputs_mismatch(executable(*[a.copy() for a in arrays]), expected, precisions)
     if reason is not None:
         raise fail("compiled differs from interpreted", reason, graph, arrays)
     if simplified != graph:  # what pc.compile compiles: also check the simplified graph
-        reason = outputs_mismatch(codegen.compile_graph(simplified)(*arrays), expected)
+        reason = outputs_mismatch(codegen.compile_graph(simplified)(*arrays), expected,
+                                  precisions)
         if reason is not None:
             raise fail("compiled simplified graph differs from interpreted",
                         f"{reason}\n--- simplified ---\n{simplified}", graph, arrays)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 
+import codegen
 import fuzz_graphs
 import ir
 from fuzz_graphs import FuzzFailure, check_graph, fuzz_cases, leaf_mismatch
@@ -122,3 +123,33 @@ def test_widen_to_f64_keeps_the_computation():
     wide_value = x_value.astype(np.float64)
     for narrow, widened in zip(ir.interpret(graph, x_value), ir.interpret(wide, wide_value)):
         np.testing.assert_allclose(widened, narrow, rtol=1e-6)
+
+
+def _cos_then_widen_graph() -> ir.Graph:
+    builder = ir.Builder("A")
+    x = builder.input(ir.TensorType((7,), ir.DType.f32))
+    builder.output(builder.emit("convert", builder.cos(x), dtype=ir.DType.f64),
+                   builder.emit("convert", x, dtype=ir.DType.f64))
+    return builder.build()
+
+
+def test_output_precisions_are_float32_below_a_float32_computation():
+    graph = _cos_then_widen_graph()
+    assert fuzz_graphs.output_precisions(graph) == [np.dtype(np.float32), np.dtype(np.float64)]
+
+
+def test_regression_f32_cos_widened_to_f64_compared_at_f64_tolerance():
+    """Found at example 6499 of the long run: cos of f32 converted to f64. The compiled
+    cos(-1.1211227) is the correctly rounded float32, NumPy's is one ulp away; the
+    fuzzer compared the widened values with float64's tolerance (1e-9)."""
+    x = np.array([0.5835341, -1.4385227, 2.118803, -1.3420445, 0.91980726, -1.1211227,
+                  1.1508831], np.float32)
+    exact = np.cos(x.astype(np.float64))
+    compiled = codegen.compile_graph(_cos_then_widen_graph())(x)[0]
+    np.testing.assert_allclose(compiled, exact, rtol=float(np.finfo(np.float32).eps))
+    check_graph(_cos_then_widen_graph(), [x])
+    wrong = compiled.copy()
+    wrong[5] += 1e-3                        # beyond float32 tolerance: still caught
+    assert fuzz_graphs.outputs_mismatch([wrong, x.astype(np.float64)],
+                                        ir.interpret(_cos_then_widen_graph(), x),
+                                        fuzz_graphs.output_precisions(_cos_then_widen_graph()))
