@@ -11,7 +11,8 @@ reused:
   operand only at the very element it writes, stores its result over the operand
   (`in_place_pairs`); the two then share one slot (and one kernel argument, so
   LLVM sees the aliasing);
-- kernel workspaces (sgemm packing panels) live only while their kernel runs.
+- kernel workspaces (sgemm packing panels) live only while their kernel runs;
+  the plan reports how much of the peak they account for (`MemoryPlan.workspace`).
 In debug mode the arena also holds the bounds checks' error record
 (codegen/bounds.py).
 """
@@ -81,8 +82,10 @@ class MemoryPlan:
     """Bytes of a compiled graph's buffers: inputs, outputs, peak scratch.
 
     `residuals` counts the bytes of the residual outputs (forward graphs) or
-    residual inputs (backward graphs); `workspace` the largest kernel workspace
-    (part of the peak); `in_place` how many kernels write over a dead operand;
+    residual inputs (backward graphs); `workspace` the part of the peak scratch
+    that is there only for kernel workspaces (sgemm packing panels): the peak minus
+    `buffers`, the arena the same placement gives the array values alone (never
+    below 0); `in_place` how many kernels write over a dead operand;
     `error_slot` the arena offset of debug mode's error record, just past the peak
     scratch (None otherwise); `slots` lists the scratch values (label, bytes,
     offset, first, last kernel). The arena a call needs is `arena_bytes`.
@@ -96,6 +99,11 @@ class MemoryPlan:
     workspace: int = 0
     in_place: int = 0
     error_slot: int | None = None
+
+    @property
+    def buffers(self) -> int:
+        """Bytes of the peak scratch the array values need: the peak less workspace."""
+        return self.peak_scratch - self.workspace
 
     @property
     def arena_bytes(self) -> int:
@@ -117,8 +125,9 @@ class MemoryPlan:
                  f"  outputs       {self.outputs:>12,} bytes",
                  f"  residuals     {self.residuals:>12,} bytes",
                  f"  peak scratch  {self.peak_scratch:>12,} bytes",
-                 f"  (workspace    {self.workspace:>12,} bytes; "
-                 f"{self.in_place} kernels in place)"]
+                 f"    buffers     {self.buffers:>12,} bytes (array values; "
+                 f"{self.in_place} kernels in place)",
+                 f"    workspace   {self.workspace:>12,} bytes (kernel scratch)"]
         if self.slots:
             lines.append("  scratch slots (value, bytes, offset, live kernels):")
             for label, nbytes, offset, first, last in self.slots:
@@ -187,6 +196,7 @@ def plan_memory(graph, kernels: list[KernelPlan], homes: dict, *, checks: bool =
     pairs = in_place_pairs(kernels, homes, last, numbers)
     group = _groups(pairs)
     lifetimes = _group_lifetimes(homes, first, last, group, numbers)
+    _, buffers_alone = assign_offsets(lifetimes)
     lifetimes += [Lifetime(Workspace(position), kernel.workspace, position, position,
                            f"workspace of kernel {position}")
                   for position, kernel in enumerate(kernels) if kernel.workspace]
@@ -206,7 +216,7 @@ def plan_memory(graph, kernels: list[KernelPlan], homes: dict, *, checks: bool =
     memory = MemoryPlan(inputs=sum(v.type.nbytes for v in graph.inputs),
                         outputs=sum(v.type.nbytes for v in graph.outputs),
                         peak_scratch=peak, residuals=residual_in + residual_out, slots=slots,
-                        workspace=max((k.workspace for k in kernels), default=0),
+                        workspace=max(0, peak - buffers_alone),
                         in_place=len(pairs), error_slot=error_slot)
     return memory, offsets, pairs
 

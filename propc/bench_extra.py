@@ -3,7 +3,8 @@
 --memory: for each MLP size, the buffer plan of inference (forward only) next to
 training (the whole step), from `pc.compile(fn).lower(...).memory`: inputs,
 outputs, the residuals the forward pass keeps for the backward pass, and peak
-scratch. Nothing is run, so it needs no worker process.
+scratch with the part of it that is kernel workspace (sgemm packing panels; the
+rest is array buffers). Nothing is run, so it needs no worker process.
 
 --scaling: the train step's time as the batch grows at a fixed width, and as the
 hidden width grows at a fixed batch (at least four points each), next to the
@@ -16,7 +17,7 @@ from .bench_common import MLPSize, Row, Timing
 from .bench_report import number, ordered, render
 from .bench_worker import emit, failure_text, run_case
 
-MEMORY_FIELDS = ("inputs", "outputs", "residuals", "peak_scratch")
+MEMORY_FIELDS = ("inputs", "outputs", "residuals", "peak_scratch", "workspace")
 
 
 def _abstract_inputs(size: MLPSize) -> tuple:
@@ -54,12 +55,13 @@ def _kib(count: int) -> str:
 
 def format_memory(rows: list[dict]) -> str:
     """The --memory table, bytes shown in KiB."""
-    header = ("size", "pass", "inputs KiB", "outputs KiB", "residuals KiB", "peak scratch KiB")
+    header = ("size", "pass", "inputs KiB", "outputs KiB", "residuals KiB", "peak scratch KiB",
+              "of it workspace KiB")
     lines = []
     for row in rows:
         label = f"{row['size']} ({row['describe']})"
         if "error" in row:
-            lines.append((label, row["pass"], "-", "-", "-", row["error"]))
+            lines.append((label, row["pass"], "-", "-", "-", row["error"], "-"))
         else:
             lines.append((label, row["pass"]) + tuple(_kib(row[f]) for f in MEMORY_FIELDS))
     title = "memory of the compiled MLP: inference (forward only) vs training (whole step)"
