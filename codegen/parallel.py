@@ -21,7 +21,8 @@ makes back-to-back regions cheaper (~1 µs instead of a wake-up, tens of µs her
 but, measured on this 2-core machine, a spinning worker next to one busy process
 (or next to OpenBLAS's own spinning threads, as when NumPy matmuls alternate with
 compiled calls) slowed 1-thread-sized work 2-8x; passive waiting never did.
-OMP_WAIT_POLICY=ACTIVE brings the spinning back for a dedicated machine.
+OMP_WAIT_POLICY=ACTIVE brings the spinning back for a dedicated machine; propc then
+also gives threads to smaller work (`threads_spin`), since a region costs ~1 µs.
 """
 from __future__ import annotations
 
@@ -75,7 +76,29 @@ def load_gomp() -> bool:
     with _LOCK:
         if not _GOMP:
             _GOMP.append(_load())
+            _SPINNING.append(_GOMP[0] and _spinning_from_environment())
         return _GOMP[0]
+
+
+_SPINNING: list[bool] = []
+
+
+def threads_spin() -> bool:
+    """Whether libgomp's idle threads spin, as the user asked with
+    OMP_WAIT_POLICY=ACTIVE or a positive GOMP_SPINCOUNT (read once, when libgomp
+    starts), instead of sleeping at once (propc's default). A region then costs
+    about a microsecond rather than a wake-up of tens, so smaller products and
+    loops pay for threads (codegen/steps.py, codegen/sgemm_step.py)."""
+    load_gomp()
+    return _SPINNING[0]
+
+
+def _spinning_from_environment() -> bool:
+    policy = os.environ.get("OMP_WAIT_POLICY", "").strip().upper()
+    if policy:
+        return policy == "ACTIVE"
+    count = os.environ.get("GOMP_SPINCOUNT", "").strip().lower()
+    return count in ("infinite", "infinity") or (count.isdigit() and int(count) > 0)
 
 
 def _load() -> bool:

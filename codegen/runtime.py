@@ -54,14 +54,15 @@ def compile_options(debug: bool | None) -> dict:
     """Everything besides the graph text that changes what is compiled (part of the
     cache key): debug checks (explicit, else from PROPC_DEBUG), whether the
     unoptimised IR is kept, the codegen switches, and the thread count generated
-    code is planned for (PROPC_NUM_THREADS, else the cores this process may use)."""
+    code is planned for (PROPC_NUM_THREADS, else the cores this process may use)
+    and whether idle threads spin (which work gets threads)."""
     from . import dot, elementwise, matmul_epilogue
-    from .parallel import thread_count
+    from .parallel import thread_count, threads_spin
     checks = debug_from_environment() if debug is None else bool(debug)
     return {"checks": checks, "keep_ir": debug is True, "sgemm": bool(dot.USE_SGEMM),
             "mathlib": bool(elementwise.USE_MATHLIB),
             "epilogues": bool(matmul_epilogue.USE_EPILOGUES),
-            "threads": thread_count()}
+            "threads": thread_count(), "spinning": threads_spin()}
 
 
 class GraphCode:

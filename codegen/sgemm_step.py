@@ -27,7 +27,7 @@ from ir.graph import Op, Value
 from .affine import Affine, LoopPlan, flat_offset, plan_loops
 from .expr import ExprBuilder, Load
 from .jit import load_shared_library
-from .parallel import PARALLEL, load_gomp, thread_count
+from .parallel import PARALLEL, load_gomp, thread_count, threads_spin
 from .parallel_region import emit_parallel, emit_serial_switch
 from .llvmtypes import F32, I32, PTR, index
 from .steps import WORKSPACE, KernelEnv, KernelPlan, Step
@@ -41,6 +41,9 @@ SERIAL_AFTER_FORK = "propc.shared.parallel_serial"
 # waking the sleeping workers of a region costs 10-80 µs on this machine (passive
 # waiting, codegen/parallel.py); 16 MFLOP products (~0.2 ms) gained nothing
 THREADED_MIN_FLOPS = 32_000_000
+# ... and from this size when the idle threads spin (OMP_WAIT_POLICY=ACTIVE): a
+# region then costs ~1 µs; the 256x256 layers of a batch-128 MLP (17 MFLOP) gain
+SPINNING_MIN_FLOPS = 4_000_000
 
 _LIBRARY_LOCK = threading.Lock()
 _LIBRARY: dict = {}
@@ -139,7 +142,8 @@ def plan_sgemm(op: Op, materialized: set[Value]) -> KernelPlan | None:
 def _threads_for(shape: "SgemmShape") -> int:
     """Threads for one product: all of them when it is big enough to pay for a
     parallel region, else 1 (batched products stay on one thread)."""
-    if shape.batch != 1 or 2 * shape.m * shape.n * shape.k < THREADED_MIN_FLOPS:
+    least = SPINNING_MIN_FLOPS if threads_spin() else THREADED_MIN_FLOPS
+    if shape.batch != 1 or 2 * shape.m * shape.n * shape.k < least:
         return 1
     return thread_count()
 
@@ -278,5 +282,5 @@ def _shifted(builder: lir.IRBuilder, pointer: lir.Value, elements: int) -> lir.V
     return builder.gep(pointer, [index(elements)], inbounds=True, source_etype=F32)
 
 
-__all__ = ["SgemmShape", "SgemmStep", "THREADED_MIN_FLOPS", "load_library", "plan_sgemm",
+__all__ = ["SPINNING_MIN_FLOPS", "SgemmShape", "SgemmStep", "THREADED_MIN_FLOPS", "load_library", "plan_sgemm",
            "shared_sgemm"]

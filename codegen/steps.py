@@ -51,6 +51,8 @@ EXPENSIVE = {"exp": 10, "log": 10, "tanh": 10, "sin": 12, "cos": 12, "pow": 20, 
 # costs ~1 µs when the other threads spin, 10-80 µs here when they have to wake up
 # (the default, codegen/parallel.py).
 PARALLEL_MIN_WORK = 4_000_000
+# ... and this much when the idle threads spin (OMP_WAIT_POLICY=ACTIVE): ~0.1 ms
+SPINNING_MIN_WORK = 1_000_000
 
 
 class Step:
@@ -223,10 +225,12 @@ def plan_threads(kernels: list, threads: int) -> None:
     """Give steps with enough work a thread split (their `threads` attribute)."""
     if threads <= 1:
         return
+    from .parallel import threads_spin
+    least = SPINNING_MIN_WORK if threads_spin() else PARALLEL_MIN_WORK
     for kernel in kernels:
         for step in kernel.steps:
             sizes = step.parallel_sizes()
-            if sizes and sizes[0] > 1 and step.work() >= PARALLEL_MIN_WORK:
+            if sizes and sizes[0] > 1 and step.work() >= least:
                 step.threads = min(threads, sizes[0])
 
 

@@ -14,10 +14,13 @@ import textwrap
 import threading
 
 import llvmlite.binding as llvm
+import llvmlite.ir as lir
 import numpy as np
 import pytest
 
-from codegen import parallel
+from codegen import parallel, runtime
+from codegen.lowering import lower_graph
+from ir import Builder, DType, TensorType
 from codegen.matmul import sgemm_scratch_bytes
 from codegen.parallel_region import BACKOFF, SKIP
 from codegen.sgemm_step import THREADED, load_library
@@ -46,6 +49,44 @@ def shared(symbol: str, argtypes: list):
 
 
 # -- the thread setting ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("environment,spins", [
+    ({}, False), ({"OMP_WAIT_POLICY": "active"}, True), ({"OMP_WAIT_POLICY": "PASSIVE"}, False),
+    ({"GOMP_SPINCOUNT": "10000"}, True), ({"GOMP_SPINCOUNT": "0"}, False),
+    ({"GOMP_SPINCOUNT": "infinite"}, True),
+    ({"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}, False)])
+def test_spinning_follows_the_wait_policy_the_user_set(monkeypatch, environment, spins):
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert parallel._spinning_from_environment() is spins
+
+
+def test_spinning_threads_take_smaller_products_and_loops(monkeypatch):
+    """A 17 MFLOP product (a 256x256 layer at batch 128) and a 131k-element tanh get
+    threads only when the idle threads spin; the choice is part of the cache key."""
+    if not parallel.load_gomp():
+        pytest.skip("needs libgomp")
+    b = Builder("layer")
+    x = b.input(TensorType((128, 256), DType.f32))
+    w = b.input(TensorType((256, 256), DType.f32))
+    b.output(b.dot(x, w, lhs_batch=(), rhs_batch=(), lhs_contract=(1,), rhs_contract=(0,)))
+    b.output(b.tanh(b.input(TensorType((256, 512), DType.f32))))
+    graph = b.build()
+    monkeypatch.setenv("PROPC_NUM_THREADS", "2")
+    threaded = {}
+    for spins in (False, True):
+        monkeypatch.setattr(parallel, "_SPINNING", [spins])
+        assert runtime.compile_options(None)["spinning"] is spins
+        module = lir.Module()
+        lower_graph(graph, module, "layer")
+        text = str(module)
+        threaded[spins] = (text.count('call void @"propc.shared.sgemm_parallel"'),
+                           text.count('call void @"propc.shared.parallel"'))
+    assert threaded[False] == (0, 0)
+    assert threaded[True][0] > 0 and threaded[True][1] > 0
 
 
 @pytest.mark.parametrize("text,expected", [("3", 3), ("1", 1), (" 2 ", 2)])
