@@ -416,7 +416,8 @@ def dot_rule(name, types, attrs):
 for _name in ("reduce_sum", "reduce_max", "reduce_min"):
     define(_name, 1, reduce_rule, attrs={"axes": "ints"},
            doc=f"{_name[7:]} over the listed axes, which are removed "
-               "(max/min of an empty axis: the dtype's lowest/highest value)")
+               "(max/min of an empty axis: the dtype's lowest/highest value; "
+               "-0.0 < +0.0 and NaN wins, whatever the order)")
 define("dot", 2, dot_rule,
        attrs={"lhs_batch": "ints", "rhs_batch": "ints", "lhs_contract": "ints",
               "rhs_contract": "ints"},
