@@ -84,6 +84,14 @@ def test_reduction_flops(prim, shape, axes, hand_count):
     assert report.flops == hand_count
 
 
+@pytest.mark.parametrize("shape,axes", [((32, 10), (1,)), ((4, 5), (0, 1)), ((3, 4), ())])
+def test_logsumexp_flops_count_max_sub_exp_add_then_log_add(shape, axes):
+    inputs = int(np.prod(shape))
+    outputs = int(np.prod([d for i, d in enumerate(shape) if i not in axes]))
+    report = cost(single_op_graph([shape], lambda b, x: b.logsumexp(x, axes=axes)))
+    assert report.flops == 4 * inputs + 2 * outputs
+
+
 def test_shape_ops_and_sources_are_free_but_move_bytes():
     def build(b, x):
         t = b.transpose(b.reshape(x, shape=(3, 2)), perm=(1, 0))
