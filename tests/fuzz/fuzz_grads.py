@@ -33,7 +33,8 @@ from hypothesis import strategies as st
 import codegen
 import ir
 from fd import float_outputs, vjp_by_differences
-from fuzz_graphs import FuzzFailure, describe_inputs, output_precisions, outputs_mismatch
+from fuzz_graphs import (FuzzFailure, describe_inputs, output_precisions, outputs_mismatch,
+                         unreliable_elements)
 from graph_strategies import graphs
 from ir import Builder, DType, Graph
 from ir.passes.autodiff import vjp_graph
@@ -199,7 +200,8 @@ def _check_partition(graph, inputs, cotangents, joint, results) -> None:
     outputs = native_forward(*inputs)
     native_grads = native_backward(*outputs[count:], *cotangents)
     reason = outputs_mismatch(outputs[:count] + native_grads, results,
-                              output_precisions(joint.graph))
+                              output_precisions(joint.graph),
+                              unreliable_elements(joint.graph, [*inputs, *cotangents]))
     if reason is not None:
         raise _fail("compiled forward/backward differ from the interpreter",
                     f"{reason}\n--- forward ---\n{forward}\n--- backward ---\n{backward}",
