@@ -17,7 +17,9 @@ problem:
    if the two disagree with each other the point is a kink (abs at 0, a tie, a
    select flipping) or ill-conditioned, and when the mismatch is within the
    rounding noise of the differences (a huge output swamping the varying ones)
-   nothing can be concluded; such cases are skipped, others fail;
+   nothing can be concluded, nor when only non-finite gradients differ in a graph
+   with an infinite intermediate (0 * inf in the branch a select does not take);
+   such cases are skipped, others fail;
 3. `partition` splits the joint graph into forward and backward graphs that give
    exactly the joint graph's values under the interpreter (both policies);
 4. forward and backward, simplified and compiled together into one module, agree
@@ -37,6 +39,7 @@ from fuzz_graphs import (FuzzFailure, describe_inputs, output_precisions, output
                          unreliable_elements)
 from graph_strategies import graphs
 from ir import Builder, DType, Graph
+from ir.interpret import run_op
 from ir.passes.autodiff import vjp_graph
 from ir.passes.partition import POLICIES, partition
 from ir.passes.simplify import simplify
@@ -157,6 +160,23 @@ def _rounding_noise(graph, inputs, cotangents) -> float:
     return 16 * np.finfo(np.float64).eps * magnitude / min(EPS)
 
 
+def _through_infinity(graph, inputs, grads, far) -> bool:
+    """Whether every mismatch is a non-finite gradient of a graph with a non-finite
+    intermediate value. A branch a select or min/max does not take still gets a
+    zero cotangent, and its rule multiplies that by the infinite derivative there
+    (0 * inf = NaN), e.g. min(x, pow(x - x, -0.13)): the README documents this for
+    `where` and gives the double-where idiom; differences see only the taken branch."""
+    if not all(np.all(~np.isfinite(g[mask])) for g, mask in zip(grads, far)):
+        return False
+    values = dict(zip(graph.inputs, inputs))
+    for op in graph.ops:
+        values[op.result] = run_op(op.prim, op.attrs, [values[v] for v in op.operands],
+                                   op.result.dtype)
+        if op.result.dtype.is_float and not np.isfinite(values[op.result]).all():
+            return True
+    return False
+
+
 def _matches_differences(graph, inputs, cotangents, grads, wrt) -> bool:
     """True when autodiff matches; False for a kink; FuzzFailure for a real mismatch."""
     first = vjp_by_differences(graph, inputs, cotangents, wrt, eps=EPS[0])
@@ -169,6 +189,8 @@ def _matches_differences(graph, inputs, cotangents, grads, wrt) -> bool:
     second = vjp_by_differences(graph, inputs, cotangents, wrt, eps=EPS[1])
     if any(mask.any() for mask in _far(first, second, noise)):
         return False  # the differences themselves are unstable here: not smooth
+    if _through_infinity(graph, inputs, grads, far):
+        return False  # 0 * inf in a rule: undefined, as documented for `where`
     details = []
     for index, grad, difference, mask in zip(wrt, grads, first, far):
         if mask.any():
