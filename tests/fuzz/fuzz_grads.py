@@ -17,8 +17,9 @@ problem:
    if the two disagree with each other the point is a kink (abs at 0, a tie, a
    select flipping) or ill-conditioned, and when the mismatch is within the
    rounding noise of the differences (a huge output swamping the varying ones)
-   nothing can be concluded, nor when only non-finite gradients differ in a graph
-   with an infinite intermediate (0 * inf in the branch a select does not take);
+   nothing can be concluded, nor when only non-finite gradients differ at a point
+   where some op's derivative is infinite (0 * inf in the branch a select does not
+   take, inf - inf through x - x);
    such cases are skipped, others fail;
 3. `partition` splits the joint graph into forward and backward graphs that give
    exactly the joint graph's values under the interpreter (both policies);
@@ -160,20 +161,32 @@ def _rounding_noise(graph, inputs, cotangents) -> float:
     return 16 * np.finfo(np.float64).eps * magnitude / min(EPS)
 
 
-def _through_infinity(graph, inputs, grads, far) -> bool:
-    """Whether every mismatch is a non-finite gradient of a graph with a non-finite
-    intermediate value. A branch a select or min/max does not take still gets a
-    zero cotangent, and its rule multiplies that by the infinite derivative there
-    (0 * inf = NaN), e.g. min(x, pow(x - x, -0.13)): the README documents this for
-    `where` and gives the double-where idiom; differences see only the taken branch."""
+def _at_a_singular_point(graph, inputs, grads, far) -> bool:
+    """Whether every mismatch is a non-finite gradient and the forward pass goes
+    through a point where some op's derivative is infinite or the value itself is:
+    pow, sqrt or log of 0, a division by 0, or an infinite/NaN intermediate. The
+    chain rule then multiplies an infinity by a zero cotangent (the branch a select
+    or min does not take, as the README documents for a single `where`) or adds
+    opposite infinities (pow(x - x, 0.9): inf * 1 + inf * -1), giving NaN, while the
+    differences see a smooth function."""
     if not all(np.all(~np.isfinite(g[mask])) for g, mask in zip(grads, far)):
         return False
     values = dict(zip(graph.inputs, inputs))
     for op in graph.ops:
-        values[op.result] = run_op(op.prim, op.attrs, [values[v] for v in op.operands],
-                                   op.result.dtype)
-        if op.result.dtype.is_float and not np.isfinite(values[op.result]).all():
+        operands = [values[v] for v in op.operands]
+        values[op.result] = run_op(op.prim, op.attrs, operands, op.result.dtype)
+        if _singular(op.prim, operands) or (
+                op.result.dtype.is_float and not np.isfinite(values[op.result]).all()):
             return True
+    return False
+
+
+def _singular(prim: str, operands: list) -> bool:
+    """Whether an op with infinite derivatives somewhere is evaluated there."""
+    if prim in ("pow", "sqrt", "log"):
+        return bool(np.any(operands[0] == 0))
+    if prim == "div" and operands[1].dtype.kind == "f":
+        return bool(np.any(operands[1] == 0))
     return False
 
 
@@ -189,8 +202,8 @@ def _matches_differences(graph, inputs, cotangents, grads, wrt) -> bool:
     second = vjp_by_differences(graph, inputs, cotangents, wrt, eps=EPS[1])
     if any(mask.any() for mask in _far(first, second, noise)):
         return False  # the differences themselves are unstable here: not smooth
-    if _through_infinity(graph, inputs, grads, far):
-        return False  # 0 * inf in a rule: undefined, as documented for `where`
+    if _at_a_singular_point(graph, inputs, grads, far):
+        return False  # 0 * inf or inf - inf in the chain rule: undefined there
     details = []
     for index, grad, difference, mask in zip(wrt, grads, first, far):
         if mask.any():
