@@ -26,7 +26,7 @@ from .kernels import fill_step
 from .llvmtypes import index, scalar_constant, store_element
 from .loops import loop_nest
 from .mathlib import emit_exp, emit_log
-from .steps import KernelPlan, ReduceStep, node_cost
+from .steps import KernelPlan, ReduceStep, element_count, node_cost
 
 # Step.work units per reduced element: two reads, max, sub, exp (~10), add
 _WORK_PER_ELEMENT = 15
@@ -41,10 +41,7 @@ class LogSumExpStep(ReduceStep):
                          dest, dest_offset, dtype, in_register=True)
 
     def work(self) -> int:
-        elements = 1
-        for size in self.plan.sizes:
-            elements *= size
-        return elements * (2 * node_cost(self.nodes) + _WORK_PER_ELEMENT)
+        return element_count(self.plan.sizes) * (2 * node_cost(self.nodes) + _WORK_PER_ELEMENT)
 
     def _reduce_at(self, b: lir.IRBuilder, pointers: dict, outer_counters: list) -> None:
         inner_sizes = self.plan.sizes[self.outer:]

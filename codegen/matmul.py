@@ -81,7 +81,8 @@ def host_config() -> SgemmConfig:
     return BASIC_CONFIG
 
 
-def _round_up(value: int, multiple: int) -> int:
+def round_up(value: int, multiple: int) -> int:
+    """`value` rounded up to a multiple of `multiple`."""
     return -(-value // multiple) * multiple
 
 
@@ -92,9 +93,9 @@ def sgemm_scratch_bytes(m: int, n: int, k: int, config: SgemmConfig | None = Non
     if min(m, n, k) < 0:
         raise ValueError(f"sgemm_scratch_bytes: sizes must be >= 0, got M={m} N={n} K={k}")
     depth = min(k, config.kc)
-    b_floats = _round_up(min(n, config.nc), config.nr) * depth
-    a_floats = _round_up(min(m, config.mc), config.mr) * depth
-    return _round_up(b_floats * 4, SCRATCH_ALIGN) + a_floats * 4
+    b_floats = round_up(min(n, config.nc), config.nr) * depth
+    a_floats = round_up(min(m, config.mc), config.mr) * depth
+    return round_up(b_floats * 4, SCRATCH_ALIGN) + a_floats * 4
 
 
 def emit_sgemm(module: lir.Module, name: str = "propc_sgemm", *,

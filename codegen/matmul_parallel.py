@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import llvmlite.ir as lir
 
-from .matmul import (CALLBACK_ARGS, SCRATCH_ALIGN, SGEMM_ARGS, host_config,
+from .matmul import (CALLBACK_ARGS, SCRATCH_ALIGN, SGEMM_ARGS, host_config, round_up,
                      sgemm_scratch_bytes)
 from .matmul_ir import I64, PTR, SgemmConfig, float_at, i64
 from .parallel import split_range
@@ -53,9 +53,7 @@ def largest_share(total: int, parts: int, grain: int) -> int:
     shares: ceil(total / parts) rounded up to a multiple of `grain`, at most total."""
     if total <= 0 or parts <= 0:
         return 0
-    share = -(-total // parts)
-    share = -(-share // grain) * grain
-    return min(share, total)
+    return min(round_up(-(-total // parts), grain), total)
 
 
 def largest_block(m: int, n: int, threads: int, config: SgemmConfig | None = None
@@ -76,7 +74,7 @@ def block_scratch_bytes(m: int, n: int, k: int, threads: int,
     largest block, rounded up to a multiple of 64 bytes."""
     rows, columns = largest_block(m, n, threads, config)
     needed = sgemm_scratch_bytes(rows, columns, k, config)
-    return -(-needed // SCRATCH_ALIGN) * SCRATCH_ALIGN
+    return round_up(needed, SCRATCH_ALIGN)
 
 
 def threaded_workspace_bytes(m: int, n: int, k: int, threads: int,
@@ -85,7 +83,7 @@ def threaded_workspace_bytes(m: int, n: int, k: int, threads: int,
     less than the whole product needs, since a serial fallback (threads <= 1, or a
     backed-off region) packs the whole product into the same scratch. (threads
     strides always suffice: the blocks' panels add up to at least the whole's.)"""
-    whole = -(-sgemm_scratch_bytes(m, n, k, config) // SCRATCH_ALIGN) * SCRATCH_ALIGN
+    whole = round_up(sgemm_scratch_bytes(m, n, k, config), SCRATCH_ALIGN)
     return max(whole, max(threads, 1) * block_scratch_bytes(m, n, k, threads, config))
 
 

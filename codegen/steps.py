@@ -96,7 +96,8 @@ def node_cost(nodes: Sequence[Node]) -> int:
     return total
 
 
-def _elements(sizes: Sequence[int]) -> int:
+def element_count(sizes: Sequence[int]) -> int:
+    """Iterations of a loop nest of these sizes."""
     count = 1
     for size in sizes:
         count *= size
@@ -120,7 +121,7 @@ class MapStep(Step):
         return None if self.empty or not self.plan.sizes else self.plan.sizes
 
     def work(self) -> int:
-        return _elements(self.plan.sizes) * (node_cost([self.node]) + 1)
+        return element_count(self.plan.sizes) * (node_cost([self.node]) + 1)
 
     def emit(self, env: KernelEnv) -> None:
         if self.empty:
@@ -172,7 +173,7 @@ class ReduceStep(Step):
         return self.plan.sizes[:self.outer]
 
     def work(self) -> int:
-        return _elements(self.plan.sizes) * (node_cost(self.nodes) + 1)
+        return element_count(self.plan.sizes) * (node_cost(self.nodes) + 1)
 
     def emit(self, env: KernelEnv) -> None:
         if self.empty:

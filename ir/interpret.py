@@ -233,6 +233,16 @@ def _check_input(graph: Graph, index: int, value: Value, array: Any) -> np.ndarr
 
 def interpret(graph: Graph, *arrays: Any) -> list[np.ndarray]:
     """Run `graph` on its flat inputs; returns one fresh array per graph output."""
+    env = interpret_values(graph, *arrays)
+    try:
+        return [np.array(env[v], copy=True) for v in graph.outputs]
+    except KeyError:
+        raise InterpretError(f"graph @{graph.name}: an output is never defined") from None
+
+
+def interpret_values(graph: Graph, *arrays: Any) -> dict[Value, np.ndarray]:
+    """Run `graph` on its flat inputs; returns the array of every input and op result
+    (tools that look inside a computation, such as the fuzzers' oracles, read it)."""
     if len(arrays) != len(graph.inputs):
         raise InterpretError(
             f"graph @{graph.name} takes {len(graph.inputs)} inputs, got {len(arrays)}")
@@ -245,7 +255,4 @@ def interpret(graph: Graph, *arrays: Any) -> list[np.ndarray]:
         except KeyError:
             raise InterpretError(f"{op.prim}: operand used before it is defined") from None
         env[op.result] = run_op(op.prim, op.attrs, operands, op.result.dtype)
-    try:
-        return [np.array(env[v], copy=True) for v in graph.outputs]
-    except KeyError:
-        raise InterpretError(f"graph @{graph.name}: an output is never defined") from None
+    return env

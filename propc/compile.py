@@ -298,7 +298,8 @@ class Compiled:
         if not self.interpret:
             fast = specialise(tree, quick, out_tree, run.call_parts())
         self._bound[(tree, quick)] = _Bound(run, specs, out_tree, fast)
-        self._fast = fast
+        if fast is not None:
+            self._fast = fast
 
     @api_boundary
     def lower(self, *args: Any) -> Lowered:

@@ -40,7 +40,7 @@ from fuzz_graphs import (FuzzFailure, describe_inputs, output_precisions, output
                          unreliable_elements)
 from graph_strategies import graphs
 from ir import Builder, DType, Graph
-from ir.interpret import run_op
+from ir.interpret import interpret_values
 from ir.passes.autodiff import vjp_graph
 from ir.passes.partition import POLICIES, partition
 from ir.passes.simplify import simplify
@@ -171,10 +171,9 @@ def _at_a_singular_point(graph, inputs, grads, far) -> bool:
     differences see a smooth function."""
     if not all(np.all(~np.isfinite(g[mask])) for g, mask in zip(grads, far)):
         return False
-    values = dict(zip(graph.inputs, inputs))
+    values = interpret_values(graph, *inputs)
     for op in graph.ops:
         operands = [values[v] for v in op.operands]
-        values[op.result] = run_op(op.prim, op.attrs, operands, op.result.dtype)
         if _singular(op.prim, operands) or (
                 op.result.dtype.is_float and not np.isfinite(values[op.result]).all()):
             return True
