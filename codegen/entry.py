@@ -11,6 +11,13 @@ Two functions per graph:
         with `id(array)`, which costs ~50 ns per array where `array.ctypes.data`
         costs ~1.5 µs: for small graphs that is most of the call.
 
+A graph with parallel regions has a third function: `.run` then hands its
+buffers to `propc.shared.team` (codegen/parallel_pool.py), which calls
+
+    void @propc.<name>.body(ptr %buffers)
+
+(the kernels) with the process's thread pool held for the call.
+
 The offset of `data` inside a NumPy array object is public C API layout
 (PyArrayObject_fields: the PyObject header, then `char *data`), and is probed once
 against `ndarray.ctypes.data` rather than assumed.
@@ -38,21 +45,32 @@ def array_data_offset() -> int:
     raise CodegenError("cannot locate the data pointer inside NumPy array objects")
 
 
-def emit_entry_points(module: lir.Module, symbol: str, n_arrays: int
-                      ) -> tuple[lir.Function, lir.IRBuilder, list, lir.Value]:
-    """Define `symbol.run` and the array-object wrapper `symbol`.
+def emit_entry_points(module: lir.Module, symbol: str, n_arrays: int, team_threads: int = 1
+                      ) -> tuple[lir.IRBuilder, list, lir.Value]:
+    """Define `symbol.run` and the array-object wrapper `symbol` (and `symbol.body`
+    run by a pool of `team_threads` threads, when that is more than one).
 
-    Returns the run function, a builder positioned in its body, the data pointers
-    of the arrays (inputs then outputs) and the arena pointer; the caller emits
-    the kernel calls and the final `ret void`.
+    Returns a builder positioned in the function that runs the kernels, the data
+    pointers of the arrays (inputs then outputs) and the arena pointer; the caller
+    emits the kernel calls and the final `ret void`.
     """
     run = lir.Function(module, lir.FunctionType(lir.VoidType(), [PTR]), f"{symbol}.run")
     run.attributes.add("nounwind")
-    builder = lir.IRBuilder(run.append_basic_block("entry"))
-    buffers = run.args[0]
+    kernels = run
+    if team_threads > 1:
+        from .parallel_pool import TEAM
+        from .sgemm_step import shared_sgemm
+        kernels = lir.Function(module, run.function_type, f"{symbol}.body")
+        kernels.linkage = "internal"
+        kernels.attributes.add("nounwind")
+        builder = lir.IRBuilder(run.append_basic_block("entry"))
+        builder.call(shared_sgemm(module, TEAM), [kernels, run.args[0], index(team_threads)])
+        builder.ret_void()
+    builder = lir.IRBuilder(kernels.append_basic_block("entry"))
+    buffers = kernels.args[0]
     pointers = [_load_slot(builder, buffers, position) for position in range(n_arrays + 1)]
     _emit_wrapper(module, symbol, run, n_arrays)
-    return run, builder, pointers[:n_arrays], pointers[n_arrays]
+    return builder, pointers[:n_arrays], pointers[n_arrays]
 
 
 def _load_slot(builder: lir.IRBuilder, block: lir.Value, position: int) -> lir.Value:

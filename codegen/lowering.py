@@ -33,7 +33,7 @@ from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, cle
                      describe_kernel, return_if_failed)
 from .memplan import ALIGN, MemoryPlan, Workspace, plan_memory
 from .registry import LOWERINGS, Lowering, lowering_of
-from .parallel import thread_count
+from .parallel import pool_in_use, thread_count
 from .steps import WORKSPACE, KernelEnv, KernelPlan, plan_threads
 from .views import VIEWS
 
@@ -190,7 +190,9 @@ def _emit_entry(module: lir.Module, symbol: str, graph: Graph, kernels: list[Ker
                 homes: dict, offsets: dict, in_place: dict, error_slot: int | None) -> list:
     """Emit the entry points calling every kernel; returns the kernels' descriptions."""
     n_in, n_out = len(graph.inputs), len(graph.outputs)
-    run, builder, arrays, arena = emit_entry_points(module, symbol, n_in + n_out)
+    team = max((getattr(step, "threads", 1) for kernel in kernels for step in kernel.steps),
+               default=1) if pool_in_use() else 1
+    builder, arrays, arena = emit_entry_points(module, symbol, n_in + n_out, team)
     pointers: dict[object, lir.Value] = {}
     for key, home in homes.items():
         if home.kind == "input":

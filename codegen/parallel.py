@@ -93,6 +93,25 @@ def threads_spin() -> bool:
     return _SPINNING[0]
 
 
+# Compiled calls with parallel regions hold the thread pool (codegen/parallel_pool.py)
+# while they run; False: every region wakes a libgomp team of its own (for comparison)
+USE_POOL = True
+
+
+def pool_in_use() -> bool:
+    """Whether compiled calls run their regions on the thread pool: USE_POOL, with
+    libgomp (threads at all) on a host with futexes (Linux x86-64 / AArch64)."""
+    from .parallel_pool import futex_syscall
+    return bool(USE_POOL) and load_gomp() and futex_syscall() is not None
+
+
+def regions_are_cheap() -> bool:
+    """Whether a parallel region costs about a microsecond (the pool, or libgomp
+    threads that spin), not a wake-up of tens: smaller products and loops then
+    pay for threads (codegen/steps.py, codegen/sgemm_step.py)."""
+    return pool_in_use() or threads_spin()
+
+
 def _spinning_from_environment() -> bool:
     policy = os.environ.get("OMP_WAIT_POLICY", "").strip().upper()
     if policy:
@@ -229,5 +248,6 @@ def _emit_region_body(module, nest: lir.Function, count: int) -> lir.Function:
     return fn
 
 
-__all__ = ["BODY_TYPE", "PARALLEL", "PARALLEL_TYPE", "available_cores", "emit_parallel_nest",
-           "load_gomp", "requested_threads", "split_range", "thread_count"]
+__all__ = ["BODY_TYPE", "PARALLEL", "PARALLEL_TYPE", "USE_POOL", "available_cores",
+           "emit_parallel_nest", "load_gomp", "pool_in_use", "regions_are_cheap",
+           "requested_threads", "split_range", "thread_count", "threads_spin"]

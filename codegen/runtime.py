@@ -57,12 +57,12 @@ def compile_options(debug: bool | None) -> dict:
     code is planned for (PROPC_NUM_THREADS, else the cores this process may use)
     and whether idle threads spin (which work gets threads)."""
     from . import dot, elementwise, matmul_epilogue
-    from .parallel import thread_count, threads_spin
+    from .parallel import pool_in_use, thread_count, threads_spin
     checks = debug_from_environment() if debug is None else bool(debug)
     return {"checks": checks, "keep_ir": debug is True, "sgemm": bool(dot.USE_SGEMM),
             "mathlib": bool(elementwise.USE_MATHLIB),
             "epilogues": bool(matmul_epilogue.USE_EPILOGUES),
-            "threads": thread_count(), "spinning": threads_spin()}
+            "threads": thread_count(), "spinning": threads_spin(), "pool": pool_in_use()}
 
 
 class GraphCode:

@@ -27,7 +27,8 @@ from ir.graph import Op, Value
 from .affine import Affine, LoopPlan, flat_offset, plan_loops
 from .expr import ExprBuilder, Load
 from .jit import load_shared_library
-from .parallel import PARALLEL, load_gomp, thread_count, threads_spin
+from .parallel import PARALLEL, load_gomp, regions_are_cheap, thread_count
+from .parallel_pool import TEAM, emit_team
 from .parallel_region import emit_parallel, emit_serial_switch
 from .llvmtypes import F32, I32, PTR, index
 from .steps import WORKSPACE, KernelEnv, KernelPlan, Step
@@ -93,8 +94,9 @@ def _build_library(gomp: bool) -> tuple[lir.Module, dict[str, lir.Function]]:
     threaded = emit_sgemm_parallel(library, "propc_sgemm_parallel", single, parallel,
                                    host_config(), gomp)
     serial = emit_serial_switch(library, "propc_parallel_serial")
+    team = emit_team(library, gomp)
     return library, {SINGLE: single, BATCHED: batched, PARALLEL: parallel, THREADED: threaded,
-                     SERIAL_AFTER_FORK: serial}
+                     SERIAL_AFTER_FORK: serial, TEAM: team}
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def plan_sgemm(op: Op, materialized: set[Value]) -> KernelPlan | None:
 def _threads_for(shape: "SgemmShape") -> int:
     """Threads for one product: all of them when it is big enough to pay for a
     parallel region, else 1 (batched products stay on one thread)."""
-    least = SPINNING_MIN_FLOPS if threads_spin() else THREADED_MIN_FLOPS
+    least = SPINNING_MIN_FLOPS if regions_are_cheap() else THREADED_MIN_FLOPS
     if shape.batch != 1 or 2 * shape.m * shape.n * shape.k < least:
         return 1
     return thread_count()

@@ -226,8 +226,8 @@ def plan_threads(kernels: list, threads: int) -> None:
     """Give steps with enough work a thread split (their `threads` attribute)."""
     if threads <= 1:
         return
-    from .parallel import threads_spin
-    least = SPINNING_MIN_WORK if threads_spin() else PARALLEL_MIN_WORK
+    from .parallel import regions_are_cheap
+    least = SPINNING_MIN_WORK if regions_are_cheap() else PARALLEL_MIN_WORK
     for kernel in kernels:
         for step in kernel.steps:
             sizes = step.parallel_sizes()

@@ -64,9 +64,11 @@ def test_spinning_follows_the_wait_policy_the_user_set(monkeypatch, environment,
     assert parallel._spinning_from_environment() is spins
 
 
-def test_spinning_threads_take_smaller_products_and_loops(monkeypatch):
+def test_cheap_regions_take_smaller_products_and_loops(monkeypatch):
     """A 17 MFLOP product (a 256x256 layer at batch 128) and a 131k-element tanh get
-    threads only when the idle threads spin; the choice is part of the cache key."""
+    threads only when a region is cheap: the call holds the thread pool, or libgomp's
+    idle threads spin. Both choices are part of the cache key, and only a call with
+    regions on the pool goes through propc.shared.team."""
     if not parallel.load_gomp():
         pytest.skip("needs libgomp")
     b = Builder("layer")
@@ -76,17 +78,24 @@ def test_spinning_threads_take_smaller_products_and_loops(monkeypatch):
     b.output(b.tanh(b.input(TensorType((256, 512), DType.f32))))
     graph = b.build()
     monkeypatch.setenv("PROPC_NUM_THREADS", "2")
+    pool_here = parallel.pool_in_use()
     threaded = {}
-    for spins in (False, True):
-        monkeypatch.setattr(parallel, "_SPINNING", [spins])
-        assert runtime.compile_options(None)["spinning"] is spins
-        module = lir.Module()
-        lower_graph(graph, module, "layer")
-        text = str(module)
-        threaded[spins] = (text.count('call void @"propc.shared.sgemm_parallel"'),
-                           text.count('call void @"propc.shared.parallel"'))
-    assert threaded[False] == (0, 0)
-    assert threaded[True][0] > 0 and threaded[True][1] > 0
+    for pool in (False, True):
+        for spins in (False, True):
+            monkeypatch.setattr(parallel, "USE_POOL", pool)
+            monkeypatch.setattr(parallel, "_SPINNING", [spins])
+            options = runtime.compile_options(None)
+            assert options["spinning"] is spins and options["pool"] is (pool and pool_here)
+            module = lir.Module()
+            lower_graph(graph, module, "layer")
+            text = str(module)
+            threaded[pool, spins] = (text.count('call void @"propc.shared.sgemm_parallel"'),
+                                     text.count('call void @"propc.shared.parallel"'),
+                                     text.count('call void @"propc.shared.team"'))
+    assert threaded[False, False] == (0, 0, 0)
+    assert threaded[False, True][:2] >= (1, 1) and threaded[False, True][2] == 0
+    if pool_here:
+        assert threaded[True, False][:2] >= (1, 1) and threaded[True, False][2] == 1
 
 
 @pytest.mark.parametrize("text,expected", [("3", 3), ("1", 1), (" 2 ", 2)])

@@ -1,0 +1,163 @@
+"""The thread pool of compiled calls (codegen/parallel_pool.py), driven through the
+shared library's `team` and `parallel` with Python callbacks: regions posted to
+the pool run every chunk once and reach the worker, the pool is released after
+the call, its workers go to sleep between calls, a second thread finds the pool
+taken and still runs its regions, and a region the worker slowed down backs off.
+Whole graphs on the pool against one thread are in test_parallel.py."""
+from __future__ import annotations
+
+import collections
+import ctypes
+import threading
+import time
+
+import llvmlite.binding as llvm
+import pytest
+
+from codegen import parallel
+from codegen.parallel_pool import TEAM
+from codegen.parallel_region import (ACTIVE, BACKOFF, OWNER, POOL, SKIP, SLEEPERS, WORKERS)
+from codegen.sgemm_step import load_library
+
+pytestmark = pytest.mark.skipif(not parallel.pool_in_use(), reason="needs libgomp and futexes")
+
+ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+BODY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+
+
+def _symbol(name: str, *argtypes):
+    load_library()
+    address = llvm.address_of_symbol(name)
+    assert address, name
+    return ctypes.CFUNCTYPE(None, *argtypes)(address)
+
+
+def _team():
+    return _symbol(TEAM, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+
+
+def _parallel():
+    return _symbol(parallel.PARALLEL, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                   ctypes.c_int64)
+
+
+def _library_address(name: str) -> int:
+    from codegen import jit
+    load_library()
+    address = jit._LIBRARIES["sgemm"]._engine.get_global_value_address(name)
+    assert address
+    return address
+
+
+def _pool_slot(position: int) -> ctypes.c_int64:
+    return ctypes.c_int64.from_address(_library_address(POOL) + 8 * position)
+
+
+def _state(name: str) -> ctypes.c_int64:
+    return ctypes.c_int64.from_address(_library_address(name))
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff():
+    """Start and end without serial regions pending (other tests may leave some)."""
+    _state(SKIP).value, _state(BACKOFF).value = 0, 0
+    yield
+    _state(SKIP).value, _state(BACKOFF).value = 0, 0
+
+
+def _recording_body(seen: list, pause: float = 0.002):
+    def body(_data, chunk, chunks):
+        seen.append((chunk, chunks, threading.get_ident()))
+        time.sleep(pause)     # long enough for the worker to claim chunks too
+    return BODY(body)
+
+
+def test_regions_of_a_call_run_every_chunk_once_on_the_pool():
+    team, region = _team(), _parallel()
+    seen: list = []
+    body = _recording_body(seen)
+    owners = []
+
+    def entry(_buffers):
+        owners.append(_pool_slot(OWNER).value)
+        for _ in range(5):
+            region(ctypes.cast(body, ctypes.c_void_p), None, 2, 8)
+
+    callback = ENTRY(entry)
+    team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
+    counts = collections.Counter((chunk, chunks) for chunk, chunks, _ in seen)
+    assert counts == {(chunk, 8): 5 for chunk in range(8)}
+    caller = threading.get_ident()
+    assert {ident for *_, ident in seen} - {caller}, "a pool worker ran chunks"
+    assert owners[0] != 0, "the call held the pool"
+    assert _pool_slot(OWNER).value == 0 and _pool_slot(ACTIVE).value == 0, "and gave it back"
+    assert _pool_slot(WORKERS).value >= 1
+
+
+def test_pool_workers_sleep_between_calls():
+    team = _team()
+    callback = ENTRY(lambda _buffers: None)
+    team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
+    deadline = time.monotonic() + 5
+    while _pool_slot(SLEEPERS).value < _pool_slot(WORKERS).value:
+        assert time.monotonic() < deadline, "workers still spinning after the call"
+        time.sleep(0.001)
+
+
+def test_a_call_that_finds_the_pool_taken_runs_without_it():
+    """Two Python threads: the second call runs while the first holds the pool;
+    its regions still run every chunk (through libgomp), on its own thread first."""
+    team, region = _team(), _parallel()
+    holding, release = threading.Event(), threading.Event()
+    seen: list = []
+    body = _recording_body(seen, pause=0.0)
+
+    def first(_buffers):
+        holding.set()
+        release.wait(10)
+
+    def second(_buffers):
+        assert _pool_slot(OWNER).value != 0
+        region(ctypes.cast(body, ctypes.c_void_p), None, 2, 6)
+
+    first_cb, second_cb = ENTRY(first), ENTRY(second)
+    holder = threading.Thread(target=team, args=(ctypes.cast(first_cb, ctypes.c_void_p), None, 2))
+    holder.start()
+    try:
+        assert holding.wait(10)
+        team(ctypes.cast(second_cb, ctypes.c_void_p), None, 2)
+    finally:
+        release.set()
+        holder.join(10)
+    assert sorted(chunk for chunk, *_ in seen) == list(range(6))
+    assert _pool_slot(OWNER).value == 0
+
+
+def test_a_pool_region_the_worker_slowed_down_backs_off():
+    """The worker's chunk takes four times the caller's (as when its core is busy
+    elsewhere): the region lost, so the next one runs on the calling thread."""
+    team, region = _team(), _parallel()
+    caller = threading.get_ident()
+    seen: list = []
+
+    def body(_data, chunk, chunks):
+        seen.append(threading.get_ident())
+        time.sleep(0.05 if threading.get_ident() == caller else 0.2)
+
+    body_cb = BODY(body)
+    skips = []
+
+    def entry(_buffers):
+        region(ctypes.cast(body_cb, ctypes.c_void_p), None, 2, 2)
+        skips.append(_state(SKIP).value)
+        first = list(seen)
+        seen.clear()
+        region(ctypes.cast(body_cb, ctypes.c_void_p), None, 2, 2)
+        skips.append((first, list(seen)))
+
+    callback = ENTRY(entry)
+    team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
+    (pending, (first, second)) = skips
+    assert len(set(first)) == 2, "the worker took a chunk"
+    assert pending >= 1
+    assert second == [caller, caller]
