@@ -1,28 +1,28 @@
-"""Threads for generated code: libgomp's fork-join regions, reached through the
-shared library.
+"""Threads for generated code: parallel regions run by the process-wide library.
 
 Generated code never names libgomp: a graph module that wants a parallel region
 calls `propc.shared.parallel(body, data, threads, chunks)` (or the threaded sgemm
 `propc.shared.sgemm_parallel`), defined in the process-wide library of
-codegen/sgemm_step.py (see codegen/parallel_region.py): `GOMP_parallel` starts a
-team of `threads` (~1 µs per region when the workers are awake, PERF.md) that
-claim chunks 0..chunks-1, running `body(data, chunk, chunks)` for each, and
-regions that ran slower than one thread would have (other processes on the cores)
-make the next ones serial for a while. Only the library
-depends on libgomp, so a graph compiled (or cached) with threads runs anywhere the
-library loads; without libgomp the library runs every chunk on the calling thread
-(never fails).
+codegen/sgemm_step.py (see codegen/parallel_region.py), whose threads claim
+chunks 0..chunks-1, running `body(data, chunk, chunks)` for each; regions that
+ran slower than one thread would have (other processes on the cores) make the
+next ones serial for a while. A graph with regions runs inside
+`propc.shared.team` (codegen/parallel_pool.py): for the call it holds a pool of
+worker threads that spin for its regions (~1 µs each) and sleep between calls.
+A call that finds the pool taken (another Python thread's call) forks a libgomp
+team per region instead (`GOMP_parallel`). Only the library depends on libgomp,
+so a graph compiled (or cached) with threads runs anywhere the library loads;
+without libgomp the library runs every chunk on the calling thread (never fails).
 
 The thread count of generated code is `thread_count()`: PROPC_NUM_THREADS, else the
-cores this process may run on. Waiting: unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is
-set, `load_gomp` makes libgomp's idle threads sleep at once (OMP_WAIT_POLICY=PASSIVE)
-instead of spinning for about half a millisecond after each region. Spinning
-makes back-to-back regions cheaper (~1 µs instead of a wake-up, tens of µs here)
-but, measured on this 2-core machine, a spinning worker next to one busy process
-(or next to OpenBLAS's own spinning threads, as when NumPy matmuls alternate with
-compiled calls) slowed 1-thread-sized work 2-8x; passive waiting never did.
-OMP_WAIT_POLICY=ACTIVE brings the spinning back for a dedicated machine; propc then
-also gives threads to smaller work (`threads_spin`), since a region costs ~1 µs.
+cores this process may run on. libgomp's waiting: unless OMP_WAIT_POLICY or
+GOMP_SPINCOUNT is set, `load_gomp` makes its idle threads sleep at once
+(OMP_WAIT_POLICY=PASSIVE) instead of spinning for about half a millisecond after
+each region: measured on this 2-core machine, a spinning worker next to one busy
+process (or next to OpenBLAS's own spinning threads, as when NumPy matmuls
+alternate with compiled calls) slowed 1-thread-sized work 2-8x. Regions are cheap
+(`regions_are_cheap`: the pool, or OMP_WAIT_POLICY=ACTIVE) in the usual case, so
+products from SPINNING_MIN_FLOPS and loops from SPINNING_MIN_WORK get threads.
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from .matmul_ir import I32, I64, PTR, counted, declare, i64
-from .parallel_region import (ACTIVE, EPOCH, FOREVER, OWNER, REMAINING, SKIP, SLEEPERS, WORKERS,
+from .parallel_region import (ACTIVE, EPOCH, FOREVER, HEARTBEAT, OWNER, REMAINING, SKIP, SLEEPERS, WORKERS,
                               clock, cpu_relax, global_i64, pool_block, run_chunks, slot,
                               store_atomic)
 
@@ -191,6 +191,7 @@ def _worker(module: lir.Module) -> lir.Function:
     builder.position_at_end(wait)
     cpu_relax(builder)
     now = clock(builder)
+    store_atomic(builder, now, slot(builder, pool, HEARTBEAT), "monotonic")
     with builder.if_then(builder.icmp_signed(">", builder.sub(now, idle_since),
                                              i64(YIELD_AFTER_NS))):
         builder.call(declare(module, "sched_yield", I32, []), [])
@@ -199,6 +200,7 @@ def _worker(module: lir.Module) -> lir.Function:
     builder.position_at_end(between)
     cpu_relax(builder)
     now = clock(builder)
+    store_atomic(builder, now, slot(builder, pool, HEARTBEAT), "monotonic")
     sleep, spin = builder.append_basic_block("sleep"), builder.append_basic_block("spin")
     builder.cbranch(builder.icmp_signed(">", builder.sub(now, idle_since), i64(SLEEP_AFTER_NS)),
                     sleep, spin)

@@ -51,7 +51,11 @@ REMAINING, ACTIVE = 0, 1       # chunks not yet claimed (<= 0: none); pool: team
 DONE = 8                       # chunks finished
 BODY, DATA, CHUNKS, CALLER_BEGIN, CALLER_END, CALLER_CHUNKS = 16, 17, 18, 19, 20, 21
 OWNER, EPOCH, SLEEPERS, WORKERS = 24, 25, 26, 27   # the pool's own slots
-BLOCK_SLOTS = 32
+HEARTBEAT = 32                 # pool: when a waiting worker last looked for work (ns)
+BLOCK_SLOTS = 40
+# a pool worker that has not looked for work for this long is off its core (another
+# process has it, or it sleeps): the region runs serially rather than wait for it
+ABSENT_AFTER_NS = 300_000
 BLOCK_ALIGN = 64
 
 
@@ -77,14 +81,23 @@ def emit_parallel(module: lir.Module, gomp: bool) -> lir.Function:
 
 
 def take_serial_turn(builder: lir.IRBuilder, alone: lir.Value) -> lir.Value:
-    """Whether this region runs serially (an i1): `alone` (one thread asked for), or
-    the backoff still has serial regions to run (then one is used up)."""
+    """Whether this region runs serially (an i1): `alone` (one thread asked for),
+    the backoff still has serial regions to run (then one is used up), or the
+    calling thread holds the pool and its workers are not on a core now."""
     skip = global_i64(builder.module, SKIP)
     pending = builder.load_atomic(skip, "monotonic", 8, typ=I64)
     backing_off = builder.and_(builder.not_(alone), builder.icmp_signed(">", pending, i64(0)))
     with builder.if_then(backing_off):
         builder.store_atomic(builder.sub(pending, i64(1)), skip, "monotonic", 8)
-    return builder.or_(alone, backing_off)
+    return builder.or_(builder.or_(alone, backing_off), _workers_absent(builder))
+
+
+def _workers_absent(builder: lir.IRBuilder) -> lir.Value:
+    """The calling thread holds the pool and no worker looked for work lately."""
+    beat = builder.load_atomic(slot(builder, pool_block(builder.module), HEARTBEAT),
+                               "monotonic", 8, typ=I64)
+    stale = builder.icmp_signed(">", builder.sub(clock(builder), beat), i64(ABSENT_AFTER_NS))
+    return builder.and_(pool_owned_here(builder), stale)
 
 
 def emit_serial_switch(module: lir.Module, name: str) -> lir.Function:
@@ -201,7 +214,8 @@ def _threaded(builder: lir.IRBuilder, body, data, threads, chunks) -> None:
             team = builder.select(builder.icmp_signed("<", chunks, threads), chunks, threads)
             builder.call(gomp_parallel, [_trampoline(module), block, builder.trunc(team, I32),
                                          lir.Constant(I32, 0)])
-    total = builder.sub(clock(builder), start)
+    end = clock(builder)
+    total = builder.sub(end, start)
     own_time = builder.sub(builder.load(slot(builder, block, CALLER_END), typ=I64),
                            builder.load(slot(builder, block, CALLER_BEGIN), typ=I64))
     own_chunks = builder.load(slot(builder, block, CALLER_CHUNKS), typ=I64)
@@ -215,6 +229,9 @@ def _threaded(builder: lir.IRBuilder, body, data, threads, chunks) -> None:
         builder.mul(builder.mul(own_time, chunks), i64(LOST_NUMERATOR)))
     shared = builder.icmp_signed("<", own_chunks, chunks)
     lost = builder.and_(slower, builder.or_(builder.not_(in_pool), shared))
+    with builder.if_then(builder.and_(in_pool, shared)):
+        # a worker just finished a chunk: it is on a core, though busy until now
+        store_atomic(builder, end, slot(builder, block, HEARTBEAT), "monotonic")
     _update_backoff(builder, lost)
 
 
@@ -319,7 +336,8 @@ def _trampoline(module: lir.Module) -> lir.Function:
     return fn
 
 
-__all__ = ["ACTIVE", "BACKOFF", "BLOCK_SLOTS", "DONE", "EPOCH", "FOREVER", "MAX_SERIAL_REGIONS",
+__all__ = ["ABSENT_AFTER_NS", "ACTIVE", "BACKOFF", "BLOCK_SLOTS", "DONE", "EPOCH", "FOREVER",
+           "HEARTBEAT", "MAX_SERIAL_REGIONS",
            "OWNER", "POOL", "REMAINING", "SKIP", "SLEEPERS", "WORKERS", "call_body",
            "claim_as_caller", "clock", "cpu_relax", "emit_parallel", "emit_serial_switch",
            "global_i64", "pool_block", "pool_owned_here", "run_chunks", "slot",

@@ -38,12 +38,13 @@ SINGLE = "propc.shared.sgemm"
 BATCHED = "propc.shared.sgemm_batched"
 THREADED = "propc.shared.sgemm_parallel"
 SERIAL_AFTER_FORK = "propc.shared.parallel_serial"
-# fewer FLOPs than this (~0.35 ms on one core) and a product runs on one thread:
-# waking the sleeping workers of a region costs 10-80 µs on this machine (passive
-# waiting, codegen/parallel.py); 16 MFLOP products (~0.2 ms) gained nothing
+# fewer FLOPs than this (~0.35 ms on one core) and a product runs on one thread
+# when a region has to wake sleeping threads (10-80 µs on this machine: libgomp
+# teams, codegen/parallel.py); 16 MFLOP products (~0.2 ms) gained nothing then
 THREADED_MIN_FLOPS = 32_000_000
-# ... and from this size when the idle threads spin (OMP_WAIT_POLICY=ACTIVE): a
-# region then costs ~1 µs; the 256x256 layers of a batch-128 MLP (17 MFLOP) gain
+# ... and from this size when the threads spin for it (the pool of a compiled
+# call, or OMP_WAIT_POLICY=ACTIVE): a region then costs ~1 µs; the 256x256 layers
+# of a batch-128 MLP (17 MFLOP) gain
 SPINNING_MIN_FLOPS = 4_000_000
 
 _LIBRARY_LOCK = threading.Lock()

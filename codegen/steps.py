@@ -47,11 +47,11 @@ class KernelEnv:
 # polynomial transcendentals cost about ten simple operations.
 EXPENSIVE = {"exp": 10, "log": 10, "tanh": 10, "sin": 12, "cos": 12, "pow": 20, "sqrt": 3,
              "div": 3}
-# Less work than this (~0.4 ms on one core) stays on one thread: a parallel region
-# costs ~1 µs when the other threads spin, 10-80 µs here when they have to wake up
-# (the default, codegen/parallel.py).
+# Less work than this (~0.4 ms on one core) stays on one thread when a region has
+# to wake sleeping threads (10-80 µs here: libgomp teams, codegen/parallel.py) ...
 PARALLEL_MIN_WORK = 4_000_000
-# ... and this much when the idle threads spin (OMP_WAIT_POLICY=ACTIVE): ~0.1 ms
+# ... and less than this (~0.1 ms) when the threads spin for it (~1 µs: the pool of
+# a compiled call, codegen/parallel_pool.py, or OMP_WAIT_POLICY=ACTIVE)
 SPINNING_MIN_WORK = 1_000_000
 
 

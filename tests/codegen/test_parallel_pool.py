@@ -16,7 +16,8 @@ import pytest
 
 from codegen import parallel
 from codegen.parallel_pool import TEAM
-from codegen.parallel_region import (ACTIVE, BACKOFF, OWNER, POOL, SKIP, SLEEPERS, WORKERS)
+from codegen.parallel_region import (ABSENT_AFTER_NS, ACTIVE, BACKOFF, HEARTBEAT, OWNER, POOL,
+                                     SKIP, SLEEPERS, WORKERS)
 from codegen.sgemm_step import load_library
 
 pytestmark = pytest.mark.skipif(not parallel.pool_in_use(), reason="needs libgomp and futexes")
@@ -65,6 +66,14 @@ def _no_backoff():
     _state(SKIP).value, _state(BACKOFF).value = 0, 0
 
 
+def _wait_for_a_worker() -> None:
+    """Inside a call: return once a worker is looking for work (a region posted
+    while the workers are still waking up runs on the caller alone)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic_ns() - _pool_slot(HEARTBEAT).value > ABSENT_AFTER_NS // 4:
+        assert time.monotonic() < deadline, "no pool worker came"
+
+
 def _recording_body(seen: list, pause: float = 0.002):
     def body(_data, chunk, chunks):
         seen.append((chunk, chunks, threading.get_ident()))
@@ -80,6 +89,7 @@ def test_regions_of_a_call_run_every_chunk_once_on_the_pool():
 
     def entry(_buffers):
         owners.append(_pool_slot(OWNER).value)
+        _wait_for_a_worker()
         for _ in range(5):
             region(ctypes.cast(body, ctypes.c_void_p), None, 2, 8)
 
@@ -148,6 +158,7 @@ def test_a_pool_region_the_worker_slowed_down_backs_off():
     skips = []
 
     def entry(_buffers):
+        _wait_for_a_worker()
         region(ctypes.cast(body_cb, ctypes.c_void_p), None, 2, 2)
         skips.append(_state(SKIP).value)
         first = list(seen)
