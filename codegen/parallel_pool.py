@@ -100,6 +100,32 @@ def emit_team(module: lir.Module, enabled: bool) -> lir.Function:
     return fn
 
 
+def emit_awake_count(module: lir.Module, name: str) -> lir.Function:
+    """Define `i64 name()`: pool workers started and not asleep now (see
+    `wait_until_asleep`)."""
+    fn = lir.Function(module, lir.FunctionType(I64, []), name=name)
+    fn.attributes.add("nounwind")
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    pool = pool_block(module)
+    started = builder.load_atomic(slot(builder, pool, WORKERS), "seq_cst", 8, typ=I64)
+    asleep = builder.load_atomic(slot(builder, pool, SLEEPERS), "seq_cst", 8, typ=I64)
+    builder.ret(builder.sub(started, asleep))
+    return fn
+
+
+def wait_until_asleep(awake_count, timeout: float = 0.05) -> bool:
+    """Wait (up to `timeout` s) until no pool worker runs; True when none does.
+    Registered to run at exit: a worker still spinning after the last call must not
+    be running the library's code when the interpreter frees it."""
+    import time
+    deadline = time.monotonic() + timeout
+    while awake_count() > 0:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.0005)
+    return True
+
+
 def _as_entry(builder: lir.IRBuilder, pointer: lir.Value) -> lir.Value:
     return builder.inttoptr(builder.ptrtoint(pointer, I64), ENTRY_TYPE.as_pointer())
 
@@ -220,5 +246,5 @@ def _worker(module: lir.Module) -> lir.Function:
     return fn
 
 
-__all__ = ["SLEEP_AFTER_NS", "TEAM", "TEAM_TYPE", "YIELD_AFTER_NS", "emit_team",
-           "futex_syscall"]
+__all__ = ["SLEEP_AFTER_NS", "TEAM", "TEAM_TYPE", "YIELD_AFTER_NS", "emit_awake_count",
+           "emit_team", "futex_syscall", "wait_until_asleep"]

@@ -14,6 +14,7 @@ registered under a global symbol that graph modules declare and call.
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import threading
@@ -28,7 +29,7 @@ from .affine import Affine, LoopPlan, flat_offset, plan_loops
 from .expr import ExprBuilder, Load
 from .jit import load_shared_library
 from .parallel import PARALLEL, load_gomp, regions_are_cheap, thread_count
-from .parallel_pool import TEAM, emit_team
+from .parallel_pool import TEAM, emit_awake_count, emit_team, wait_until_asleep
 from .parallel_region import emit_parallel, emit_serial_switch
 from .llvmtypes import F32, I32, PTR, index
 from .steps import WORKSPACE, KernelEnv, KernelPlan, Step
@@ -38,6 +39,7 @@ SINGLE = "propc.shared.sgemm"
 BATCHED = "propc.shared.sgemm_batched"
 THREADED = "propc.shared.sgemm_parallel"
 SERIAL_AFTER_FORK = "propc.shared.parallel_serial"
+POOL_AWAKE = "propc.shared.pool_awake"
 # fewer FLOPs than this (~0.35 ms on one core) and a product runs on one thread
 # when a region has to wake sleeping threads (10-80 µs on this machine: libgomp
 # teams, codegen/parallel.py); 16 MFLOP products (~0.2 ms) gained nothing then
@@ -49,7 +51,7 @@ SPINNING_MIN_FLOPS = 4_000_000
 
 _LIBRARY_LOCK = threading.Lock()
 _LIBRARY: dict = {}
-_FORK_SWITCH: list = []
+_NATIVE_CALLBACKS: list = []
 
 
 def shared_sgemm(module: lir.Module, symbol: str) -> lir.Function:
@@ -73,6 +75,7 @@ def load_library() -> dict[str, lir.FunctionType]:
             name = "sgemm" if gomp else "sgemm-serial"
             _LIBRARY.update(load_shared_library(name, lambda: _build_library(gomp)))
             _serial_in_forked_children()
+            _pool_asleep_at_exit()
     return _LIBRARY
 
 
@@ -80,8 +83,16 @@ def _serial_in_forked_children() -> None:
     """libgomp's threads do not survive os.fork(): a child that started a region
     would hang, so forked children run every region on one thread."""
     switch = ctypes.CFUNCTYPE(None)(llvm.address_of_symbol(SERIAL_AFTER_FORK))
-    _FORK_SWITCH.append(switch)
+    _NATIVE_CALLBACKS.append(switch)
     os.register_at_fork(after_in_child=switch)
+
+
+def _pool_asleep_at_exit() -> None:
+    """At exit, let the pool's workers fall asleep before the interpreter frees the
+    library's code (codegen/parallel_pool.py)."""
+    awake = ctypes.CFUNCTYPE(ctypes.c_int64)(llvm.address_of_symbol(POOL_AWAKE))
+    _NATIVE_CALLBACKS.append(awake)
+    atexit.register(wait_until_asleep, awake)
 
 
 def _build_library(gomp: bool) -> tuple[lir.Module, dict[str, lir.Function]]:
@@ -96,8 +107,9 @@ def _build_library(gomp: bool) -> tuple[lir.Module, dict[str, lir.Function]]:
                                    host_config(), gomp)
     serial = emit_serial_switch(library, "propc_parallel_serial")
     team = emit_team(library, gomp)
+    awake = emit_awake_count(library, "propc_pool_awake")
     return library, {SINGLE: single, BATCHED: batched, PARALLEL: parallel, THREADED: threaded,
-                     SERIAL_AFTER_FORK: serial, TEAM: team}
+                     SERIAL_AFTER_FORK: serial, TEAM: team, POOL_AWAKE: awake}
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ import llvmlite.binding as llvm
 import pytest
 
 from codegen import parallel
-from codegen.parallel_pool import TEAM
+from codegen.parallel_pool import TEAM, wait_until_asleep
 from codegen.parallel_region import (ABSENT_AFTER_NS, ACTIVE, BACKOFF, HEARTBEAT, OWNER, POOL,
                                      SKIP, SLEEPERS, WORKERS)
-from codegen.sgemm_step import load_library
+from codegen.sgemm_step import POOL_AWAKE, load_library
 
 pytestmark = pytest.mark.skipif(not parallel.pool_in_use(), reason="needs libgomp and futexes")
 
@@ -105,13 +105,16 @@ def test_regions_of_a_call_run_every_chunk_once_on_the_pool():
 
 
 def test_pool_workers_sleep_between_calls():
+    """After a call the workers spin briefly, then sleep: nothing of propc runs
+    between calls (and at exit, the library waits for exactly this)."""
     team = _team()
-    callback = ENTRY(lambda _buffers: None)
+    callback = ENTRY(lambda _buffers: _wait_for_a_worker())
+    load_library()
+    awake = ctypes.CFUNCTYPE(ctypes.c_int64)(llvm.address_of_symbol(POOL_AWAKE))
     team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
-    deadline = time.monotonic() + 5
-    while _pool_slot(SLEEPERS).value < _pool_slot(WORKERS).value:
-        assert time.monotonic() < deadline, "workers still spinning after the call"
-        time.sleep(0.001)
+    assert _pool_slot(WORKERS).value >= 1
+    assert wait_until_asleep(awake, timeout=5)
+    assert _pool_slot(SLEEPERS).value == _pool_slot(WORKERS).value
 
 
 def test_a_call_that_finds_the_pool_taken_runs_without_it():
@@ -172,3 +175,28 @@ def test_a_pool_region_the_worker_slowed_down_backs_off():
     assert len(set(first)) == 2, "the worker took a chunk"
     assert pending >= 1
     assert second == [caller, caller]
+
+
+EXIT_CHILD = """
+import numpy as np
+import propc as pc
+x = np.ones((700, 900), np.float32)
+loop = pc.compile(lambda x: pc.tanh(x) * 2 + x)
+for _ in range(3):
+    loop(x)
+print(int(loop.lower(x).llvm_ir.count("propc.shared.team") > 0))
+"""
+
+
+def test_a_process_exits_cleanly_right_after_a_call_on_the_pool(tmp_path):
+    """The interpreter frees the library at exit while a worker may still spin
+    after the last call: exit waits until the workers sleep."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PROPC_NUM_THREADS="2", PROPC_CACHE_DIR=str(tmp_path))
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", EXIT_CHILD], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "1", "the loop ran on the pool"
