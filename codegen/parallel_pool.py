@@ -33,8 +33,8 @@ from __future__ import annotations
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
-from .matmul_ir import I32, I64, PTR, counted, declare, i64
-from .parallel_region import (ACTIVE, EPOCH, FOREVER, HEARTBEAT, OWNER, REMAINING, SKIP, SLEEPERS, WORKERS,
+from .matmul_ir import I32, I64, PTR, counted, declare, i64, smin
+from .parallel_region import (ACTIVE, EPOCH, FOREVER, HEARTBEAT, MAX_PINNED, OWNER, PINNED, REMAINING, SKIP, SLEEPERS, TIDS, WORKERS,
                               clock, cpu_relax, global_i64, pool_block, run_chunks, slot,
                               store_atomic)
 
@@ -51,6 +51,7 @@ SYS_FUTEX = {"x86_64": 202, "aarch64": 98}
 FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 128, 129
 SIG_BLOCK, SIG_SETMASK = 0, 2
 SIGSET_BYTES = 128
+CPU_SET_BYTES = 128          # glibc's cpu_set_t: 1024 CPUs
 
 
 def futex_syscall() -> int | None:
@@ -89,8 +90,12 @@ def emit_team(module: lir.Module, enabled: bool) -> lir.Function:
                                "seq_cst")
             sleepers = builder.load_atomic(slot(builder, pool, SLEEPERS), "seq_cst", 8, typ=I64)
             with builder.if_then(builder.icmp_signed(">", sleepers, i64(0))):
+                _keep_off_this_cpu(builder, pool)
                 _futex(builder, slot(builder, pool, EPOCH), FUTEX_WAKE_PRIVATE,
                        lir.Constant(I32, 2 ** 31 - 1))
+            # sleeping workers are on their way (tens of µs): the first regions are
+            # posted to them, not run serially for want of a recent heartbeat
+            store_atomic(builder, clock(builder), slot(builder, pool, HEARTBEAT), "monotonic")
             builder.call(direct, [buffers])
             store_atomic(builder, i64(0), slot(builder, pool, ACTIVE), "release")
             store_atomic(builder, i64(0), slot(builder, pool, OWNER), "release")
@@ -124,6 +129,46 @@ def wait_until_asleep(awake_count, timeout: float = 0.05) -> bool:
             return False
         time.sleep(0.0005)
     return True
+
+
+def _keep_off_this_cpu(builder: lir.IRBuilder, pool: lir.Value) -> None:
+    """Let the sleeping workers run on any CPU the caller may use but the one it runs
+    on now. Woken from a busy CPU, a thread is often queued on that CPU (the kernel
+    takes an idle virtual CPU for a busy one) and waits there for a time slice,
+    ~1.8 ms here, before the load balancer moves it: the call then runs alone."""
+    module = builder.module
+    getcpu = declare(module, "sched_getcpu", I32, [])
+    getaffinity = declare(module, "sched_getaffinity", I32, [I32, I64, PTR])
+    setaffinity = declare(module, "sched_setaffinity", I32, [I32, I64, PTR])
+    with builder.goto_entry_block():
+        mask = builder.alloca(lir.ArrayType(I64, CPU_SET_BYTES // 8))
+    mask.type = PTR
+    failed = builder.call(getaffinity, [lir.Constant(I32, 0), i64(CPU_SET_BYTES), mask])
+    cpu = builder.sext(builder.call(getcpu, []), I64)
+    usable = builder.and_(builder.icmp_signed("==", failed, lir.Constant(I32, 0)),
+                          builder.and_(builder.icmp_signed(">=", cpu, i64(0)),
+                                       builder.icmp_signed("<", cpu, i64(CPU_SET_BYTES * 8))))
+    with builder.if_then(usable):
+        word = builder.gep(mask, [builder.sdiv(cpu, i64(64))], source_etype=I64)
+        bit = builder.shl(i64(1), builder.srem(cpu, i64(64)))
+        builder.store(builder.and_(builder.load(word, typ=I64), builder.not_(bit)), word)
+        others = i64(0)
+        for position in range(CPU_SET_BYTES // 8):
+            others = builder.or_(others, builder.load(
+                builder.gep(mask, [i64(position)], source_etype=I64), typ=I64))
+        with builder.if_then(builder.icmp_signed("!=", others, i64(0))):
+            started = builder.load_atomic(slot(builder, pool, WORKERS), "monotonic", 8, typ=I64)
+            with counted(builder, i64(0), smin(builder, started, i64(MAX_PINNED)), i64(1),
+                         "pin") as index:
+                tid = builder.load_atomic(builder.gep(slot(builder, pool, TIDS), [index],
+                                                      source_etype=I64), "monotonic", 8, typ=I64)
+                with builder.if_then(builder.icmp_signed(">", tid, i64(0))):
+                    builder.call(setaffinity, [builder.trunc(tid, I32), i64(CPU_SET_BYTES), mask])
+                    # after the narrowing: the worker widens its CPUs again once it
+                    # sees this, whether it was asleep or not
+                    store_atomic(builder, i64(1), builder.gep(slot(builder, pool, PINNED),
+                                                              [index], source_etype=I64),
+                                 "release")
 
 
 def _as_entry(builder: lir.IRBuilder, pointer: lir.Value) -> lir.Value:
@@ -190,7 +235,23 @@ def _worker(module: lir.Module) -> lir.Function:
     fn.attributes.add("nounwind")
     pool = pool_block(module)
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
-    member = builder.add(builder.ptrtoint(fn.args[0], I64), i64(1))
+    index = builder.ptrtoint(fn.args[0], I64)
+    member = builder.add(index, i64(1))
+    pinned = builder.icmp_signed("<", index, i64(MAX_PINNED))
+    with builder.if_then(pinned):
+        tid = builder.call(declare(module, "gettid", I32, []), [])
+        store_atomic(builder, builder.sext(tid, I64),
+                     builder.gep(slot(builder, pool, TIDS), [index], source_etype=I64),
+                     "monotonic")
+    # the CPUs this worker may use, restored after each wake-up (_keep_off_this_cpu
+    # narrows them only to steer where the wake-up lands)
+    own_cpus = builder.alloca(lir.ArrayType(I64, CPU_SET_BYTES // 8))
+    own_cpus.type = PTR
+    getaffinity = declare(module, "sched_getaffinity", I32, [I32, I64, PTR])
+    setaffinity = declare(module, "sched_setaffinity", I32, [I32, I64, PTR])
+    known = builder.icmp_signed("==", builder.call(getaffinity, [lir.Constant(I32, 0),
+                                                                i64(CPU_SET_BYTES), own_cpus]),
+                                lir.Constant(I32, 0))
     start = clock(builder)
     entry = builder.block
     loop = builder.append_basic_block("loop")
@@ -203,6 +264,13 @@ def _worker(module: lir.Module) -> lir.Function:
         idle_since.add_incoming(since, builder.block)
         builder.branch(loop)
 
+    with builder.if_then(pinned):
+        narrowed = builder.gep(slot(builder, pool, PINNED), [index], source_etype=I64)
+        with builder.if_then(builder.icmp_signed("!=", builder.load_atomic(
+                narrowed, "acquire", 8, typ=I64), i64(0))):
+            store_atomic(builder, i64(0), narrowed, "monotonic")
+            with builder.if_then(known):
+                builder.call(setaffinity, [lir.Constant(I32, 0), i64(CPU_SET_BYTES), own_cpus])
     active = builder.load_atomic(slot(builder, pool, ACTIVE), "acquire", 8, typ=I64)
     in_call, between = builder.append_basic_block("in_call"), builder.append_basic_block("between")
     builder.cbranch(builder.icmp_signed("<", member, active), in_call, between)

@@ -52,7 +52,10 @@ DONE = 8                       # chunks finished
 BODY, DATA, CHUNKS, CALLER_BEGIN, CALLER_END, CALLER_CHUNKS = 16, 17, 18, 19, 20, 21
 OWNER, EPOCH, SLEEPERS, WORKERS = 24, 25, 26, 27   # the pool's own slots
 HEARTBEAT = 32                 # pool: when a waiting worker last looked for work (ns)
-BLOCK_SLOTS = 40
+TIDS = 33                      # pool: the first MAX_PINNED workers' thread ids
+PINNED = 40                    # pool: 1 while such a worker's CPUs are narrowed
+MAX_PINNED = 7
+BLOCK_SLOTS = 48
 # a pool worker that has not looked for work for this long is off its core (another
 # process has it, or it sleeps): the region runs serially rather than wait for it
 ABSENT_AFTER_NS = 300_000
@@ -337,7 +340,7 @@ def _trampoline(module: lir.Module) -> lir.Function:
 
 
 __all__ = ["ABSENT_AFTER_NS", "ACTIVE", "BACKOFF", "BLOCK_SLOTS", "DONE", "EPOCH", "FOREVER",
-           "HEARTBEAT", "MAX_SERIAL_REGIONS",
+           "HEARTBEAT", "MAX_PINNED", "MAX_SERIAL_REGIONS", "PINNED", "TIDS",
            "OWNER", "POOL", "REMAINING", "SKIP", "SLEEPERS", "WORKERS", "call_body",
            "claim_as_caller", "clock", "cpu_relax", "emit_parallel", "emit_serial_switch",
            "global_i64", "pool_block", "pool_owned_here", "run_chunks", "slot",
