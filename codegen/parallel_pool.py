@@ -11,7 +11,10 @@ microsecond, where a libgomp region whose workers sleep between regions (propc's
 default wait policy, codegen/parallel.py) costs a wake-up of tens of µs.
 
 Outside compiled calls the workers sleep, so nothing spins while Python or NumPy
-runs. A worker keeps spinning for SLEEP_AFTER_NS after a call (the next step of a
+runs. A call that finds them asleep wakes them through a futex after narrowing
+their CPUs to those it does not run on itself (they widen them again at once):
+a virtual machine's kernel would otherwise often queue the woken worker behind
+the caller for a time slice. A worker keeps spinning for SLEEP_AFTER_NS after a call (the next step of a
 training loop comes within microseconds), then sleeps on a futex. Inside a call, a
 worker that found no work for YIELD_AFTER_NS yields its core after every round
 (sched_yield), so another process on that core still gets it, while on an idle
@@ -30,6 +33,8 @@ call starts), SLEEPERS (workers asleep on it) and WORKERS (threads started).
 """
 from __future__ import annotations
 
+import time
+
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
@@ -46,8 +51,9 @@ WORKER_TYPE = lir.FunctionType(PTR, [PTR])
 YIELD_AFTER_NS = 30_000
 SLEEP_AFTER_NS = 50_000
 
-# Linux futex(2): the system call number per architecture, private-futex operations
+# Linux system call numbers per architecture (futex(2), gettid(2)); private futexes
 SYS_FUTEX = {"x86_64": 202, "aarch64": 98}
+SYS_GETTID = {"x86_64": 186, "aarch64": 178}
 FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 128, 129
 SIG_BLOCK, SIG_SETMASK = 0, 2
 SIGSET_BYTES = 128
@@ -56,10 +62,14 @@ CPU_SET_BYTES = 128          # glibc's cpu_set_t: 1024 CPUs
 
 def futex_syscall() -> int | None:
     """futex's system call number on this host, or None (no pool there)."""
+    return _syscall_number(SYS_FUTEX)
+
+
+def _syscall_number(table: dict) -> int | None:
     triple = llvm.get_default_triple()
     if "linux" not in triple:
         return None
-    return SYS_FUTEX.get(triple.split("-")[0])
+    return table.get(triple.split("-")[0])
 
 
 def emit_team(module: lir.Module, enabled: bool) -> lir.Function:
@@ -122,7 +132,6 @@ def wait_until_asleep(awake_count, timeout: float = 0.05) -> bool:
     """Wait (up to `timeout` s) until no pool worker runs; True when none does.
     Registered to run at exit: a worker still spinning after the last call must not
     be running the library's code when the interpreter frees it."""
-    import time
     deadline = time.monotonic() + timeout
     while awake_count() > 0:
         if time.monotonic() > deadline:
@@ -175,13 +184,19 @@ def _as_entry(builder: lir.IRBuilder, pointer: lir.Value) -> lir.Value:
     return builder.inttoptr(builder.ptrtoint(pointer, I64), ENTRY_TYPE.as_pointer())
 
 
-def _futex(builder: lir.IRBuilder, word: lir.Value, operation: int, value: lir.Value) -> None:
+def _syscall(builder: lir.IRBuilder, number: int, args: list) -> lir.Value:
+    """libc's syscall(number, args...) (a variadic function)."""
     syscall = builder.module.globals.get("syscall")
     if syscall is None:
         syscall = lir.Function(builder.module, lir.FunctionType(I64, [I64], var_arg=True),
                                name="syscall")
-    builder.call(syscall, [i64(futex_syscall()), word, lir.Constant(I32, operation), value,
-                           lir.Constant(PTR, None), lir.Constant(PTR, None), lir.Constant(I32, 0)])
+    return builder.call(syscall, [i64(number)] + args)
+
+
+def _futex(builder: lir.IRBuilder, word: lir.Value, operation: int, value: lir.Value) -> None:
+    _syscall(builder, futex_syscall(), [word, lir.Constant(I32, operation), value,
+                                        lir.Constant(PTR, None), lir.Constant(PTR, None),
+                                        lir.Constant(I32, 0)])
 
 
 def _start_workers(builder: lir.IRBuilder, pool: lir.Value, wanted: lir.Value) -> None:
@@ -239,8 +254,8 @@ def _worker(module: lir.Module) -> lir.Function:
     member = builder.add(index, i64(1))
     pinned = builder.icmp_signed("<", index, i64(MAX_PINNED))
     with builder.if_then(pinned):
-        tid = builder.call(declare(module, "gettid", I32, []), [])
-        store_atomic(builder, builder.sext(tid, I64),
+        tid = _syscall(builder, _syscall_number(SYS_GETTID), [])
+        store_atomic(builder, tid,
                      builder.gep(slot(builder, pool, TIDS), [index], source_etype=I64),
                      "monotonic")
     # the CPUs this worker may use, restored after each wake-up (_keep_off_this_cpu
