@@ -18,8 +18,11 @@ the caller for a time slice. A worker keeps spinning for SLEEP_AFTER_NS after a 
 training loop comes within microseconds), then sleeps on a futex. Inside a call, a
 worker that found no work for YIELD_AFTER_NS yields its core after every round
 (sched_yield), so another process on that core still gets it, while on an idle
-core the worker answers within a microsecond. Whether a region lost time to
-a busy core is judged by the region itself (the backoff in parallel_region.py).
+core the worker answers within a microsecond. Every waiting round stamps
+HEARTBEAT; a round that took longer than PREEMPTED_NS (the worker was off its
+core) stamps CONTENDED too. Regions run on the caller alone while the heartbeat
+is stale or a contention is recent (parallel_region.take_serial_turn), and a
+region that still lost time to a slow worker backs off.
 
 The pool serves one call at a time: a call that finds it owned by another thread
 (concurrent calls from Python threads), and a call in a forked child (the pool's
@@ -39,7 +42,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from .matmul_ir import I32, I64, PTR, counted, declare, i64, smin
-from .parallel_region import (ACTIVE, EPOCH, FOREVER, HEARTBEAT, MAX_PINNED, OWNER, PINNED, REMAINING, SKIP, SLEEPERS, TIDS, WORKERS,
+from .parallel_region import (ACTIVE, CONTENDED, EPOCH, FOREVER, HEARTBEAT, MAX_PINNED, OWNER, PINNED, REMAINING, SKIP, SLEEPERS, TIDS, WORKERS,
                               clock, cpu_relax, global_i64, pool_block, run_chunks, slot,
                               store_atomic)
 
@@ -50,6 +53,9 @@ WORKER_TYPE = lir.FunctionType(PTR, [PTR])
 
 YIELD_AFTER_NS = 30_000
 SLEEP_AFTER_NS = 50_000
+# a waiting round that took this long means the worker was off its core: another
+# process wants it (parallel_region.CONTENDED_HOLD_NS)
+PREEMPTED_NS = 500_000
 
 # Linux system call numbers per architecture (futex(2), gettid(2)); private futexes
 SYS_FUTEX = {"x86_64": 202, "aarch64": 98}
@@ -274,10 +280,24 @@ def _worker(module: lir.Module) -> lir.Function:
     builder.position_at_end(loop)
     idle_since = builder.phi(I64, name="idle_since")
     idle_since.add_incoming(start, entry)
+    last_round = builder.phi(I64, name="last_round")
+    last_round.add_incoming(start, entry)
 
-    def again(since: lir.Value) -> None:
+    def again(since: lir.Value, round_time: lir.Value | None = None) -> None:
         idle_since.add_incoming(since, builder.block)
+        last_round.add_incoming(since if round_time is None else round_time, builder.block)
         builder.branch(loop)
+
+    def look_for_work() -> lir.Value:
+        """A waiting round: relax, then record that this worker is on a core (and,
+        when it was off its core since the last round, that its core is contended)."""
+        cpu_relax(builder)
+        now = clock(builder)
+        store_atomic(builder, now, slot(builder, pool, HEARTBEAT), "monotonic")
+        with builder.if_then(builder.icmp_signed(">", builder.sub(now, last_round),
+                                                 i64(PREEMPTED_NS))):
+            store_atomic(builder, now, slot(builder, pool, CONTENDED), "monotonic")
+        return now
 
     with builder.if_then(pinned):
         narrowed = builder.gep(slot(builder, pool, PINNED), [index], source_etype=I64)
@@ -298,23 +318,19 @@ def _worker(module: lir.Module) -> lir.Function:
     builder.call(run_chunks(module), [pool])
     again(clock(builder))
     builder.position_at_end(wait)
-    cpu_relax(builder)
-    now = clock(builder)
-    store_atomic(builder, now, slot(builder, pool, HEARTBEAT), "monotonic")
+    now = look_for_work()
     with builder.if_then(builder.icmp_signed(">", builder.sub(now, idle_since),
                                              i64(YIELD_AFTER_NS))):
         builder.call(declare(module, "sched_yield", I32, []), [])
-    again(idle_since)
+    again(idle_since, now)
 
     builder.position_at_end(between)
-    cpu_relax(builder)
-    now = clock(builder)
-    store_atomic(builder, now, slot(builder, pool, HEARTBEAT), "monotonic")
+    now = look_for_work()
     sleep, spin = builder.append_basic_block("sleep"), builder.append_basic_block("spin")
     builder.cbranch(builder.icmp_signed(">", builder.sub(now, idle_since), i64(SLEEP_AFTER_NS)),
                     sleep, spin)
     builder.position_at_end(spin)
-    again(idle_since)
+    again(idle_since, now)
     builder.position_at_end(sleep)
     # SLEEPERS first, then read EPOCH and ACTIVE: a call starting meanwhile either
     # sees the sleeper and wakes it, or has already moved EPOCH / set ACTIVE

@@ -55,10 +55,14 @@ HEARTBEAT = 32                 # pool: when a waiting worker last looked for wor
 TIDS = 33                      # pool: the first MAX_PINNED workers' thread ids
 PINNED = 40                    # pool: 1 while such a worker's CPUs are narrowed
 MAX_PINNED = 7
+CONTENDED = 47                 # pool: when a worker last found it had been off its core
 BLOCK_SLOTS = 48
 # a pool worker that has not looked for work for this long is off its core (another
 # process has it, or it sleeps): the region runs serially rather than wait for it
 ABSENT_AFTER_NS = 300_000
+# ... and for this long after a worker found it had been preempted (the cores are
+# busy with other processes: a worker there would run its chunks late)
+CONTENDED_HOLD_NS = 20_000_000
 BLOCK_ALIGN = 64
 
 
@@ -96,11 +100,15 @@ def take_serial_turn(builder: lir.IRBuilder, alone: lir.Value) -> lir.Value:
 
 
 def _workers_absent(builder: lir.IRBuilder) -> lir.Value:
-    """The calling thread holds the pool and no worker looked for work lately."""
-    beat = builder.load_atomic(slot(builder, pool_block(builder.module), HEARTBEAT),
-                               "monotonic", 8, typ=I64)
-    stale = builder.icmp_signed(">", builder.sub(clock(builder), beat), i64(ABSENT_AFTER_NS))
-    return builder.and_(pool_owned_here(builder), stale)
+    """The calling thread holds the pool and no worker looked for work lately, or
+    one was preempted lately."""
+    pool = pool_block(builder.module)
+    now = clock(builder)
+    beat = builder.load_atomic(slot(builder, pool, HEARTBEAT), "monotonic", 8, typ=I64)
+    contended = builder.load_atomic(slot(builder, pool, CONTENDED), "monotonic", 8, typ=I64)
+    stale = builder.icmp_signed(">", builder.sub(now, beat), i64(ABSENT_AFTER_NS))
+    busy = builder.icmp_signed("<", builder.sub(now, contended), i64(CONTENDED_HOLD_NS))
+    return builder.and_(pool_owned_here(builder), builder.or_(stale, busy))
 
 
 def emit_serial_switch(module: lir.Module, name: str) -> lir.Function:
@@ -339,7 +347,7 @@ def _trampoline(module: lir.Module) -> lir.Function:
     return fn
 
 
-__all__ = ["ABSENT_AFTER_NS", "ACTIVE", "BACKOFF", "BLOCK_SLOTS", "DONE", "EPOCH", "FOREVER",
+__all__ = ["ABSENT_AFTER_NS", "ACTIVE", "CONTENDED", "CONTENDED_HOLD_NS", "BACKOFF", "BLOCK_SLOTS", "DONE", "EPOCH", "FOREVER",
            "HEARTBEAT", "MAX_PINNED", "MAX_SERIAL_REGIONS", "PINNED", "TIDS",
            "OWNER", "POOL", "REMAINING", "SKIP", "SLEEPERS", "WORKERS", "call_body",
            "claim_as_caller", "clock", "cpu_relax", "emit_parallel", "emit_serial_switch",

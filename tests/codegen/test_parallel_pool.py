@@ -16,8 +16,8 @@ import pytest
 
 from codegen import parallel
 from codegen.parallel_pool import TEAM, wait_until_asleep
-from codegen.parallel_region import (ACTIVE, BACKOFF, HEARTBEAT, OWNER, POOL, SKIP, SLEEPERS,
-                                     WORKERS)
+from codegen.parallel_region import (ACTIVE, BACKOFF, CONTENDED, HEARTBEAT, OWNER, POOL, SKIP,
+                                     SLEEPERS, WORKERS)
 from codegen.sgemm_step import POOL_AWAKE, load_library
 
 pytestmark = pytest.mark.skipif(not parallel.pool_in_use(), reason="needs libgomp and futexes")
@@ -103,6 +103,28 @@ def test_regions_of_a_call_run_every_chunk_once_on_the_pool():
     assert owners[0] != 0, "the call held the pool"
     assert _pool_slot(OWNER).value == 0 and _pool_slot(ACTIVE).value == 0, "and gave it back"
     assert _pool_slot(WORKERS).value >= 1
+
+
+def test_regions_run_on_the_caller_while_a_worker_was_lately_preempted():
+    """A worker that finds it was off its core stamps CONTENDED (another process
+    wants the cores): for a while regions then run on the calling thread alone,
+    as they do on one thread, instead of waiting for chunks that run late."""
+    team, region = _team(), _parallel()
+    seen: list = []
+    body = _recording_body(seen, pause=0.001)
+
+    def entry(_buffers):
+        _wait_for_a_worker()
+        _pool_slot(CONTENDED).value = time.monotonic_ns()
+        region(ctypes.cast(body, ctypes.c_void_p), None, 2, 8)
+
+    callback = ENTRY(entry)
+    try:
+        team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
+    finally:
+        _pool_slot(CONTENDED).value = 0
+    assert sorted(chunk for chunk, *_ in seen) == list(range(8))
+    assert {ident for *_, ident in seen} == {threading.get_ident()}
 
 
 def test_pool_workers_sleep_between_calls():
