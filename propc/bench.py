@@ -1,7 +1,7 @@
 """`propc bench`: how fast compiled propc code runs, next to NumPy doing the same.
 
     propc bench [--quick] [--threads 1,2] [--sizes small,medium,large] [--json FILE]
-                [--no-peers] [--table] [--memory] [--scaling]
+                [--no-peers] [--table] [--memory] [--scaling] [--busy]
 
 The main table times the tanh-MLP + softmax-cross-entropy + SGD train step and its
 inference at three sizes, matmuls at the MLP's shapes (with the backward pass's
@@ -12,12 +12,15 @@ result is checked against NumPy's before it is timed; a mismatch prints FAIL.
 Each thread count runs in its own worker process (`python -m propc.bench --worker`),
 because NumPy's BLAS reads its thread count from the environment once, at import;
 a worker for fewer threads than there are cores is also pinned to that many cores.
-`--memory` and `--scaling` print the Performance II tables instead of the main one
-(add `--table` to get both).
+`--memory`, `--scaling` and `--busy` print the Performance II tables instead of the
+main one (add `--table` to get both). `--busy` times the train step at each thread
+count while another process keeps the last core busy: using that core as well must
+not make the step slower than one thread on a free core.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -54,8 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference vs training memory of the MLP per size")
     p.add_argument("--scaling", action="store_true",
                    help="train-step time as batch and width grow, next to predicted FLOPs")
+    p.add_argument("--busy", action="store_true",
+                   help="train-step time at each thread count next to a process that "
+                        "keeps the last core busy")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--part", choices=["table", "scaling"], default="table",
+    p.add_argument("--part", choices=["table", "scaling", "busy"], default="table",
                    help=argparse.SUPPRESS)
     return p
 
@@ -94,6 +100,10 @@ def worker_main(options: argparse.Namespace) -> int:
     if options.part == "scaling":
         from .bench_extra import run_scaling
         run_scaling(threads, timing, options.quick)
+        return 0
+    if options.part == "busy":
+        from .bench_extra import run_busy
+        run_busy(sizes, threads, timing)
         return 0
     run_table(sizes, threads, timing, peers=not options.no_peers)
     return 0
@@ -176,7 +186,7 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
     threads = parse_threads(options.threads, options.quick)
     sizes = parse_sizes(options.sizes, options.quick)
     texts, raw, ok = [], [], True
-    if options.table or not (options.memory or options.scaling):
+    if options.table or not (options.memory or options.scaling or options.busy):
         print(f"propc bench: running at {', '.join(map(str, threads))} thread(s)...",
               file=sys.stderr, flush=True)
         rows = [row for count in threads for row in run_worker(count, options, "table")]
@@ -196,7 +206,32 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
         texts.append(format_scaling([row for row in rows if row.section == "scaling"]) + "\n")
         raw += [row.to_dict() for row in rows]
         ok = ok and not failures(rows)
+    if options.busy:
+        from .bench_extra import format_busy
+        with busy_last_core() as core:
+            rows = [row for count in threads for row in run_worker(count, options, "busy")]
+        texts.append(format_busy([row for row in rows if row.section == "busy"], core) + "\n")
+        raw += [row.to_dict() for row in rows]
+        ok = ok and not failures(rows)
     return "\n".join(texts), raw, ok
+
+
+@contextlib.contextmanager
+def busy_last_core():
+    """A process spinning on the last core this process may use, for the `with`
+    block; yields that core (None, and no process, when there is only one)."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < 2:
+        yield None
+        return
+    core = cores[-1]
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                           preexec_fn=lambda: os.sched_setaffinity(0, {core}))
+    try:
+        yield core
+    finally:
+        hog.kill()
+        hog.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

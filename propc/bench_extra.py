@@ -1,4 +1,4 @@
-"""`propc bench --memory` and `propc bench --scaling`.
+"""`propc bench --memory`, `propc bench --scaling` and `propc bench --busy`.
 
 --memory: for each MLP size, the buffer plan of inference (forward only) next to
 training (the whole step), from `pc.compile(fn).lower(...).memory`: inputs,
@@ -9,6 +9,11 @@ rest is array buffers). Nothing is run, so it needs no worker process.
 --scaling: the train step's time as the batch grows at a fixed width, and as the
 hidden width grows at a fixed batch (at least four points each), next to the
 predicted FLOPs, so the cost can be seen growing linearly in n·m and in d.
+
+--busy: the train step (and its NumPy twin) at each thread count while another
+process spins on the last core (propc/bench.py starts it); the 1-thread worker
+runs on the first core, so "vs 1 thread" says what taking the busy core as well
+costs or gains.
 """
 from __future__ import annotations
 
@@ -117,4 +122,36 @@ def format_scaling(rows: list[Row]) -> str:
                       relative, row.check))
     title = ("scaling of the propc train step as batch n and hidden width d grow "
              "(predicted FLOPs: 2nmd forward, 4nmd backward per layer)")
+    return "\n".join([title] + render(header, lines, left={0, len(header) - 1}))
+
+
+# -- busy -----------------------------------------------------------------------------
+
+
+def run_busy(sizes: list[MLPSize], threads: int, timing: Timing) -> list[Row]:
+    """Time the propc train step and its NumPy twin at every size (the parent keeps
+    a core busy meanwhile)."""
+    rows = []
+    for size in sizes:
+        case = mlp_cases(size)[0]
+        case.section = "busy"
+        for row in run_case(case, threads, timing):
+            rows.append(row)
+            emit(row)
+    return rows
+
+
+def format_busy(rows: list[Row], core: int | None) -> str:
+    """Step time per thread count, relative to the same step on 1 thread."""
+    header = ("case", "threads", "propc ms", "vs 1 thread", "numpy ms", "check")
+    alone = {row.case: row.ms for row in rows if row.threads == 1 and row.ms}
+    lines = []
+    for row in ordered(rows):
+        relative = (f"{row.ms / alone[row.case]:.3f}" if row.ms and row.case in alone
+                    else "-")
+        lines.append((row.case, str(row.threads), number(row.ms), relative,
+                      number(row.numpy_ms), row.check))
+    where = (f"another process keeps core {core} busy" if core is not None
+             else "only one core here: nothing is kept busy")
+    title = f"the train step next to a busy core ({where}; the 1-thread worker runs on the first core)"
     return "\n".join([title] + render(header, lines, left={0, len(header) - 1}))

@@ -18,7 +18,7 @@ from propc.bench import main as bench_main
 from propc.bench_common import (SIZES, MLPSize, Row, Timing, apply_peaks, check_train_step,
                                 interleaved_medians_ms, median_ms, mlp_flops, random_inputs,
                                 relative_error)
-from propc.bench_extra import format_scaling, memory_rows
+from propc.bench_extra import format_busy, format_scaling, memory_rows
 from propc.bench_report import TABLE_HEADER, failures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -248,6 +248,47 @@ def test_scaling_table_shows_time_per_flop_relative_to_the_first_point():
     assert "MFLOP" in lines[1]
     relative = [line.split()[-2] for line in lines[2:]]
     assert relative == ["1.00", "1.00", "1.00", "1.00", "2.00"]
+
+
+def test_busy_table_relates_each_thread_count_to_one_thread():
+    rows = [Row("busy", "train b4 8-16-2", "propc", 2, ms=3.0, numpy_ms=2.0, check="ok"),
+            Row("busy", "train b4 8-16-2", "propc", 1, ms=2.0, numpy_ms=2.5, check="ok")]
+    lines = format_busy(rows, 1).splitlines()
+    assert "core 1 busy" in lines[0]
+    table = parse_table("\n".join(lines[1:]))
+    assert [(row["threads"], row["vs 1 thread"]) for row in table] == [("1", "1.000"),
+                                                                        ("2", "1.500")]
+    assert "nothing is kept busy" in format_busy(rows, None).splitlines()[0]
+
+
+def test_quick_busy_bench_runs_next_to_a_busy_core(tmp_path):
+    """End to end: the --busy table for the small step at 1 and 2 threads, every
+    result checked against NumPy, and the spinning process gone afterwards."""
+    env = dict(os.environ, PROPC_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "propc", "bench", "--busy", "--quick",
+                           "--threads", "1,2"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("the train step next to a busy core")
+    rows = parse_table("\n".join(lines[1:]))
+    assert [row["threads"] for row in rows] == ["1", "2"]
+    assert all(row["check"] == "ok" and float(row["propc ms"]) > 0 for row in rows)
+    assert rows[0]["vs 1 thread"] == "1.000"
+    assert not _processes_running("while True: pass"), "the busy process was stopped"
+
+
+def _processes_running(text: str) -> list[str]:
+    """Process ids whose command line contains `text` (Linux /proc; [] elsewhere)."""
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                if text.encode() in handle.read():
+                    found.append(entry)
+        except OSError:
+            continue
+    return found
 
 
 def test_workers_pin_threads_and_quiet_openblas_spinning(monkeypatch):
