@@ -88,12 +88,14 @@ def make_cases(seed: int = 0) -> list[Case]:
     params = [(rng.standard_normal((16, 32)).astype(f32) * 0.3, np.zeros(32, f32)),
               (rng.standard_normal((32, 128)).astype(f32) * 0.3, np.zeros(128, f32))]
     x = rng.standard_normal((64, 16)).astype(f32)
+    big = rng.standard_normal((600, 700)).astype(f32)   # enough work for threaded loops
 
     elementwise = compile(lambda a, b: pc.exp(-a * a) + pc.maximum(a, b) * 0.5)
     matmul = compile(lambda a, b: a @ b)
     both = compile(lambda d: {"sum": d["a"] + d["b"], "rows": d["a"].sum(axis=1)})
     integer = compile(lambda n: (n * 3 - 7).sum(axis=0) + pc.maximum(n, -n))
     gradient = compile(pc.grad(_mlp_loss))
+    loop = compile(lambda a: (pc.tanh(a) * 2.0 + a, (a * a).sum(axis=1)))
     return [
         Case("elementwise f32", elementwise, (a32, b32),
              np.exp(-a32 * a32) + np.maximum(a32, b32) * f32(0.5)),
@@ -107,6 +109,9 @@ def make_cases(seed: int = 0) -> list[Case]:
              (ints * 3 - 7).sum(axis=0) + np.maximum(ints, -ints)),
         Case("gradient of an MLP loss", lambda p, x: gradient(p, x)[1][0], (params, x),
              _numpy_mlp_grad_W2(params, x).astype(f32)),
+        # threaded regions: one calling thread at a time holds the thread pool, the
+        # others fork their own teams (codegen/parallel_pool.py)
+        Case("threaded loops", lambda a: loop(a)[0], (big,), np.tanh(big) * f32(2) + big),
     ]
 
 
