@@ -42,7 +42,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from .matmul_ir import I32, I64, PTR, counted, declare, i64, smin
-from .parallel_region import (ACTIVE, CONTENDED, EPOCH, FOREVER, HEARTBEAT, MAX_PINNED, OWNER, PINNED, REMAINING, SKIP, SLEEPERS, TIDS, WORKERS,
+from .parallel_region import (ACTIVE, CONTENDED, CONTENDED_HOLD_NS, EPOCH, FOREVER, HEARTBEAT, MAX_PINNED, OWNER, PINNED, REMAINING, SKIP, SLEEPERS, TIDS, WORKERS,
                               clock, cpu_relax, global_i64, pool_block, run_chunks, slot,
                               store_atomic)
 
@@ -55,7 +55,7 @@ YIELD_AFTER_NS = 30_000
 SLEEP_AFTER_NS = 50_000
 # a waiting round that took this long means the worker was off its core: another
 # process wants it (parallel_region.CONTENDED_HOLD_NS)
-PREEMPTED_NS = 500_000
+PREEMPTED_NS = 2_000_000
 
 # Linux system call numbers per architecture (futex(2), gettid(2)); private futexes
 SYS_FUTEX = {"x86_64": 202, "aarch64": 98}
@@ -317,8 +317,20 @@ def _worker(module: lir.Module) -> lir.Function:
     builder.position_at_end(work)
     builder.call(run_chunks(module), [pool])
     again(clock(builder))
+    sleep = builder.append_basic_block("sleep")
+
+    def contended(now: lir.Value) -> lir.Value:
+        """A worker was preempted lately: the caller runs its regions alone, and a
+        worker that stayed runnable would only take turns with the caller or the
+        other process for a core."""
+        stamp = builder.load_atomic(slot(builder, pool, CONTENDED), "monotonic", 8, typ=I64)
+        return builder.icmp_signed("<", builder.sub(now, stamp), i64(CONTENDED_HOLD_NS))
+
     builder.position_at_end(wait)
     now = look_for_work()
+    keep = builder.append_basic_block("keep_waiting")
+    builder.cbranch(contended(now), sleep, keep)
+    builder.position_at_end(keep)
     with builder.if_then(builder.icmp_signed(">", builder.sub(now, idle_since),
                                              i64(YIELD_AFTER_NS))):
         builder.call(declare(module, "sched_yield", I32, []), [])
@@ -326,19 +338,21 @@ def _worker(module: lir.Module) -> lir.Function:
 
     builder.position_at_end(between)
     now = look_for_work()
-    sleep, spin = builder.append_basic_block("sleep"), builder.append_basic_block("spin")
+    spin = builder.append_basic_block("spin")
     builder.cbranch(builder.icmp_signed(">", builder.sub(now, idle_since), i64(SLEEP_AFTER_NS)),
                     sleep, spin)
     builder.position_at_end(spin)
     again(idle_since, now)
     builder.position_at_end(sleep)
     # SLEEPERS first, then read EPOCH and ACTIVE: a call starting meanwhile either
-    # sees the sleeper and wakes it, or has already moved EPOCH / set ACTIVE
+    # sees the sleeper and wakes it, or has already moved EPOCH / set ACTIVE. A
+    # worker sleeping through a contended call wakes when the next call starts.
     sleepers = slot(builder, pool, SLEEPERS)
     builder.atomic_rmw("add", sleepers, i64(1), "seq_cst")
     seen = builder.load_atomic(slot(builder, pool, EPOCH), "seq_cst", 4, typ=I32)
     active = builder.load_atomic(slot(builder, pool, ACTIVE), "seq_cst", 8, typ=I64)
-    with builder.if_then(builder.icmp_signed(">=", member, active)):
+    unwanted = builder.icmp_signed(">=", member, active)
+    with builder.if_then(builder.or_(unwanted, contended(clock(builder)))):
         _futex(builder, slot(builder, pool, EPOCH), FUTEX_WAIT_PRIVATE, seen)
     builder.atomic_rmw("sub", sleepers, i64(1), "seq_cst")
     again(clock(builder))

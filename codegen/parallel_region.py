@@ -62,7 +62,7 @@ BLOCK_SLOTS = 48
 ABSENT_AFTER_NS = 300_000
 # ... and for this long after a worker found it had been preempted (the cores are
 # busy with other processes: a worker there would run its chunks late)
-CONTENDED_HOLD_NS = 20_000_000
+CONTENDED_HOLD_NS = 50_000_000
 BLOCK_ALIGN = 64
 
 

@@ -166,8 +166,15 @@ def run_worker(threads: int, options: argparse.Namespace, part: str) -> list[Row
         command.append("--quick")
     if options.no_peers:
         command.append("--no-peers")
-    done = subprocess.run(command, env=worker_environment(threads), stdout=subprocess.PIPE,
-                          text=True, preexec_fn=_pin_to_cores(threads))
+    env, pin = worker_environment(threads), _pin_to_cores(threads)
+    if part == "busy":
+        # not pinned: at 1 thread as at 2 the scheduler may put the calling thread on
+        # the busy core. NumPy's BLAS stays on 1 thread: its own threads, timed in
+        # turns with propc, would move the calling thread there (and the NumPy column
+        # is then the same reference in every row)
+        pin = None
+        env.update({name: "1" for name in THREAD_VARIABLES if name != "PROPC_NUM_THREADS"})
+    done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
     rows = [Row.from_dict(json.loads(line[len(ROW_PREFIX):]))
             for line in done.stdout.splitlines() if line.startswith(ROW_PREFIX)]
     if done.returncode != 0:

@@ -11,9 +11,10 @@ hidden width grows at a fixed batch (at least four points each), next to the
 predicted FLOPs, so the cost can be seen growing linearly in n·m and in d.
 
 --busy: the train step (and its NumPy twin) at each thread count while another
-process spins on the last core (propc/bench.py starts it); the 1-thread worker
-runs on the first core, so "vs 1 thread" says what taking the busy core as well
-costs or gains.
+process spins on the last core (propc/bench.py starts it); the workers are not
+pinned, so at every thread count the scheduler may also put the calling thread
+on the busy core, and "vs 1 thread" says what using more threads there costs or
+gains. NumPy's BLAS runs on one thread in every row (a fixed reference).
 """
 from __future__ import annotations
 
@@ -143,7 +144,7 @@ def run_busy(sizes: list[MLPSize], threads: int, timing: Timing) -> list[Row]:
 
 def format_busy(rows: list[Row], core: int | None) -> str:
     """Step time per thread count, relative to the same step on 1 thread."""
-    header = ("case", "threads", "propc ms", "vs 1 thread", "numpy ms", "check")
+    header = ("case", "threads", "propc ms", "vs 1 thread", "numpy 1-thread ms", "check")
     alone = {row.case: row.ms for row in rows if row.threads == 1 and row.ms}
     lines = []
     for row in ordered(rows):
@@ -153,5 +154,5 @@ def format_busy(rows: list[Row], core: int | None) -> str:
                       number(row.numpy_ms), row.check))
     where = (f"another process keeps core {core} busy" if core is not None
              else "only one core here: nothing is kept busy")
-    title = f"the train step next to a busy core ({where}; the 1-thread worker runs on the first core)"
+    title = f"the train step next to a busy core ({where}; workers not pinned)"
     return "\n".join([title] + render(header, lines, left={0, len(header) - 1}))
