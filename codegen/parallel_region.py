@@ -22,7 +22,10 @@ chunks' CPU time, scaled), runs the next regions serially, 1, 3, 7, ... up to
 MAX_SERIAL_REGIONS of them before trying threads again; regions that pay shrink
 that backoff again. (A libgomp region whose workers took nothing also counts as
 lost: it paid for waking them. A pool region did not: its workers cost nothing
-when they do not come.) Without libgomp every region runs serially.
+when they do not come.) A pool region also runs serially, without waiting to
+lose, while no worker has looked for work for ABSENT_AFTER_NS (its core is taken,
+or it sleeps) and for CONTENDED_HOLD_NS after a worker found it had been
+preempted (`take_serial_turn`). Without libgomp every region runs serially.
 """
 from __future__ import annotations
 
