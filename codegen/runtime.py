@@ -54,8 +54,9 @@ def compile_options(debug: bool | None) -> dict:
     """Everything besides the graph text that changes what is compiled (part of the
     cache key): debug checks (explicit, else from PROPC_DEBUG), whether the
     unoptimised IR is kept, the codegen switches, and the thread count generated
-    code is planned for (PROPC_NUM_THREADS, else the cores this process may use)
-    and whether idle threads spin (which work gets threads)."""
+    code is planned for (PROPC_NUM_THREADS, else the cores this process may use),
+    whether libgomp's idle threads spin and whether calls hold the thread pool
+    (both decide which work gets threads, and the pool adds an entry function)."""
     from . import dot, elementwise, matmul_epilogue
     from .parallel import pool_in_use, thread_count, threads_spin
     checks = debug_from_environment() if debug is None else bool(debug)
