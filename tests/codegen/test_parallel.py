@@ -13,7 +13,6 @@ import sys
 import textwrap
 import threading
 
-import llvmlite.binding as llvm
 import llvmlite.ir as lir
 import numpy as np
 import pytest
@@ -23,7 +22,8 @@ from codegen.lowering import lower_graph
 from ir import Builder, DType, TensorType
 from codegen.matmul import sgemm_scratch_bytes
 from codegen.parallel_region import BACKOFF, SKIP
-from codegen.sgemm_step import THREADED, load_library
+from codegen.sgemm_step import THREADED
+from shared_library import library_i64, shared_function  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BODY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
@@ -42,10 +42,7 @@ def _normal_build(monkeypatch):
 
 
 def shared(symbol: str, argtypes: list):
-    load_library()
-    address = llvm.address_of_symbol(symbol)
-    assert address, symbol
-    return ctypes.CFUNCTYPE(None, *argtypes)(address)
+    return shared_function(symbol, *argtypes)
 
 
 # -- the thread setting ---------------------------------------------------------------
@@ -142,12 +139,7 @@ def test_parallel_region_runs_every_chunk_once(threads, chunks):
 
 
 def _library_state(name: str) -> ctypes.c_int64:
-    from codegen import jit
-    load_library()
-    library = jit._LIBRARIES.get("sgemm")
-    address = library._engine.get_global_value_address(name)
-    assert address
-    return ctypes.c_int64.from_address(address)
+    return library_i64(name)
 
 
 @pytest.mark.skipif(not parallel.load_gomp(), reason="needs libgomp")

@@ -11,14 +11,14 @@ import ctypes
 import threading
 import time
 
-import llvmlite.binding as llvm
 import pytest
 
 from codegen import parallel
 from codegen.parallel_pool import TEAM, wait_until_asleep
 from codegen.parallel_region import (ACTIVE, BACKOFF, CONTENDED, HEARTBEAT, OWNER, POOL, SKIP,
                                      SLEEPERS, WORKERS)
-from codegen.sgemm_step import POOL_AWAKE, load_library
+from codegen.sgemm_step import POOL_AWAKE
+from shared_library import library_i64, shared_function  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not parallel.pool_in_use(), reason="needs libgomp and futexes")
 
@@ -26,36 +26,21 @@ ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 BODY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 
 
-def _symbol(name: str, *argtypes):
-    load_library()
-    address = llvm.address_of_symbol(name)
-    assert address, name
-    return ctypes.CFUNCTYPE(None, *argtypes)(address)
-
-
 def _team():
-    return _symbol(TEAM, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+    return shared_function(TEAM, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 
 
 def _parallel():
-    return _symbol(parallel.PARALLEL, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+    return shared_function(parallel.PARALLEL, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
                    ctypes.c_int64)
 
 
-def _library_address(name: str) -> int:
-    from codegen import jit
-    load_library()
-    address = jit._LIBRARIES["sgemm"]._engine.get_global_value_address(name)
-    assert address
-    return address
-
-
 def _pool_slot(position: int) -> ctypes.c_int64:
-    return ctypes.c_int64.from_address(_library_address(POOL) + 8 * position)
+    return library_i64(POOL, position)
 
 
 def _state(name: str) -> ctypes.c_int64:
-    return ctypes.c_int64.from_address(_library_address(name))
+    return library_i64(name)
 
 
 @pytest.fixture(autouse=True)
@@ -132,8 +117,7 @@ def test_pool_workers_sleep_between_calls():
     between calls (and at exit, the library waits for exactly this)."""
     team = _team()
     callback = ENTRY(lambda _buffers: _wait_for_a_worker())
-    load_library()
-    awake = ctypes.CFUNCTYPE(ctypes.c_int64)(llvm.address_of_symbol(POOL_AWAKE))
+    awake = shared_function(POOL_AWAKE, restype=ctypes.c_int64)
     team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
     assert _pool_slot(WORKERS).value >= 1
     assert wait_until_asleep(awake, timeout=5)

@@ -23,6 +23,7 @@ from codegen.matmul import host_config, sgemm_scratch_bytes
 from codegen.matmul_parallel import block_scratch_bytes, largest_share
 from codegen.sgemm_step import THREADED, THREADED_MIN_FLOPS, load_library
 from ir import Builder, DType, TensorType, interpret
+from shared_library import library_i64  # noqa: E402
 
 F32 = DType.f32
 GUARD = 4096
@@ -94,11 +95,8 @@ def test_block_scratch_of_the_large_mlp_layer_is_about_half():
 
 
 def _library_skip_counter() -> ctypes.c_int64:
-    from codegen import jit
     from codegen.parallel_region import SKIP
-    load_library()
-    address = jit._LIBRARIES["sgemm"]._engine.get_global_value_address(SKIP)
-    return ctypes.c_int64.from_address(address)
+    return library_i64(SKIP)
 
 
 @needs_threads
