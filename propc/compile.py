@@ -24,7 +24,7 @@ from ir.passes.simplify import simplify
 
 from .callpath import MISS, specialise
 from .costs import StepCost, step_cost
-from .errors import api_boundary
+from .errors import TraceError, api_boundary
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from .signature import LeafSpec, leaf_spec, runtime_array
 from .tracing import Tensor, Traced, bind, trace_to_graph
@@ -180,6 +180,15 @@ def _quick_key(leaves: list) -> tuple | None:
 
 
 _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
+_TRACING = threading.local()
+
+
+def _tracing_now() -> set:
+    """(compiled function id, signature) pairs this thread is tracing right now."""
+    found = getattr(_TRACING, "pairs", None)
+    if found is None:
+        found = _TRACING.pairs = set()
+    return found
 
 
 class _Bound:
@@ -228,20 +237,41 @@ class Compiled:
         return leaves, tree, paths, (tree, specs)
 
     def _entry(self, args: tuple, key: tuple, paths: list[str]) -> _Entry:
+        """The entry of signature `key`, tracing `fn` when it is new.
+
+        No lock is held while tracing: the user's function may call this compiled
+        function (or another one that calls back) on a new signature, from this
+        thread or another. Two threads tracing one new signature at once both
+        trace, and the first to finish is kept. A trace that needs its own
+        signature again on the same thread is recursion without a base case: an
+        error, not a hang."""
         entry = self._cache.get(key)
         if entry is not None:
             return entry
+        if self._last_key is not None:
+            log.info("recompiling %s: %s", getattr(self.fn, "__name__", "fn"),
+                     _describe_change(self._last_key, key, paths))
+        traced = self._trace(args, key)
         with self._lock:
-            entry = self._cache.get(key)
-            if entry is None:
-                if self._last_key is not None:
-                    log.info("recompiling %s: %s", getattr(self.fn, "__name__", "fn"),
-                             _describe_change(self._last_key, key, paths))
-                traced = trace_to_graph(self.fn, args)
-                entry = _Entry(traced)
-                self._cache[key] = entry
-                self._last_key = key
+            entry = self._cache.setdefault(key, _Entry(traced))
+            self._last_key = key
         return entry
+
+    def _trace(self, args: tuple, key: tuple) -> Traced:
+        """`trace_to_graph(fn, args)`, refusing to re-enter a trace of the same
+        signature on this thread (it would recurse until Python's stack runs out)."""
+        tracing = _tracing_now()
+        marker = (id(self), key)
+        if marker in tracing:
+            raise TraceError("compile", f"{getattr(self.fn, '__name__', 'fn')} calls itself "
+                             "on the signature it is being traced for (recursion that "
+                             "never reaches a base case)",
+                             hint="recurse on smaller shapes or write the loop in Python")
+        tracing.add(marker)
+        try:
+            return trace_to_graph(self.fn, args)
+        finally:
+            tracing.discard(marker)
 
     def _executable(self, entry: _Entry):
         if entry.executable is None:
@@ -277,7 +307,7 @@ class Compiled:
                 self._fast = bound.fast
             return bound(leaves)
         if any(isinstance(leaf, Tensor) for leaf in leaves):
-            traced = trace_to_graph(self.fn, args)
+            traced = self._trace(args, self._signature(args)[3])
             outputs = bind(traced.graph, leaves + traced.captured, traced.out_weak)
             return tree_unflatten(traced.out_tree, outputs)
         leaves, tree, paths, key = self._signature(args)
