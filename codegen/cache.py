@@ -31,13 +31,14 @@ import os
 import struct
 import sys
 import tempfile
-import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
+
+from .forksafe import ForkSafeLock
 
 log = logging.getLogger("propc.cache")
 
@@ -60,7 +61,7 @@ class CacheStats:
 
 
 stats = CacheStats()
-_STATS_LOCK = threading.Lock()
+_STATS_LOCK = ForkSafeLock()
 
 
 def _count(name: str) -> None:

@@ -8,7 +8,6 @@ switched on.
 """
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 import llvmlite.binding as llvm
@@ -16,12 +15,13 @@ from llvmlite.binding import ffi
 import llvmlite.ir as lir
 
 from .errors import CodegenError
+from .forksafe import ForkSafeLock
 
-_INIT_LOCK = threading.Lock()
+_INIT_LOCK = ForkSafeLock()
 _INITIALISED = False
 # llvmlite works in LLVM's one global context and releases the GIL while doing so:
 # compiles from several threads are serialised (calling compiled code is not).
-_COMPILE_LOCK = threading.RLock()
+_COMPILE_LOCK = ForkSafeLock(reentrant=True)
 
 
 def initialise() -> None:

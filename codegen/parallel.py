@@ -30,12 +30,12 @@ import ctypes
 import ctypes.util
 import os
 import subprocess
-import threading
 from typing import Callable, Iterator, Sequence
 
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
+from .forksafe import ForkSafeLock
 from .loops import loop_nest
 from .matmul_ir import I64, PTR, counted, i64
 
@@ -49,7 +49,7 @@ CHUNKS_PER_THREAD = 4
 # libgomp's idle threads sleep at once unless the user asked otherwise (see above)
 DEFAULT_WAIT_POLICY = "PASSIVE"
 
-_LOCK = threading.Lock()
+_LOCK = ForkSafeLock()
 _GOMP: list[bool] = []
 _HANDLES: list = []  # libgomp stays mapped: LLVM closes its own handles at exit
 

@@ -20,6 +20,7 @@ import numpy as np
 
 import codegen
 import ir
+from codegen.forksafe import ForkSafeLock
 from ir.passes.simplify import simplify
 
 from .callpath import MISS, specialise
@@ -225,7 +226,7 @@ class Compiled:
         self._bound: dict[tuple, _Bound] = {}
         self._fast: Callable | None = None  # the last signature's generated caller
         self._last_key: tuple | None = None
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         functools.update_wrapper(self, fn, updated=())
 
     # -- signatures and the cache ---------------------------------------------------

@@ -70,3 +70,45 @@ def test_regression_two_compiled_functions_calling_each_other_from_two_threads_d
     # f1 = 1, g1 = 2; f2 = 1 + 2*g1 = 5, g2 = 2 + 2*f1 = 4; f3 = 1 + 4*g2 = 17,
     # g3 = 2 + 4*f2 = 22
     assert out.split() == ["17.0", "22.0"]
+
+
+def test_regression_fork_while_another_thread_compiles_hung_the_child():
+    """os.fork() while a thread was inside llvmlite: the child inherited llvmlite's
+    global lock (and propc's compile lock) held by a thread that does not exist
+    there, and its first compile, even a cache hit, waited forever."""
+    out = run_script("""
+        import os, sys, threading, time
+        import numpy as np, propc as pc
+        x = np.ones((4, 3), np.float32)
+        pc.compile(lambda a: a * 3.0)(x)  # the child's compile is a cache hit
+        stop = threading.Event()
+        def compile_forever():
+            scale = 1.0
+            while not stop.is_set():
+                scale += 1.0  # a new constant: a new graph, a full LLVM compile
+                pc.compile(lambda a: pc.tanh(a * scale) @ a.T)(x)
+        worker = threading.Thread(target=compile_forever)
+        worker.start()
+        hung = 0
+        for trial in range(6):
+            time.sleep(0.05 + 0.03 * trial)
+            pid = os.fork()
+            if pid == 0:
+                value = pc.compile(lambda a: a * 3.0)(x)[0, 0]
+                os._exit(0 if value == 3.0 else 3)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    assert os.waitstatus_to_exitcode(status) == 0, status
+                    break
+                time.sleep(0.02)
+            else:
+                hung += 1
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+        stop.set()
+        worker.join()
+        print("hung", hung)
+    """, timeout=240)
+    assert out.split() == ["hung", "0"]
