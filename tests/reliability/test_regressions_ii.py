@@ -15,3 +15,23 @@ def test_regression_compiled_function_calling_itself_on_its_own_signature_recurs
     f = pc.compile(lambda a: a * 2.0 + f(a).sum())
     with pytest.raises(pc.TraceError, match="calls itself on the signature"):
         f(np.ones((3, 4), np.float32))
+
+
+def _euler(x, steps: int = 200):
+    """Euler steps of dx/dt = x*x/10: 600 dependent elementwise ops. (The issue's
+    `x + 0.001*sin(x)` chain fails the same way, but LLVM takes ~20 s over 300
+    inlined sines.)"""
+    for _ in range(steps):
+        x = x + 0.01 * x * x
+    return x
+
+
+def test_regression_long_elementwise_chain_overflowed_the_recursive_expression_expansion():
+    """Hundreds of dependent elementwise ops fuse into one kernel whose expression tree was
+    expanded (and emitted) recursively: RecursionError. Compiled vs interpreted,
+    forward and gradient."""
+    x = np.linspace(-1.0, 1.0, 16, dtype=np.float32)
+    np.testing.assert_allclose(pc.compile(_euler)(x), pc.interpret(_euler)(x),
+                               rtol=1e-6, atol=1e-6)
+    grad = pc.grad(lambda x: _euler(x).sum())
+    np.testing.assert_allclose(pc.compile(grad)(x), pc.interpret(grad)(x), rtol=1e-5)
