@@ -35,3 +35,27 @@ def test_regression_long_elementwise_chain_overflowed_the_recursive_expression_e
                                rtol=1e-6, atol=1e-6)
     grad = pc.grad(lambda x: _euler(x).sum())
     np.testing.assert_allclose(pc.compile(grad)(x), pc.interpret(grad)(x), rtol=1e-5)
+
+
+def test_regression_output_nested_300_deep_broke_the_generated_caller():
+    """An output pytree nested more than ~200 deep compiled, but every call raised
+    `SyntaxError: too many nested parentheses` from the generated caller."""
+    def nest(a):
+        out = a * 2.0
+        for depth in range(300):
+            out = [out] if depth % 2 else (out, a + 1.0)
+        return out
+
+    f = pc.compile(nest)
+    a = np.arange(3, dtype=np.float32)
+    for _ in range(2):  # the first call traces; the second takes the generated caller
+        out = f(a)
+        for depth in reversed(range(300)):
+            if depth % 2:
+                assert type(out) is list and len(out) == 1
+                out = out[0]
+            else:
+                assert type(out) is tuple and len(out) == 2
+                np.testing.assert_array_equal(out[1], a + 1.0)
+                out = out[0]
+        np.testing.assert_array_equal(out, a * 2.0)
