@@ -253,6 +253,8 @@ class Compiled:
             log.info("recompiling %s: %s", getattr(self.fn, "__name__", "fn"),
                      _describe_change(self._last_key, key, paths))
         traced = self._trace(args, key)
+        if traced.captured:
+            return _Entry(traced)  # reads a Tensor of an enclosing trace: never cached
         with self._lock:
             entry = self._cache.setdefault(key, _Entry(traced))
             self._last_key = key
@@ -313,6 +315,12 @@ class Compiled:
             return tree_unflatten(traced.out_tree, outputs)
         leaves, tree, paths, key = self._signature(args)
         entry = self._entry(args, key, paths)
+        if entry.traced.captured:
+            # fn read a traced value of the enclosing trace (from a global, say): its
+            # result depends on that trace, so it is inlined there, like a call on Tensors
+            outputs = bind(entry.traced.graph, leaves + entry.traced.captured,
+                           entry.traced.out_weak)
+            return tree_unflatten(entry.traced.out_tree, outputs)
         arrays = [runtime_array(leaf, spec, path)
                   for leaf, spec, path in zip(leaves, key[1], paths)]
         run = ((lambda *xs: ir.interpret(entry.graph, *xs)) if self.interpret
@@ -336,7 +344,13 @@ class Compiled:
     def lower(self, *args: Any) -> Lowered:
         """The `Lowered` view of this function for one signature (arrays or ShapeDtypes)."""
         leaves, tree, paths, key = self._signature(args)
-        return Lowered(self, self._entry(args, key, paths))
+        entry = self._entry(args, key, paths)
+        if entry.traced.captured:
+            raise TraceError("lower", f"{getattr(self.fn, '__name__', 'fn')} reads "
+                             f"{len(entry.traced.captured)} traced value(s) of the "
+                             "enclosing trace, so it has no code of its own to lower",
+                             hint="pass those values in as arguments")
+        return Lowered(self, entry)
 
     @property
     def cache_size(self) -> int:

@@ -59,3 +59,21 @@ def test_regression_output_nested_300_deep_broke_the_generated_caller():
                 np.testing.assert_array_equal(out[1], a + 1.0)
                 out = out[0]
         np.testing.assert_array_equal(out, a * 2.0)
+
+
+def test_regression_compiled_helper_reading_an_outer_tracer_from_a_global_broke_for_good():
+    """A compiled helper first called on a NumPy array inside another function's
+    trace, reading that trace's Tensor from a global, was cached with the Tensor as a
+    second graph input: `@lambda takes 2 input arrays, got 1` there and on every
+    later call of that signature, even outside any trace."""
+    shift = {"value": None}
+    helper = pc.compile(lambda a: a + shift["value"])
+
+    def outer(x):
+        shift["value"] = x * 10.0
+        return helper(np.ones(3, np.float32))
+
+    x = np.arange(3, dtype=np.float32)
+    np.testing.assert_array_equal(pc.compile(outer)(x), 1.0 + x * 10.0)
+    shift["value"] = np.full(3, 5.0, np.float32)
+    np.testing.assert_array_equal(helper(np.ones(3, np.float32)), np.full(3, 6.0))
