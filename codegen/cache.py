@@ -14,9 +14,10 @@ upgrading llvmlite or moving the cache to another CPU never loads stale code.
 + target + versions.) Entries are never evicted: delete the directory to reclaim it.
 
 An entry is one file: a magic line, the SHA-256 of the body, then the body
-(three lengths, JSON metadata, object code, zlib-compressed LLVM IR). A corrupt or
-truncated file fails the checksum and is treated as a miss (the rebuilt entry
-replaces it). Writers write a private temporary file in the same directory and
+(four lengths, the entry's own key, JSON metadata, object code, zlib-compressed
+LLVM IR). A corrupt or truncated file fails the checksum and is treated as a miss
+(the rebuilt entry replaces it); so is a valid entry found under another key's
+file name (copied or renamed by hand: its code is for another graph). Writers write a private temporary file in the same directory and
 `os.replace` it into place, so concurrent processes writing the same entry never
 expose a half-written file: readers see the old file, the new one, or none.
 """
@@ -42,9 +43,9 @@ from .forksafe import ForkSafeLock
 
 log = logging.getLogger("propc.cache")
 
-FORMAT = "v1"
+FORMAT = "v2"  # v2: the key is inside the checksummed body
 MAGIC = b"PROPC-CACHE-" + FORMAT.encode() + b"\n"
-_HEADER = struct.Struct("<QQQ")
+_HEADER = struct.Struct("<QQQQ")
 _DIGEST_BYTES = 32
 SUFFIX = ".entry"
 
@@ -166,9 +167,10 @@ def load(key: str) -> CacheEntry | None:
         log.warning("propc cache: cannot read %s: %s", path, err)
         _count("rejected")
         return None
-    entry = decode(data)
+    entry = decode(data, key)
     if entry is None:
-        log.warning("propc cache: %s is corrupt or truncated; it will be rebuilt", path)
+        log.warning("propc cache: %s is corrupt, truncated or stored under another key; "
+                    "it will be rebuilt", path)
         _count("rejected")
         return None
     _count("hits")
@@ -186,7 +188,7 @@ def store(key: str, entry: CacheEntry) -> bool:
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.",
                                              suffix=".tmp")
         with os.fdopen(handle, "wb") as stream:
-            stream.write(encode(entry))
+            stream.write(encode(entry, key))
         os.replace(temporary, path)
         temporary = None
     except OSError as err:
@@ -201,26 +203,31 @@ def store(key: str, entry: CacheEntry) -> bool:
     return True
 
 
-def encode(entry: CacheEntry) -> bytes:
-    """The bytes of an entry file: magic, checksum of the body, body."""
+def encode(entry: CacheEntry, key: str = "") -> bytes:
+    """The bytes of the entry file of `key`: magic, checksum of the body, body."""
     meta = json.dumps(entry.meta, sort_keys=True).encode()
-    body = (_HEADER.pack(len(meta), len(entry.object_code), len(entry.llvm_ir_compressed))
-            + meta + entry.object_code + entry.llvm_ir_compressed)
+    stamp = key.encode()
+    body = (_HEADER.pack(len(stamp), len(meta), len(entry.object_code),
+                         len(entry.llvm_ir_compressed))
+            + stamp + meta + entry.object_code + entry.llvm_ir_compressed)
     return MAGIC + hashlib.sha256(body).digest() + body
 
 
-def decode(data: bytes) -> CacheEntry | None:
-    """Parse an entry file; None unless magic, checksum and lengths all agree."""
+def decode(data: bytes, key: str | None = None) -> CacheEntry | None:
+    """Parse an entry file; None unless magic, checksum and lengths all agree and,
+    when `key` is given, the entry was stored under that key."""
     start = len(MAGIC) + _DIGEST_BYTES
     if len(data) < start + _HEADER.size or not data.startswith(MAGIC):
         return None
     body = data[start:]
     if hashlib.sha256(body).digest() != data[len(MAGIC):start]:
         return None
-    meta_len, object_len, ir_len = _HEADER.unpack_from(body)
-    if _HEADER.size + meta_len + object_len + ir_len != len(body):
+    key_len, meta_len, object_len, ir_len = _HEADER.unpack_from(body)
+    if _HEADER.size + key_len + meta_len + object_len + ir_len != len(body):
         return None
-    position = _HEADER.size
+    position = _HEADER.size + key_len
+    if key is not None and body[_HEADER.size:position] != key.encode():
+        return None
     try:
         decoded = json.loads(body[position:position + meta_len])
     except ValueError:

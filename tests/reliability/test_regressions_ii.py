@@ -77,3 +77,24 @@ def test_regression_compiled_helper_reading_an_outer_tracer_from_a_global_broke_
     np.testing.assert_array_equal(pc.compile(outer)(x), 1.0 + x * 10.0)
     shift["value"] = np.full(3, 5.0, np.float32)
     np.testing.assert_array_equal(helper(np.ones(3, np.float32)), np.full(3, 6.0))
+
+
+def test_regression_valid_cache_entry_under_another_keys_file_name_ran_the_wrong_code(
+        tmp_path, monkeypatch):
+    """The checksum covered an entry's body, not its key: the entry of `a + 3`
+    copied over the file of `a - 3` was loaded and `a - 3` returned `a + 3`."""
+    import shutil
+
+    from codegen import cache
+    monkeypatch.setenv("PROPC_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("PROPC_CACHE", raising=False)
+    a = np.arange(4, dtype=np.float32)
+    np.testing.assert_array_equal(pc.compile(lambda a: a + 3.0)(a), a + 3.0)
+    minus_three = lambda a: a - 3.0  # noqa: E731 (one source line: one cache key)
+    np.testing.assert_array_equal(pc.compile(minus_three)(a), a - 3.0)
+    plus, minus = sorted((tmp_path / cache.FORMAT).glob("*" + cache.SUFFIX),
+                         key=lambda path: path.stat().st_mtime_ns)
+    shutil.copyfile(plus, minus)
+    rejected = cache.stats.rejected
+    np.testing.assert_array_equal(pc.compile(minus_three)(a), a - 3.0)
+    assert cache.stats.rejected == rejected + 1
