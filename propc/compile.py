@@ -226,6 +226,7 @@ class Compiled:
         self._bound: dict[tuple, _Bound] = {}
         self._fast: Callable | None = None  # the last signature's generated caller
         self._last_key: tuple | None = None
+        self._vjps: dict[tuple, tuple] = {}  # signature -> what pc.vjp(self, ...) reuses
         self._lock = ForkSafeLock()
         functools.update_wrapper(self, fn, updated=())
 
@@ -351,6 +352,17 @@ class Compiled:
                              "enclosing trace, so it has no code of its own to lower",
                              hint="pass those values in as arguments")
         return Lowered(self, entry)
+
+    def cached_vjp(self, args: tuple, build: Callable[[], tuple]) -> tuple:
+        """What `pc.vjp(self, *args)` needs for this signature (transforms.py builds
+        it: trace, derivative, native passes), made once per signature."""
+        key = self._signature(args)[3]
+        found = self._vjps.get(key)
+        if found is None:
+            found = build()
+            with self._lock:
+                found = self._vjps.setdefault(key, found)
+        return found
 
     @property
     def cache_size(self) -> int:
