@@ -2,7 +2,7 @@
 
 `lower_graph` decides fusion, plans one kernel per materialized value (a loop
 nest in its own internal function whose buffer arguments are `noalias`, inlined
-later), plans the scratch arena, and emits the entry points `@propc.<name>` and
+later unless the graph has more than INLINED_KERNELS kernels), plans the scratch arena, and emits the entry points `@propc.<name>` and
 `@propc.<name>.run` (codegen/entry.py), which load the buffer pointers once and
 call the kernels in graph order. The
 `propc.` prefix keeps graph names out of the C namespace: a graph called `exp`
@@ -26,7 +26,7 @@ from .fusion import plan_fusion
 from .logsumexp import lower_logsumexp
 from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower_reduce_max,
                       lower_reduce_min, lower_reduce_sum)
-from .entry import emit_entry_points
+from .entry import emit_entry_points, load_slot
 from .llvmtypes import I8, PTR, index
 from .matmul_epilogue import fuse_epilogues
 from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, clear_record,
@@ -36,6 +36,11 @@ from .registry import LOWERINGS, Lowering, lowering_of
 from .parallel import pool_in_use, thread_count
 from .steps import WORKSPACE, KernelEnv, KernelPlan, plan_threads
 from .views import VIEWS
+
+# A graph of more kernels keeps each in its own function: inlined into one entry
+# function, LLVM's passes took time quadratic in their number (a dict of 500 arrays
+# in and out: 8 s of 10). Below it, inlining keeps small graphs one function.
+INLINED_KERNELS = 64
 
 
 def _register_all() -> None:
@@ -193,42 +198,103 @@ def _emit_entry(module: lir.Module, symbol: str, graph: Graph, kernels: list[Ker
     team = max((getattr(step, "threads", 1) for kernel in kernels for step in kernel.steps),
                default=1) if pool_in_use() else 1
     builder, arrays, arena = emit_entry_points(module, symbol, n_in + n_out, team)
-    pointers: dict[object, lir.Value] = {}
-    for key, home in homes.items():
-        if home.kind == "input":
-            pointers[key] = arrays[home.position]
-        elif home.kind == "output":
-            pointers[key] = arrays[n_in + home.position]
-        elif home.kind == "scratch":
-            pointers[key] = builder.gep(arena, [index(offsets[key])], inbounds=True,
-                                        source_etype=I8)
-        else:
-            pointers[key] = _constant_global(module, f"{symbol}.const", key)
-    record = None
-    if error_slot is not None:
-        record = builder.gep(arena, [index(error_slot)], inbounds=True, source_etype=I8)
-        clear_record(builder, record)
+    site = _CallSite(module, symbol, builder, arrays, arena, error_slot, homes, offsets, n_in)
     numbers = graph.value_numbers()
     described = []
     for position, kernel in enumerate(kernels):
         origin = kernel.dest.producer if isinstance(kernel.dest, Value) else None
         keys = _kernel_keys(kernel, numbers, in_place)
         described.append(describe_kernel(kernel, origin, keys, graph, homes, numbers))
-        checked = None if record is None else position
+        checked = None if error_slot is None else position
         with lowering_op(origin) if origin is not None else contextlib.nullcontext():
             fn = _emit_kernel(module, f"{symbol}.k{position}", kernel, keys, homes,
                               in_place.get(kernel.dest), checked, graph)
-        args = [pointers[key] for key in keys]
-        if kernel.workspace:
-            args.append(builder.gep(arena, [index(offsets[Workspace(position)])],
-                                    inbounds=True, source_etype=I8))
-        if record is not None:
-            args.append(record)
-        builder.call(fn, args)
-        if record is not None:
-            return_if_failed(builder, record)
+        if len(kernels) > INLINED_KERNELS:
+            fn.attributes.add("noinline")
+            if position % INLINED_KERNELS == 0:
+                site.open_group(f"{symbol}.g{position // INLINED_KERNELS}")
+        site.call(fn, keys, Workspace(position) if kernel.workspace else None)
+    site.close_group()
     builder.ret_void()
     return described
+
+
+class _CallSite:
+    """Where the entry calls kernels: the entry function itself or, in a graph of
+    more than INLINED_KERNELS kernels, a run of internal functions each calling up
+    to that many (one basic block of thousands of calls and pointer loads took
+    LLVM's instruction selection and scheduling time quadratic in its length).
+    A group function loads the pointers it needs from the entry's buffer block."""
+
+    def __init__(self, module: lir.Module, symbol: str, builder: lir.IRBuilder, arrays: list,
+                 arena: lir.Value, error_slot: int | None, homes: dict, offsets: dict,
+                 n_in: int):
+        self.module, self.entry, self.homes, self.offsets = module, builder, homes, offsets
+        self.n_in, self.n_arrays, self.error_slot = n_in, len(arrays), error_slot
+        self.builder, self.arena, self.arrays = builder, arena, arrays
+        self.record = self.entry_record = None
+        if error_slot is not None:
+            self.record = self.entry_record = self._at(error_slot)
+            clear_record(builder, self.record)
+        self.local: dict[object, lir.Value] = {}  # pointers made in the current function
+        self.constants = {key: _constant_global(module, f"{symbol}.const", key)
+                          for key, home in homes.items() if home.kind == "constant"}
+
+    def open_group(self, name: str) -> None:
+        """Send the following calls to a new group function, called from the entry."""
+        self.close_group()
+        fn = lir.Function(self.module, lir.FunctionType(lir.VoidType(), [PTR]), name)
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        fn.attributes.add("noinline")
+        buffers = self.entry.function.args[0]
+        self.entry.call(fn, [buffers])
+        if self.entry_record is not None:
+            return_if_failed(self.entry, self.entry_record)
+        self.builder = lir.IRBuilder(fn.append_basic_block("entry"))
+        self.arrays = [None] * self.n_arrays  # loaded from the block on first use
+        self.arena = load_slot(self.builder, fn.args[0], self.n_arrays)
+        self.local = {}
+        if self.error_slot is not None:
+            self.record = self._at(self.error_slot)
+
+    def close_group(self) -> None:
+        if self.builder is not self.entry:
+            self.builder.ret_void()
+            self.builder = self.entry
+
+    def call(self, fn: lir.Function, keys: list, workspace) -> None:
+        args = [self.pointer(key) for key in keys]
+        if workspace is not None:
+            args.append(self._at(self.offsets[workspace]))
+        if self.record is not None:
+            args.append(self.record)
+        self.builder.call(fn, args)
+        if self.record is not None:
+            return_if_failed(self.builder, self.record)
+
+    def pointer(self, key) -> lir.Value:
+        """The buffer of `key` in the current function."""
+        home = self.homes[key]
+        if home.kind == "constant":
+            return self.constants[key]
+        found = self.local.get(key)
+        if found is None:
+            if home.kind == "scratch":
+                found = self._at(self.offsets[key])
+            else:
+                found = self._array(home.position + (self.n_in if home.kind == "output" else 0))
+            self.local[key] = found
+        return found
+
+    def _array(self, position: int) -> lir.Value:
+        if self.arrays[position] is None:
+            self.arrays[position] = load_slot(self.builder, self.builder.function.args[0],
+                                              position)
+        return self.arrays[position]
+
+    def _at(self, offset: int) -> lir.Value:
+        return self.builder.gep(self.arena, [index(offset)], inbounds=True, source_etype=I8)
 
 
 def _kernel_keys(kernel: KernelPlan, numbers: dict, in_place: dict) -> list:

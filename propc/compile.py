@@ -10,11 +10,13 @@ signature of plain arrays and Python numbers has run, a caller generated for it
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -184,6 +186,32 @@ _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
 _TRACING = threading.local()
 
 
+_GC_PAUSES = [0, False]  # compiles in progress, whether the collector was on before
+_GC_LOCK = ForkSafeLock()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while tracing or compiling (any thread).
+
+    A trace and its compile allocate hundreds of thousands of objects that live on;
+    the collector then ran full collections over the growing heap again and again
+    (a dict of 2,000 arrays in and out: 10 full collections, 0.9 s of 6 s, against
+    0.04 s for 500), making compile time grow faster than the graph."""
+    with _GC_LOCK:
+        if _GC_PAUSES[0] == 0:
+            _GC_PAUSES[1] = gc.isenabled()
+            gc.disable()
+        _GC_PAUSES[0] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_PAUSES[0] -= 1
+            if _GC_PAUSES[0] == 0 and _GC_PAUSES[1]:
+                gc.enable()
+
+
 def _tracing_now() -> set:
     """(compiled function id, signature) pairs this thread is tracing right now."""
     found = getattr(_TRACING, "pairs", None)
@@ -273,7 +301,8 @@ class Compiled:
                              hint="recurse on smaller shapes or write the loop in Python")
         tracing.add(marker)
         try:
-            return trace_to_graph(self.fn, args)
+            with gc_paused():
+                return trace_to_graph(self.fn, args)
         finally:
             tracing.discard(marker)
 
@@ -281,8 +310,9 @@ class Compiled:
         if entry.executable is None:
             with self._lock:
                 if entry.executable is None:
-                    entry.executable = codegen.compile_traced(str(entry.traced.graph),
-                                                              lambda: entry.graph)
+                    with gc_paused():
+                        entry.executable = codegen.compile_traced(str(entry.traced.graph),
+                                                                  lambda: entry.graph)
                     self.compile_count += 1
         return entry.executable
 
