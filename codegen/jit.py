@@ -8,6 +8,7 @@ switched on.
 """
 from __future__ import annotations
 
+import zlib
 from typing import Callable
 
 import llvmlite.binding as llvm
@@ -60,12 +61,13 @@ def prepare_module(module: lir.Module) -> None:
     module.data_layout = str(machine.target_data)
 
 
-def parse_and_verify(module: lir.Module) -> llvm.ModuleRef:
-    """Parse llvmlite IR text into an LLVM module and run LLVM's verifier on it."""
+def parse_and_verify(module: lir.Module, context=None) -> llvm.ModuleRef:
+    """Parse llvmlite IR text into an LLVM module (in `context`, default LLVM's
+    global one) and run LLVM's verifier on it."""
     initialise()
     text = str(module)
     try:
-        parsed = llvm.parse_assembly(text)
+        parsed = llvm.parse_assembly(text, context)
         parsed.verify()
     except RuntimeError as err:
         raise CodegenError(f"generated LLVM IR is invalid: {err}") from None
@@ -105,7 +107,9 @@ class JitModule:
     Holds the engine (and so the machine code) alive; `address(name)` gives the
     entry point of a function defined in the module. `object_code` is the native
     object MCJIT produced (what the disk cache stores); `JitModule.from_object`
-    loads such an object back without parsing, optimising or generating anything.
+    loads such an object back without parsing, optimising or generating anything,
+    and a fresh compile does the same once its object is made (the compiling engine
+    is released). `compressed_ir` (fresh compiles) is the optimised IR, zlib'd.
     """
 
     def __init__(self, module: lir.Module, *, debug: bool = False, keep_ir: bool | None = None):
@@ -117,21 +121,46 @@ class JitModule:
     def _build(self, module: lir.Module, debug: bool, keep_ir: bool) -> None:
         prepare_module(module)
         self.unoptimised_ir = str(module) if keep_ir else None
-        parsed = parse_and_verify(module)
+        # A context of its own, freed with the module: what optimising and generating
+        # code leave in a context (uniqued constants, metadata) stayed in LLVM's global
+        # one for good, ~6 KiB per compile.
+        context = llvm.create_context()
+        parsed = parse_and_verify(module, context)
         machine = host_target_machine()
         optimise(parsed, machine)
         if debug:
             parsed.verify()
-        self._llvm_ir: str | None = str(parsed)
-        self._llvm_ir_loader = None
+        from .cache import compress_ir
+        self.compressed_ir = compress_ir(str(parsed))
+        self._llvm_ir: str | None = None
+        self._llvm_ir_loader = self._decompressed_ir
         self._asm: str | None = None
-        engine_machine = host_target_machine()
-        self._engine = llvm.create_mcjit_compiler(parsed, engine_machine)
+        engine = llvm.create_mcjit_compiler(parsed, host_target_machine())
         captured: list[bytes] = []
-        self._engine.set_object_cache(lambda _module, data: captured.append(bytes(data)), None)
-        self._engine.finalize_object()
-        self._module = parsed
+        engine.set_object_cache(lambda _module, data: captured.append(bytes(data)), None)
+        engine.finalize_object()
         self.object_code = captured[0] if captured else b""
+        if not self.object_code:
+            self._engine, self._module, self._context = engine, parsed, context
+            return
+        # The compiling engine keeps the LLVM module and its code generator's state
+        # (~700 KiB for a small graph): drop it and load the object code it made, so
+        # that a fresh compile keeps what a disk-cache load keeps (~95 KiB).
+        engine.close()
+        context.close()
+        self._load(self.object_code)
+
+    def _load(self, object_code: bytes) -> None:
+        """An engine running `object_code` (no parsing, optimising or generating)."""
+        self._module = llvm.parse_assembly("")
+        self._engine = llvm.create_mcjit_compiler(self._module, host_target_machine())
+        # MCJIT asks the object cache before generating code for a module: handing
+        # it the stored object makes it load that instead of compiling anything.
+        self._engine.set_object_cache(None, lambda _module: object_code)
+        self._engine.finalize_object()
+
+    def _decompressed_ir(self) -> str:
+        return zlib.decompress(self.compressed_ir).decode()
 
     @classmethod
     def from_object(cls, object_code: bytes, llvm_ir: Callable[[], str],
@@ -143,13 +172,9 @@ class JitModule:
         self = cls.__new__(cls)
         with _COMPILE_LOCK:
             initialise()
-            self._module = llvm.parse_assembly("")
-            self._engine = llvm.create_mcjit_compiler(self._module, host_target_machine())
-            # MCJIT asks the object cache before generating code for a module: handing
-            # it the stored object makes it load that instead of compiling anything.
-            self._engine.set_object_cache(None, lambda _module: object_code)
-            self._engine.finalize_object()
+            self._load(object_code)
         self.object_code = object_code
+        self.compressed_ir = None  # a loaded module's IR comes from `llvm_ir`
         self.unoptimised_ir = unoptimised_ir
         self._llvm_ir = None
         self._llvm_ir_loader = llvm_ir
@@ -217,7 +242,7 @@ def load_shared_library(name: str, build: LibraryBuilder, options: dict | None =
             meta = {"internal": internal,
                     "types": {public: str(kind) for public, kind in types.items()}}
             cache.store(key, cache.CacheEntry(meta, jit.object_code,
-                                              cache.compress_ir(jit.llvm_ir)))
+                                              jit.compressed_ir))
     for public, symbol in internal.items():
         llvm.add_symbol(public, jit.address(symbol))
     _LIBRARIES[name] = jit  # keeps the machine code alive for the process
