@@ -19,7 +19,9 @@ LLVM IR). A corrupt or truncated file fails the checksum and is treated as a mis
 (the rebuilt entry replaces it); so is a valid entry found under another key's
 file name (copied or renamed by hand: its code is for another graph). Writers write a private temporary file in the same directory and
 `os.replace` it into place, so concurrent processes writing the same entry never
-expose a half-written file: readers see the old file, the new one, or none.
+expose a half-written file: readers see the old file, the new one, or none. The
+temporary files of writers killed before the rename are removed by the first
+store of a later process, once they are an hour old.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import os
 import struct
 import sys
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +188,7 @@ def store(key: str, entry: CacheEntry) -> bool:
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path.parent)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.",
                                              suffix=".tmp")
         with os.fdopen(handle, "wb") as stream:
@@ -201,6 +205,27 @@ def store(key: str, entry: CacheEntry) -> bool:
                 os.unlink(temporary)
     _count("stores")
     return True
+
+
+STALE_TEMPORARY_SECONDS = 3600  # a writer holds its temporary file for milliseconds
+_SWEPT: set[Path] = set()
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Delete the temporary files of writers that died between writing and renaming
+    (killed processes), once per directory per process: those older than
+    STALE_TEMPORARY_SECONDS, so a live writer's file is never touched."""
+    if directory in _SWEPT:
+        return
+    _SWEPT.add(directory)
+    limit = time.time() - STALE_TEMPORARY_SECONDS
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < limit:
+                        os.unlink(entry.path)
+                        log.info("propc cache: removed stale temporary file %s", entry.path)
 
 
 def encode(entry: CacheEntry, key: str = "") -> bytes:

@@ -194,3 +194,27 @@ def test_regression_each_fresh_signature_kept_its_compiling_llvm_engine(monkeypa
         a = np.linspace(-1.0, 1.0, rows * 3, dtype=np.float32).reshape(rows, 3)
         np.testing.assert_allclose(f(a), np.tanh(a * 2 + 1).sum(axis=0) * a[0], rtol=1e-5)
     assert (_held_kib() - before) / 40 < 300
+
+
+def test_regression_temporary_files_of_killed_cache_writers_were_never_removed(
+        tmp_path, monkeypatch):
+    """A process killed between writing an entry's temporary file and renaming it
+    left the `.tmp` file behind for good. Now the next store removes those over an
+    hour old (a live writer's fresh one stays)."""
+    import os
+    import time
+
+    from codegen import cache
+    monkeypatch.setenv("PROPC_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("PROPC_CACHE", raising=False)
+    directory = tmp_path / cache.FORMAT
+    directory.mkdir()
+    stale, fresh = directory / ".0123456789abcdef.dead.tmp", directory / ".fedcba.live.tmp"
+    stale.write_bytes(b"half an entry")
+    fresh.write_bytes(b"being written")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    x = np.arange(3, dtype=np.float32)
+    np.testing.assert_array_equal(pc.compile(lambda a: a * 5.0 - 1.0)(x), x * 5.0 - 1.0)
+    assert not stale.exists() and fresh.exists()
+    assert len(list(directory.glob("*" + cache.SUFFIX))) == 1
