@@ -8,8 +8,11 @@ switched on.
 """
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import zlib
-from typing import Callable
+from typing import Callable, Iterator
 
 import llvmlite.binding as llvm
 from llvmlite.binding import ffi
@@ -101,6 +104,36 @@ def _dispose_pass_manager(manager) -> None:
         manager.detach()
 
 
+def finalize(engine) -> None:
+    """`engine.finalize_object()` with Ctrl-C held back until it returns.
+
+    While finalising, MCJIT calls back into Python (the object cache hooks). A
+    KeyboardInterrupt raised inside such a callback cannot leave it: ctypes prints
+    "Exception ignored" and the compile carries on, so the interrupt was lost. On
+    the main thread (the only one Python runs signal handlers on) a SIGINT that
+    arrives meanwhile is recorded and handed to the previous handler afterwards."""
+    with _interrupts_deferred():
+        engine.finalize_object()
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):  # another thread, or SIG_IGN / SIG_DFL / not Python's
+        yield
+        return
+    caught: list = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            previous(*caught[0])
+
+
 class JitModule:
     """An optimised module living in its own MCJIT engine.
 
@@ -138,7 +171,7 @@ class JitModule:
         engine = llvm.create_mcjit_compiler(parsed, host_target_machine())
         captured: list[bytes] = []
         engine.set_object_cache(lambda _module, data: captured.append(bytes(data)), None)
-        engine.finalize_object()
+        finalize(engine)
         self.object_code = captured[0] if captured else b""
         if not self.object_code:
             self._engine, self._module, self._context = engine, parsed, context
@@ -157,7 +190,7 @@ class JitModule:
         # MCJIT asks the object cache before generating code for a module: handing
         # it the stored object makes it load that instead of compiling anything.
         self._engine.set_object_cache(None, lambda _module: object_code)
-        self._engine.finalize_object()
+        finalize(self._engine)
 
     def _decompressed_ir(self) -> str:
         return zlib.decompress(self.compressed_ir).decode()

@@ -112,3 +112,36 @@ def test_regression_fork_while_another_thread_compiles_hung_the_child():
         print("hung", hung)
     """, timeout=240)
     assert out.split() == ["hung", "0"]
+
+
+def test_regression_ctrl_c_while_llvm_called_back_into_python_was_lost():
+    """A SIGINT landing while MCJIT ran propc's object-cache callback raised
+    KeyboardInterrupt inside the callback: ctypes printed "Exception ignored" and
+    the compile carried on (or, for a cache load, crashed). The interrupt is sent
+    from inside each callback here (a fresh compile's, then a cache load's), so it
+    always lands there."""
+    out = run_script("""
+        import os, signal
+        import numpy as np, propc as pc
+        from llvmlite.binding.executionengine import ExecutionEngine
+        set_object_cache = ExecutionEngine.set_object_cache
+        armed = [True]
+        def interrupting(hook):
+            def call(*args):
+                if armed[0]:
+                    os.kill(os.getpid(), signal.SIGINT)
+                return hook(*args)
+            return call if hook is not None else None
+        ExecutionEngine.set_object_cache = lambda self, notify=None, getbuffer=None: \\
+            set_object_cache(self, interrupting(notify), interrupting(getbuffer))
+        x = np.ones((2, 2), np.float32)
+        fn = lambda a: a * 4.0 + 1.0
+        results = []
+        for armed[0] in (True, False, True, False):  # fresh, fresh, cache hit, cache hit
+            try:
+                results.append(str(pc.compile(fn)(x)[0, 0]))
+            except KeyboardInterrupt:
+                results.append("interrupted")
+        print(*results)
+    """)
+    assert out.split() == ["interrupted", "5.0", "interrupted", "5.0"]
