@@ -167,7 +167,7 @@ def load(key: str) -> CacheEntry | None:
         _count("misses")
         return None
     except OSError as err:
-        log.warning("propc cache: cannot read %s: %s", path, err)
+        _warn_unusable("read", path, err)
         _count("rejected")
         return None
     entry = decode(data, key)
@@ -196,7 +196,7 @@ def store(key: str, entry: CacheEntry) -> bool:
         os.replace(temporary, path)
         temporary = None
     except OSError as err:
-        log.warning("propc cache: cannot write %s: %s", path, err)
+        _warn_unusable("write", path, err)
         _count("store_failures")
         return False
     finally:
@@ -205,6 +205,22 @@ def store(key: str, entry: CacheEntry) -> bool:
                 os.unlink(temporary)
     _count("stores")
     return True
+
+
+_WARNED: set[Path] = set()
+
+
+def _warn_unusable(action: str, path: Path, err: OSError) -> None:
+    """Say once per directory that the cache cannot be used there, with what to do
+    about it; later failures only at debug level (a read-only or full cache
+    directory used to warn on every compile)."""
+    if path.parent in _WARNED:
+        log.debug("propc cache: cannot %s %s: %s", action, path, err)
+        return
+    _WARNED.add(path.parent)
+    log.warning("propc cache: cannot %s %s: %s; compiling without the disk cache there "
+                "(set PROPC_CACHE_DIR to a writable directory, or PROPC_CACHE=0 to switch "
+                "the disk cache off)", action, path, err)
 
 
 STALE_TEMPORARY_SECONDS = 3600  # a writer holds its temporary file for milliseconds

@@ -14,6 +14,8 @@ import contextlib
 import functools
 import gc
 import logging
+import pickle
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -30,7 +32,7 @@ from .costs import StepCost, step_cost
 from .errors import TraceError, api_boundary
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from .signature import LeafSpec, leaf_spec, runtime_array
-from .tracing import Tensor, Traced, bind, trace_to_graph
+from .tracing import Tensor, Traced, bind, current_trace, trace_to_graph
 
 log = logging.getLogger("propc.compile")
 
@@ -341,6 +343,8 @@ class Compiled:
                 self._fast = bound.fast
             return bound(leaves)
         if any(isinstance(leaf, Tensor) for leaf in leaves):
+            if current_trace() is None:
+                raise _escaped_tracer(args, leaves)
             traced = self._trace(args, self._signature(args)[3])
             outputs = bind(traced.graph, leaves + traced.captured, traced.out_weak)
             return tree_unflatten(traced.out_tree, outputs)
@@ -397,6 +401,58 @@ class Compiled:
     @property
     def cache_size(self) -> int:
         return len(self._cache)
+
+    # -- copying, pickling, use as a method ---------------------------------------------
+
+    def __copy__(self) -> "Compiled":
+        return self  # like a function: immutable code, shared caches
+
+    def __deepcopy__(self, memo: dict) -> "Compiled":
+        return self
+
+    def __reduce__(self) -> Any:
+        """Pickled by reference: as the module attribute it is (`@pc.compile def f`),
+        else as `pc.compile(fn)` with fn pickled by reference (a lambda or a local
+        function cannot be). Unpickled, it traces and compiles again on first call."""
+        module = sys.modules.get(getattr(self, "__module__", None) or "")
+        found: Any = module
+        for part in getattr(self, "__qualname__", "<>").split("."):
+            found = getattr(found, part, None)
+        if found is self:
+            return self.__qualname__
+        qualname = getattr(self.fn, "__qualname__", "")
+        if "<lambda>" in qualname or "<locals>" in qualname:
+            raise pickle.PicklingError(
+                f"cannot pickle pc.compile({qualname}): a compiled function pickles by "
+                "reference to its Python function, and a lambda or a function defined "
+                "inside another cannot be found again by name; define it at module level")
+        return (Compiled, (self.fn, self.interpret))
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        """`@pc.compile` on a method: called through an instance, it would get the
+        arguments without `self`; that call raises a TypeError saying so."""
+        if instance is None:
+            return self
+        return functools.partial(_method_call, self, type(instance).__name__)
+
+
+def _method_call(compiled: Compiled, owner: str, *args: Any, **kwargs: Any) -> Any:
+    name = getattr(compiled.fn, "__name__", "fn")
+    raise TypeError(f"pc.compile: {owner}.{name} is a method, and a compiled function "
+                    "takes arrays (pytrees of arrays, Python numbers), not `self`; leave "
+                    "the method undecorated and compile a function of arrays that calls "
+                    f"it, e.g. pc.compile(lambda x: obj.{name}(x)), or make it a "
+                    "@staticmethod")
+
+
+def _escaped_tracer(args: tuple, leaves: list) -> TraceError:
+    """The error for a compiled call outside any trace given a Tensor argument."""
+    paths = tree_paths(args, "args")
+    position = next(i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor))
+    return TraceError("compile", f"argument {paths[position]} is a traced value "
+                      f"{leaves[position].type} that escaped from the trace that made it "
+                      "(stored in a global or returned through a side channel?)",
+                      hint="pass a NumPy array, or make this call inside the traced function")
 
 
 def compile(fn: Callable, *, interpret: bool = False) -> Compiled:

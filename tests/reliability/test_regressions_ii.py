@@ -218,3 +218,99 @@ def test_regression_temporary_files_of_killed_cache_writers_were_never_removed(
     np.testing.assert_array_equal(pc.compile(lambda a: a * 5.0 - 1.0)(x), x * 5.0 - 1.0)
     assert not stale.exists() and fresh.exists()
     assert len(list(directory.glob("*" + cache.SUFFIX))) == 1
+
+
+@pc.compile
+def _pickled_double(a):
+    return a * 2.0
+
+
+def _plain_triple(a):
+    return a * 3.0
+
+
+def test_regression_pickling_or_deep_copying_a_compiled_function_failed_on_a_lock():
+    """pickle and copy.deepcopy of a compiled function failed with a thread-lock /
+    ctypes error (and "Exception ignored" noise). Now: copies are the function
+    itself (like copying a Python function); pickling is by reference, and a lambda
+    says why it cannot be pickled."""
+    import copy
+    import pickle
+    x = np.arange(3, dtype=np.float32)
+    _pickled_double(x)  # holds compiled code and locks now
+    assert copy.deepcopy(_pickled_double) is _pickled_double
+    assert copy.copy(_pickled_double) is _pickled_double
+    assert pickle.loads(pickle.dumps(_pickled_double)) is _pickled_double
+    triple = pc.compile(_plain_triple)
+    triple(x)
+    again = pickle.loads(pickle.dumps(triple))
+    np.testing.assert_array_equal(again(x), x * 3.0)
+    with pytest.raises(pickle.PicklingError, match="module level"):
+        pickle.dumps(pc.compile(lambda a: a + 1.0))
+
+
+def test_regression_escaped_tracer_argument_said_bind_called_outside_a_traced_function():
+    leaked = []
+    pc.interpret(lambda a: leaked.append(a) or a)(np.ones(3, np.float32))
+    with pytest.raises(pc.TraceError, match=r"argument args\[1\]\[0\] is a traced value "
+                                            r"f32\[3\] that escaped"):
+        pc.compile(lambda a, b: a + b[0])(np.ones(3, np.float32), [leaked[0]])
+
+
+def test_regression_compile_on_a_method_said_missing_positional_argument():
+    class Model:
+        @pc.compile
+        def forward(self, x):
+            return x * 2.0
+
+    with pytest.raises(TypeError, match=r"Model.forward is a method.*not `self`"):
+        Model().forward(np.ones(3, np.float32))
+
+
+def test_regression_bad_or_huge_thread_counts_were_used_silently(monkeypatch, caplog):
+    """An invalid PROPC_NUM_THREADS was ignored without a word, and 1000 started
+    999 threads on 2 cores. Now each is said once and a count is capped."""
+    import logging
+    import os
+
+    from codegen import parallel
+    caplog.set_level(logging.WARNING, logger="propc.compile")
+    monkeypatch.setenv("PROPC_NUM_THREADS", "eight")
+    for _ in range(3):
+        assert parallel.requested_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("PROPC_NUM_THREADS", "1000")
+    for _ in range(3):
+        assert parallel.requested_threads() == 2 * os.cpu_count()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages
+    assert "'eight' is not a positive integer" in messages[0]
+    assert "PROPC_NUM_THREADS=1000" in messages[1] and f"using {2 * os.cpu_count()}" in messages[1]
+
+
+def test_regression_unusable_cache_directory_warned_on_every_compile_without_a_hint(
+        tmp_path, monkeypatch, caplog):
+    import logging
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("PROPC_CACHE_DIR", str(blocker))
+    monkeypatch.delenv("PROPC_CACHE", raising=False)
+    caplog.set_level(logging.WARNING, logger="propc.cache")
+    x = np.arange(3, dtype=np.float32)
+    for scale in (2.0, 3.0, 4.0):
+        np.testing.assert_array_equal(pc.compile(lambda a: a * scale)(x), x * scale)
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert "PROPC_CACHE_DIR" in warnings[0] and "PROPC_CACHE=0" in warnings[0]
+
+
+def test_regression_softmax_over_a_zero_length_axis_raised_an_error_naming_max():
+    """softmax of an empty row is an empty row (there is nothing to normalise); it
+    raised `max: zero-size axis ... has no maximum`."""
+    for shape, axis in (((2, 0), 1), ((0, 2), 0), ((0, 3), 1)):
+        a = np.ones(shape, np.float32)
+        for fn in (pc.nn.softmax, pc.nn.log_softmax):
+            for run in (pc.compile, pc.interpret):
+                out = run(lambda a: fn(a, axis=axis))(a)
+                assert out.shape == shape and out.dtype == np.float32
+        grad = pc.compile(pc.grad(lambda a: pc.nn.softmax(a, axis=axis).sum()))(a)
+        assert grad.shape == shape
