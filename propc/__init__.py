@@ -4,7 +4,8 @@
     f = pc.interpret(lambda x, W: pc.nn.relu(x @ W).sum())
     f(np.ones((4, 3), np.float32), np.ones((3, 2), np.float32))
 
-The public names below are SPEC.md's contract.
+The public names below are propc's API, described in the README (section "What
+you can write"); `propc.__version__` is the installed distribution's version.
 """
 import numpy as _np
 
@@ -15,6 +16,7 @@ from .numpy_api import (abs, broadcast_to, concatenate, cos, exp, log, matmul, m
                         min, minimum, ones_like, reshape, sin, sqrt, stop_gradient, sum, tanh,
                         transpose, where, zeros_like)
 from .tracing import Tensor
+from .version import __version__
 
 # dtypes, so `pc.float32` works where NumPy's would
 float32 = _np.float32
@@ -28,7 +30,7 @@ from .compile import Compiled, Lowered, compile  # noqa: E402
 from .checks import check_grad, compare  # noqa: E402
 
 __all__ = [
-    "Compiled", "Lowered", "check_grad", "compare", "compile", "grad", "value_and_grad", "vjp",
+    "__version__", "Compiled", "Lowered", "check_grad", "compare", "compile", "grad", "value_and_grad", "vjp",
     "ConcretizationError", "ShapeDtype", "ShapeError", "Tensor", "TraceError", "abs",
     "bool_", "broadcast_to", "concatenate", "cos", "exp", "float32", "float64", "int32",
     "int64", "interpret", "log", "matmul", "max", "maximum", "mean", "min", "minimum", "nn",

@@ -22,14 +22,22 @@ commands:
   show    print the IR (and passes, LLVM IR, assembly, cost) of a function
   bench   the benchmark table
 
-`propc <command> --help` describes each command's options.
+`propc <command> --help` describes each command's options; `propc --version`
+prints the version.
 """
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    if not argv:  # a command is required: usage on stderr, like any other usage error
+        print(USAGE, end="", file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
+        return 0
+    if argv[0] in ("-V", "--version", "version"):
+        from . import __version__
+        print(f"propc {__version__}")
         return 0
     command, rest = argv[0], argv[1:]
     if command == "demo":
