@@ -1,7 +1,7 @@
 """`propc bench`: how fast compiled propc code runs, next to NumPy doing the same.
 
     propc bench [--quick] [--threads 1,2] [--sizes small,medium,large] [--json FILE]
-                [--no-peers] [--table] [--memory] [--scaling] [--busy]
+                [--no-peers] [--table] [--memory] [--scaling] [--busy] [--compile]
 
 The main table times the tanh-MLP + softmax-cross-entropy + SGD train step and its
 inference at three sizes, matmuls at the MLP's shapes (with the backward pass's
@@ -12,8 +12,8 @@ result is checked against NumPy's before it is timed; a mismatch prints FAIL.
 Each thread count runs in its own worker process (`python -m propc.bench --worker`),
 because NumPy's BLAS reads its thread count from the environment once, at import;
 a worker for fewer threads than there are cores is also pinned to that many cores.
-`--memory`, `--scaling` and `--busy` print the Performance II tables instead of the
-main one (add `--table` to get both). `--busy` times the train step at each thread
+`--memory`, `--scaling`, `--busy` and `--compile` print their tables instead of the
+main one (add `--table` to get both); `--compile` is propc/bench_compile.py. `--busy` times the train step at each thread
 count while another process keeps the last core busy: using that core as well must
 not make the step slower than one thread on a free core.
 """
@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--busy", action="store_true",
                    help="train-step time at each thread count next to a process that "
                         "keeps the last core busy")
+    p.add_argument("--compile", action="store_true",
+                   help="compile time per stage, cold and warm, of the MLP and unrolled "
+                        "RNN train steps")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--part", choices=["table", "scaling", "busy"], default="table",
                    help=argparse.SUPPRESS)
@@ -193,7 +196,8 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
     threads = parse_threads(options.threads, options.quick)
     sizes = parse_sizes(options.sizes, options.quick)
     texts, raw, ok = [], [], True
-    if options.table or not (options.memory or options.scaling or options.busy):
+    if options.table or not (options.memory or options.scaling or options.busy
+                             or options.compile):
         print(f"propc bench: running at {', '.join(map(str, threads))} thread(s)...",
               file=sys.stderr, flush=True)
         rows = [row for count in threads for row in run_worker(count, options, "table")]
@@ -220,6 +224,11 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
         texts.append(format_busy([row for row in rows if row.section == "busy"], core) + "\n")
         raw += [row.to_dict() for row in rows]
         ok = ok and not failures(rows)
+    if options.compile:
+        from .bench_compile import CASES, format_compile, run_compile_bench
+        rows = run_compile_bench(CASES[:2] if options.quick else CASES)
+        texts.append(format_compile(rows) + "\n")
+        raw += rows
     return "\n".join(texts), raw, ok
 
 
