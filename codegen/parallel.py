@@ -37,6 +37,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from .loops import loop_nest
+from .target import thread_override
 from .matmul_ir import I64, PTR, counted, i64
 
 PARALLEL = "propc.shared.parallel"
@@ -153,7 +154,11 @@ def requested_threads() -> int:
 
 
 def thread_count() -> int:
-    """Threads generated code uses: `requested_threads()`, or 1 without libgomp."""
+    """Threads generated code uses: `requested_threads()`, or 1 without libgomp;
+    an export's target fixes its own count (codegen/target.py)."""
+    fixed = thread_override()
+    if fixed is not None:
+        return fixed
     wanted = requested_threads()
     if wanted <= 1 or not load_gomp():
         return 1
