@@ -72,8 +72,10 @@ def manifest(directory: str, name: str = "model") -> dict:
         return json.load(handle)
 
 
-def build_driver(directory: str, name: str = "model", steps: int = 1, feedback: int = 0) -> str:
-    """Compile and link the driver for the export in `directory`; its path."""
+def build_driver(directory: str, name: str = "model", steps: int = 1, feedback: int = 0,
+                 static: bool = False) -> str:
+    """Compile and link the driver for the export in `directory` against NAME.so
+    (or, `static`, NAME.o and libm); the program's path."""
     found = manifest(directory, name)["passes"][0]
     n_in, n_out = len(found["inputs"]), len(found["outputs"])
     macro = f"{name.upper()}_RUN"
@@ -86,10 +88,12 @@ def build_driver(directory: str, name: str = "model", steps: int = 1, feedback: 
     source_path = os.path.join(directory, "driver.c")
     with open(source_path, "w", encoding="ascii") as handle:
         handle.write(source)
-    program = os.path.join(directory, "driver")
-    command = [CC, "-std=c99", "-Wall", "-Werror", "-o", program, source_path,
-               f"-I{directory}", f"-L{directory}", f"-l:{name}.so",
-               f"-Wl,-rpath,{os.path.abspath(directory)}"]
+    program = os.path.join(directory, "driver-static" if static else "driver")
+    command = [CC, "-std=c99", "-Wall", "-Werror", "-o", program, source_path, f"-I{directory}"]
+    if static:
+        command += [os.path.join(directory, f"{name}.o"), "-lm"]
+    else:
+        command += [f"-L{directory}", f"-l:{name}.so", f"-Wl,-rpath,{os.path.abspath(directory)}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"{' '.join(command)}\n{result.stderr}"
     return program
