@@ -172,8 +172,13 @@ def _c_names(paths: list[str]) -> list[str]:
 
 
 def _qualified_name(function: Callable) -> str:
-    module = getattr(function, "__module__", None) or "?"
-    return f"{module}.{getattr(function, '__qualname__', type(function).__name__)}"
+    """`file.py:qualname` (the `propc export` target syntax), else module.qualname."""
+    function = inspect.unwrap(function)
+    name = getattr(function, "__qualname__", None) or type(function).__name__
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        return f"{os.path.basename(code.co_filename)}:{name}"
+    return f"{getattr(function, '__module__', None) or '?'}.{name}"
 
 
 def _manifest(code, function: Callable, traced, inputs: list, outputs: list) -> dict:
