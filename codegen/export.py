@@ -19,6 +19,7 @@ writes its C header.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
@@ -86,7 +87,7 @@ def build_object(name: str, passes: list[ExportPass], target: Target) -> Exporte
         raise ValueError("build_object needs at least one pass")
     _load_process_library()
     module = lir.Module(name=f"{name}_export")
-    single = Target(target.name, target.cpu, target.feature_string, target.flags, threads=1)
+    single = dataclasses.replace(target, threads=1)
     with targeting(single):
         _define_sgemm(module)
         exported = [_lower_pass(module, name, item) for item in passes]

@@ -44,6 +44,8 @@ def _load_namespace() -> dict:
 
 
 def __getattr__(name: str):
+    if name == "__all__":  # `from propc import *`
+        return sorted(_load_namespace())
     if name.startswith("__"):
         raise AttributeError(name)
     public = _load_namespace()
