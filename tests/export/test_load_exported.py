@@ -130,3 +130,14 @@ def test_bad_arguments_name_the_leaf(exported):
     wide = np.zeros((5, 14), np.float32)
     wide[:, ::2] = x
     _assert_same_tree(loaded(p, wide[:, ::2], 0.5), pc.compile(scores)(p, x, 0.5))
+
+
+def test_submodule_import_first_keeps_the_public_function():
+    """`import propc.compile` (a submodule) before the namespace is loaded must not
+    leave `propc.compile` naming the module (propc/__init__.py's _Package)."""
+    code = ("import types, propc.compile, propc\n"
+            "assert not isinstance(propc.compile, types.ModuleType), propc.compile\n"
+            "assert propc.compile.__name__ == 'compile'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert result.returncode == 0, result.stderr
