@@ -10,7 +10,7 @@ import pytest
 import propc as pc
 from propc.reports import COMPARE_TOLERANCES
 
-import models
+import export_models as models
 from export_harness import CC, build_driver, run_driver
 
 pytestmark = pytest.mark.skipif(CC is None, reason="needs a C compiler (cc or gcc)")

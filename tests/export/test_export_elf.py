@@ -15,7 +15,7 @@ import pytest
 import propc as pc
 from propc.reports import COMPARE_TOLERANCES
 
-import models
+import export_models as models
 from export_harness import CC, build_driver, dynamic_symbols, run_driver
 
 pytestmark = pytest.mark.skipif(CC is None or shutil.which("readelf") is None
