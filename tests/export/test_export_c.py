@@ -25,9 +25,10 @@ def assert_identical(got: list, want: list, what: str) -> None:
 
 
 def assert_close(got: list, want: list, what: str) -> None:
+    """Within pc.compare's default (per-dtype) tolerances."""
     for position, (a, b) in enumerate(zip(got, want)):
         rtol, atol = COMPARE_TOLERANCES[b.dtype.name]
-        np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=atol * 10,
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol,
                                    err_msg=f"{what} leaf {position}")
 
 
