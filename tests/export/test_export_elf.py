@@ -102,4 +102,4 @@ def test_x86_64_v2_export_has_no_avx_and_is_correct(tmp_path, forward_export):
     got = pc.load_exported(str(directory))(x, w)
     expected = pc.interpret(lambda x, w: pc.nn.softmax(pc.tanh(x @ w) * 2.0))(x, w)
     rtol, atol = COMPARE_TOLERANCES["float32"]
-    np.testing.assert_allclose(got, expected, rtol=rtol * 10, atol=atol * 10)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
