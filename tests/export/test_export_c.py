@@ -66,3 +66,24 @@ def test_train_step_runs_ten_steps_from_c(tmp_path):
     assert_close(from_c, interpreted, "train step x10")
     first_loss = step(params, x, labels)[1]
     assert from_c[-1] < first_loss  # it trained: the 10th step's loss is lower
+
+
+def mixed_dtypes(a, n, mask):
+    """float64, int64 and bool leaves in and out (the header's double, int64_t, bool)."""
+    scaled = pc.where(mask, a * 2.0, pc.exp(a))
+    return scaled.sum(axis=0), n * 3 + 1, pc.where(mask, a > 0, a < -1)
+
+
+def test_every_dtype_crosses_the_c_interface(tmp_path):
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((4, 3))
+    n = rng.integers(-5, 5, (2, 2)).astype(np.int64)
+    mask = rng.random((4, 3)) > 0.5
+    pc.export(mixed_dtypes, a, n, mask, path=str(tmp_path), name="mixed")
+    header = (tmp_path / "mixed.h").read_text()
+    assert "const double *a, const int64_t *n, const bool *mask, double *out_0, " \
+           "int64_t *out_1, bool *out_2, void *workspace" in header
+    program = build_driver(str(tmp_path), "mixed")
+    from_c = run_driver(program, str(tmp_path), [a, n, mask], "mixed")
+    assert_identical(from_c, models.flat(pc.compile(mixed_dtypes)(a, n, mask)), "mixed")
+    assert_close(from_c, models.flat(pc.interpret(mixed_dtypes)(a, n, mask)), "mixed")
