@@ -106,11 +106,12 @@ class ExportedFunction:
         self.library_path = os.path.join(directory, self.manifest["library"])
         self._library = _open_library(self.library_path, self.manifest)
         (first,) = self.manifest["passes"]
-        self._inputs = [(tuple(leaf["shape"]), np.dtype(leaf["dtype"]), leaf["path"])
+        self._inputs = [(tuple(leaf["shape"]), np.dtype(leaf["dtype"]))
                         for leaf in first["inputs"]]
         self._outputs = [(tuple(leaf["shape"]), np.dtype(leaf["dtype"]))
                          for leaf in first["outputs"]]
         self._in_tree = self.manifest["in_tree"]
+        self._in_treedef = tree_from_json(self._in_tree)
         self._out_tree = tree_from_json(self.manifest["out_tree"])
         self._entry = getattr(self._library, first["symbol"])
         self._entry.restype = ctypes.c_int
@@ -124,13 +125,10 @@ class ExportedFunction:
 
     def __call__(self, *args: Any) -> Any:
         leaves, tree = tree_flatten(args)
-        if tree_to_json(tree) != self._in_tree:
-            expected = tree_from_json(self._in_tree)
+        if tree != self._in_treedef and tree_to_json(tree) != self._in_tree:
             raise TypeError(f"{self._label()}: arguments have structure {tree}, the export "
-                            f"takes {expected}")
-        paths = tree_paths(args, "args")
-        arrays = [self._argument(leaf, position, path)
-                  for position, (leaf, path) in enumerate(zip(leaves, paths))]
+                            f"takes {self._in_treedef}")
+        arrays = [self._argument(leaf, position, args) for position, leaf in enumerate(leaves)]
         outputs = [np.empty(shape, dtype) for shape, dtype in self._outputs]
         pointers = [array.ctypes.data for array in arrays + outputs]
         status = self._entry(*pointers, self._workspace())
@@ -142,21 +140,25 @@ class ExportedFunction:
     def _label(self) -> str:
         return f"exported {self.manifest.get('function', self.manifest['name'])}"
 
-    def _argument(self, leaf: Any, position: int, path: str) -> np.ndarray:
-        """Leaf `position` as a C-contiguous array of its exact exported type."""
-        shape, dtype, _ = self._inputs[position]
+    def _argument(self, leaf: Any, position: int, args: tuple) -> np.ndarray:
+        """Leaf `position` as a C-contiguous array of its exact exported type; errors
+        name the leaf's path in `args`."""
+        shape, dtype = self._inputs[position]
         if isinstance(leaf, (bool, int, float)) and shape == ():
             return np.asarray(leaf, dtype=dtype)
         if not isinstance(leaf, (np.ndarray, np.generic)):
-            raise TypeError(f"{self._label()}: {path}: expected a {dtype.name} array of shape "
-                            f"{shape}, got {type(leaf).__name__}")
+            raise TypeError(f"{self._where(args, position)}: expected a {dtype.name} array of "
+                            f"shape {shape}, got {type(leaf).__name__}")
         if leaf.dtype.newbyteorder("=") != dtype:
-            raise TypeError(f"{self._label()}: {path}: expected dtype {dtype.name}, got "
+            raise TypeError(f"{self._where(args, position)}: expected dtype {dtype.name}, got "
                             f"{leaf.dtype.name}")
         if np.shape(leaf) != shape:
-            raise ValueError(f"{self._label()}: {path}: expected shape {shape}, got "
+            raise ValueError(f"{self._where(args, position)}: expected shape {shape}, got "
                              f"{np.shape(leaf)}")
         return np.require(leaf, dtype=dtype, requirements=("C_CONTIGUOUS", "ALIGNED"))
+
+    def _where(self, args: tuple, position: int) -> str:
+        return f"{self._label()}: {tree_paths(args, 'args')[position]}"
 
     def _workspace(self) -> int | None:
         """This thread's 64-byte aligned workspace (None when the pass needs none)."""
