@@ -25,7 +25,7 @@ _USAGE = """\
  * Calling a pass: one pointer per array, inputs then outputs, in the order below,
  * then `workspace`. Every array is C-contiguous (row-major) with exactly the
  * documented shape and element type (bool: one byte holding 0 or 1; a 0-d array
- * is a pointer to one element). Outputs are written in full; they must not
+ * is a pointer to one element, its _NDIM 0 and _DIMS {{1}}). Outputs are written in full; they must not
  * overlap an input or each other. To continue from a call's results (a training
  * step's new parameters), pass them as the next call's inputs and give that call
  * other output buffers: swap two sets of buffers each step, or copy back.
