@@ -93,7 +93,8 @@ def _pass_lines(exported: ExportedPass, names: Arguments) -> list[str]:
         lines += _array_macros(f"{macro}_{slot}", kind)
     parameters = [f"{'const ' if role == 'in' else ''}{C_TYPES[kind.dtype]} *{c_name}"
                   for role, _, c_name, _, kind in rows] + ["void *workspace"]
-    lines.append(f"int {exported.symbol}({', '.join(parameters)});")
+    opening = f"int {exported.symbol}("
+    lines.append(opening + f",\n{' ' * len(opening)}".join(parameters) + ");")
     lines.append("")
     return lines
 
