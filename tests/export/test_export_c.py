@@ -81,7 +81,7 @@ def test_every_dtype_crosses_the_c_interface(tmp_path):
     mask = rng.random((4, 3)) > 0.5
     pc.export(mixed_dtypes, a, n, mask, path=str(tmp_path), name="mixed")
     header = (tmp_path / "mixed.h").read_text()
-    prototype = header[header.index("int mixed_run("):].split(";")[0]
+    prototype = header[header.index("int mixed_run("):].split(");")[0]
     assert [part.strip() for part in prototype.split("(", 1)[1].split(",")] == [
         "const double *a", "const int64_t *n", "const bool *mask", "double *out_0",
         "int64_t *out_1", "bool *out_2", "void *workspace"]
