@@ -92,7 +92,8 @@ def _open_library(path: str, manifest: dict) -> ctypes.CDLL:
         raise ValueError(f"load_exported: {path!r} was built from IR hash {found[:16]}..., "
                          f"its manifest says {manifest['ir_hash'][:16]}...: the files come "
                          "from different exports (export again, or keep each .so with its "
-                         ".json)")
+                         ".json; a process keeps the first library it loaded from a path, so "
+                         "re-exporting to a loaded path needs a new process or a new path)")
     return library
 
 
