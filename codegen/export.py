@@ -13,7 +13,9 @@ internal linkage, so the optimiser inlines or drops it and the object needs
 nothing of propc: only libc (aligned_alloc, free, mem*) and libm.
 
 The code is position independent (no text relocations in a shared library) and
-single-threaded: no libgomp, no thread pool, reentrant (the arena is per call).
+reentrant (the arena is per call). By default it is single-threaded (no libgomp);
+with `threads` > 1 its big products and loops run as libgomp teams (no thread
+pool: the pool lives in propc's process-wide library, codegen/parallel_pool.py).
 codegen/export_link.py turns the object into a shared library; export_header.py
 writes its C header.
 """
@@ -33,6 +35,7 @@ from .errors import CodegenError
 from .export_abi import emit_pass, emit_queries
 from .jit import _COMPILE_LOCK, optimise, parse_and_verify
 from .lowering import lower_graph
+from .parallel import load_gomp
 from .target import Target, targeting
 
 
@@ -80,22 +83,27 @@ def ir_hash(graphs: list[Graph]) -> str:
 def build_object(name: str, passes: list[ExportPass], target: Target) -> ExportedCode:
     """Compile `passes` for `target` into one object file (see the module docstring).
 
-    `name` is the C prefix of every exported symbol. The target is used with a
-    single thread whatever its `threads` says: the object has no thread pool.
+    `name` is the C prefix of every exported symbol. `target.threads` (None: 1) is
+    the thread count of the code: more than one plans big products and loops as
+    libgomp regions (the code then calls GOMP_parallel: link with libgomp).
     """
     if not passes:
         raise ValueError("build_object needs at least one pass")
+    threads = max(1, target.threads or 1)
     _load_process_library()
+    if threads > 1 and not load_gomp():
+        raise CodegenError(f"exporting with {threads} threads needs libgomp, which this "
+                           "machine lacks; export with one thread")
     module = lir.Module(name=f"{name}_export")
-    single = dataclasses.replace(target, threads=1)
-    with targeting(single):
-        _define_sgemm(module)
+    chosen = dataclasses.replace(target, threads=threads)
+    with targeting(chosen):
+        _define_library(module, threads)
         exported = [_lower_pass(module, name, item) for item in passes]
     workspace = max(item.workspace_bytes for item in exported)
     digest = ir_hash([item.graph for item in passes])
     emit_queries(module, name, workspace, digest)
-    object_code, text = _compile(module, name, single)
-    return ExportedCode(name, object_code, exported, workspace, digest, single, text)
+    object_code, text = _compile(module, name, chosen)
+    return ExportedCode(name, object_code, exported, workspace, digest, chosen, text)
 
 
 def _load_process_library() -> None:
@@ -106,13 +114,31 @@ def _load_process_library() -> None:
     load_library()
 
 
-def _define_sgemm(module: lir.Module) -> None:
-    """Define the single and batched sgemm under the symbols graph kernels call
-    (the one-threaded functions: the threaded ones are never called here)."""
-    from .matmul import emit_sgemm, emit_sgemm_batched
-    from .sgemm_step import BATCHED, SINGLE
-    emit_sgemm(module, SINGLE, callback=True)
+def _define_library(module: lir.Module, threads: int) -> None:
+    """Define what graph kernels call under the symbols they call it by: the single
+    and batched sgemm, and with threads the region function and threaded sgemm
+    (libgomp teams: exported code has no thread pool)."""
+    from .matmul import emit_sgemm, emit_sgemm_batched, host_config
+    from .matmul_parallel import emit_sgemm_parallel
+    from .parallel import PARALLEL
+    from .parallel_region import emit_parallel
+    from .sgemm_step import BATCHED, SINGLE, THREADED
+    single = emit_sgemm(module, SINGLE, callback=True)
     emit_sgemm_batched(module, BATCHED, sgemm_name=SINGLE)
+    if threads > 1:
+        region = _alias(module, PARALLEL, emit_parallel(module, gomp=True))
+        emit_sgemm_parallel(module, THREADED, single, region, host_config(), gomp=True)
+
+
+def _alias(module: lir.Module, symbol: str, target: lir.Function) -> lir.Function:
+    """`symbol`, a function that calls `target` with its own arguments (inlined)."""
+    fn = lir.Function(module, target.function_type, symbol)
+    fn.attributes.add("nounwind")
+    fn.attributes.add("alwaysinline")
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    builder.call(target, fn.args)
+    builder.ret_void()
+    return fn
 
 
 def _lower_pass(module: lir.Module, prefix: str, item: ExportPass) -> ExportedPass:

@@ -33,7 +33,7 @@ _USAGE = """\
  * workspace: NULL (the call allocates its scratch with aligned_alloc and frees it)
  * or {NAME}_workspace_bytes() bytes aligned to {MACRO}_WORKSPACE_ALIGN, which one
  * call uses at a time: give each thread its own and calls never allocate. The
- * functions keep no global state: any number of threads may call them at once.
+ * functions are reentrant: any number of threads may call them at once.
  * Each returns {MACRO}_OK, {MACRO}_ERROR_NO_MEMORY or {MACRO}_ERROR_MISALIGNED
  * (nothing was written then).
  *
@@ -49,7 +49,7 @@ def header_text(code: ExportedCode, arguments: list[Arguments], source: str) -> 
     target = code.target
     lines = [f"/* {name}.h: the C interface of {name}.so / {name}.o, written by propc export.",
              f" * Exported: {source}",
-             f" * CPU: {target.name} (LLVM cpu {target.cpu}), one thread.",
+             f" * CPU: {target.name} (LLVM cpu {target.cpu}); {_threads_note(target.threads)}",
              f" * IR hash (SHA-256 of the exported graphs' text): {code.ir_hash}",
              " *",
              _USAGE.format(NAME=name, MACRO=macro), " */",
@@ -73,6 +73,13 @@ def header_text(code: ExportedCode, arguments: list[Arguments], source: str) -> 
               f"const char *{name}_ir_hash(void);", "",
               "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
+
+
+def _threads_note(threads: int | None) -> str:
+    if not threads or threads <= 1:
+        return "one thread (no libgomp)."
+    return (f"big products and loops on up to {threads} threads (libgomp teams: link the .o "
+            "with -lgomp; OMP_* variables apply).")
 
 
 def _pass_lines(exported: ExportedPass, names: Arguments) -> list[str]:

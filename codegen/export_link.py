@@ -31,8 +31,9 @@ def c_compiler() -> str:
                        "was written and can be linked elsewhere")
 
 
-def link_shared(object_path: str, library_path: str, prefix: str) -> None:
-    """Link `object_path` into the shared library `library_path`, exporting `prefix_*`."""
+def link_shared(object_path: str, library_path: str, prefix: str, gomp: bool = False) -> None:
+    """Link `object_path` into the shared library `library_path`, exporting `prefix_*`
+    (with libgomp when `gomp`: code exported with threads calls it)."""
     compiler = c_compiler()
     with tempfile.TemporaryDirectory(prefix="propc-link-") as scratch:
         script = os.path.join(scratch, "exports.map")
@@ -40,7 +41,7 @@ def link_shared(object_path: str, library_path: str, prefix: str) -> None:
             handle.write(f"{{\n  global: {prefix}_*;\n  local: *;\n}};\n")
         command = [compiler, "-shared", "-o", library_path, object_path,
                    f"-Wl,--version-script={script}", "-Wl,-z,text", "-Wl,-z,noexecstack",
-                   "-Wl,--no-undefined", "-Wl,--as-needed", "-lm"]
+                   "-Wl,--no-undefined", "-Wl,--as-needed", "-lm"] + (["-lgomp"] if gomp else [])
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         except (OSError, subprocess.SubprocessError) as err:

@@ -109,11 +109,17 @@ def features() -> Mapping[str, bool]:
     return chosen.flags if chosen is not None else _host_flags()
 
 
+def exporting() -> bool:
+    """Whether code is being planned for another process (an export): then it has
+    no thread pool, and regions are planned as expensive (codegen/parallel.py)."""
+    return current() is not None
+
+
 def thread_override() -> int | None:
     """The thread count the current target fixes, None when the process decides."""
     chosen = current()
     return chosen.threads if chosen is not None else None
 
 
-__all__ = ["CPU_CHOICES", "HOST", "LEVEL_FEATURES", "Target", "current", "features",
+__all__ = ["CPU_CHOICES", "HOST", "LEVEL_FEATURES", "Target", "current", "exporting", "features",
            "named_target", "targeting", "thread_override"]

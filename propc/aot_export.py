@@ -64,14 +64,17 @@ class ExportedFiles:
 
 @api_boundary
 def export(fn: Callable, *args: Any, path: str = "model", name: str = "model",
-           cpu: str = "host") -> ExportedFiles:
+           cpu: str = "host", threads: int = 1) -> ExportedFiles:
     """Compile `fn` for the argument signature `args` (arrays, numbers or
-    ShapeDtypes) and write NAME.so, NAME.o, NAME.h and NAME.json into `path`."""
+    ShapeDtypes) and write NAME.so, NAME.o, NAME.h and NAME.json into `path`.
+    `threads` > 1 runs big products and loops on libgomp teams of that size."""
     function = fn.fn if isinstance(fn, Compiled) else fn
     if not callable(function):
         raise TypeError(f"pc.export expects a function, got {type(fn).__name__}")
     _check_name(name)
-    target = named_target(cpu)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"pc.export: threads must be a positive int, got {threads!r}")
+    target = named_target(cpu, threads)
     _check_arguments(function, args)
     directory = _writable_directory(path)
     traced = trace_to_graph(function, args)
@@ -83,7 +86,7 @@ def export(fn: Callable, *args: Any, path: str = "model", name: str = "model",
                             for suffix in ("so", "o", "h", "json")))
     with open(files.object, "wb") as handle:
         handle.write(code.object_code)
-    link_shared(files.object, files.library, name)
+    link_shared(files.object, files.library, name, gomp=threads > 1)
     source = f"{_qualified_name(function)} for {', '.join(str(t) for t in code.passes[0].inputs)}"
     arguments = [([(c, what) for c, what, _ in inputs], [(c, what) for c, what in outputs])]
     _write_text(files.header, header_text(code, arguments, source))
@@ -191,7 +194,7 @@ def _manifest(code, function: Callable, traced, inputs: list, outputs: list) -> 
                   for (c, path), kind in zip(outputs, exported.outputs)]
     return {"format": FORMAT, "abi_version": ABI_VERSION, "name": code.name,
             "function": _qualified_name(function), "ir_hash": code.ir_hash,
-            "cpu": code.target.name, "llvm_cpu": code.target.cpu, "threads": 1,
+            "cpu": code.target.name, "llvm_cpu": code.target.cpu, "threads": code.target.threads,
             "library": f"{code.name}.so", "object": f"{code.name}.o",
             "header": f"{code.name}.h", "workspace_bytes": code.workspace_bytes,
             "in_tree": tree_to_json(traced.in_tree), "out_tree": tree_to_json(traced.out_tree),

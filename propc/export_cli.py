@@ -1,4 +1,4 @@
-"""`propc export FILE.py:FUNC --arg f32[32,64] ... -o DIR [--name N] [--cpu C]`:
+"""`propc export FILE.py:FUNC --arg f32[32,64] ... -o DIR [--name N] [--cpu C] [--threads T]`:
 write FUNC compiled ahead of time as DIR/N.so, N.o, N.h and N.json (pc.export).
 
 One `--arg` per positional parameter of FUNC, in order (the `propc show` syntax);
@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="model", help="file and C symbol prefix (default: model)")
     p.add_argument("--cpu", default="host", choices=CPU_CHOICES,
                    help="the CPU to compile for (default: host)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for big products and loops (default 1: no libgomp)")
     return p
 
 
@@ -33,7 +35,8 @@ def export_command(options: argparse.Namespace) -> list[str]:
     import propc as pc
     fn = load_function(options.target)
     specs = [parse_arg_spec(a) for a in options.arg]
-    files = pc.export(fn, *specs, path=options.output, name=options.name, cpu=options.cpu)
+    files = pc.export(fn, *specs, path=options.output, name=options.name, cpu=options.cpu,
+                      threads=options.threads)
     return [f"wrote {path}" for path in (files.library, files.object, files.header,
                                          files.manifest)]
 

@@ -103,3 +103,28 @@ def test_x86_64_v2_export_has_no_avx_and_is_correct(tmp_path, forward_export):
     expected = pc.interpret(lambda x, w: pc.nn.softmax(pc.tanh(x @ w) * 2.0))(x, w)
     rtol, atol = COMPARE_TOLERANCES["float32"]
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+def test_threaded_export_needs_libgomp_and_computes_the_same(tmp_path):
+    """threads=2: the 33 MFLOP product runs as a libgomp team (GOMP_parallel, libgomp
+    needed, still only NAME_* exported); a C program and load_exported get exactly
+    what pc.compile gets."""
+    from codegen.parallel import load_gomp
+    if not load_gomp():
+        pytest.skip("needs libgomp")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((128, 256)).astype(np.float32)
+    w = rng.standard_normal((256, 512)).astype(np.float32)
+
+    def layer(x, w):
+        return pc.tanh(x @ w)
+
+    files = pc.export(layer, x, w, path=str(tmp_path), name="layer", threads=2)
+    needed = set(re.findall(r"\(NEEDED\).*\[(.+)\]", _dynamic_section(files.library)))
+    assert "libgomp.so.1" in needed and needed <= {"libc.so.6", "libm.so.6", "libgomp.so.1"}
+    assert "GOMP_parallel" in " ".join(dynamic_symbols(files.library, defined=False))
+    assert all(name.startswith("layer_") for name in dynamic_symbols(files.library, True))
+    expected = pc.compile(layer)(x, w)
+    assert np.array_equal(pc.load_exported(files.library)(x, w), expected)
+    from_c = run_driver(build_driver(str(tmp_path), "layer"), str(tmp_path), [x, w], "layer")
+    assert np.array_equal(from_c[0], expected)
