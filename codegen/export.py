@@ -4,7 +4,7 @@
     code.object_code    # ELF object: NAME_* functions global, everything else internal
 
 One LLVM module holds, for every pass, the graph's kernels and entry
-(codegen/lowering.py, lowered for the target with one thread), its C function
+(codegen/lowering.py, lowered for the target and its thread count), its C function
 NAME_PASS (codegen/export_abi.py), the queries NAME_workspace_bytes /
 NAME_abi_version / NAME_ir_hash, and the sgemm the kernels call, defined in the
 module itself under the symbols graph code calls in the JIT (`propc.shared.*`)

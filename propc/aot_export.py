@@ -12,9 +12,9 @@ writes into `path`:
             path, shape and dtype, the IR hash (propc/exported.py reads it).
 
 The function is traced and simplified exactly as `pc.compile` does for the same
-signature, then lowered for `cpu` (codegen/target.py) with one thread: the
-library runs the in-process compiled code's arithmetic (bit-identical on the
-host CPU) without propc, llvmlite, NumPy or libgomp. A training step exports
+signature, then lowered for `cpu` (codegen/target.py) with `threads` threads (1:
+no libgomp): the library runs the in-process compiled code's arithmetic
+(bit-identical on the host CPU) without propc, llvmlite or NumPy. A training step exports
 like any function: it returns the new parameters into output buffers (see the
 header's notes), and `pc.export(pc.compile(step), ...)` is accepted.
 """
