@@ -1,8 +1,10 @@
-"""`propc export FILE.py:FUNC --arg f32[32,64] ... -o DIR [--name N] [--cpu C] [--threads T]`:
-write FUNC compiled ahead of time as DIR/N.so, N.o, N.h and N.json (pc.export).
+"""Compile FUNC ahead of time into DIR/NAME.so, NAME.o, NAME.h and NAME.json.
 
-One `--arg` per positional parameter of FUNC, in order (the `propc show` syntax);
-`--cpu` is `host` (this machine) or an x86-64 level (x86-64, x86-64-v2, v3, v4).
+    propc export FILE.py:FUNC --arg f32[32,64] ... -o DIR [--name N] [--cpu C] [--threads T]
+
+runs pc.export. One `--arg` per positional parameter of FUNC, in order (the
+`propc show` syntax); `--cpu` is `host` (this machine) or an x86-64 level
+(x86-64, x86-64-v2, v3, v4); `--threads` > 1 needs libgomp.
 """
 from __future__ import annotations
 
