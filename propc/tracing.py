@@ -50,6 +50,7 @@ class TraceContext:
         self.reverse_passes: list[tuple[ir.Graph, ir.Graph]] = []
         self.active = True
         self._lifted: dict[Value, Tensor] = {}
+        self.arguments: dict[Value, str] = {}   # argument inputs -> their paths (args[1])
 
     @property
     def graph(self) -> ir.Graph:
@@ -322,6 +323,7 @@ def trace_to_graph(fn: Callable, args: tuple, *, name: str | None = None) -> Tra
     specs = [leaf_spec(leaf, path) for leaf, path in zip(leaves, paths)]
     with new_trace(name or function_name(fn)) as context:
         inputs = [context.new_input(spec.type, spec.weak) for spec in specs]
+        context.arguments.update((t.value, path) for t, path in zip(inputs, paths))
         result = fn(*tree_unflatten(in_tree, inputs))
         out_leaves, out_tree = tree_flatten(result)
         out_paths = tree_paths(result, "output")
