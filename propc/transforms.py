@@ -83,7 +83,7 @@ def _differentiate(traced, wrt: list[int], outputs: list[int] | None = None) -> 
     graph = traced.graph
     if outputs is not None:
         graph = ir.Graph(graph.name, list(graph.inputs), list(graph.ops),
-                         [graph.outputs[i] for i in outputs])
+                         [graph.outputs[i] for i in outputs], custom_vjps=graph.custom_vjps)
     vjp = vjp_graph(graph, wrt)
     forward, backward = partition(vjp)
     return _Derived(traced, vjp, forward, backward)

@@ -8,6 +8,10 @@ operand is rewritten by its rule in `BATCH_RULES` (ir/passes/batch_rules.py),
 whose result carries the batch axis at position 0. The graph's size does not
 depend on `size`: every rule emits a fixed number of ops.
 
+Custom-VJP regions (`Graph.custom_vjps`) are carried over with their backward
+graph batched the same way; a cotangent is summed over the batch where its input
+is shared by every example.
+
 Outputs keep their batched-ness: `BatchedGraph.out_batched[i]` says whether output
 i carries the batch axis (an output that depends on no batched input does not);
 the caller broadcasts or moves axes as its API needs. (Same idea as JAX's
@@ -20,10 +24,10 @@ from typing import Sequence
 
 from ..builder import Builder
 from ..errors import IRError
-from ..graph import Graph, Value
+from ..graph import CustomVJP, Graph, Value
 from ..types import TensorType
 from ..verify import verify
-from .batch_rules import BATCH_RULES
+from .batch_rules import BATCH_RULES, materialize
 from .rebuild import copy_op
 
 
@@ -81,6 +85,31 @@ def batch_graph(graph: Graph, batched: Sequence[bool], size: int) -> BatchedGrap
         is_batched.add(op.result)
     b.output(*[mapping[v] for v in graph.outputs])
     result_graph = b.build()
+    result_graph.custom_vjps.extend(_batch_region(region, mapping, is_batched, size)
+                                    for region in graph.custom_vjps)
     verify(result_graph)
     return BatchedGraph(result_graph, tuple(v in is_batched for v in graph.outputs), mapping,
                         frozenset(is_batched))
+
+
+def _batch_region(region: CustomVJP, mapping: dict[Value, Value], is_batched: set[Value],
+                  size: int) -> CustomVJP:
+    """A custom-VJP region of the batched graph: its backward batched like its
+    residuals and outputs, each cotangent batched exactly when its input is."""
+    flags = [v in is_batched for v in region.residuals + region.outputs]
+    inner = batch_graph(region.backward, flags, size)
+    b = Builder(region.backward.name)
+    inputs = [b.input(v.type) for v in inner.graph.inputs]
+    results = b.inline(inner.graph, inputs)
+    cotangents = []
+    for value, ct, ct_batched in zip(region.inputs, results, inner.out_batched):
+        wanted = value in is_batched
+        if ct_batched and not wanted:
+            ct = b.reduce_sum(ct, axes=(0,))
+        elif wanted and not ct_batched:
+            ct = materialize(b, ct, size)
+        cotangents.append(ct)
+    b.output(*cotangents)
+    moved = region.remap(mapping)
+    return CustomVJP(moved.name, moved.inputs, moved.closed, moved.outputs, moved.residuals,
+                     b.build(), moved.loc)
