@@ -84,11 +84,7 @@ def _call(rule: custom_vjp, args: tuple) -> Any:
               for leaf, formal in zip(leaves, fwd.graph.inputs)]
     closed = [tracing.adopt(t, context, "custom_vjp") for t in fwd.captured]
     results = tracing.bind(fwd.graph, inputs + closed, fwd.out_weak)
-    # fresh values for the outputs, so the region has an op for each even when fwd
-    # returns an argument or a residual unchanged
-    outputs = [tracing.apply("convert", t, weak=t.weak, dtype=t.type.dtype)
-               for t in results[:n_out]]
-    residuals = results[n_out:]
+    outputs, residuals = fresh(results[:n_out]), results[n_out:]
     out_tree, res_tree = fwd.out_tree.children
     cotangent = tree_unflatten(out_tree, [ShapeDtype(t.shape, t.dtype) for t in outputs])
     backward = tracing.trace_to_graph(
@@ -101,11 +97,25 @@ def _call(rule: custom_vjp, args: tuple) -> Any:
     reordered = ir.Graph(graph.name, graph.inputs[:n_res] + graph.inputs[n_res + n_cts:] +
                          graph.inputs[n_res:n_res + n_cts], graph.ops, graph.outputs,
                          custom_vjps=graph.custom_vjps)
-    context.graph.custom_vjps.append(ir.CustomVJP(
-        name, tuple(t.value for t in inputs), tuple(t.value for t in closed),
-        tuple(t.value for t in outputs), tuple(t.value for t in residuals + bwd_closed),
-        reordered, user_location()))
+    add_region(name, inputs, closed, outputs, residuals + bwd_closed, reordered)
     return tree_unflatten(out_tree, outputs)
+
+
+def fresh(tensors: list[tracing.Tensor]) -> list[tracing.Tensor]:
+    """New values equal to `tensors` (an identity convert each), so that a region has
+    an op of its own for every output, even one that is an argument or a residual."""
+    return [tracing.apply("convert", t, weak=t.weak, dtype=t.type.dtype) for t in tensors]
+
+
+def add_region(name: str, inputs: list[tracing.Tensor], closed: list[tracing.Tensor],
+               outputs: list[tracing.Tensor], residuals: list[tracing.Tensor],
+               backward: ir.Graph) -> None:
+    """Annotate the current trace's graph with a custom-VJP region (ir.CustomVJP)."""
+    def values(tensors):
+        return tuple(t.value for t in tensors)
+    tracing.current_trace().graph.custom_vjps.append(ir.CustomVJP(
+        name, values(inputs), values(closed), values(outputs), values(residuals), backward,
+        user_location()))
 
 
 def _checked_bwd(bwd: Callable, name: str, args: tuple, specs: list, residuals: Any,

@@ -37,7 +37,7 @@ from ..errors import IRError
 from ..graph import CustomVJP, Graph, Op, Value
 from ..types import TensorType
 from ..verify import verify
-from .dce import dce
+from .dce import live_ops
 from .rebuild import copy_op, start
 from .vjp_rules import VJP_RULES
 
@@ -67,6 +67,9 @@ class VJPGraph:
       outputs = primal outputs + one cotangent per entry of `wrt`.
     cotangent_outputs: indices of the primal outputs that take a cotangent input.
     wrt: indices of the primal inputs that get a cotangent output, in order.
+    given_backward: the ops of `graph` that custom-VJP regions' backward graphs
+      contributed; the partition places them in the backward pass even where they
+      read no cotangent (a checkpoint's recomputation is one).
     """
 
     graph: Graph
@@ -74,6 +77,7 @@ class VJPGraph:
     num_primal_outputs: int
     cotangent_outputs: tuple[int, ...]
     wrt: tuple[int, ...]
+    given_backward: frozenset[Op] = frozenset()
 
 
 def add_cotangents(b: Builder, first: Value | Zero, second: Value | Zero) -> Value | Zero:
@@ -176,24 +180,27 @@ def _plan_regions(regions: list[CustomVJP], ops: list[Op]) -> tuple[dict[Op, Cus
 
 
 def _backprop_region(b: Builder, region: CustomVJP, cotangents: dict[Value, Value | Zero],
-                     active: set[Value]) -> None:
-    """Run a region's given backward on its outputs' cotangents."""
+                     active: set[Value]) -> list[Op]:
+    """Run a region's given backward on its outputs' cotangents; returns its ops."""
     cts = [cotangents.get(v, Zero(v.type)) for v in region.outputs]
     if all(isinstance(ct, Zero) for ct in cts):
-        return
+        return []
     for value in region.closed:
         if value in active:
             raise AutodiffError(
                 f"{region.loc}: custom_vjp function {region.name!r} closes over a "
                 f"{value.type} value that is being differentiated; its bwd can only return "
                 "cotangents of its arguments, so pass that value as an argument")
+    first = len(b.graph.ops)
     with b.at(region.loc):
         results = b.inline(region.backward, list(region.residuals) +
                            [instantiate(b, ct) for ct in cts])
+    emitted = b.graph.ops[first:]
     for value, ct in zip(region.inputs, results):
         if value in active:
             previous = cotangents.get(value, Zero(value.type))
             cotangents[value] = add_cotangents(b, previous, ct)
+    return emitted
 
 
 def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> VJPGraph:
@@ -221,12 +228,17 @@ def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> VJPGraph:
     regions = [r.remap(mapping) for r in graph.custom_vjps]
     active = _active_values([inputs[i] for i in chosen], primal_ops, regions)
     triggers, inside = _plan_regions(regions, primal_ops)
+    given: set[Op] = set()
     for op in reversed(primal_ops):
         if op in triggers:
-            _backprop_region(b, triggers[op], cotangents, active)
+            given.update(_backprop_region(b, triggers[op], cotangents, active))
         if op not in inside:
             _backprop_op(b, op, cotangents, active)
     results = [cotangents.get(inputs[i], Zero(inputs[i].type)) for i in chosen]
     b.output(*outputs, *[instantiate(b, ct) for ct in results])
-    joint = dce(b.build())
-    return VJPGraph(joint, len(graph.inputs), len(graph.outputs), seeded, chosen)
+    built = b.build()
+    live = live_ops(built)     # dead-code removal in place: the ops keep their identity
+    joint = Graph(built.name, built.inputs, [op for op in built.ops if op in live],
+                  built.outputs)
+    return VJPGraph(joint, len(graph.inputs), len(graph.outputs), seeded, chosen,
+                    frozenset(op for op in given if op in live))
