@@ -27,12 +27,13 @@ from .transforms import grad, value_and_grad, vjp  # noqa: E402
 from .vmap import vmap  # noqa: E402
 from .custom_vjp import custom_vjp  # noqa: E402
 from .checkpoint import checkpoint  # noqa: E402
+from .jvp import jvp  # noqa: E402
 from .compile import Compiled, Lowered, compile  # noqa: E402
 from .checks import check_grad, compare  # noqa: E402
 
 __all__ = [
     "Compiled", "Lowered", "check_grad", "compare", "compile", "grad", "value_and_grad", "vjp",
-    "vmap", "custom_vjp", "checkpoint",
+    "vmap", "custom_vjp", "checkpoint", "jvp",
     "ConcretizationError", "ShapeDtype", "ShapeError", "Tensor", "TraceError", "abs",
     "bool_", "broadcast_to", "concatenate", "cos", "exp", "float32", "float64", "int32",
     "int64", "interpret", "log", "matmul", "max", "maximum", "mean", "min", "minimum", "nn",
