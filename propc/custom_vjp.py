@@ -33,6 +33,7 @@ import ir
 
 from . import tracing
 from .errors import TraceTypeError, user_location
+from .numpy_api import broadcast_to
 from .pytree import tree_flatten, tree_unflatten
 from .signature import ShapeDtype
 
@@ -125,7 +126,7 @@ def _checked_bwd(bwd: Callable, name: str, args: tuple, specs: list, residuals: 
     result = bwd(residuals, cotangent)
     if not isinstance(result, (tuple, list)) or len(result) != len(args):
         raise TraceTypeError("custom_vjp", f"bwd of {name!r} must return a tuple with one "
-                             f"entry per argument ({len(args)}), got {_describe(result)}")
+                             f"entry per argument ({len(args)}), got {type(result).__name__}")
     leaves = []
     spec_iter = iter(specs)
     for index, (arg, entry) in enumerate(zip(args, result)):
@@ -153,10 +154,5 @@ def _cotangent_leaf(ct: Any, spec, name: str, index: int) -> tracing.Tensor:
                                             zip(t.shape[::-1], spec.shape[::-1])):
             raise TraceTypeError("custom_vjp", f"bwd of {name!r}: the cotangent of argument "
                                  f"{index} is {t.type}, the argument is {spec.type}")
-        from .numpy_api import broadcast_to
         t = broadcast_to(t, spec.shape)
     return tracing.cast(t, spec.dtype)
-
-
-def _describe(value: Any) -> str:
-    return type(value).__name__

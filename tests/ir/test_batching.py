@@ -73,8 +73,10 @@ def test_sources_are_not_batched(case):
 
 
 def test_batched_ops_compile_and_match_the_loop():
-    """Every float32 row's batched graphs, compiled in one module."""
-    rows = [row for row in ROWS if row[0].dtype is ir.DType.f32]
+    """The float32 rows' batched graphs (every primitive, the interpreted test has
+    the other shape classes), compiled in one module."""
+    rows = [row for row in ROWS if row[0].dtype is ir.DType.f32
+            and row[0].shape_class not in ("size1", "odd", "empty")]
     graphs, inputs, expected = [], [], []
     for case, flags in rows:
         examples, batched = _batched_inputs(case, flags, seed=2)
