@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import ir
 
-from .arguments import ArgumentSplitter, CallKey
+from .arguments import ArgumentSplitter, CallKey, argument_paths
 from .errors import api_boundary
-from .pytree import tree_flatten, tree_paths, tree_unflatten
+from .pytree import tree_flatten, tree_unflatten
 from .signature import ShapeDtype, leaf_spec, runtime_array
 from .tracing import Tensor, Traced, bind, trace_to_graph
 
@@ -65,7 +65,7 @@ def _run_interpreted(interpreted: Interpreted, args: tuple) -> Any:
         traced = trace_to_graph(interpreted.fn, args)
         outputs = bind(traced.graph, leaves + traced.captured, traced.out_weak)
         return tree_unflatten(traced.out_tree, outputs)
-    paths = tree_paths(args, "args")
+    paths = argument_paths(interpreted.fn, args)
     specs = [leaf_spec(leaf, path) for leaf, path in zip(leaves, paths)]
     arrays = [runtime_array(leaf, spec, path) for leaf, spec, path in zip(leaves, specs, paths)]
     key = (in_tree, tuple(specs))

@@ -20,6 +20,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from .pytree import tree_paths
+
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
@@ -103,4 +105,16 @@ class ArgumentSplitter:
 
         specialised.__name__ = getattr(fn, "__name__", "fn")
         specialised.__wrapped__ = fn
+        dynamic_positions = [i for i in range(key.count) if i not in static_args]
+        specialised.argument_roots = ([f"args[{i}]" for i in dynamic_positions] +
+                                      [f"kwargs[{name!r}]" for name in key.dynamic_names])
         return specialised
+
+
+def argument_paths(fn: Callable, args: tuple) -> list[str]:
+    """The path of each argument leaf in messages: `args[1]['W']`, or for a
+    specialisation the caller's own naming (`kwargs['scale']`)."""
+    roots = getattr(fn, "argument_roots", None)
+    if roots is None or len(roots) != len(args):
+        return tree_paths(tuple(args), "args")
+    return [path for arg, root in zip(args, roots) for path in tree_paths(arg, root)]

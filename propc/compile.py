@@ -22,11 +22,11 @@ import codegen
 import ir
 from ir.passes.simplify import simplify
 
-from .arguments import ArgumentSplitter, CallKey
+from .arguments import ArgumentSplitter, CallKey, argument_paths
 from .callpath import MISS, specialise
 from .costs import StepCost, step_cost
 from .errors import api_boundary
-from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
+from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .signature import LeafSpec, leaf_spec, runtime_array
 from .tracing import Tensor, Traced, bind, trace_to_graph
 
@@ -232,7 +232,7 @@ class Compiled:
 
     def _signature(self, args: tuple) -> tuple[list, TreeDef, list[str], tuple]:
         leaves, tree = tree_flatten(args)
-        paths = tree_paths(args, "args")
+        paths = argument_paths(self.fn, args)
         specs = tuple(leaf_spec(leaf, path) for leaf, path in zip(leaves, paths))
         return leaves, tree, paths, (tree, specs)
 

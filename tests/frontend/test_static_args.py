@@ -99,3 +99,11 @@ def test_branching_on_an_argument_hints_at_static_arguments():
     with pytest.raises(pc.ConcretizationError) as info:     # not an argument: no such hint
         pc.compile(lambda x: x if x.sum() > 0 else -x)(X)
     assert "static_argnums" not in str(info.value)
+
+
+def test_messages_name_keyword_arguments_by_name():
+    fn = pc.compile(lambda x, flag=False, scale=1.0: x * scale if flag else x)
+    with pytest.raises(pc.ConcretizationError, match=r"kwargs\['flag'\].*static_argnames"):
+        fn(X, flag=True)
+    with pytest.raises(TypeError, match=r"kwargs\['scale'\]: expected an array"):
+        fn(X, scale="big")
