@@ -78,7 +78,7 @@ def _fwd_outputs(name: str, traced: tracing.Traced) -> int:
 def _call(rule: custom_vjp, args: tuple) -> Any:
     name = tracing.function_name(rule.fn) or "fn"
     context = tracing.current_trace()
-    leaves, in_tree = tree_flatten(args)
+    leaves = tree_flatten(args)[0]
     fwd = tracing.trace_to_graph(rule.fwd, args, name=f"{name}_fwd")
     n_out = _fwd_outputs(name, fwd)
     inputs = [tracing.to_tensor(leaf, "custom_vjp", formal.type.dtype)

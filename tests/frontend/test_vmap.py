@@ -131,3 +131,22 @@ def test_errors_name_the_problem():
         pc.vmap(pc.exp, in_axes=(0, 0))(x)
     with pytest.raises(ValueError, match="structure"):
         pc.vmap(lambda p: p["a"], in_axes=({"b": 0},))({"a": x})
+
+
+def test_vjp_of_vmap_and_vmap_of_a_pullback():
+    W, xs = f32(4, 3), f32(5, 4)
+
+    def f(W, x):
+        return pc.tanh(x @ W)
+
+    batched = pc.vmap(f, in_axes=(None, 0))
+    out, pullback = pc.vjp(pc.compile(batched), W, xs)
+    ct = f32(5, 3)
+    gW, gx = pullback(ct)
+    loop = [pc.vjp(f, W, xs[i]) for i in range(5)]
+    assert_same(out, np.stack([o for o, _ in loop]))
+    assert_same(gW, np.sum([pb(ct[i])[0] for i, (_, pb) in enumerate(loop)], axis=0),
+                rtol=1e-5, atol=1e-5)
+    assert_same(gx, np.stack([pb(ct[i])[1] for i, (_, pb) in enumerate(loop)]))
+    per_row = pc.vmap(lambda x, c: pc.vjp(f, W, x)[1](c)[1])(xs, ct)
+    assert_same(per_row, gx)
