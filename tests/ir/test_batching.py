@@ -8,12 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import codegen
 import ir
 from ir.passes.batching import BatchingError, batch_graph
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
+from graph_strategies import graphs, sample_inputs  # noqa: E402
 from op_cases import OP_CASES, OpCase, assert_close  # noqa: E402
 
 BATCH = 3
@@ -103,3 +106,39 @@ def test_bad_flags_are_an_error():
         batch_graph(graph, (True,), BATCH)
     with pytest.raises(BatchingError, match="batch size"):
         batch_graph(graph, (True, True), -1)
+
+
+# --------------------------------------------------------------------------------------
+# random graphs (tests/ir/graph_strategies.py): the batched graph against a loop
+
+
+def _close(actual: np.ndarray, expected: np.ndarray) -> bool:
+    """Ints and bools exactly; floats to a per-dtype tolerance (a batched product or
+    sum may round differently), NaN where NaN, infinities where infinities."""
+    if actual.dtype.kind != "f":
+        return np.array_equal(actual, expected)
+    tolerance = 1e-4 if actual.dtype == np.float32 else 1e-10
+    return np.allclose(actual, expected, rtol=tolerance, atol=tolerance, equal_nan=True)
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(graph=graphs(max_ops=6, locs=False, residuals=False), data=st.data())
+def test_random_graphs_batch_like_a_loop(graph, data):
+    flags = data.draw(st.lists(st.booleans(), min_size=len(graph.inputs),
+                               max_size=len(graph.inputs)))
+    rng = np.random.default_rng(0)
+    shared = sample_inputs(graph, rng)
+    examples = [[fresh if flag else same for fresh, same, flag in
+                 zip(sample_inputs(graph, rng), shared, flags)] for _ in range(BATCH)]
+    batched_inputs = [np.stack([ex[i] for ex in examples]) if flag else shared[i]
+                      for i, flag in enumerate(flags)]
+    result = batch_graph(graph, flags, BATCH)
+    with np.errstate(all="ignore"):
+        got = ir.interpret(result.graph, *batched_inputs)
+        loop = [ir.interpret(graph, *ex) for ex in examples]
+    for index, (value, is_batched) in enumerate(zip(got, result.out_batched)):
+        for example in range(BATCH):
+            actual = value[example] if is_batched else value
+            assert _close(actual, loop[example][index]), (
+                f"output {index}, example {example}, flags {flags}\n{graph}")
