@@ -288,7 +288,7 @@ class Compiled:
                     if self._specialised:
                         log.info("recompiling %s: static or keyword arguments changed to %s",
                                  getattr(self.fn, "__name__", "fn"), key)
-                    specialised = Compiled(self._splitter.specialise(key), self.interpret)
+                    specialised = _Specialisation(self, self._splitter.specialise(key))
                     self._specialised[key] = specialised
         return specialised
 
@@ -340,6 +340,22 @@ class Compiled:
     def cache_size(self) -> int:
         """Signatures traced, over every static key."""
         return len(self._cache) + sum(s.cache_size for s in self._specialised.values())
+
+
+class _Specialisation(Compiled):
+    """The `Compiled` of one static key: its native compiles count for its parent."""
+
+    def __init__(self, parent: Compiled, fn: Callable):
+        super().__init__(fn, parent.interpret)
+        self._parent = parent
+
+    def _executable(self, entry: _Entry):
+        before = self.compile_count
+        executable = super()._executable(entry)
+        if self.compile_count != before:
+            with self._parent._lock:
+                self._parent.compile_count += 1
+        return executable
 
 
 def compile(fn: Callable, *, interpret: bool = False,

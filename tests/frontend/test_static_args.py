@@ -46,6 +46,7 @@ def test_static_values_recompile_only_when_they_change(interpret):
     distinct = list(dict.fromkeys(calls))
     assert traces == distinct          # traced once per new static value, never again
     assert fn.cache_size == len(distinct)
+    assert fn.compile_count == (0 if interpret else len(distinct))
 
 
 def test_a_static_argument_passed_either_way():
