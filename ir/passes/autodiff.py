@@ -151,11 +151,13 @@ def _backprop_op(b: Builder, op: Op, cotangents: dict[Value, Value | Zero],
 
 
 def _region_ops(region: CustomVJP) -> list[Op]:
-    """The ops of a custom-VJP region: those between its outputs and residuals and
-    its inputs and closed values."""
+    """The ops of a custom-VJP region that its outputs depend on, back to its inputs
+    and closed values: the ops whose own rules the region's rule replaces. (Not the
+    residuals' ancestors: a residual may be a value from outside the region that
+    `bwd` reads, and ops only residuals need get no cotangent anyway.)"""
     boundary = set(region.inputs) | set(region.closed)
     found: dict[Op, None] = {}
-    pending = [v for v in region.outputs + region.residuals if v not in boundary]
+    pending = [v for v in region.outputs if v not in boundary]
     while pending:
         op = pending.pop().producer
         if op is None or op in found:
