@@ -26,8 +26,6 @@ from .pytree import LEAF, NONE, TreeDef, tree_flatten, tree_paths, tree_unflatte
 from .signature import ShapeDtype
 from .transforms import _eager
 
-Axis = "int | None"
-
 
 def _is_axis(spec: Any) -> bool:
     return spec is None or (isinstance(spec, (int, np.integer)) and not isinstance(spec, bool))

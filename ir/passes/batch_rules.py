@@ -18,7 +18,10 @@ Helpers keep most rules one line:
 - `defshifted(name, shift)`: one-operand ops whose attributes name axes; `shift`
   maps (attrs, size) to the attributes of the batched op, usually by moving every
   axis number up by one (`_up`);
-- `defsource(*names)`: ops without operands, which are never batched.
+- `defsource(*names)`: ops without operands, which are never batched;
+- `defunrolled(*names)`: the fallback for an op without a clever rule yet: one copy
+  of the op per example, joined along the batch axis. Correct for any primitive,
+  but the graph then grows with the batch size, so prefer a real rule.
 (One rule per primitive, as in JAX's `primitive_batchers`, written from scratch.)
 """
 from __future__ import annotations
@@ -84,6 +87,32 @@ def _never_batched(b, op, operands, batched, size):
 def defsource(*names: str) -> None:
     """Register primitives without operands (the pass copies them unchanged)."""
     register(*names)(_never_batched)
+
+
+def _example(b: Builder, value: Value, index: int) -> Value:
+    """Example `index` of a batched value (the batch axis dropped)."""
+    start = (index,) + (0,) * (value.ndim - 1)
+    stop = (index + 1,) + value.shape[1:]
+    one = b.slice(value, start=start, stop=stop, stride=(1,) * value.ndim)
+    return b.reshape(one, shape=value.shape[1:])
+
+
+def _unrolled(b, op, operands, batched, size):
+    shape = (size,) + op.result.shape
+    if size == 0:
+        return b.full(shape, 0, op.result.dtype)
+    results = []
+    for index in range(size):
+        per_example = [_example(b, v, index) if is_batched else v
+                       for v, is_batched in zip(operands, batched)]
+        result = b.emit(op.prim, *per_example, **op.attrs)
+        results.append(b.reshape(result, shape=(1,) + result.shape))
+    return results[0] if size == 1 else b.concatenate(*results, axis=0)
+
+
+def defunrolled(*names: str) -> None:
+    """Register primitives batched by one op per example (see the module docstring)."""
+    register(*names)(_unrolled)
 
 
 # --------------------------------------------------------------------------------------

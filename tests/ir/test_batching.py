@@ -142,3 +142,16 @@ def test_random_graphs_batch_like_a_loop(graph, data):
             actual = value[example] if is_batched else value
             assert _close(actual, loop[example][index]), (
                 f"output {index}, example {example}, flags {flags}\n{graph}")
+
+
+@pytest.mark.parametrize("prim", ["dot", "concatenate", "pad", "select", "reduce_max"])
+def test_the_unrolled_fallback_rule_matches_the_loop(prim, monkeypatch):
+    """`defunrolled` (for a primitive without a real rule yet) on a few primitives."""
+    from ir.passes import batch_rules
+    monkeypatch.setitem(batch_rules.BATCH_RULES, prim, batch_rules._unrolled)
+    for case in [c for c in OP_CASES if c.prim == prim and c.dtype is ir.DType.f64]:
+        for flags in _variants(case):
+            examples, batched = _batched_inputs(case, flags, seed=4)
+            result = batch_graph(case.graph(examples[0]), flags, BATCH)
+            (got,) = ir.interpret(result.graph, *batched)
+            assert_close(got, _expected(case, examples), case.exact, _row_id((case, flags)))
