@@ -23,7 +23,7 @@ import ir
 from ir.passes.simplify import simplify
 
 from .arguments import ArgumentSplitter, CallKey, argument_paths
-from .callpath import MISS, specialise
+from .callpath import MISS, NUMPY_SCALARS, specialise
 from .costs import StepCost, step_cost
 from .errors import api_boundary
 from .pytree import TreeDef, tree_flatten, tree_unflatten
@@ -166,14 +166,16 @@ def _describe_change(old: tuple, new: tuple, paths: list[str]) -> str:
 
 
 def _quick_key(leaves: list) -> tuple | None:
-    """A cheap signature of plain leaves (arrays and Python numbers), or None when a
-    leaf needs the full check (anything else: NumPy scalars, Tensors, bad leaves)."""
+    """A cheap signature of plain leaves (arrays, Python numbers and NumPy scalars of
+    the supported dtypes), or None when a leaf needs the full check (Tensors, bad
+    leaves, other scalar types)."""
     key = []
     for leaf in leaves:
         kind = type(leaf)
         if kind is np.ndarray:
             key.append((leaf.shape, leaf.dtype))
-        elif kind is float or kind is bool or (kind is int and _INT32_MIN <= leaf <= _INT32_MAX):
+        elif kind is float or kind is bool or kind in NUMPY_SCALARS or (
+                kind is int and _INT32_MIN <= leaf <= _INT32_MAX):
             key.append(kind)
         else:
             return None
@@ -225,6 +227,7 @@ class Compiled:
         self._bound: dict[tuple, _Bound] = {}
         self._fast: Callable | None = None  # the last signature's generated caller
         self._last_key: tuple | None = None
+        self.slow_calls = 0  # calls that took the general path (not a generated caller)
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn, updated=())
 
@@ -295,6 +298,7 @@ class Compiled:
     @api_boundary
     def _call(self, args: tuple, kwargs: dict) -> Any:
         """Every call the generated caller does not take: check, convert, compile."""
+        self.slow_calls += 1
         leaves, tree = tree_flatten(args)
         quick = _quick_key(leaves)
         bound = self._bound.get((tree, quick)) if quick is not None else None
