@@ -33,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the split, init and shuffles")
     p.add_argument("--plot", metavar="FILE.png", help="save loss/accuracy curves (needs matplotlib)")
     p.add_argument("--quick", action="store_true", help="a seconds-long run (3 epochs)")
+    p.add_argument("--data-parallel", action="store_true",
+                   help="train on every MPI rank (run under mpiexec; needs propc[mpi]); "
+                        "--batch is per rank")
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="--data-parallel: save checkpoints in DIR and resume from the newest")
+    p.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS",
+                   help="--data-parallel: steps between checkpoints (default 50)")
     return p
 
 
@@ -146,6 +153,9 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
     epochs = 3 if options.quick else options.epochs
     if epochs < 1 or options.batch < 1 or any(h < 1 for h in options.hidden):
         raise UsageError("--epochs, --batch and --hidden must be positive")
+    if options.data_parallel:
+        from .demo_distributed import run_data_parallel
+        return run_data_parallel(options, out)
     lr = DEFAULT_LR[options.optimizer] if options.lr is None else options.lr
     x, y = load_digits()
     x_train, y_train, x_test, y_test = train_test_split(x, y, 0.2, options.seed)
