@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--busy", action="store_true",
                    help="train-step time at each thread count next to a process that "
                         "keeps the last core busy")
+    p.add_argument("--data-parallel", action="store_true",
+                   help="the large MLP step on 1 rank x all cores vs 2 MPI ranks, compute vs "
+                        "allreduce, and an allreduce estimate for N hosts (needs propc[mpi])")
+    p.add_argument("--hosts", default="2,4,8,16", help="--data-parallel: host counts to estimate")
+    p.add_argument("--link-gbps", type=float, default=10.0,
+                   help="--data-parallel: link bandwidth of the estimate, Gbit/s (default 10)")
+    p.add_argument("--link-latency-us", type=float, default=20.0,
+                   help="--data-parallel: latency per message of the estimate (default 20 µs)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--part", choices=["table", "scaling", "busy"], default="table",
                    help=argparse.SUPPRESS)
@@ -193,7 +201,8 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
     threads = parse_threads(options.threads, options.quick)
     sizes = parse_sizes(options.sizes, options.quick)
     texts, raw, ok = [], [], True
-    if options.table or not (options.memory or options.scaling or options.busy):
+    if options.table or not (options.memory or options.scaling or options.busy
+                             or options.data_parallel):
         print(f"propc bench: running at {', '.join(map(str, threads))} thread(s)...",
               file=sys.stderr, flush=True)
         rows = [row for count in threads for row in run_worker(count, options, "table")]
@@ -220,6 +229,15 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
         texts.append(format_busy([row for row in rows if row.section == "busy"], core) + "\n")
         raw += [row.to_dict() for row in rows]
         ok = ok and not failures(rows)
+    if options.data_parallel:
+        from .bench_distributed import run_section
+        text, rows, fine = run_section("medium" if options.quick else "large",
+                                       3 if options.quick else 30,
+                                       parse_threads(options.hosts, False), options.link_gbps,
+                                       options.link_latency_us)
+        texts.append(text)
+        raw += rows
+        ok = ok and fine
     return "\n".join(texts), raw, ok
 
 

@@ -10,6 +10,8 @@ peer spinning in Allreduce until killed).
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sys
 import traceback
 from typing import Any, Iterator
@@ -33,6 +35,15 @@ def mpi_module() -> Any:
         raise MPIUnavailable(f"propc.distributed needs mpi4py: {INSTALL_HINT} "
                              f"({err})") from None
     return MPI
+
+
+def mpiexec_path() -> str | None:
+    """The `mpiexec` of this interpreter's environment (the mpich wheel installs it
+    next to python), else one on PATH, else None."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    if os.access(beside, os.X_OK):
+        return beside
+    return shutil.which("mpiexec")
 
 
 def world(comm: Any = None) -> Any:

@@ -3,26 +3,18 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
 
+from propc.distributed.mpi import mpiexec_path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "mpi_worker.py")
 # a launch that takes longer than this is a hang (they take 1-4 s here)
 LAUNCH_TIMEOUT_S = 180
-
-
-def mpiexec_path() -> str | None:
-    """The mpiexec of this interpreter's environment (the mpich wheel puts it next
-    to python), else one on PATH."""
-    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    if os.access(beside, os.X_OK):
-        return beside
-    return shutil.which("mpiexec")
 
 
 MPIEXEC = mpiexec_path()
