@@ -7,6 +7,7 @@ Modes:
            --steps with a checkpoint every --every steps; with --fail-rank R and
            --fail-at S, rank R raises once S steps are done; rank 0 writes --out.
   mismatch rank 1 builds a model of another width: start() must reject it.
+  diverge  rank 1 nudges one weight after start(): the hash check must catch it.
 The setup (model, data, learning rates) is shared with the tests, which compute the
 single-process reference from it; mpi4py is imported only by the modes.
 """
@@ -96,10 +97,20 @@ def run_mismatch(comm) -> None:
     print(f"rank {comm.Get_rank()} finished", flush=True)
 
 
+def run_diverge(comm) -> None:
+    from propc import distributed as dist
+    dp = dist.data_parallel(loss_fn, make_update("sgd", LR["sgd"]), comm, check_every=1)
+    params, state = dp.start(*initial("sgd"))
+    if comm.Get_rank() == 1:
+        params[0][0][0, 0] += 1e-6
+    dp.step(params, state, *shards(comm.Get_rank(), comm.Get_size()).batch(0))
+    print(f"rank {comm.Get_rank()} finished", flush=True)
+
+
 def main(argv: list[str]) -> int:
     from propc import distributed as dist
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["train", "restart", "mismatch"])
+    p.add_argument("mode", choices=["train", "restart", "mismatch", "diverge"])
     p.add_argument("--out")
     p.add_argument("--dir")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
@@ -113,8 +124,10 @@ def main(argv: list[str]) -> int:
             run_train(comm, options.out)
         elif options.mode == "restart":
             run_restart(comm, options)
-        else:
+        elif options.mode == "mismatch":
             run_mismatch(comm)
+        else:
+            run_diverge(comm)
     return 0
 
 

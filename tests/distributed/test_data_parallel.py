@@ -109,6 +109,14 @@ def test_mismatched_parameter_shapes_are_detected_at_start():
     assert "finished" not in done.stdout
 
 
+def test_the_check_mode_catches_parameters_that_drift_apart():
+    done = launch(2, "diverge")
+    assert done.returncode != 0
+    assert "params and state values after step 1 differ across ranks" in done.stderr
+    assert "rank 1: hash" in done.stderr
+    assert "finished" not in done.stdout
+
+
 def test_demo_trains_on_four_oversubscribed_ranks(tmp_path):
     done = launch(4, "propc", "demo", "--data-parallel", "--quick", "--batch", "8",
                   "--checkpoint", str(tmp_path), threads=None)
