@@ -47,6 +47,25 @@ def _check(dp, params, x, labels, local) -> str:
     return check_train_step(params, (new, loss), want)
 
 
+def synchronised_allreduce_ms(comm, nbytes: int, repeats: int) -> float:
+    """Median ms of an Allreduce of `nbytes` of float32 that every rank enters at
+    once (a Barrier first): the transfer alone, without waiting for a slower rank."""
+    MPI = _mpi()
+    buffer = np.ones(max(1, nbytes // 4), np.float32)
+    times = []
+    for _ in range(repeats):
+        comm.Barrier()
+        started = time.perf_counter()
+        comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
+        times.append(time.perf_counter() - started)
+    return 1e3 * float(np.median(times))
+
+
+def _mpi():
+    from .distributed.mpi import mpi_module
+    return mpi_module()
+
+
 def worker(size: MLPSize, steps: int) -> dict | None:
     """Time `steps` data-parallel steps on this rank's share of the global batch;
     rank 0's row (medians in ms), None on the other ranks."""
@@ -72,6 +91,7 @@ def worker(size: MLPSize, steps: int) -> dict | None:
            "size": size.describe(), "local_batch": local, "bytes": int(dp.stats.bytes // (steps + 1)),
            "step_ms": 1e3 * float(np.median(total)), "compute_ms": 1e3 * float(np.median(compute)),
            "allreduce_ms": 1e3 * float(np.median(reduce)), "check": check}
+    row["synchronised_ms"] = synchronised_allreduce_ms(comm, row["bytes"], steps)
     if dp.size == 1:  # the whole step as one native call, for reference
         whole = pc_compile(mlp_train_step)
         whole(params, x, labels)
@@ -136,7 +156,7 @@ def estimate_allreduce_ms(nbytes: int, hosts: int, gbit_per_s: float, latency_us
 def format_measured(rows: list[dict]) -> list[str]:
     base = rows[0].get("step_ms")
     header = ("ranks x threads", "step ms", "compute ms", "allreduce ms", "allreduce share",
-              "vs first", "check")
+              "synchronised allreduce ms", "vs first", "check")
     lines = []
     for row in rows:
         step = row.get("step_ms")
@@ -144,10 +164,11 @@ def format_measured(rows: list[dict]) -> list[str]:
         for key in ("step_ms", "compute_ms", "allreduce_ms"):
             cells.append("-" if row.get(key) is None else f"{row[key]:.2f}")
         cells.append(f"{row['allreduce_ms'] / step:.0%}" if step else "-")
+        cells.append("-" if row.get("synchronised_ms") is None else f"{row['synchronised_ms']:.2f}")
         cells.append(f"{step / base:.2f}x" if step and base else "-")
         cells.append(row["check"])
         lines.append(tuple(cells))
-    return render(header, lines, {0, 6})
+    return render(header, lines, {0, 7})
 
 
 def format_estimate(row: dict, hosts: list[int], gbit: float, latency_us: float) -> list[str]:
@@ -173,7 +194,8 @@ def run_section(size: str, steps: int, hosts: list[int], gbit: float,
     rows = [launch(ranks, threads, size, steps) for ranks, threads in configurations(cores or 1)]
     first = rows[0]
     text = [f"data-parallel train step, MLP {first['size']} (global batch), SGD, {steps} steps "
-            f"timed per configuration, medians:"]
+            f"timed per configuration, medians (allreduce: in the step, with any wait for the "
+            f"slower rank; synchronised: the same bytes after a Barrier):"]
     text += format_measured(rows)
     if "one_function_ms" in first:
         text.append(f"(the same step compiled as one function, no MPI, 1 x {first['threads']}: "
