@@ -56,7 +56,7 @@ def test_buckets_cover_the_buffer_in_pieces_of_at_most_the_bucket_size():
     assert flat.buckets(3, 8, 1 << 20) == [(0, 3)]
 
 
-def test_propc_and_propc_distributed_import_without_mpi4py():
+def test_propc_and_propc_distributed_import_without_mpi4py_and_the_demo_says_why():
     script = (
         "import sys\n"
         "class Block:\n"
@@ -68,8 +68,12 @@ def test_propc_and_propc_distributed_import_without_mpi4py():
         "try:\n"
         "    dist.world()\n"
         "except dist.MPIUnavailable as err:\n"
-        "    print('unavailable:', err)\n")
+        "    print('unavailable:', err)\n"
+        "import propc.demo\n"
+        "print('demo exit status', propc.demo.main(['--data-parallel', '--quick']))\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "unavailable: propc.distributed needs mpi4py: pip install 'propc[mpi]'" in done.stdout
+    assert "demo exit status 2" in done.stdout
+    assert "propc demo: --data-parallel: propc.distributed needs mpi4py" in done.stderr
