@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..pytree import DICT, LEAF, LIST, NONE, TUPLE, TreeDef, tree_flatten, tree_unflatten
+from .mpi import world
 
 FORMAT = "propc-checkpoint-1"
 NAME = re.compile(r"^ckpt-(\d{8})\.npz$")
@@ -202,7 +203,6 @@ def save_checkpoint(directory: str | os.PathLike, step: int, params: Any, state:
     """Rank 0 writes the checkpoint (write_checkpoint); the other ranks do nothing
     and get None. Parameters and state are identical on all ranks, so one copy is
     the whole job's. Not collective."""
-    from .mpi import world
     comm = world(comm)
     if comm.Get_rank() != 0:
         return None
@@ -212,7 +212,6 @@ def save_checkpoint(directory: str | os.PathLike, step: int, params: Any, state:
 def restore_checkpoint(directory: str | os.PathLike, comm: Any = None) -> Checkpoint | None:
     """The newest valid checkpoint of `directory`, read by rank 0 and sent to every
     rank (collective), or None on every rank when there is none."""
-    from .mpi import world
     comm = world(comm)
     found: Any = None
     if comm.Get_rank() == 0:

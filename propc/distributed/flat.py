@@ -14,7 +14,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..numpy_api import astype
 from ..pytree import tree_flatten, tree_paths, tree_unflatten
+from ..shape_ops import concatenate, reshape
 from .mpi import DistributedError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -76,8 +78,6 @@ def layout_for(params: Any) -> FlatLayout:
 
 def pack(layout: FlatLayout, loss: Any, grads: Any) -> tuple:
     """Inside a trace: the gradient leaves and the loss as the layout's flat buffers."""
-    from ..numpy_api import astype
-    from ..shape_ops import concatenate, reshape
     leaves, _ = tree_flatten(grads)
     parts: list[list] = [[] for _ in layout.dtypes]
     for leaf, slot in zip(leaves, layout.slots):
@@ -90,7 +90,6 @@ def pack(layout: FlatLayout, loss: Any, grads: Any) -> tuple:
 def unpack(layout: FlatLayout, buffers: Sequence[Any], treedef_of: Any, ranks: int) -> Any:
     """Inside a trace: the gradients (structure of `treedef_of`) read out of the
     flat buffers, each divided by `ranks` (the sum over ranks becomes a mean)."""
-    from ..shape_ops import reshape
     _, treedef = tree_flatten(treedef_of)
     leaves = []
     for slot in layout.slots:

@@ -14,6 +14,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..datasets import load_digits, train_test_split
+from .mpi import world
+
 
 @dataclass(frozen=True)
 class Shards:
@@ -73,7 +76,6 @@ class Shards:
 
 def shard(arrays: Sequence[np.ndarray], global_batch: int, comm=None, seed: int = 0) -> Shards:
     """`Shards` of `arrays` for this rank of `comm` (MPI.COMM_WORLD when None)."""
-    from .mpi import world
     comm = world(comm)
     return Shards(tuple(arrays), global_batch, comm.Get_rank(), comm.Get_size(), seed)
 
@@ -81,7 +83,6 @@ def shard(arrays: Sequence[np.ndarray], global_batch: int, comm=None, seed: int 
 def shard_digits(global_batch: int, comm=None, seed: int = 0, test_fraction: float = 0.2):
     """The bundled digits' training split as this rank's `Shards`, and the test
     split (x_test, y_test), the same on every rank."""
-    from ..datasets import load_digits, train_test_split
     x, y = load_digits()
     x_train, y_train, x_test, y_test = train_test_split(x, y, test_fraction, seed)
     return shard((x_train, y_train), global_batch, comm, seed), (x_test, y_test)

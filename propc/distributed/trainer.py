@@ -24,7 +24,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..compile import compile as compile_native
 from ..pytree import tree_flatten
+from ..transforms import value_and_grad
 from . import consistency, flat
 from .mpi import mpi_module, world
 
@@ -55,21 +57,18 @@ class DataParallel:
             raise ValueError(f"data_parallel: bucket_bytes must be at least 8, got {bucket_bytes}")
         if check_every < 0:
             raise ValueError(f"data_parallel: check_every must be >= 0, got {check_every}")
-        from ..compile import compile as pc_compile
         self.comm = world(comm)
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.loss_fn, self.update = loss_fn, update
         self.bucket_bytes, self.check_every = bucket_bytes, check_every
         self.stats = CommStats()
         self._layout: flat.FlatLayout | None = None
-        self.grad = pc_compile(self._grad_program())
-        self.apply = pc_compile(self._update_program())
+        self.grad = compile_native(self._grad_program())
+        self.apply = compile_native(self._update_program())
 
     # -- the two traced halves ------------------------------------------------------
 
     def _grad_program(self) -> Callable:
-        from ..transforms import value_and_grad
-
         def grad_step(params, *batch):
             loss, grads = value_and_grad(self.loss_fn)(params, *batch)
             return flat.pack(self._layout, loss, grads)
