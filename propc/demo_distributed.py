@@ -100,9 +100,10 @@ def _train(options: argparse.Namespace, comm: Any, out: Callable[[str], None]) -
         f"{os.environ.get('PROPC_NUM_THREADS', '?')} compute thread(s) per rank\n")
     _describe(dp, params, state, shards, x_test, out)
     out("== 2. training ==")
-    params, state = _epochs(dp, params, state, shards, first_step, epochs, options, out)
-    out("\n== 3. accuracy ==")
     infer = pc.compile(predict)
+    params, state = _epochs(dp, params, state, shards, first_step, epochs, options,
+                            lambda p: accuracy(infer(p, x_train), y_train), out)
+    out("\n== 3. accuracy ==")
     train_acc = accuracy(infer(params, x_train), y_train)
     test_acc = accuracy(infer(params, x_test), y_test)
     out(f"train accuracy: {train_acc:.3f}   ({len(x_train)} images)")
@@ -161,7 +162,8 @@ def _describe(dp, params, state, shards, x_test, out) -> None:
     out(f"  trace + autodiff + optimise + LLVM compile: {seconds:.2f} s\n")
 
 
-def _epochs(dp, params, state, shards, first_step, epochs, options, out) -> tuple[Any, Any]:
+def _epochs(dp, params, state, shards, first_step, epochs, options, train_accuracy,
+            out) -> tuple[Any, Any]:
     """Train from `first_step` to the end of epoch `epochs`: one line per epoch."""
     from . import distributed as dist
     per_epoch = shards.steps_per_epoch
@@ -177,7 +179,8 @@ def _epochs(dp, params, state, shards, first_step, epochs, options, out) -> tupl
                 dist.save_checkpoint(options.checkpoint, step + 1, params, state, dp.comm)
         elapsed = time.perf_counter() - started
         s = dp.stats
-        out(f"epoch {epoch:3d}  loss {np.mean(losses):.4f}  {s.steps / elapsed:,.0f} steps/s  "
+        out(f"epoch {epoch:3d}  loss {np.mean(losses):.4f}  train accuracy "
+            f"{train_accuracy(params):.3f}  {s.steps / elapsed:,.0f} steps/s  "
             f"allreduce+wait {s.allreduce_seconds * 1e3:.1f} ms ({s.allreduce_seconds / elapsed:.0%} "
             f"of the epoch), {_mib(s.bytes)} in {s.allreduce_calls} calls")
     if options.checkpoint:

@@ -1,8 +1,9 @@
 """What the MPI tests run on every rank: `mpiexec -n N python mpi_worker.py MODE ...`.
 
 Modes:
-  train    20 steps of data_parallel for sgd, momentum and adam; rank 0 writes the
-           final parameters of each to --out (.npz, keys "<optimizer>/<leaf>").
+  train    20 steps of data_parallel for sgd, momentum and adam (momentum's buffer
+           in buckets of 1 KiB: 5 Allreduce calls a step); rank 0 writes the final
+           parameters of each to --out (.npz, keys "<optimizer>/<leaf>").
   restart  resume from the newest checkpoint in --dir (or start fresh), train to
            --steps with a checkpoint every --every steps; with --fail-rank R and
            --fail-at S, rank R raises once S steps are done; rank 0 writes --out.
@@ -53,9 +54,11 @@ def flat_params(params) -> dict[str, np.ndarray]:
 
 
 def _train(comm, optimizer: str, first: int, stop: int, params, state, every: int = 0,
-           directory: str | None = None, fail: tuple[int, int] | None = None):
+           directory: str | None = None, fail: tuple[int, int] | None = None,
+           bucket_bytes: int = 16 << 20):
     from propc import distributed as dist
-    dp = dist.data_parallel(loss_fn, make_update(optimizer, LR[optimizer]), comm, check_every=5)
+    dp = dist.data_parallel(loss_fn, make_update(optimizer, LR[optimizer]), comm, check_every=5,
+                            bucket_bytes=bucket_bytes)
     params, state = dp.start(params, state)
     mine = shards(comm.Get_rank(), comm.Get_size())
     for step, batch in mine.batches(first, stop):
@@ -64,14 +67,17 @@ def _train(comm, optimizer: str, first: int, stop: int, params, state, every: in
         params, state, _ = dp.step(params, state, *batch)
         if directory and every and (step + 1) % every == 0:
             dist.save_checkpoint(directory, step + 1, params, state, comm)
-    return params, state
+    return params, state, dp.stats
 
 
 def run_train(comm, out: str) -> None:
     results = {}
     for optimizer in OPTIMIZERS:
-        params, _ = _train(comm, optimizer, 0, STEPS, *initial(optimizer))
+        bucket_bytes = 1024 if optimizer == "momentum" else 16 << 20
+        params, _, stats = _train(comm, optimizer, 0, STEPS, *initial(optimizer),
+                                  bucket_bytes=bucket_bytes)
         results.update({f"{optimizer}/{k}": v for k, v in flat_params(params).items()})
+        results[f"{optimizer}:allreduce_calls"] = np.array(stats.allreduce_calls)
     if comm.Get_rank() == 0:
         np.savez(out, **results)
 
@@ -84,8 +90,8 @@ def run_restart(comm, options) -> None:
     if found is not None:
         params, state, first = found.params, found.state, found.step
     fail = (options.fail_rank, options.fail_at) if options.fail_rank is not None else None
-    params, _ = _train(comm, options.optimizer, first, options.steps, params, state,
-                       options.every, options.dir, fail)
+    params, _, _ = _train(comm, options.optimizer, first, options.steps, params, state,
+                          options.every, options.dir, fail)
     if comm.Get_rank() == 0:
         np.savez(options.out, first_step=first, **flat_params(params))
     print(f"rank {comm.Get_rank()} finished", flush=True)

@@ -71,6 +71,10 @@ def test_ranks_on_shards_match_one_process_on_the_whole_batch(trained, reference
                                                                optimizer):
     got = {key.split("/", 1)[1]: value for key, value in trained[ranks].items()
            if key.startswith(optimizer + "/")}
+    # one flat buffer of 64*16 + 16 + 16*10 + 10 weights and the loss, float32: one
+    # Allreduce a step, or 5 in buckets of 1 KiB (256 floats) for momentum
+    assert int(trained[ranks][f"{optimizer}:allreduce_calls"]) == setup.STEPS * (
+        5 if optimizer == "momentum" else 1)
     want = references[optimizer]
     assert_same_params(got, want, f"{optimizer}, {ranks} ranks vs 1 process")
     # the comparison is not vacuous: training moved the parameters far more than ATOL
