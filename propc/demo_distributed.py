@@ -4,8 +4,9 @@ Each rank trains on its shard of every global batch (`--batch` examples per rank
 so the global batch is N * --batch) with `propc.distributed.data_parallel`; rank 0
 prints the demo's sections plus, per epoch, the time and bytes spent in Allreduce,
 and ends with `test accuracy: 0.xxx`. Checkpoints go to `--checkpoint DIR` (every
-`--checkpoint-every` steps and at the end); a run started with an existing DIR
-resumes from its newest valid checkpoint, on any number of ranks.
+`--checkpoint-every` steps, at the end, and after the current step when mpiexec
+gets SIGUSR1); a run started with an existing DIR resumes from its newest valid
+checkpoint, on any number of ranks.
 """
 from __future__ import annotations
 
@@ -167,6 +168,7 @@ def _epochs(dp, params, state, shards, first_step, epochs, options, train_accura
     """Train from `first_step` to the end of epoch `epochs`: one line per epoch."""
     from . import distributed as dist
     per_epoch = shards.steps_per_epoch
+    requests = dist.SaveRequests().install() if options.checkpoint else None
     for epoch in range(first_step // per_epoch + 1, epochs + 1):
         start, stop = max(first_step, (epoch - 1) * per_epoch), epoch * per_epoch
         dp.stats.reset()
@@ -175,7 +177,8 @@ def _epochs(dp, params, state, shards, first_step, epochs, options, train_accura
         for step, batch in shards.batches(start, stop):
             params, state, loss = dp.step(params, state, *batch)
             losses.append(float(loss))
-            if options.checkpoint and (step + 1) % options.checkpoint_every == 0:
+            asked = requests is not None and requests.take()
+            if options.checkpoint and (asked or (step + 1) % options.checkpoint_every == 0):
                 dist.save_checkpoint(options.checkpoint, step + 1, params, state, dp.comm)
         elapsed = time.perf_counter() - started
         s = dp.stats

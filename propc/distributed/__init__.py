@@ -13,8 +13,9 @@
 Run it as `mpiexec -n 4 python train.py`. mpi4py is imported only when a
 communicator is needed, so this package (and propc) import without it.
 """
-from .checkpoint import (Checkpoint, CheckpointError, latest_checkpoint, list_checkpoints,
-                         load_checkpoint, restore_checkpoint, save_checkpoint, write_checkpoint)
+from .checkpoint import (Checkpoint, CheckpointError, SaveRequests, latest_checkpoint,
+                         list_checkpoints, load_checkpoint, restore_checkpoint, save_checkpoint,
+                         write_checkpoint)
 from .consistency import broadcast_params, check_identical, check_same_structure
 from .mpi import (DistributedError, MPIUnavailable, fail_fast, failure_message, mpi_module,
                   ranks_on_this_host, world)
@@ -23,7 +24,7 @@ from .trainer import CommStats, DataParallel, data_parallel
 
 __all__ = [
     "Checkpoint", "CheckpointError", "CommStats", "DataParallel", "DistributedError",
-    "MPIUnavailable", "Shards", "broadcast_params", "check_identical", "check_same_structure",
+    "MPIUnavailable", "SaveRequests", "Shards", "broadcast_params", "check_identical", "check_same_structure",
     "data_parallel", "fail_fast", "failure_message", "latest_checkpoint", "list_checkpoints",
     "load_checkpoint", "mpi_module", "ranks_on_this_host", "restore_checkpoint",
     "save_checkpoint", "shard", "shard_digits", "world", "write_checkpoint",

@@ -223,3 +223,26 @@ def restore_checkpoint(directory: str | os.PathLike, comm: Any = None) -> Checkp
     if isinstance(found, CheckpointError):
         raise found
     return found
+
+
+class SaveRequests:
+    """Checkpoints on request: after `install()`, a signal (SIGUSR1 by default;
+    `kill -USR1 <mpiexec's pid>`, which Hydra forwards to every rank) marks a save as
+    wanted, and `take()` says once whether one was asked for since the last call.
+    The handler only sets a flag, so the save happens between steps, never inside
+    one. Install it from the main thread (Python's rule for signal handlers)."""
+
+    def __init__(self) -> None:
+        self._wanted = False
+
+    def install(self, signum: int | None = None) -> "SaveRequests":
+        import signal
+        signal.signal(signal.SIGUSR1 if signum is None else signum, self._ask)
+        return self
+
+    def _ask(self, signum: int, frame: Any) -> None:
+        self._wanted = True
+
+    def take(self) -> bool:
+        wanted, self._wanted = self._wanted, False
+        return wanted

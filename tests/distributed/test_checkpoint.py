@@ -86,6 +86,18 @@ def test_a_write_that_fails_midway_keeps_the_previous_checkpoint(tmp_path, monke
     assert ck.latest_checkpoint(tmp_path).step == 10
 
 
+def test_a_signal_asks_for_one_save():
+    import signal
+    previous = signal.getsignal(signal.SIGUSR1)
+    try:
+        requests = ck.SaveRequests().install()
+        assert not requests.take()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert requests.take() and not requests.take()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
 def test_an_empty_or_missing_directory_has_no_checkpoint(tmp_path):
     assert ck.latest_checkpoint(tmp_path) is None
     assert ck.latest_checkpoint(tmp_path / "missing") is None
