@@ -230,11 +230,10 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
         raw += [row.to_dict() for row in rows]
         ok = ok and not failures(rows)
     if options.data_parallel:
-        from .bench_distributed import run_section
+        from .bench_distributed import parse_hosts, run_section
         text, rows, fine = run_section("medium" if options.quick else "large",
-                                       3 if options.quick else 30,
-                                       parse_threads(options.hosts, False), options.link_gbps,
-                                       options.link_latency_us)
+                                       3 if options.quick else 30, parse_hosts(options.hosts),
+                                       options.link_gbps, options.link_latency_us)
         texts.append(text)
         raw += rows
         ok = ok and fine

@@ -117,6 +117,16 @@ def worker_main(argv: list[str]) -> int:
 # -- the parent ----------------------------------------------------------------------------
 
 
+def parse_hosts(text: str) -> list[int]:
+    """`--hosts 2,4,8`: host counts of the estimate (UsageError unless all >= 1)."""
+    from .bench import parse_threads
+    from .cli import UsageError
+    try:
+        return parse_threads(text, quick=False)
+    except UsageError:
+        raise UsageError(f"--hosts {text!r}: expected positive integers like 2,4,8") from None
+
+
 def configurations(cores: int) -> list[tuple[int, int]]:
     """(ranks, threads per rank): 1 rank on every core, then 2 ranks sharing them."""
     return [(1, cores), (2, max(1, cores // 2))]

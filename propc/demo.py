@@ -107,6 +107,17 @@ def median_seconds(fn: Callable, min_repeats: int = 5, budget: float = 0.5) -> f
     return float(np.median(times))
 
 
+def report_accuracy(infer, params, train, test, out) -> float:
+    """Section 3: train and test accuracy; returns the test accuracy."""
+    (x_train, y_train), (x_test, y_test) = train, test
+    out("\n== 3. accuracy ==")
+    train_acc = accuracy(infer(params, x_train), y_train)
+    test_acc = accuracy(infer(params, x_test), y_test)
+    out(f"train accuracy: {train_acc:.3f}   ({len(x_train)} images)")
+    out(f"test accuracy on {len(x_test)} held-out images: {test_acc:.3f}\n")
+    return test_acc
+
+
 def _kib(n: int) -> str:
     return f"{n / 1024:,.1f} KiB"
 
@@ -182,11 +193,7 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
     history = train(step, params, state, x_train, y_train, batch, epochs, options.seed, infer, out)
     params = history.pop("params")
 
-    out("\n== 3. accuracy ==")
-    train_acc = accuracy(infer(params, x_train), y_train)
-    test_acc = accuracy(infer(params, x_test), y_test)
-    out(f"train accuracy: {train_acc:.3f}   ({len(x_train)} images)")
-    out(f"test accuracy on {len(x_test)} held-out images: {test_acc:.3f}\n")
+    test_acc = report_accuracy(infer, params, (x_train, y_train), (x_test, y_test), out)
 
     out("== 4. compiled vs interpreted (one step, same inputs) ==")
     out(str(pc.compare(step, params, state, xb, yb)) + "\n")

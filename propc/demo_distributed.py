@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .demo import DEFAULT_LR, accuracy, describe_step, initial_state, loss_fn, predict
+from .demo import (DEFAULT_LR, accuracy, describe_step, initial_state, loss_fn, predict,
+                   report_accuracy)
 
 
 def make_update(optimizer: str, lr: float) -> Callable:
@@ -104,11 +105,7 @@ def _train(options: argparse.Namespace, comm: Any, out: Callable[[str], None]) -
     infer = pc.compile(predict)
     params, state = _epochs(dp, params, state, shards, first_step, epochs, options,
                             lambda p: accuracy(infer(p, x_train), y_train), out)
-    out("\n== 3. accuracy ==")
-    train_acc = accuracy(infer(params, x_train), y_train)
-    test_acc = accuracy(infer(params, x_test), y_test)
-    out(f"train accuracy: {train_acc:.3f}   ({len(x_train)} images)")
-    out(f"test accuracy on {len(x_test)} held-out images: {test_acc:.3f}\n")
+    test_acc = report_accuracy(infer, params, (x_train, y_train), (x_test, y_test), out)
     out("== 4. compiled vs interpreted (rank 0's gradient step, same inputs) ==")
     xb, yb = shards.batch(0)
     out(str(pc.compare(dp.grad.fn, params, xb, yb)) + "\n")

@@ -26,6 +26,11 @@ def test_estimate_table_splits_the_measured_compute_over_the_hosts():
     assert lines[2].split() == ["4", "128", "10.00", "10.19", "20.19", "1.98x"]
 
 
+def test_bad_host_counts_exit_2(capsys):
+    assert bench.main(["--data-parallel", "--hosts", "2,x"]) == 2
+    assert "--hosts '2,x': expected positive integers" in capsys.readouterr().err
+
+
 @requires_mpi
 def test_quick_data_parallel_bench_runs_both_configurations(tmp_path, capsys):
     out = tmp_path / "rows.json"
