@@ -168,6 +168,8 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
         from .demo_distributed import run_data_parallel
         return run_data_parallel(options, out)
     lr = DEFAULT_LR[options.optimizer] if options.lr is None else options.lr
+    if options.plot:
+        require_matplotlib()  # before training, not after it
     x, y = load_digits()
     x_train, y_train, x_test, y_test = train_test_split(x, y, 0.2, options.seed)
     sizes = [x.shape[1], *options.hidden, 10]
@@ -242,14 +244,18 @@ def speed(step, params, state, xb, yb, lr, optimizer, out) -> None:
             f"{seconds / compiled_s:6.1f}x compiled")
 
 
-def plot(history: dict, path: str, out) -> None:
+def require_matplotlib() -> None:
+    """--plot without matplotlib is a usage error (exit status 2), said at once."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401
     except ImportError:
-        out("--plot needs matplotlib: pip install 'propc[plot]' (no plot written)")
-        return
+        raise UsageError("--plot needs matplotlib: pip install 'propc[plot]'") from None
+
+
+def plot(history: dict, path: str, out) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
     epochs = range(1, len(history["loss"]) + 1)
     ax1.plot(epochs, history["loss"])
