@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 import zlib
 from typing import Callable, Iterator
 
@@ -152,6 +153,7 @@ class JitModule:
             self._build(module, debug, debug if keep_ir is None else keep_ir)
 
     def _build(self, module: lir.Module, debug: bool, keep_ir: bool) -> None:
+        started = time.perf_counter()
         prepare_module(module)
         self.unoptimised_ir = str(module) if keep_ir else None
         # A context of its own, freed with the module: what optimising and generating
@@ -159,10 +161,12 @@ class JitModule:
         # one for good, ~6 KiB per compile.
         context = llvm.create_context()
         parsed = parse_and_verify(module, context)
+        parsed_at = time.perf_counter()
         machine = host_target_machine()
         optimise(parsed, machine)
         if debug:
             parsed.verify()
+        optimised_at = time.perf_counter()
         from .cache import compress_ir
         self.compressed_ir = compress_ir(str(parsed))
         self._llvm_ir: str | None = None
@@ -172,6 +176,9 @@ class JitModule:
         captured: list[bytes] = []
         engine.set_object_cache(lambda _module, data: captured.append(bytes(data)), None)
         finalize(engine)
+        # seconds per stage: IR text + LLVM parse, the optimiser, machine code
+        self.times = {"parse": parsed_at - started, "optimise": optimised_at - parsed_at,
+                      "machine code": time.perf_counter() - optimised_at}
         self.object_code = captured[0] if captured else b""
         if not self.object_code:
             self._engine, self._module, self._context = engine, parsed, context
@@ -209,6 +216,7 @@ class JitModule:
         self.object_code = object_code
         self.compressed_ir = None  # a loaded module's IR comes from `llvm_ir`
         self.unoptimised_ir = unoptimised_ir
+        self.times = {}
         self._llvm_ir = None
         self._llvm_ir_loader = llvm_ir
         self._asm = None

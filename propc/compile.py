@@ -27,10 +27,11 @@ import ir
 from codegen.forksafe import ForkSafeLock
 from ir.passes.simplify import simplify
 
-from .callpath import MISS, specialise
+from .arguments import ArgumentSplitter, CallKey, argument_paths
+from .callpath import MISS, NUMPY_SCALARS, specialise
 from .costs import StepCost, step_cost
 from .errors import TraceError, api_boundary
-from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
+from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .signature import LeafSpec, leaf_spec, runtime_array
 from .tracing import Tensor, Traced, bind, current_trace, trace_to_graph
 
@@ -170,14 +171,16 @@ def _describe_change(old: tuple, new: tuple, paths: list[str]) -> str:
 
 
 def _quick_key(leaves: list) -> tuple | None:
-    """A cheap signature of plain leaves (arrays and Python numbers), or None when a
-    leaf needs the full check (anything else: NumPy scalars, Tensors, bad leaves)."""
+    """A cheap signature of plain leaves (arrays, Python numbers and NumPy scalars of
+    the supported dtypes), or None when a leaf needs the full check (Tensors, bad
+    leaves, other scalar types)."""
     key = []
     for leaf in leaves:
         kind = type(leaf)
         if kind is np.ndarray:
             key.append((leaf.shape, leaf.dtype))
-        elif kind is float or kind is bool or (kind is int and _INT32_MIN <= leaf <= _INT32_MAX):
+        elif kind is float or kind is bool or kind in NUMPY_SCALARS or (
+                kind is int and _INT32_MIN <= leaf <= _INT32_MAX):
             key.append(kind)
         else:
             return None
@@ -246,17 +249,27 @@ class _Bound:
 
 
 class Compiled:
-    """`pc.compile(fn)`: a callable with fn's signature running native code."""
+    """`pc.compile(fn)`: a callable with fn's signature running native code.
 
-    def __init__(self, fn: Callable, interpret: bool = False):
+    Calls with keyword arguments or static arguments go through one `Compiled` per
+    static key (propc/arguments.py), which takes the dynamic arguments positionally.
+    """
+
+    def __init__(self, fn: Callable, interpret: bool = False,
+                 static_argnums: int | tuple[int, ...] = (),
+                 static_argnames: str | tuple[str, ...] = ()):
         self.fn = fn
         self.interpret = interpret
+        self._splitter = ArgumentSplitter(fn, static_argnums, static_argnames)
+        self._arguments = (fn, interpret, static_argnums, static_argnames)  # for pickle
+        self._specialised: dict[CallKey, Compiled] = {}
         self.compile_count = 0
         self._cache: dict[tuple, _Entry] = {}
         self._bound: dict[tuple, _Bound] = {}
         self._fast: Callable | None = None  # the last signature's generated caller
         self._last_key: tuple | None = None
-        self._vjps: dict[tuple, tuple] = {}  # signature -> what pc.vjp(self, ...) reuses
+        self.slow_calls = 0  # calls that took the general path (not a generated caller)
+        self._vjps: dict[tuple, tuple] = {}  # (policy, signature) -> what pc.vjp reuses
         self._lock = ForkSafeLock()
         functools.update_wrapper(self, fn, updated=())
 
@@ -264,7 +277,7 @@ class Compiled:
 
     def _signature(self, args: tuple) -> tuple[list, TreeDef, list[str], tuple]:
         leaves, tree = tree_flatten(args)
-        paths = tree_paths(args, "args")
+        paths = argument_paths(self.fn, args)
         specs = tuple(leaf_spec(leaf, path) for leaf, path in zip(leaves, paths))
         return leaves, tree, paths, (tree, specs)
 
@@ -326,15 +339,33 @@ class Compiled:
             result = fast(args)
             if result is not MISS:
                 return result
+        if kwargs or self._splitter.has_static:
+            return self._call_split(args, kwargs)
         return self._call(args, kwargs)
+
+    @api_boundary
+    def _call_split(self, args: tuple, kwargs: dict) -> Any:
+        """A call with keyword or static arguments: run its static key's specialisation."""
+        key, dynamic = self._splitter.split(args, kwargs)
+        return self._specialisation(key)(*dynamic)
+
+    def _specialisation(self, key: CallKey) -> "Compiled":
+        specialised = self._specialised.get(key)
+        if specialised is None:
+            with self._lock:
+                specialised = self._specialised.get(key)
+                if specialised is None:
+                    if self._specialised:
+                        log.info("recompiling %s: static or keyword arguments changed to %s",
+                                 getattr(self.fn, "__name__", "fn"), key)
+                    specialised = _Specialisation(self, self._splitter.specialise(key))
+                    self._specialised[key] = specialised
+        return specialised
 
     @api_boundary
     def _call(self, args: tuple, kwargs: dict) -> Any:
         """Every call the generated caller does not take: check, convert, compile."""
-        if kwargs:
-            raise TypeError(f"{getattr(self.fn, '__name__', 'fn')}: keyword arguments "
-                            f"{sorted(kwargs)} are not supported by pc.compile; pass them "
-                            "positionally")
+        self.slow_calls += 1
         leaves, tree = tree_flatten(args)
         quick = _quick_key(leaves)
         bound = self._bound.get((tree, quick)) if quick is not None else None
@@ -344,7 +375,7 @@ class Compiled:
             return bound(leaves)
         if any(isinstance(leaf, Tensor) for leaf in leaves):
             if current_trace() is None:
-                raise _escaped_tracer(args, leaves)
+                raise _escaped_tracer(self.fn, args, leaves)
             traced = self._trace(args, self._signature(args)[3])
             outputs = bind(traced.graph, leaves + traced.captured, traced.out_weak)
             return tree_unflatten(traced.out_tree, outputs)
@@ -376,8 +407,11 @@ class Compiled:
             self._fast = fast
 
     @api_boundary
-    def lower(self, *args: Any) -> Lowered:
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """The `Lowered` view of this function for one signature (arrays or ShapeDtypes)."""
+        if kwargs or self._splitter.has_static:
+            call_key, dynamic = self._splitter.split(args, kwargs)
+            return self._specialisation(call_key).lower(*dynamic)
         leaves, tree, paths, key = self._signature(args)
         entry = self._entry(args, key, paths)
         if entry.traced.captured:
@@ -387,10 +421,10 @@ class Compiled:
                              hint="pass those values in as arguments")
         return Lowered(self, entry)
 
-    def cached_vjp(self, args: tuple, build: Callable[[], tuple]) -> tuple:
-        """What `pc.vjp(self, *args)` needs for this signature (transforms.py builds
-        it: trace, derivative, native passes), made once per signature."""
-        key = self._signature(args)[3]
+    def cached_vjp(self, args: tuple, policy: str, build: Callable[[], tuple]) -> tuple:
+        """What `pc.vjp(self, *args, policy=policy)` needs for this signature
+        (transforms.py builds it: trace, derivative, native passes), made once."""
+        key = (policy, self._signature(args)[3])
         found = self._vjps.get(key)
         if found is None:
             found = build()
@@ -400,7 +434,8 @@ class Compiled:
 
     @property
     def cache_size(self) -> int:
-        return len(self._cache)
+        """Signatures traced, over every static key."""
+        return len(self._cache) + sum(s.cache_size for s in self._specialised.values())
 
     # -- copying, pickling, use as a method ---------------------------------------------
 
@@ -426,7 +461,7 @@ class Compiled:
                 f"cannot pickle pc.compile({qualname}): a compiled function pickles by "
                 "reference to its Python function, and a lambda or a function defined "
                 "inside another cannot be found again by name; define it at module level")
-        return (Compiled, (self.fn, self.interpret))
+        return (Compiled, self._arguments)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         """`@pc.compile` on a method: called through an instance, it would get the
@@ -445,9 +480,9 @@ def _method_call(compiled: Compiled, owner: str, *args: Any, **kwargs: Any) -> A
                     "@staticmethod")
 
 
-def _escaped_tracer(args: tuple, leaves: list) -> TraceError:
+def _escaped_tracer(fn: Callable, args: tuple, leaves: list) -> TraceError:
     """The error for a compiled call outside any trace given a Tensor argument."""
-    paths = tree_paths(args, "args")
+    paths = argument_paths(fn, args)
     position = next(i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor))
     return TraceError("compile", f"argument {paths[position]} is a traced value "
                       f"{leaves[position].type} that escaped from the trace that made it "
@@ -455,13 +490,36 @@ def _escaped_tracer(args: tuple, leaves: list) -> TraceError:
                       hint="pass a NumPy array, or make this call inside the traced function")
 
 
-def compile(fn: Callable, *, interpret: bool = False) -> Compiled:
-    """Compile `fn` to native code per input signature (see module docstring)."""
+class _Specialisation(Compiled):
+    """The `Compiled` of one static key: its native compiles count for its parent."""
+
+    def __init__(self, parent: Compiled, fn: Callable):
+        super().__init__(fn, parent.interpret)
+        self._parent = parent
+
+    def _executable(self, entry: _Entry):
+        before = self.compile_count
+        executable = super()._executable(entry)
+        if self.compile_count != before:
+            with self._parent._lock:
+                self._parent.compile_count += 1
+        return executable
+
+
+def compile(fn: Callable, *, interpret: bool = False,
+            static_argnums: int | tuple[int, ...] = (),
+            static_argnames: str | tuple[str, ...] = ()) -> Compiled:
+    """Compile `fn` to native code per input signature (see module docstring).
+
+    static_argnums / static_argnames: arguments that are Python values (flags,
+    sizes, names, tuples), traced as constants; each new value compiles again.
+    """
     if isinstance(fn, Compiled):
-        return Compiled(fn.fn, interpret=interpret)
+        fn = fn.fn
     if not callable(fn):
         raise TypeError(f"pc.compile expects a function, got {type(fn).__name__}")
-    return Compiled(fn, interpret=interpret)
+    return Compiled(fn, interpret=interpret, static_argnums=static_argnums,
+                    static_argnames=static_argnames)
 
 
 def contiguous(value: Any) -> np.ndarray:

@@ -128,7 +128,9 @@ def test_regression_vjp_of_a_compiled_function_retraced_and_rejitted_on_every_ca
 
 
 def _leaf_dict_function(leaves: int):
-    arrays = {f"k{i}": np.full(3, i, np.float32) for i in range(leaves)}
+    """A function of a dict of `leaves` arrays of distinct shapes (identical kernels
+    would be emitted once: codegen/kernel_dedupe.py)."""
+    arrays = {f"k{i}": np.full(i + 1, i, np.float32) for i in range(leaves)}
     return pc.compile(lambda d: {k: v * 2.0 + 1.0 for k, v in d.items()}), arrays
 
 
