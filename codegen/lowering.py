@@ -2,9 +2,11 @@
 
 `lower_graph` decides fusion, plans one kernel per materialized value (a loop
 nest in its own internal function whose buffer arguments are `noalias`, inlined
-later unless the graph has more than INLINED_KERNELS kernels), plans the scratch arena, and emits the entry points `@propc.<name>` and
-`@propc.<name>.run` (codegen/entry.py), which load the buffer pointers once and
-call the kernels in graph order. The
+later unless the graph has more than INLINED_KERNELS kernels), plans the scratch
+arena, and emits the entry points `@propc.<name>` and `@propc.<name>.run`
+(codegen/entry.py), which load the buffer pointers once and call the kernels in
+graph order (through group functions of INLINED_KERNELS calls each in big graphs).
+The
 `propc.` prefix keeps graph names out of the C namespace: a graph called `exp`
 must not capture the libm calls that `llvm.exp` becomes.
 """
