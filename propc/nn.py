@@ -25,6 +25,7 @@ from .numpy_api import max as reduce_max
 from .promotion import float_result, to_dtype
 from .shape_ops import normalize_axes, reshape
 from .tracing import Tensor, apply, cast, to_tensor, traceable
+from .conv import avg_pool2d, conv2d, max_pool2d  # noqa: F401  (re-exported)
 
 
 def _as_float(x: Any, op: str) -> Tensor:
