@@ -1,0 +1,113 @@
+"""Direct loop lowerings of `conv` and `reduce_window_sum/max` (codegen/direct.py).
+
+conv: the output is zero-filled, then loops (batch, output position, group, window
+tap, input channel) load one input element (the identity 0 where the tap falls in
+padding or a dilation hole) and add its products with a contiguous row of the
+kernel into a contiguous row of the output (the innermost loop, over the group's
+output features, vectorises). reduce_window: per output element, the window taps
+reduce into a register.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as lir
+
+from ir.graph import Op, Value
+from ir.types import DType
+
+from .direct import add_values, all_of, fill_body, flat, plan, window_position
+from .elementwise import emit_max, intrinsic
+from .llvmtypes import index, load_element, lowest, scalar_constant, store_element
+from .loops import loop_nest
+from .steps import KernelPlan
+
+
+def lower_conv(op: Op, materialized: set[Value]) -> KernelPlan:
+    x, w = op.operands
+    y = op.result
+    empty = x.type.size == 0 or w.type.size == 0 or y.type.size == 0
+    return plan(op, materialized, [fill_body(y, 0)] + ([] if empty else [_conv_body(op)]))
+
+
+def _conv_body(op: Op):
+    x, w = op.operands
+    y = op.result
+    attrs = op.attrs
+    n = len(attrs["strides"])
+    groups = attrs["feature_group_count"]
+    per_group_in = w.shape[n]
+    per_group_out = w.shape[-1] // groups
+    dtype = y.dtype
+    zero = scalar_constant(0, dtype)
+    sizes = [x.shape[0], *y.shape[1:-1], groups, *w.shape[:n], per_group_in]
+
+    def body(b: lir.IRBuilder, pointers: dict) -> None:
+        def point(c, _):
+            batch, outs, group = c[0], c[1:1 + n], c[1 + n]
+            taps, channel = c[2 + n:2 + 2 * n], c[2 + 2 * n]
+            found = [window_position(b, outs[k], taps[k], attrs["strides"][k],
+                                     attrs["rhs_dilation"][k], attrs["padding_low"][k],
+                                     attrs["lhs_dilation"][k], x.shape[1 + k]) for k in range(n)]
+            inside = all_of(b, [flag for flag, _ in found])
+            channel_in = b.add(b.mul(group, index(per_group_in)), channel)
+            x_at = flat(b, [batch, *[i for _, i in found], channel_in], x.shape)
+            value = b.select(inside, load_element(b, pointers[x], x_at, dtype), zero)
+            first = b.mul(group, index(per_group_out))
+            w_row = flat(b, [*taps, channel, first], w.shape)
+            y_row = flat(b, [batch, *outs, first], y.shape)
+
+            def feature(f, _):
+                y_at = b.add(y_row, f[0])
+                product = b.fmul(value, load_element(b, pointers[w], b.add(w_row, f[0]), dtype),
+                                 flags=("contract",))
+                total = b.fadd(load_element(b, pointers[y], y_at, dtype), product,
+                               flags=("contract",))
+                store_element(b, pointers[y], y_at, dtype, total)
+                return []
+            loop_nest(b, [per_group_out], feature)
+            return []
+        loop_nest(b, sizes, point)
+    return body
+
+
+def _combine(kind: str, dtype: DType):
+    if kind == "sum":
+        return lambda b, acc, value: add_values(b, acc, value, dtype)
+    if dtype.is_float:   # NaN wins and -0.0 < +0.0, as in reduce_max
+        return lambda b, acc, value: intrinsic(b, "llvm.maximum", [acc, value])
+    return lambda b, acc, value: emit_max(b, acc, value, dtype)
+
+
+def _lower_reduce_window(op: Op, materialized: set[Value], kind: str) -> KernelPlan:
+    (x,) = op.operands
+    y = op.result
+    attrs = op.attrs
+    dtype = y.dtype
+    identity = 0 if kind == "sum" else lowest(dtype)
+    if x.type.size == 0 or y.type.size == 0:
+        return plan(op, materialized, [fill_body(y, identity)])
+    start = scalar_constant(identity, dtype)
+    combine = _combine(kind, dtype)
+
+    def body(b: lir.IRBuilder, pointers: dict) -> None:
+        def point(outs, _):
+            def tap(taps, carried):
+                found = [window_position(b, outs[k], taps[k], attrs["strides"][k], 1,
+                                         attrs["padding_low"][k], 1, x.shape[k])
+                         for k in range(x.ndim)]
+                inside = all_of(b, [flag for flag, _ in found])
+                at = flat(b, [i for _, i in found], x.shape)
+                value = b.select(inside, load_element(b, pointers[x], at, dtype), start)
+                return [combine(b, carried[0], value)]
+            (total,) = loop_nest(b, attrs["window"], tap, [start])
+            store_element(b, pointers[y], flat(b, outs, y.shape), dtype, total)
+            return []
+        loop_nest(b, y.shape, point)
+    return plan(op, materialized, [body])
+
+
+def lower_reduce_window_sum(op: Op, materialized: set[Value]) -> KernelPlan:
+    return _lower_reduce_window(op, materialized, "sum")
+
+
+def lower_reduce_window_max(op: Op, materialized: set[Value]) -> KernelPlan:
+    return _lower_reduce_window(op, materialized, "max")
