@@ -30,7 +30,7 @@ def _taps(x: np.ndarray, axes: list[int], out_sizes, windows, attrs: dict, fill)
     """Yield (window offset, values) for every window offset: values has x's shape with
     each axis in `axes` replaced by its output size."""
     pad = [(0, 1) if a in axes else (0, 0) for a in range(x.ndim)]
-    padded = np.pad(x, pad, constant_values=fill)
+    padded = np.pad(x, pad, constant_values=fill) if x.ndim else x
     n = len(axes)
     lhs_dil = attrs.get("lhs_dilation", (1,) * n)
     rhs_dil = attrs.get("rhs_dilation", (1,) * n)
@@ -56,7 +56,7 @@ def _conv(attrs, lhs, rhs):
     result = np.zeros((batch, *out_sizes, groups, out_features // groups), dtype=lhs.dtype)
     for offset, values in _taps(lhs, list(range(1, spatial + 1)), out_sizes,
                                 rhs.shape[:spatial], attrs, 0):
-        patch = values.reshape(values.shape[:-1] + (groups, -1))
+        patch = values.reshape(values.shape[:-1] + (groups, lhs.shape[-1] // groups))
         kernel = rhs[offset].reshape(rhs.shape[-2], groups, -1)
         result += np.einsum("...gc,cgk->...gk", patch, kernel)
     return result.reshape(batch, *out_sizes, out_features)

@@ -13,7 +13,7 @@ lowerings, per spatial axis:
   o * s + j * r, which is operand element ((o * s + j * r - low) / d) when that
   is a whole number in range;
 - output size: (padded - dilated window) // s + 1; a window larger than the padded
-  operand is an error.
+  operand is an error (an empty operand axis then gives an empty output axis).
 """
 from __future__ import annotations
 
@@ -29,11 +29,12 @@ def dilated(size: int, dilation: int) -> int:
 
 def window_output_size(size: int, window: int, stride: int, low: int, high: int,
                        lhs_dilation: int = 1, rhs_dilation: int = 1) -> int | None:
-    """Output positions of one windowed axis, None when the window does not fit."""
+    """Output positions of one windowed axis, None when the window does not fit
+    (an empty axis that padding does not fill gives no output positions)."""
     padded = low + dilated(size, lhs_dilation) + high
     extent = dilated(window, rhs_dilation)
     if padded < extent:
-        return None
+        return 0 if size == 0 else None
     return (padded - extent) // stride + 1
 
 
