@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the split, init and shuffles")
     p.add_argument("--plot", metavar="FILE.png", help="save loss/accuracy curves (needs matplotlib)")
     p.add_argument("--quick", action="store_true", help="a seconds-long run (3 epochs)")
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                   help="mlp (default), or cnn: a small CNN (propc/demo_cnn.py)")
     return p
 
 
@@ -247,7 +249,13 @@ def plot(history: dict, path: str, out) -> None:
 def main(argv: list[str]) -> int:
     import sys
     try:
-        run(build_parser().parse_args(argv))
+        options = build_parser().parse_args(argv)
+        if options.model == "cnn":
+            from .demo_cnn import run as run_cnn
+            options.epochs_given = any(a.startswith("--epochs") for a in argv)
+            run_cnn(options)
+        else:
+            run(options)
     except UsageError as err:
         print(f"propc demo: {err}", file=sys.stderr)
         return 2
