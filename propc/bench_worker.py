@@ -106,12 +106,15 @@ def run_case(case: Case, threads: int, timing: Timing, peers: bool = False) -> l
     return rows
 
 
-def run_table(sizes: list[MLPSize], threads: int, timing: Timing, peers: bool) -> list[Row]:
-    """The main table at one thread count: MLP steps, kernels and call overhead, between
-    two measurements of the np.matmul peak."""
+def run_table(sizes: list[MLPSize], threads: int, timing: Timing, peers: bool,
+              cnn: tuple[str, ...] = ("small", "medium")) -> list[Row]:
+    """The main table at one thread count: MLP steps, CNN steps (propc/bench_cnn.py),
+    kernels and call overhead, between two measurements of the np.matmul peak."""
+    from .bench_cnn import cnn_cases
     rows = [measure_peak(threads, timing)]
     emit(rows[0])
-    cases = [case for size in sizes for case in mlp_cases(size)] + kernel_cases(sizes)
+    cases = ([case for size in sizes for case in mlp_cases(size)] + cnn_cases(list(cnn))
+             + kernel_cases(sizes))
     for case in cases:
         for row in run_case(case, threads, timing, peers):
             rows.append(row)
