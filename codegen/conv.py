@@ -14,6 +14,7 @@ import llvmlite.ir as lir
 from ir.graph import Op, Value
 from ir.types import DType
 
+from .conv_gemm import gemm_qualifies, lower_conv_gemm
 from .direct import add_values, all_of, fill_body, flat, plan, window_position
 from .elementwise import emit_max, intrinsic
 from .llvmtypes import index, load_element, lowest, scalar_constant, store_element
@@ -22,10 +23,18 @@ from .steps import KernelPlan
 
 
 def lower_conv(op: Op, materialized: set[Value]) -> KernelPlan:
+    """float32 single-group convs go through sgemm (codegen/conv_gemm.py), the rest
+    through the direct loops below."""
+    if USE_SGEMM_CONV and gemm_qualifies(op):
+        return lower_conv_gemm(op, materialized)
     x, w = op.operands
     y = op.result
     empty = x.type.size == 0 or w.type.size == 0 or y.type.size == 0
     return plan(op, materialized, [fill_body(y, 0)] + ([] if empty else [_conv_body(op)]))
+
+
+# The switch between the sgemm path and the direct loops (tests time and compare both).
+USE_SGEMM_CONV = True
 
 
 def _conv_body(op: Op):
