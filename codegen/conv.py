@@ -86,7 +86,17 @@ def _combine(kind: str, dtype: DType):
     return lambda b, acc, value: emit_max(b, acc, value, dtype)
 
 
+def _trivial(attrs: dict, axis: int) -> bool:
+    """An axis the window does not slide along: output index = operand index."""
+    return (attrs["window"][axis] == 1 and attrs["strides"][axis] == 1
+            and attrs["padding_low"][axis] == 0 and attrs["padding_high"][axis] == 0)
+
+
 def _lower_reduce_window(op: Op, materialized: set[Value], kind: str) -> KernelPlan:
+    """Fill the output with the identity, then loop over (output axes but the last,
+    window taps, last output axis) combining into the output in memory: the innermost
+    loop walks the output's last axis (an NHWC pool's channels: contiguous, with no
+    index arithmetic on axes the window does not slide along), so it vectorises."""
     (x,) = op.operands
     y = op.result
     attrs = op.attrs
@@ -96,22 +106,34 @@ def _lower_reduce_window(op: Op, materialized: set[Value], kind: str) -> KernelP
         return plan(op, materialized, [fill_body(y, identity)])
     start = scalar_constant(identity, dtype)
     combine = _combine(kind, dtype)
+    rank = x.ndim
+    sliding = [axis for axis in range(rank) if not _trivial(attrs, axis)]
+    last = list(y.shape[-1:])              # none for a 0-d operand
+    sizes = list(y.shape[:-1]) + [attrs["window"][axis] for axis in sliding] + last
 
     def body(b: lir.IRBuilder, pointers: dict) -> None:
-        def point(outs, _):
-            def tap(taps, carried):
-                found = [window_position(b, outs[k], taps[k], attrs["strides"][k], 1,
-                                         attrs["padding_low"][k], 1, x.shape[k])
-                         for k in range(x.ndim)]
-                inside = all_of(b, [flag for flag, _ in found])
-                at = flat(b, [i for _, i in found], x.shape)
-                value = b.select(inside, load_element(b, pointers[x], at, dtype), start)
-                return [combine(b, carried[0], value)]
-            (total,) = loop_nest(b, attrs["window"], tap, [start])
-            store_element(b, pointers[y], flat(b, outs, y.shape), dtype, total)
+        def point(counters, _):
+            outer = max(rank - 1, 0)
+            outs = counters[:outer] + counters[len(counters) - len(last):]
+            taps = dict(zip(sliding, counters[outer:len(counters) - len(last)]))
+            flags, position = [], []
+            for axis in range(rank):
+                if axis not in taps:
+                    position.append(outs[axis])
+                    continue
+                flag, at = window_position(b, outs[axis], taps[axis], attrs["strides"][axis], 1,
+                                           attrs["padding_low"][axis], 1, x.shape[axis])
+                flags.append(flag)
+                position.append(at)
+            value = load_element(b, pointers[x], flat(b, position, x.shape), dtype)
+            if flags:
+                value = b.select(all_of(b, flags), value, start)
+            at = flat(b, outs, y.shape)
+            store_element(b, pointers[y], at, dtype,
+                          combine(b, load_element(b, pointers[y], at, dtype), value))
             return []
-        loop_nest(b, y.shape, point)
-    return plan(op, materialized, [body])
+        loop_nest(b, sizes, point)
+    return plan(op, materialized, [fill_body(y, identity), body])
 
 
 def lower_reduce_window_sum(op: Op, materialized: set[Value]) -> KernelPlan:

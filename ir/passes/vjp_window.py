@@ -12,9 +12,10 @@ ir/passes/vjp_rules.py's table.
   grouped product, which stays correct and keeps every rule a plain conv.
 - `reduce_window_sum` is linear: its transpose is a reduce_window_sum of the
   cotangent dilated by the strides.
-- `reduce_window_max`: per window offset, positions equal to the window's max share
-  its cotangent equally (reduce_max's tie rule), routed back with the transposes of
-  pad and slice.
+- `reduce_window_max`: positions equal to their window's max share its cotangent
+  equally (reduce_max's tie rule). Windows that tile the operand (stride = window,
+  no padding) do it with reshapes and broadcasts that fuse into one loop; other
+  windows go per window offset, routed back with the transposes of pad and slice.
 - `gather` / `scatter_add`: each other's transposes; duplicate indices accumulate.
 """
 from __future__ import annotations
@@ -106,6 +107,29 @@ def _reduce_window_sum_vjp(b, g, op, operands):
                                 padding_low=low, padding_high=high)]
 
 
+def _tiles(x, attrs) -> bool:
+    """Windows that tile the operand exactly: stride = window, no padding, every
+    size a multiple of its window (a pool's usual case)."""
+    return (attrs["window"] == attrs["strides"] and not any(attrs["padding_low"])
+            and not any(attrs["padding_high"])
+            and all(size % w == 0 for size, w in zip(x.shape, attrs["window"])))
+
+
+def _tiled_max_vjp(b, g, op, x):
+    """The tiling case with views only: x as (out, window) pairs per axis, the max and
+    its cotangent broadcast over each window, ties sharing equally."""
+    window = op.attrs["window"]
+    split = tuple(d for out, w in zip(g.shape, window) for d in (out, w))
+    outer = tuple(range(0, 2 * x.ndim, 2))
+    inner = tuple(range(1, 2 * x.ndim, 2))
+    blocks = b.reshape(x, shape=split)
+    hit = b.eq(blocks, b.broadcast_in_dim(op.result, shape=split, dims=outer))
+    count = b.reduce_sum(b.convert(hit, dtype=g.dtype), axes=inner)
+    share = b.broadcast_in_dim(b.div(g, count), shape=split, dims=outer)
+    routed = b.select(hit, share, b.zeros(share.type))
+    return [b.reshape(routed, shape=x.shape)]
+
+
 @register("reduce_window_max")
 def _reduce_window_max_vjp(b, g, op, operands):
     """Positions equal to their window's max share its cotangent equally."""
@@ -113,6 +137,8 @@ def _reduce_window_max_vjp(b, g, op, operands):
     attrs = op.attrs
     if _zero_sized(x, g):
         return [b.zeros(x.type)]
+    if _tiles(x, attrs):
+        return _tiled_max_vjp(b, g, op, x)
     rank = x.ndim
     pad = dict(low=attrs["padding_low"], high=attrs["padding_high"], interior=(0,) * rank)
     padded = b.pad(x, **pad)

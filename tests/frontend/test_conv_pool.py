@@ -220,3 +220,15 @@ def test_bad_conv_arguments_name_the_argument():
         pc.interpret(lambda x, w: pc.nn.conv2d(x, w, stride=0))(x, w)
     with pytest.raises(pc.ShapeError, match=r"x f32\[5,5,2\] must be 4-d"):
         pc.interpret(lambda x, w: pc.nn.conv2d(x[0], w))(x, w)
+
+
+def test_max_pool_ties_share_the_cotangent_in_both_vjp_forms():
+    """Tiling windows (stride = window) and overlapping ones use different VJP rules;
+    both give tied maxima equal shares, like reduce_max."""
+    x = np.zeros((1, 4, 4, 1))
+    x[0, 0, 0, 0] = x[0, 0, 1, 0] = 2.0            # a tie in the first 2x2 window
+    tiled = pc.interpret(pc.grad(lambda x: pc.nn.max_pool2d(x, 2).sum()))(x)
+    assert tiled[0, 0, 0, 0] == tiled[0, 0, 1, 0] == 0.5
+    assert tiled[0, 2:, 2:, 0].sum() == 1.0 and np.all(tiled[0, 2:, 2:, 0] == 0.25)
+    general = pc.interpret(pc.grad(lambda x: pc.nn.max_pool2d(x, 2, stride=3).sum()))(x)
+    assert general[0, 0, 0, 0] == general[0, 0, 1, 0] == 0.5

@@ -164,6 +164,9 @@ WINDOW_CASES = [
     Case("reduce_window_max overlapping windows", lambda b, x: b.reduce_window_max(
         x, window=(3, 2), strides=(1, 2), padding_low=(1, 1), padding_high=(1, 0)),
         (f64(4, 5),)),
+    Case("reduce_window_max tiling windows", lambda b, x: b.reduce_window_max(
+        x, window=(1, 2, 3), strides=(1, 2, 3), padding_low=(0, 0, 0), padding_high=(0, 0, 0)),
+        (f64(2, 4, 6),)),
     Case("gather with repeated and clamped indices", lambda b, x: b.gather(
         x, _indices(b, _PICKS), axis=1), (f64(2, 5),)),
     Case("scatter_add with repeated indices", lambda b, x, u: b.scatter_add(
