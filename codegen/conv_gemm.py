@@ -21,10 +21,11 @@ import llvmlite.ir as lir
 from ir.graph import Op, Value
 from ir.types import DType
 
-from .bounds import check_span
+from .bounds import check_access, check_span
 from .direct import all_of, buffered_operands, flat, window_position
-from .llvmtypes import F32, I32, I64, PTR, index, load_element
+from .llvmtypes import F32, I32, I64, PTR, index
 from .matmul import round_up, sgemm_scratch_bytes
+from .matmul_ir import declare
 from .sgemm_step import SINGLE, shared_sgemm
 from .steps import WORKSPACE, KernelEnv, KernelPlan, Step
 
@@ -130,7 +131,6 @@ class ConvGemmStep(Step):
         n = self.spatial
         out_sizes = self.op.result.shape[:-1]
         width = index(self.tap_block * self.channels)
-        zero = lir.Constant(F32, 0.0)
 
         def row(r):
             position = _digits(b, b.add(first_row, r), out_sizes)
@@ -146,12 +146,7 @@ class ConvGemmStep(Step):
                 source = b.mul(flat(b, [batch] + [at for _, at in found], x.shape[:-1]),
                                index(self.channels))
                 target = b.add(b.mul(r, width), b.mul(t, index(self.channels)))
-
-                def channel(c):
-                    value = load_element(b, pointers[x], b.add(source, c), DType.f32)
-                    address = b.gep(block, [b.add(target, c)], inbounds=True, source_etype=F32)
-                    b.store(b.select(inside, value, zero), address, align=4)
-                dynamic_loop(b, index(self.channels), channel)
+                _copy_or_zero(b, inside, pointers[x], source, block, target, self.channels)
             dynamic_loop(b, taps, tap)
         dynamic_loop(b, rows, row)
 
@@ -171,6 +166,27 @@ class ConvGemmStep(Step):
                 c_ptr, index(k), accumulate, workspace,
                 lir.Constant(PTR, None), lir.Constant(PTR, None), index(0), index(0)]
         b.call(shared_sgemm(b.module, SINGLE), args)
+
+
+def _copy_or_zero(b: lir.IRBuilder, inside: lir.Value, x: lir.Value, source: lir.Value,
+                  block: lir.Value, target: lir.Value, count: int) -> None:
+    """block[target:target+count] = x[source:source+count] if inside, else zeros
+    (one memcpy or memset of the channels; debug mode checks the run's ends)."""
+    check_access(b, x, b.select(inside, source, index(0)), "load")
+    check_access(b, x, b.select(inside, b.add(source, index(count - 1)), index(0)), "load")
+    destination = b.gep(block, [target], inbounds=True, source_etype=F32)
+    size = index(4 * count)
+    with b.if_else(inside) as (copy, clear):
+        with copy:
+            origin = b.gep(x, [source], inbounds=True, source_etype=F32)
+            memcpy = declare(b.module, "llvm.memcpy.p0.p0.i64", lir.VoidType(),
+                             [PTR, PTR, I64, lir.IntType(1)])
+            b.call(memcpy, [destination, origin, size, lir.Constant(lir.IntType(1), 0)])
+        with clear:
+            memset = declare(b.module, "llvm.memset.p0.i64", lir.VoidType(),
+                             [PTR, lir.IntType(8), I64, lir.IntType(1)])
+            b.call(memset, [destination, lir.Constant(lir.IntType(8), 0), size,
+                            lir.Constant(lir.IntType(1), 0)])
 
 
 def _smaller(b: lir.IRBuilder, x: lir.Value, y: lir.Value) -> lir.Value:

@@ -126,12 +126,16 @@ def test_take_and_take_along_axis_like_numpy(dtype, index_dtype):
                 np.take_along_axis(a, column, 1), "label picking")
 
 
-def test_out_of_range_indices_clamp():
+def test_out_of_range_indices_clamp_and_debug_builds_report_them(monkeypatch):
     a = np.arange(5, dtype=np.float32)
     idx = np.array([7, -9, 4, 0], np.int64)
     expected = a[np.clip(np.where(idx < 0, idx + 5, idx), 0, 4)]
     assert_same(run(lambda x, i: pc.take(x, i), a, idx), expected)
+    monkeypatch.delenv("PROPC_DEBUG", raising=False)
     assert_same(pc.compile(lambda x, i: pc.take(x, i))(a, idx), expected, "compiled")
+    monkeypatch.setenv("PROPC_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="gather"):       # codegen's BoundsCheckError
+        pc.compile(lambda x, i: pc.take(x, i))(a, idx)
 
 
 def test_embedding_and_its_gradient_accumulate_repeated_ids():
