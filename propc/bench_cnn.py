@@ -8,7 +8,8 @@ the `conv` primitive).
   relu, maxpool 2, linear 128->10;
 - medium: 28x28x1, batch 64, conv5x5 1->32 SAME, relu, maxpool 2, conv5x5 32->64,
   relu, maxpool 2, linear 3136->10.
-Both train with SGD on softmax cross-entropy. FLOPs count the convolutions and the
+Both train with SGD on softmax cross-entropy. Peers: JAX (lax.conv_general_dilated,
+lax.reduce_window) and PyTorch (F.conv2d, F.max_pool2d) when importable, else none. FLOPs count the convolutions and the
 matmuls (2 per multiply-add, forward: one product per conv/linear layer, backward:
 two, minus the first conv's input gradient, which is not needed).
 """
@@ -138,3 +139,95 @@ def residual_lines(names: list[str]) -> list[str]:
                      f"{sliced / 2**20:.2f} MiB slice-built ({with_conv / sliced:.0%}; "
                      "target <= 60%)")
     return lines
+
+
+# -- optional peers (JAX, PyTorch): the same CNN, skipped when not importable ------------
+
+
+def prepare_cnn_peers(args: tuple, train: bool, threads: int) -> list:
+    """(name, (run, to_numpy)) for every importable peer, like bench_peers does for
+    the MLP; a peer that fails to set up is skipped like an absent one."""
+    import importlib.util
+    prepared = []
+    for name, build in (("jax", _jax_cnn), ("torch", _torch_cnn)):
+        if importlib.util.find_spec(name) is None:
+            continue
+        try:
+            prepared.append((name, build(args, train, threads)))
+        except Exception:  # a broken optional install is treated as absent
+            continue
+    return prepared
+
+
+def _jax_cnn(args: tuple, train: bool, threads: int):
+    import jax
+    import jax.numpy as jnp
+
+    def block(h, w, b):
+        h = jax.lax.conv_general_dilated(h, w, (1, 1), "SAME",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        h = jnp.maximum(h + b, 0)
+        return jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1),
+                                     "VALID")
+
+    def predict(params, x):
+        (w1, b1), (w2, b2), (w3, b3) = params
+        h = block(block(x, w1, b1), w2, b2)
+        return h.reshape(x.shape[0], -1) @ w3 + b3
+
+    def step(params, x, labels):
+        def loss(p):
+            log_probs = jax.nn.log_softmax(predict(p, x), axis=-1)
+            return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None], axis=-1))
+        value, grads = jax.value_and_grad(loss)(params)
+        return [(w - LEARNING_RATE * gw, b - LEARNING_RATE * gb)
+                for (w, b), (gw, gb) in zip(params, grads)], value
+
+    device_args = jax.device_put(args)
+    program = jax.jit(step if train else predict)
+
+    def to_numpy(result):
+        if train:
+            new, value = result
+            return [(np.asarray(w), np.asarray(b)) for w, b in new], np.asarray(value)
+        return np.asarray(result)
+    return (lambda: jax.block_until_ready(program(*device_args))), to_numpy
+
+
+def _torch_cnn(args: tuple, train: bool, threads: int):
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    params = [(torch.from_numpy(w.copy()), torch.from_numpy(b.copy())) for w, b in args[0]]
+    x = torch.from_numpy(args[1]).permute(0, 3, 1, 2)            # NHWC -> NCHW
+
+    def predict(ps):
+        (w1, b1), (w2, b2), (w3, b3) = ps
+        h = x
+        for w, b in ((w1, b1), (w2, b2)):                           # HWIO -> OIHW
+            h = F.conv2d(h, w.permute(3, 2, 0, 1), padding="same")
+            h = F.max_pool2d(torch.relu(h + b.view(1, -1, 1, 1)), 2)
+        flat = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)      # NHWC order, like propc
+        return flat @ w3 + b3
+
+    if not train:
+        def infer():
+            with torch.no_grad():
+                return predict(params)
+        return infer, lambda result: result.numpy()
+    labels = torch.from_numpy(args[2].astype("int64"))
+
+    def step():
+        leaves = [(w.detach().requires_grad_(), b.detach().requires_grad_()) for w, b in params]
+        value = F.cross_entropy(predict(leaves), labels)
+        grads = torch.autograd.grad(value, [t for pair in leaves for t in pair])
+        with torch.no_grad():
+            new = [(w - LEARNING_RATE * grads[2 * i], b - LEARNING_RATE * grads[2 * i + 1])
+                   for i, (w, b) in enumerate(params)]
+        return new, value.detach()
+
+    def to_numpy(result):
+        new, value = result
+        return [(w.numpy(), b.numpy()) for w, b in new], value.numpy()
+    return step, to_numpy

@@ -91,8 +91,11 @@ def run_case(case: Case, threads: int, timing: Timing, peers: bool = False) -> l
     progress(f"[{threads} thread{'s' if threads > 1 else ''}] {case.name}")
     want = case.reference()
     contenders = [prepare_propc(case, want, threads)]
-    if peers and case.size is not None:
-        from .bench_peers import prepare_peers
+    if peers and (case.size is not None or case.section == "cnn"):
+        if case.section == "cnn":
+            from .bench_cnn import prepare_cnn_peers as prepare_peers
+        else:
+            from .bench_peers import prepare_peers
         for impl, prepared in prepare_peers(case.args, case.train, threads):
             contenders.append(prepare_peer(case, impl, prepared, want, threads))
     timed = [(row, fn) for row, fn in contenders if fn is not None]
