@@ -22,6 +22,7 @@ import numpy as np
 from . import reference_cnn
 from .bench_cases import Case, _check_result
 from .bench_common import LEARNING_RATE, check_train_step
+from .bench_peers import prepare_peers, torch_prepared
 
 
 @dataclass(frozen=True)
@@ -145,18 +146,8 @@ def residual_lines(names: list[str]) -> list[str]:
 
 
 def prepare_cnn_peers(args: tuple, train: bool, threads: int) -> list:
-    """(name, (run, to_numpy)) for every importable peer, like bench_peers does for
-    the MLP; a peer that fails to set up is skipped like an absent one."""
-    import importlib.util
-    prepared = []
-    for name, build in (("jax", _jax_cnn), ("torch", _torch_cnn)):
-        if importlib.util.find_spec(name) is None:
-            continue
-        try:
-            prepared.append((name, build(args, train, threads)))
-        except Exception:  # a broken optional install is treated as absent
-            continue
-    return prepared
+    """(name, (run, to_numpy)) for every importable peer (bench_peers.prepare_peers)."""
+    return prepare_peers(args, train, threads, (("jax", _jax_cnn), ("torch", _torch_cnn)))
 
 
 def _jax_cnn(args: tuple, train: bool, threads: int):
@@ -211,23 +202,4 @@ def _torch_cnn(args: tuple, train: bool, threads: int):
         flat = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)      # NHWC order, like propc
         return flat @ w3 + b3
 
-    if not train:
-        def infer():
-            with torch.no_grad():
-                return predict(params)
-        return infer, lambda result: result.numpy()
-    labels = torch.from_numpy(args[2].astype("int64"))
-
-    def step():
-        leaves = [(w.detach().requires_grad_(), b.detach().requires_grad_()) for w, b in params]
-        value = F.cross_entropy(predict(leaves), labels)
-        grads = torch.autograd.grad(value, [t for pair in leaves for t in pair])
-        with torch.no_grad():
-            new = [(w - LEARNING_RATE * grads[2 * i], b - LEARNING_RATE * grads[2 * i + 1])
-                   for i, (w, b) in enumerate(params)]
-        return new, value.detach()
-
-    def to_numpy(result):
-        new, value = result
-        return [(w.numpy(), b.numpy()) for w, b in new], value.numpy()
-    return step, to_numpy
+    return torch_prepared(predict, params, args, train)

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import reference_cnn
 from .datasets import load_digits, train_test_split
-from .demo import _kib, accuracy, median_seconds, train
+from .demo import _kib, median_seconds, residual_lines, train_and_check
 
 CNN_LR = 0.05
 CNN_EPOCHS = 12
@@ -59,10 +59,7 @@ def describe(lowered, lowered_infer, batch: int) -> list[str]:
         f"  residuals kept for the backward pass: {len(residuals)} arrays, "
         f"{_kib(sum(v.type.nbytes for v in residuals))} (no im2col copies)",
     ]
-    for v in residuals:
-        where = f" from {v.producer.loc}" if v.producer is not None and v.producer.loc else \
-            " (an input)" if v.producer is None else ""
-        lines.append(f"      {str(v.type):<16} {v.type.nbytes:>8,d} B{where}")
+    lines += residual_lines(residuals)
     lines.append(f"  peak scratch memory: training {_kib(lowered.memory.peak_scratch)}, "
                  f"inference {_kib(lowered_infer.memory.peak_scratch)}")
     return lines
@@ -93,19 +90,9 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
         out(line)
     out(f"  trace + autodiff + optimise + LLVM compile: {compile_seconds:.2f} s\n")
 
-    out("== 2. training ==")
-    history = train(step, params, velocity, x_train, y_train, batch, epochs, options.seed,
-                    infer, out)
-    params = history.pop("params")
-
-    out("\n== 3. accuracy ==")
-    train_acc = accuracy(infer(params, x_train), y_train)
-    test_acc = accuracy(infer(params, x_test), y_test)
-    out(f"train accuracy: {train_acc:.3f}   ({len(x_train)} images)")
-    out(f"test accuracy on {len(x_test)} held-out images: {test_acc:.3f}\n")
-
-    out("== 4. compiled vs interpreted (one step, same inputs) ==")
-    out(str(pc.compare(step, params, velocity, xb, yb)) + "\n")
+    params, _, test_acc = train_and_check(
+        step, infer, params, velocity, (x_train, y_train, x_test, y_test), batch, epochs,
+        options.seed, out)
 
     out("== 5. speed (median per train step) ==")
     _speed(step, params, velocity, xb, yb, lr, out)

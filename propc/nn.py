@@ -26,16 +26,13 @@ from .promotion import float_result, to_dtype
 from .shape_ops import normalize_axes, reshape
 from .tracing import Tensor, apply, cast, to_tensor, traceable
 from .conv import avg_pool2d, conv2d, max_pool2d  # noqa: F401  (re-exported)
-from .numpy_math import log1p
+from .numpy_math import float_operand, log1p
 from .take import embedding  # noqa: F401  (re-exported)
 
 
 def _as_float(x: Any, op: str) -> Tensor:
     """x as a float Tensor (integers become float64, like NumPy's float functions)."""
-    t = to_tensor(x, op)
-    dtype, weak = float_result(t.type.dtype, t.weak, op, str(t.type))
-    converted = cast(t, dtype)
-    return Tensor(converted.value, converted.context, weak)
+    return float_operand(x, op)
 
 
 @traceable

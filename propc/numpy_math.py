@@ -32,7 +32,8 @@ from .shape_ops import normalize_axes, normalize_axis, prepare, reshape
 from .tracing import Tensor, apply, cast, full, to_tensor, traceable
 
 
-def _float_operand(x: Any, op: str) -> Tensor:
+def float_operand(x: Any, op: str) -> Tensor:
+    """x as a float Tensor (integers become float64, weak ints weak float32)."""
     t = to_tensor(x, op)
     dtype, weak = float_result(t.type.dtype, t.weak, op, str(t.type))
     converted = cast(t, dtype)
@@ -42,7 +43,7 @@ def _float_operand(x: Any, op: str) -> Tensor:
 @traceable
 def log1p(x: Any) -> Tensor:
     """np.log1p: log(1 + x), accurate for tiny x."""
-    x = _float_operand(x, "log1p")
+    x = float_operand(x, "log1p")
     u = x + 1.0
     shifted = u - 1.0
     exact = shifted == 0.0
@@ -53,7 +54,7 @@ def log1p(x: Any) -> Tensor:
 @traceable
 def expm1(x: Any) -> Tensor:
     """np.expm1: exp(x) - 1, accurate for tiny x."""
-    x = _float_operand(x, "expm1")
+    x = float_operand(x, "expm1")
     u = exp(x)
     shifted = u - 1.0
     near = abs(x) < 0.5
@@ -89,7 +90,7 @@ def _erfc_fit(magnitude: Tensor) -> Tensor:
 @traceable
 def erf(x: Any) -> Tensor:
     """The error function (scipy.special.erf / math.erf), accurate to ~1e-7."""
-    x = _float_operand(x, "erf")
+    x = float_operand(x, "erf")
     magnitude = abs(x)
     small = magnitude < 0.5
     large = 1.0 - _erfc_fit(where(small, 1.0, magnitude))

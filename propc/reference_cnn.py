@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .reference_mlp import softmax_cross_entropy
+
 
 def im2col(x: np.ndarray, kernel: int) -> np.ndarray:
     """(N, H, W, C) -> (N*H*W, kernel*kernel*C) patches of a SAME, stride-1 conv."""
@@ -72,13 +74,7 @@ def forward(params, x):
 def loss_and_grads(params, x, labels):
     (w1, b1), (w2, b2), (w3, b3) = params
     logits, (cols1, a1, blocks1, p1, cols2, a2, blocks2, flat) = forward(params, x)
-    batch = len(x)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -log_probs[np.arange(batch), labels].mean()
-    error = np.exp(log_probs)
-    error[np.arange(batch), labels] -= 1
-    error /= batch
+    loss, error = softmax_cross_entropy(logits, labels)
     g3 = (flat.T @ error, error.sum(axis=0))
     d_p2 = (error @ w3.T).reshape(p1.shape[0], a2.shape[1] // 2, a2.shape[2] // 2, -1)
     d_z2 = pool_backward(d_p2, blocks2) * (a2 > 0)
