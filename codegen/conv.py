@@ -17,7 +17,11 @@ from ir.types import DType
 from .conv_gemm import gemm_qualifies, lower_conv_gemm
 from .direct import add_values, all_of, fill_body, flat, plan, window_position
 from .elementwise import emit_max, intrinsic
+from .affine import Affine, flat_offset
+from .expr import ExprBuilder
+from .kernels import fill_step
 from .llvmtypes import index, load_element, lowest, scalar_constant, store_element
+from .steps import ReduceStep
 from .loops import loop_nest
 from .steps import KernelPlan
 
@@ -104,6 +108,8 @@ def _lower_reduce_window(op: Op, materialized: set[Value], kind: str) -> KernelP
     identity = 0 if kind == "sum" else lowest(dtype)
     if x.type.size == 0 or y.type.size == 0:
         return plan(op, materialized, [fill_body(y, identity)])
+    if x.ndim and not any(attrs["padding_low"] + attrs["padding_high"]):
+        return _fused_reduce_window(op, materialized, kind, identity)
     start = scalar_constant(identity, dtype)
     combine = _combine(kind, dtype)
     rank = x.ndim
@@ -134,6 +140,30 @@ def _lower_reduce_window(op: Op, materialized: set[Value], kind: str) -> KernelP
             return []
         loop_nest(b, sizes, point)
     return plan(op, materialized, [fill_body(y, identity), body])
+
+
+def _fused_reduce_window(op: Op, materialized: set[Value], kind: str, identity) -> KernelPlan:
+    """Windows without padding: every tap is in range, so the operand is read through
+    affine indices (o * stride + tap) and its elementwise producers (a conv's bias and
+    relu) are fused into the pooling loop instead of getting a buffer. Loop order and
+    in-memory accumulation as in the direct kernel (last output axis innermost)."""
+    (x,) = op.operands
+    y = op.result
+    attrs = op.attrs
+    rank = x.ndim
+    total = 2 * rank      # loop axes: outputs but the last, taps, the last output
+    out_axis = list(range(rank - 1)) + [total - 1]
+    tap_axis = [rank - 1 + k for k in range(rank)]
+    access = tuple(Affine.counter(out_axis[k], total).scale(attrs["strides"][k])
+                   + Affine.counter(tap_axis[k], total) for k in range(rank))
+    exprs = ExprBuilder(materialized, total)
+    node = exprs.read(x, access)
+    dest = flat_offset(tuple(Affine.counter(a, total) for a in out_axis), y.shape, total)
+    sizes = list(y.shape[:-1]) + list(attrs["window"]) + [y.shape[-1]]
+    pick = _combine(kind, y.dtype)
+    step = ReduceStep(sizes, 0, exprs, [node], lambda b, acc, values: pick(b, acc, values[0]), scalar_constant(identity, y.dtype), y,
+                      dest, y.dtype, False)
+    return KernelPlan(y, [fill_step(y.shape, y.dtype, identity, y), step])
 
 
 def lower_reduce_window_sum(op: Op, materialized: set[Value]) -> KernelPlan:
