@@ -48,7 +48,8 @@ def log1p(x: Any) -> Tensor:
     shifted = u - 1.0
     exact = shifted == 0.0
     safe = where(exact, 1.0, shifted)
-    return where(exact, x, log(u) * (x / safe))
+    corrected = where(exact, x, log(u) * (x / safe))
+    return where(abs(x) < 1.0, corrected, log(u))     # large x (inf too): plain log
 
 
 @traceable

@@ -45,7 +45,7 @@ def ones(shape: Any, dtype: Any = np.float32) -> Tensor:
 def _fill_dtype(value: Any) -> DType:
     if isinstance(value, (bool, np.bool_)):
         return DType.bool
-    if isinstance(value, (int, np.integer)) and not isinstance(value, np.integer):
+    if isinstance(value, int):
         return DType.i64
     if isinstance(value, float):
         return DType.f32
@@ -89,7 +89,6 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> Te
 
 def _pad_widths(pad_width: Any, ndim: int) -> list[tuple[int, int]]:
     """NumPy's pad_width forms: n, (n,), (before, after), or one pair per axis."""
-    widths = np.asarray(pad_width, dtype=object)
     try:
         widths = np.broadcast_to(np.asarray(pad_width), (ndim, 2))
     except ValueError:

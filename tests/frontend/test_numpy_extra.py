@@ -34,6 +34,10 @@ def test_log1p_expm1_erf_softplus_match_numpy(dtype):
     x = np.concatenate([sample((20,), dtype, seed=3, low=-4, high=4),
                         np.array([0.0, 1e-9, -1e-7, 3e-4, -0.49, 0.51, 6.0], dtype)])
     assert_same(run(pc.log1p, np.abs(x)), np.log1p(np.abs(x)), "log1p")
+    edges = np.array([np.inf, -np.inf, np.nan, -1.0, -0.5, 1e30], dtype)
+    with np.errstate(all="ignore"):
+        assert_same(run(pc.log1p, edges), np.log1p(edges), "log1p edges")
+        assert_same(run(pc.expm1, edges), np.expm1(edges), "expm1 edges")
     assert_same(run(pc.expm1, x), np.expm1(x), "expm1")
     erf = np.array([math.erf(v) for v in x.astype(np.float64)], dtype)
     assert_same(run(pc.erf, x), erf, "erf", rtol=2e-6, atol=2e-7)
