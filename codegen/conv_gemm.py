@@ -9,7 +9,9 @@ to the sgemm's packing scratch) and calls sgemm on it, accumulating over the tap
 blocks. Block sizes keep the patches block near BLOCK_FLOATS (cache sized) while
 giving sgemm a contraction of about CONTRACTION_TARGET, so both the forward convs
 (many rows, short contraction) and the kernel-gradient convs (few rows, contraction
-over the whole batch) run as well-shaped products. Positions in padding or
+over the whole batch) run as well-shaped products. Each block's product is split
+over threads by the threaded sgemm when it is big enough (sgemm_step's rule); the
+patches are written by the calling thread. Positions in padding or
 dilation holes are written as 0. Nothing here is a residual: the block is scratch.
 """
 from __future__ import annotations
@@ -24,9 +26,11 @@ from ir.types import DType
 from .bounds import check_access, check_span
 from .direct import all_of, buffered_operands, flat, window_position
 from .llvmtypes import F32, I32, I64, PTR, index
-from .matmul import round_up, sgemm_scratch_bytes
+from .matmul_parallel import block_scratch_bytes, threaded_workspace_bytes
+from .parallel import regions_are_cheap, thread_count
 from .matmul_ir import declare
-from .sgemm_step import SINGLE, shared_sgemm
+from .sgemm_step import (SINGLE, SPINNING_MIN_FLOPS, THREADED, THREADED_MIN_FLOPS,
+                         shared_sgemm)
 from .steps import WORKSPACE, KernelEnv, KernelPlan, Step
 
 BLOCK_FLOATS = 1 << 18          # one patches block: 1 MiB of float32
@@ -88,7 +92,11 @@ class ConvGemmStep(Step):
         self.tap_block = max(1, min(self.taps, CONTRACTION_TARGET // max(self.channels, 1)))
         depth = self.tap_block * self.channels
         self.row_block = max(1, min(self.rows, BLOCK_FLOATS // depth))
-        self.scratch = round_up(sgemm_scratch_bytes(self.row_block, self.features, depth), 64)
+        self.threads = _threads_for(self.row_block, self.features, depth)
+        self.scratch = threaded_workspace_bytes(self.row_block, self.features, depth,
+                                                self.threads)
+        self.scratch_stride = block_scratch_bytes(self.row_block, self.features, depth,
+                                                  self.threads)
 
     def reads(self) -> set[Value]:
         return set(self.op.operands)
@@ -165,7 +173,11 @@ class ConvGemmStep(Step):
                 b_ptr, index(k), index(1),
                 c_ptr, index(k), accumulate, workspace,
                 lir.Constant(PTR, None), lir.Constant(PTR, None), index(0), index(0)]
-        b.call(shared_sgemm(b.module, SINGLE), args)
+        if self.threads > 1:
+            threaded = [index(self.threads), index(self.scratch_stride)]
+            b.call(shared_sgemm(b.module, THREADED), threaded + args)
+        else:
+            b.call(shared_sgemm(b.module, SINGLE), args)
 
 
 def _copy_or_zero(b: lir.IRBuilder, inside: lir.Value, x: lir.Value, source: lir.Value,
@@ -187,6 +199,12 @@ def _copy_or_zero(b: lir.IRBuilder, inside: lir.Value, x: lir.Value, source: lir
                              [PTR, lir.IntType(8), I64, lir.IntType(1)])
             b.call(memset, [destination, lir.Constant(lir.IntType(8), 0), size,
                             lir.Constant(lir.IntType(1), 0)])
+
+
+def _threads_for(rows: int, features: int, depth: int) -> int:
+    """Threads for each block's product, by the rule sgemm_step uses for a dot."""
+    least = SPINNING_MIN_FLOPS if regions_are_cheap() else THREADED_MIN_FLOPS
+    return thread_count() if 2 * rows * features * depth >= least else 1
 
 
 def _smaller(b: lir.IRBuilder, x: lir.Value, y: lir.Value) -> lir.Value:
