@@ -256,6 +256,3 @@ def interpret_values(graph: Graph, *arrays: Any) -> dict[Value, np.ndarray]:
             raise InterpretError(f"{op.prim}: operand used before it is defined") from None
         env[op.result] = run_op(op.prim, op.attrs, operands, op.result.dtype)
     return env
-
-
-from . import interpret_window  # noqa: E402,F401  (registers conv, reduce_window, gather, scatter_add)

@@ -283,27 +283,18 @@ def stop_gradient(x: Any) -> Any:
     return tree_map(stop, x)
 
 
-from .einsum import einsum  # noqa: E402
-from .numpy_math import (argmax, argmin, clip, erf, expm1, floor_divide, log1p, mod,  # noqa: E402
-                         std, var)
-from .numpy_shape import arange, expand_dims, ones, pad, squeeze, stack, zeros  # noqa: E402
-from .take import take, take_along_axis  # noqa: E402
-
-# NumPy ufuncs applied to tracers (Tensor.__array_ufunc__) run these.
+# NumPy ufuncs applied to tracers (Tensor.__array_ufunc__) run these (numpy_math adds
+# its own when it is imported).
 UFUNCS = {
     "add": add, "subtract": subtract, "multiply": multiply, "divide": divide,
     "power": power, "matmul": matmul, "negative": negative, "absolute": abs,
     "exp": exp, "log": log, "tanh": tanh, "sqrt": sqrt, "sin": sin, "cos": cos,
     "maximum": maximum, "minimum": minimum, "less": less, "less_equal": less_equal,
     "greater": greater, "greater_equal": greater_equal, "equal": equal,
-    "not_equal": not_equal, "floor_divide": floor_divide, "remainder": mod, "log1p": log1p,
-    "expm1": expm1,
+    "not_equal": not_equal,
 }
 
 __all__ = [
-    "arange", "argmax", "argmin", "clip", "einsum", "erf", "expand_dims", "expm1",
-    "floor_divide", "log1p", "mod", "ones", "pad", "squeeze", "stack", "std", "take",
-    "take_along_axis", "var", "zeros",
     "abs", "add", "astype", "broadcast_to", "concatenate", "cos", "divide", "equal", "exp",
     "greater", "greater_equal", "less", "less_equal", "log", "matmul", "max", "maximum",
     "mean", "min", "minimum", "multiply", "negative", "not_equal", "ones_like", "power",

@@ -23,7 +23,7 @@ from typing import Any
 from ir import DType
 
 from .errors import ShapeError, TraceTypeError
-from .numpy_api import abs, exp, log, maximum, minimum, sqrt, where
+from .numpy_api import UFUNCS, abs, exp, log, maximum, minimum, sqrt, where
 from .promotion import float_result, mean_dtype
 from .reductions import max as reduce_max
 from .reductions import min as reduce_min
@@ -202,6 +202,9 @@ def argmin(a: Any, axis: Any = None) -> Tensor:
     """np.argmin: int64 index of the first minimum; the first NaN wins."""
     return _arg_extremum(a, axis, "argmin", False)
 
+
+# np.floor_divide(tracer, ...) and friends (Tensor.__array_ufunc__ looks them up here)
+UFUNCS.update({"floor_divide": floor_divide, "remainder": mod, "log1p": log1p, "expm1": expm1})
 
 __all__ = ["argmax", "argmin", "clip", "erf", "expm1", "floor_divide", "log1p", "mod", "std",
            "var"]

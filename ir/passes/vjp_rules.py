@@ -347,6 +347,3 @@ def _dot(b, g, op, operands):
         batch_target=rb, g_free_target=rf,
         other_free_target=[rc[lc.index(axis)] for axis in sorted(lc)]))
     return [ct_lhs, ct_rhs]
-
-
-from . import vjp_window  # noqa: E402,F401  (conv, reduce_window, gather, scatter_add)
