@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--data-parallel: save checkpoints in DIR and resume from the newest")
     p.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS",
                    help="--data-parallel: steps between checkpoints (default 50)")
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                   help="mlp (default), or cnn: a small CNN (propc/demo_cnn.py)")
     return p
 
 
@@ -122,6 +124,16 @@ def _kib(n: int) -> str:
     return f"{n / 1024:,.1f} KiB"
 
 
+def residual_lines(residuals) -> list[str]:
+    """One line per residual of a forward graph: type, bytes, where it comes from."""
+    lines = []
+    for v in residuals:
+        where = f" from {v.producer.loc}" if v.producer is not None and v.producer.loc else \
+            " (an input)" if v.producer is None else ""
+        lines.append(f"      {str(v.type):<16} {v.type.nbytes:>8,d} B{where}")
+    return lines
+
+
 def describe_step(lowered, lowered_infer, sizes: list[int], batch: int) -> list[str]:
     """Section 1: what the compiled step is made of."""
     fwd, bwd = lowered.forward_graph, lowered.backward_graph
@@ -144,10 +156,7 @@ def describe_step(lowered, lowered_infer, sizes: list[int], batch: int) -> list[
         f"  residuals kept for the backward pass: {len(residuals)} arrays, "
         f"{_kib(sum(v.type.nbytes for v in residuals))}",
     ]
-    for v in residuals:
-        where = f" from {v.producer.loc}" if v.producer is not None and v.producer.loc else \
-            " (an input)" if v.producer is None else ""
-        lines.append(f"      {str(v.type):<14} {v.type.nbytes:>8,d} B{where}")
+    lines += residual_lines(residuals)
     lines += [
         f"  peak scratch memory: training {_kib(train_mem.peak_scratch)}, "
         f"inference {_kib(infer_mem.peak_scratch)}",
@@ -191,14 +200,9 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
         out(line)
     out(f"  trace + autodiff + optimise + LLVM compile: {compile_seconds:.2f} s\n")
 
-    out("== 2. training ==")
-    history = train(step, params, state, x_train, y_train, batch, epochs, options.seed, infer, out)
-    params = history.pop("params")
-
-    test_acc = report_accuracy(infer, params, (x_train, y_train), (x_test, y_test), out)
-
-    out("== 4. compiled vs interpreted (one step, same inputs) ==")
-    out(str(pc.compare(step, params, state, xb, yb)) + "\n")
+    params, history, test_acc = train_and_check(
+        step, infer, params, state, (x_train, y_train, x_test, y_test), batch, epochs,
+        options.seed, out)
 
     out("== 5. speed (median per train step) ==")
     speed(step, params, state, xb, yb, lr, options.optimizer, out)
@@ -206,6 +210,22 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
         plot(history, options.plot, out)
     out(f"test accuracy: {test_acc:.3f}")
     return test_acc
+
+
+def train_and_check(step, infer, params, state, data, batch, epochs, seed, out):
+    """Sections 2-4 of every demo model: training, accuracy, compiled vs interpreted
+    on the first batch. Returns (trained params, history, test accuracy)."""
+    import propc as pc
+    x_train, y_train, x_test, y_test = data
+    out("== 2. training ==")
+    history = train(step, params, state, x_train, y_train, batch, epochs, seed, infer, out)
+    params = history.pop("params")
+
+    test_acc = report_accuracy(infer, params, (x_train, y_train), (x_test, y_test), out)
+
+    out("== 4. compiled vs interpreted (one step, same inputs) ==")
+    out(str(pc.compare(step, params, state, x_train[:batch], y_train[:batch])) + "\n")
+    return params, history, test_acc
 
 
 def train(step, params, state, x_train, y_train, batch, epochs, seed, infer, out) -> dict:
@@ -270,7 +290,15 @@ def plot(history: dict, path: str, out) -> None:
 def main(argv: list[str]) -> int:
     import sys
     try:
-        run(build_parser().parse_args(argv))
+        options = build_parser().parse_args(argv)
+        if options.data_parallel and options.model != "mlp":
+            raise UsageError("--data-parallel trains the MLP (--model mlp)")
+        if options.model == "cnn":
+            from .demo_cnn import run as run_cnn
+            options.epochs_given = any(a.startswith("--epochs") for a in argv)
+            run_cnn(options)
+        else:
+            run(options)
     except UsageError as err:
         print(f"propc demo: {err}", file=sys.stderr)
         return 2
