@@ -71,9 +71,9 @@ def _run_interpreted(interpreted: Interpreted, args: tuple) -> Any:
     key = (in_tree, tuple(specs))
     traced = interpreted.cache.get(key)
     if traced is None:
-        traced = trace_to_graph(interpreted.fn, args)
+        traced = trace_to_graph(interpreted.fn, args, hide_arrays=True)
         interpreted.cache[key] = traced
-    outputs = ir.interpret(traced.graph, *arrays)
+    outputs = ir.interpret(traced.graph, *arrays, *traced.hidden_now())
     return tree_unflatten(traced.out_tree, outputs)
 
 

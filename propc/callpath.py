@@ -75,18 +75,21 @@ class _Writer:
         self.line(f"if not ({condition}): return MISS")
 
 
-def specialise(in_tree: TreeDef, kinds: tuple, out_tree: TreeDef, parts
-               ) -> Callable[[tuple], Any] | None:
+def specialise(in_tree: TreeDef, kinds: tuple, out_tree: TreeDef, parts,
+               hidden: list | None = None) -> Callable[[tuple], Any] | None:
     """The fast caller of one compiled signature, or None when it cannot have one.
 
     `kinds` has one entry per argument leaf, as `Compiled` keys its bound
     signatures: (shape, dtype) of an array, or the type of a Python number (float,
     int or bool) or NumPy scalar (NUMPY_SCALARS). `parts` is the executable's `CallParts` (codegen/runtime.py).
     Arrays whose dtype is not exactly the compiled input's (another byte order)
-    get no fast path: they must be converted on every call."""
+    get no fast path: they must be converted on every call. `hidden` are NumPy
+    arrays the function read (not arguments), passed after the leaves: the caller
+    checks that each still has its traced shape and dtype (else MISS)."""
+    hidden = list(hidden or [])
     if in_tree.kind != TUPLE or not _supported(in_tree) or not _supported(out_tree):
         return None
-    if len(kinds) != len(parts.inputs) or out_tree.num_leaves != len(parts.outputs):
+    if len(kinds) + len(hidden) != len(parts.inputs) or out_tree.num_leaves != len(parts.outputs):
         return None
     writer = _Writer()
     leaves: list[str] = []
@@ -97,6 +100,7 @@ def specialise(in_tree: TreeDef, kinds: tuple, out_tree: TreeDef, parts
         if isinstance(kind, tuple) and kind != (shape, dtype):
             return None
         _check_leaf(writer, name, kind, shape, dtype)
+    leaves += _hidden_leaves(writer, hidden, parts.inputs[len(kinds):])
     outputs = _run(writer, leaves, parts)
     writer.line(f"return {_build_node(writer, out_tree, iter(outputs))}")
     source = "def call(args):\n" + "\n".join(writer.lines) + "\n"
@@ -160,6 +164,17 @@ def _check_leaf(writer: _Writer, name: str, kind, shape: tuple, dtype: np.dtype)
     writer.line(f"flags = {name}.flags")
     # a copy is C-ordered and aligned (ascontiguousarray keeps an unaligned array)
     writer.line(f"if not (flags.c_contiguous and flags.aligned): {name} = {name}.copy()")
+
+
+def _hidden_leaves(writer: _Writer, hidden: list, inputs: list) -> list[str]:
+    """Names bound to the hidden arrays, each checked against its traced type."""
+    names = []
+    for array, (shape, dtype) in zip(hidden, inputs):
+        name = writer.constant(array, "H")
+        writer.miss_unless(f"{name}.shape == {writer.constant(shape, 'S')} and "
+                           f"{name}.dtype is {writer.constant(dtype, 'D')}")
+        names.append(name)
+    return names
 
 
 def _run(writer: _Writer, leaves: list[str], parts) -> list[str]:

@@ -240,11 +240,13 @@ def _tracing_now() -> set:
 class _Bound:
     """The per-call work of one signature reduced to conversions and one native call."""
 
-    __slots__ = ("run", "dtypes", "out_tree", "fast", "key")
+    __slots__ = ("run", "dtypes", "out_tree", "fast", "key", "hidden")
 
     def __init__(self, run: Callable, specs: tuple[LeafSpec, ...], out_tree: TreeDef,
-                 fast: Callable | None = None, key: tuple | None = None):
+                 fast: Callable | None = None, key: tuple | None = None,
+                 hidden: Traced | None = None):
         self.key = key  # its signature in Compiled._cache
+        self.hidden = hidden  # the Traced whose arrays (read by fn) follow the leaves
         self.run = run
         self.dtypes = [spec.dtype.numpy for spec in specs]
         self.out_tree = out_tree
@@ -258,6 +260,8 @@ class _Bound:
             elif leaf.dtype != dtype or not (leaf.flags.c_contiguous and leaf.flags.aligned):
                 leaf = np.require(leaf, dtype=dtype, requirements=("C_CONTIGUOUS", "ALIGNED"))
             arrays.append(leaf)
+        if self.hidden is not None:
+            arrays += self.hidden.hidden_now()
         return tree_unflatten(self.out_tree, self.run(*arrays))
 
 
@@ -364,7 +368,7 @@ class Compiled:
         tracing.add(marker)
         try:
             with gc_paused():
-                return trace_to_graph(self.fn, args)
+                return trace_to_graph(self.fn, args, hide_arrays=True)
         finally:
             tracing.discard(marker)
 
@@ -440,7 +444,8 @@ class Compiled:
                else self._executable(entry))
         if quick is not None:
             self._bind(tree, quick, run, key, entry)
-        return tree_unflatten(entry.traced.out_tree, run(*arrays))
+        hidden = entry.traced.hidden_now()
+        return tree_unflatten(entry.traced.out_tree, run(*arrays, *hidden))
 
     def _bind(self, tree: TreeDef, quick: tuple, run: Callable, key: tuple, entry: _Entry
               ) -> None:
@@ -449,11 +454,12 @@ class Compiled:
         out_tree = entry.traced.out_tree
         fast = None
         if not self.interpret:
-            fast = specialise(tree, quick, out_tree, run.call_parts())
+            fast = specialise(tree, quick, out_tree, run.call_parts(), entry.traced.hidden)
         with self._lock:
             if key not in self._cache:
                 return  # evicted meanwhile by another thread's new signature
-            self._bound[(tree, quick)] = _Bound(run, key[1], out_tree, fast, key)
+            self._bound[(tree, quick)] = _Bound(run, key[1], out_tree, fast, key,
+                                                entry.traced)
             entry.bound_keys.append((tree, quick))
         if fast is not None:
             self._fast = fast

@@ -44,10 +44,15 @@ class TraceContext:
       closes they are also appended to the parent context.
     """
 
-    def __init__(self, name: str, parent: "TraceContext | None"):
+    def __init__(self, name: str, parent: "TraceContext | None", hides_arrays: bool = False):
         self.builder = ir.Builder(name)
         self.parent = parent
         self.captured: list[Tensor] = []
+        # an outermost trace that `hides_arrays` turns big NumPy arrays the function
+        # reads (closures, globals) into trailing graph inputs, passed at every call
+        self.hides_arrays = hides_arrays and parent is None
+        self.hidden_arrays: list[np.ndarray] = []
+        self._hidden: dict[int, Tensor] = {}
         self.reverse_passes: list[tuple[ir.Graph, ir.Graph]] = []
         self.active = True
         self._lifted: dict[Value, Tensor] = {}
@@ -67,6 +72,22 @@ class TraceContext:
 
     def new_input(self, type: TensorType, weak: bool = False) -> "Tensor":
         return Tensor(self.builder.input(type), self, weak)
+
+    def root(self) -> "TraceContext":
+        """The outermost enclosing trace (this one when it has no parent)."""
+        context = self
+        while context.parent is not None:
+            context = context.parent
+        return context
+
+    def hidden_input(self, array: np.ndarray) -> "Tensor":
+        """The graph input standing for `array` (one per array object)."""
+        found = self._hidden.get(id(array))
+        if found is None:
+            found = self.new_input(TensorType(array.shape, DType.from_numpy(array.dtype)))
+            self._hidden[id(array)] = found
+            self.hidden_arrays.append(array)
+        return found
 
     def lift(self, outer: "Tensor") -> "Tensor":
         """This context's stand-in for a Tensor of an enclosing context."""
@@ -101,10 +122,11 @@ def graph_name(name: str | None) -> str:
 
 
 @contextlib.contextmanager
-def new_trace(name: str | None = None) -> Iterator[TraceContext]:
-    """Open a nested trace context for the duration of the block."""
+def new_trace(name: str | None = None, hides_arrays: bool = False) -> Iterator[TraceContext]:
+    """Open a nested trace context for the duration of the block (`hides_arrays`:
+    see TraceContext; only an outermost trace hides arrays)."""
     stack = _stack()
-    context = TraceContext(graph_name(name), stack[-1] if stack else None)
+    context = TraceContext(graph_name(name), stack[-1] if stack else None, hides_arrays)
     stack.append(context)
     try:
         yield context
@@ -197,8 +219,22 @@ def to_tensor(x: Any, op: str, dtype: DType | None = None) -> "Tensor":
         array = scalar_array(x, dtype or scalar[0], op)
         return Tensor(context.emit("constant", value=array), context, scalar[1])
     array = _as_array(x, op)
-    array_dtype(array, op)
+    dtype = array_dtype(array, op)
+    root = context.root()
+    if root.hides_arrays and _hideable(x, dtype):
+        return adopt(root.hidden_input(x), context, op)
     return Tensor(context.emit("constant", value=np.array(array, copy=True)), context, False)
+
+
+# NumPy arrays of at least this many elements read by a compiled function are graph
+# inputs read at every call (not constants frozen into the graph text at trace time)
+HIDDEN_MIN_ELEMENTS = 1024
+
+
+def _hideable(x: Any, dtype: DType) -> bool:
+    """Whether `x` can be passed to compiled code as it is, at every call."""
+    return (type(x) is np.ndarray and x.size >= HIDDEN_MIN_ELEMENTS
+            and x.dtype == dtype.numpy and x.flags.c_contiguous and x.flags.aligned)
 
 
 def adopt(t: "Tensor", context: TraceContext, op: str) -> "Tensor":
@@ -281,6 +317,9 @@ class Traced:
     in_tree, out_tree: the argument tuple's and the result's pytree structures.
     in_leaves: the LeafSpec of each argument leaf.
     captured: Tensors of enclosing traces lifted as the trailing graph inputs.
+    hidden: NumPy arrays the function read, as the trailing graph inputs of an
+      outermost trace that hides arrays (trace_to_graph(hide_arrays=True)); the
+      caller passes them, as they are then, at every call.
     out_weak: whether each output leaf is weakly typed.
     reverse_passes: (forward, backward) graph pairs derived while tracing.
     """
@@ -292,6 +331,21 @@ class Traced:
     captured: list[Tensor]
     out_weak: list[bool]
     reverse_passes: list[tuple[ir.Graph, ir.Graph]] = field(default_factory=list)
+    hidden: list[np.ndarray] = field(default_factory=list)
+
+    def hidden_now(self) -> list[np.ndarray]:
+        """The hidden arrays to pass to a call, as they are now, after checking they
+        still have the shape and dtype they were traced with (NumPy lets both change
+        in place)."""
+        if not self.hidden:
+            return self.hidden
+        inputs = self.graph.inputs[len(self.graph.inputs) - len(self.hidden):]
+        for array, value in zip(self.hidden, inputs):
+            if array.shape != value.type.shape or array.dtype != value.type.dtype.numpy:
+                raise ValueError(f"{self.graph.name}: a NumPy array it reads (not an "
+                                 f"argument), traced as {value.type}, is now {array.dtype}"
+                                 f"{list(array.shape)}; pass it as an argument instead")
+        return self.hidden
 
 
 def function_name(fn: Callable) -> str | None:
@@ -311,7 +365,8 @@ def _output_tensor(leaf: Any, path: str, context: TraceContext) -> Tensor:
     return to_tensor(leaf, "output")
 
 
-def trace_to_graph(fn: Callable, args: tuple, *, name: str | None = None) -> Traced:
+def trace_to_graph(fn: Callable, args: tuple, *, name: str | None = None,
+                   hide_arrays: bool = False) -> Traced:
     """Trace `fn(*args)` in a new nested context and return its graph and pytree info.
 
     args: a tuple whose leaves are arrays, ShapeDtypes, Python numbers or Tensors of
@@ -322,7 +377,7 @@ def trace_to_graph(fn: Callable, args: tuple, *, name: str | None = None) -> Tra
     leaves, in_tree = tree_flatten(args)
     paths = argument_paths(fn, args)
     specs = [leaf_spec(leaf, path) for leaf, path in zip(leaves, paths)]
-    with new_trace(name or function_name(fn)) as context:
+    with new_trace(name or function_name(fn), hide_arrays) as context:
         inputs = [context.new_input(spec.type, spec.weak) for spec in specs]
         context.arguments.update((t.value, path) for t, path in zip(inputs, paths))
         result = fn(*tree_unflatten(in_tree, inputs))
@@ -331,7 +386,8 @@ def trace_to_graph(fn: Callable, args: tuple, *, name: str | None = None) -> Tra
         outputs = [_output_tensor(leaf, path, context) for leaf, path in zip(out_leaves, out_paths)]
         context.builder.output(*(t.value for t in outputs))
     return Traced(context.graph, in_tree, out_tree, specs, list(context.captured),
-                  [t.weak for t in outputs], list(context.reverse_passes))
+                  [t.weak for t in outputs], list(context.reverse_passes),
+                  list(context.hidden_arrays))
 
 
 def bind(graph: ir.Graph, inputs: Sequence[Any], weak: Sequence[bool] | None = None) -> list[Tensor]:
