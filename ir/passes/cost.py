@@ -143,8 +143,9 @@ def op_cost(op: Op, index: int, name: str) -> CostRow:
     if rule is None:
         raise IRError(f"cost: no cost rule for primitive {op.prim!r}")
     read = sum(v.type.nbytes for v in op.operands)
+    written = sum(v.type.nbytes for v in op.results)
     return CostRow(index, op.prim, f"{name} = {op.prim}", op.result.type, rule(op), read,
-                   op.result.type.nbytes, op.loc)
+                   written, op.loc)
 
 
 def cost(graph: Graph) -> CostReport:
@@ -189,3 +190,8 @@ def format_report(report: CostReport) -> str:
     title = f"cost of @{report.graph_name}: {report.flops:,} flops " \
             f"({report.dot_flops:,} in contractions), {report.bytes:,} bytes"
     return "\n".join([title, line(_HEADERS), rule, *body, rule, line(total)])
+
+
+from .cost_control import CONTROL_COST_RULES  # noqa: E402  (control flow: regions x trips)
+
+COST_RULES.update(CONTROL_COST_RULES)

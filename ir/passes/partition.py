@@ -41,7 +41,7 @@ from typing import Iterable
 
 from ..builder import Builder
 from ..errors import IRError
-from ..graph import Graph, Op, Value
+from ..graph import Graph, Op, Value, bind_results
 from ..ops import get_primitive
 from .autodiff import VJPGraph
 from .dce import live_ops
@@ -66,7 +66,7 @@ def _tangent_values(graph: Graph, cotangent_inputs: list[Value]) -> set[Value]:
     tangent = set(cotangent_inputs)
     for op in graph.ops:
         if any(v in tangent for v in op.operands):
-            tangent.add(op.result)
+            tangent.update(op.results)
     return tangent
 
 
@@ -119,7 +119,7 @@ class _Placement:
 
     def recompute_elementwise(self, order: list[Value]) -> None:
         """Policy step: drop elementwise residuals computable from what is available."""
-        available = set(self.residuals) | {op.result for op in self.backward_ops}
+        available = set(self.residuals) | {v for op in self.backward_ops for v in op.results}
         for value in order:
             op = value.producer
             if (value in self.residuals and op is not None and op.operands
@@ -143,13 +143,13 @@ def _subgraph(name: str, graph: Graph, inputs: list[Value], ops: Iterable[Op],
                     raise IRError(f"internal: partition of @{graph.name} left {op.prim} at "
                                   f"{op.loc} without its operand {v.type}")
                 operands.append(mapping[v])
-            mapping[op.result] = copy_op(b, op, operands)
+            bind_results(mapping, op, copy_op(b, op, operands))
     b.output(*[mapping[v] for v in outputs])
     return b.build()
 
 
 def _definition_order(graph: Graph) -> list[Value]:
-    return list(graph.inputs) + [op.result for op in graph.ops]
+    return list(graph.inputs) + [v for op in graph.ops for v in op.results]
 
 
 def partition(vjp: VJPGraph, policy: str = "save") -> tuple[Graph, Graph]:
