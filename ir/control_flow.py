@@ -15,8 +15,9 @@ own. A region is named after its attribute (`graph @body {`).
   body (ir/passes/vjp_control.py).
 - `cond {true_branch, false_branch}`: operands are a bool 0-d predicate, then the
   branch operands; both branches take the branch operands and give the results.
-- `while_loop {cond, body}`: operands are the carries; `cond` maps them to a bool
-  0-d tensor, `body` to new carries. Results: the carries once `cond` is false.
+- `while_loop {cond, body, num_consts}`: operands are consts, then the carries; `cond`
+  maps (consts, carries) to a bool 0-d tensor, `body` to new carries. Results: the
+  carries once `cond` is false.
 
 The shape rules check each region's signature against the operands and name both
 types on a mismatch. This module registers the interpreter and cost rules too; the
@@ -94,9 +95,12 @@ def cond_rule(name, types, attrs):
 
 
 def while_rule(name, types, attrs):
-    carries = list(types)
-    _check_signature(name, "cond", attrs["cond"], carries, [TensorType((), DType.bool)])
-    _check_signature(name, "body", attrs["body"], carries, carries)
+    consts = attrs["num_consts"]
+    if not 0 <= consts <= len(types):
+        raise TypeRuleError(name, f"num_consts={consts} does not fit {len(types)} operands")
+    carries = list(types[consts:])
+    _check_signature(name, "cond", attrs["cond"], list(types), [TensorType((), DType.bool)])
+    _check_signature(name, "body", attrs["body"], list(types), carries)
     return tuple(carries)
 
 
@@ -104,7 +108,8 @@ define("scan", None, scan_rule, attrs=SCAN_ATTRS,
        doc="a loop over the leading axis of xs with carries; the body runs `length` times")
 define("cond", None, cond_rule, attrs={"true_branch": "graph", "false_branch": "graph"},
        doc="runs true_branch or false_branch on the operands, as the 0-d predicate says")
-define("while_loop", None, while_rule, attrs={"cond": "graph", "body": "graph"},
+define("while_loop", None, while_rule,
+       attrs={"cond": "graph", "body": "graph", "num_consts": "int"},
        doc="applies body to the carries while cond of them is true")
 
 
@@ -134,8 +139,8 @@ def _cond(attrs, pred, *operands):
 
 
 @register("while_loop")
-def _while_loop(attrs, *carries):
-    carries = list(carries)
-    while bool(interpret(attrs["cond"], *carries)[0]):
-        carries = interpret(attrs["body"], *carries)
+def _while_loop(attrs, *operands):
+    consts, carries = list(operands[:attrs["num_consts"]]), list(operands[attrs["num_consts"]:])
+    while bool(interpret(attrs["cond"], *consts, *carries)[0]):
+        carries = interpret(attrs["body"], *consts, *carries)
     return carries

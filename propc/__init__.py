@@ -26,6 +26,7 @@ bool_ = _np.bool_
 from .transforms import grad, value_and_grad, vjp  # noqa: E402
 from .compile import Compiled, Lowered, compile  # noqa: E402
 from .checks import check_grad, compare  # noqa: E402
+from .control_flow import cond, fori_loop, scan, while_loop  # noqa: E402
 
 __all__ = [
     "Compiled", "Lowered", "check_grad", "compare", "compile", "grad", "value_and_grad", "vjp",
@@ -34,4 +35,5 @@ __all__ = [
     "int64", "interpret", "log", "matmul", "max", "maximum", "mean", "min", "minimum", "nn",
     "ones_like", "optim", "reshape", "sin", "sqrt", "stop_gradient", "sum", "tanh", "trace",
     "transpose", "where", "zeros_like",
+    "cond", "fori_loop", "scan", "while_loop",
 ]
