@@ -212,12 +212,15 @@ def _iota(attrs):
 
 def run_op(prim: str, attrs: dict[str, Any], operands: list[np.ndarray],
            result_dtype: DType) -> np.ndarray:
-    """Apply one primitive to arrays; the result has exactly `result_dtype`."""
+    """Apply one primitive to arrays; the result has exactly `result_dtype` (for a
+    control-flow op, which has several results, this is its first result)."""
     impl = IMPLS.get(prim)
     if impl is None:
         raise InterpretError(f"no interpreter rule for primitive {prim!r}")
     with np.errstate(all="ignore"):
         result = impl(attrs, *operands)
+    if isinstance(result, list):
+        result = result[0]
     return np.asarray(result, dtype=result_dtype.numpy)
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ir import PRIMITIVES, Builder, DType, Graph, TensorType
+from control_flow_cases import control_flow_cases
 from op_references import TRANSCENDENTAL, reference_for
 
 Shape = tuple[int, ...]
@@ -78,7 +79,8 @@ class OpCase:
         """A graph with one input per array and the single op as its output."""
         builder = Builder(self.prim)
         inputs = [builder.input(TensorType(a.shape, DType.from_numpy(a.dtype))) for a in arrays]
-        builder.output(builder.emit(self.prim, *inputs, **self.attrs))
+        emitted = builder.emit(self.prim, *inputs, **self.attrs)
+        builder.output(emitted[0] if isinstance(emitted, tuple) else emitted)
         return builder.build()
 
 
@@ -314,7 +316,7 @@ def _build_table() -> list[OpCase]:
     return table
 
 
-OP_CASES: list[OpCase] = _build_table()
+OP_CASES: list[OpCase] = _build_table() + control_flow_cases(OpCase)
 
 
 def cases(prim: str) -> list[OpCase]:

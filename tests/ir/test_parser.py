@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import functools
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 import ir
 from graph_strategies import graphs
+from control_flow_cases import example as control_flow_example
 from ir import Builder, DType, SourceLoc, TensorType, TypeRuleError
 
 LOC = SourceLoc("model.py", 14)
@@ -82,6 +84,7 @@ EXAMPLES.update({
     "dot": _dot,
     "constant": lambda b, d: b.constant(value=np.arange(6).reshape(2, 3).astype(d.numpy)),
     "iota": lambda b, d: b.iota(shape=(2, 3), dtype=d, dimension=0),
+    **{prim: functools.partial(control_flow_example, prim) for prim in ("scan", "cond", "while_loop")},
 })
 
 
