@@ -81,14 +81,28 @@ class _Placement:
         self.residuals: set[Value] = set()
 
     def copies_input(self, value: Value) -> bool:
-        """Is `value` made from inputs and constants by views and copies alone?"""
-        known = self.copies_of_inputs.get(value)
-        if known is None:
-            op = value.producer
-            known = op is None or (_moves_data(op) and all(
-                self.copies_input(v) for v in op.operands)) or not op.operands
-            self.copies_of_inputs[value] = known
-        return known
+        """Is `value` made from inputs and constants by views and copies alone?
+
+        Answered with an explicit stack (operands first), not recursion, so a chain
+        of thousands of views and copies needs no Python stack depth."""
+        pending = [value]
+        while pending:
+            current = pending[-1]
+            if current in self.copies_of_inputs:
+                pending.pop()
+                continue
+            op = current.producer
+            if op is None or not op.operands or not _moves_data(op):
+                self.copies_of_inputs[current] = op is None or not op.operands
+                pending.pop()
+                continue
+            unknown = [v for v in op.operands if v not in self.copies_of_inputs]
+            if unknown:
+                pending.extend(unknown)
+                continue
+            self.copies_of_inputs[current] = all(self.copies_of_inputs[v] for v in op.operands)
+            pending.pop()
+        return self.copies_of_inputs[value]
 
     def recompute(self, value: Value) -> bool:
         """Is the primal-side `value` recomputed in the backward (rules 2-4)?"""

@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from ir import Builder, DType, TensorType
 
-# Ops that keep the operand type and stay bounded over a few trips.
-BOUNDED = {"float": ("add", "sub", "mul", "max", "min", "tanh", "sin", "cos"),
+# Ops that keep the operand type, stay finite over a few trips and never magnify a
+# few-ulp rounding difference (no sin/cos: of a huge argument they would, and the
+# fuzzers' oracles cannot see inside a region to mask such elements).
+BOUNDED = {"float": ("add", "sub", "mul", "max", "min", "tanh"),
            "int": ("add", "sub", "max", "min")}
 NUMERIC = (DType.f32, DType.f64, DType.i32, DType.i64)
 SHAPES = ((), (2,), (3,), (0,), (2, 2))
@@ -27,7 +29,7 @@ def _region(draw, name: str, types: list[TensorType], value_type: TensorType,
     kind = "float" if value_type.dtype.is_float else "int"
     for _ in range(draw(st.integers(1, 3))):
         prim = draw(st.sampled_from(BOUNDED[kind]))
-        if prim in ("tanh", "sin", "cos"):
+        if prim == "tanh":
             pool.append(b.emit(prim, draw(st.sampled_from(pool))))
         else:
             pool.append(b.emit(prim, draw(st.sampled_from(pool)), draw(st.sampled_from(pool))))
