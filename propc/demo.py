@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the split, init and shuffles")
     p.add_argument("--plot", metavar="FILE.png", help="save loss/accuracy curves (needs matplotlib)")
     p.add_argument("--quick", action="store_true", help="a seconds-long run (3 epochs)")
+    p.add_argument("--model", choices=["mlp", "rnn"], default="mlp",
+                   help="mlp (default), or rnn: a scanned tanh RNN reading rows (SGD only)")
     return p
 
 
@@ -146,6 +148,11 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
     epochs = 3 if options.quick else options.epochs
     if epochs < 1 or options.batch < 1 or any(h < 1 for h in options.hidden):
         raise UsageError("--epochs, --batch and --hidden must be positive")
+    if options.model == "rnn":
+        if options.optimizer != "sgd" or len(options.hidden) != 1:
+            raise UsageError("--model rnn trains with sgd and takes one --hidden width")
+        from .demo_rnn import run_rnn
+        return run_rnn(options, out)
     lr = DEFAULT_LR[options.optimizer] if options.lr is None else options.lr
     x, y = load_digits()
     x_train, y_train, x_test, y_test = train_test_split(x, y, 0.2, options.seed)
