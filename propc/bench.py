@@ -1,7 +1,7 @@
 """`propc bench`: how fast compiled propc code runs, next to NumPy doing the same.
 
     propc bench [--quick] [--threads 1,2] [--sizes small,medium,large] [--json FILE]
-                [--no-peers] [--table] [--memory] [--scaling] [--busy]
+                [--no-peers] [--table] [--memory] [--scaling] [--busy] [--rnn]
 
 The main table times the tanh-MLP + softmax-cross-entropy + SGD train step and its
 inference at three sizes, matmuls at the MLP's shapes (with the backward pass's
@@ -60,8 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--busy", action="store_true",
                    help="train-step time at each thread count next to a process that "
                         "keeps the last core busy")
+    p.add_argument("--rnn", action="store_true",
+                   help="the tanh RNN train step at T = 16, 64, 256: propc scan, propc "
+                        "unrolled, NumPy BPTT, JAX lax.scan (when importable)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--part", choices=["table", "scaling", "busy"], default="table",
+    p.add_argument("--part", choices=["table", "scaling", "busy", "rnn"], default="table",
                    help=argparse.SUPPRESS)
     return p
 
@@ -104,6 +107,10 @@ def worker_main(options: argparse.Namespace) -> int:
     if options.part == "busy":
         from .bench_extra import run_busy
         run_busy(sizes, threads, timing)
+        return 0
+    if options.part == "rnn":
+        from .bench_rnn import run_rnn
+        run_rnn(threads, timing, options.quick)
         return 0
     run_table(sizes, threads, timing, peers=not options.no_peers)
     return 0
@@ -193,7 +200,7 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
     threads = parse_threads(options.threads, options.quick)
     sizes = parse_sizes(options.sizes, options.quick)
     texts, raw, ok = [], [], True
-    if options.table or not (options.memory or options.scaling or options.busy):
+    if options.table or not (options.memory or options.scaling or options.busy or options.rnn):
         print(f"propc bench: running at {', '.join(map(str, threads))} thread(s)...",
               file=sys.stderr, flush=True)
         rows = [row for count in threads for row in run_worker(count, options, "table")]
@@ -218,6 +225,12 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
         with busy_last_core() as core:
             rows = [row for count in threads for row in run_worker(count, options, "busy")]
         texts.append(format_busy([row for row in rows if row.section == "busy"], core) + "\n")
+        raw += [row.to_dict() for row in rows]
+        ok = ok and not failures(rows)
+    if options.rnn:
+        from .bench_rnn import format_rnn
+        rows = [row for count in threads for row in run_worker(count, options, "rnn")]
+        texts.append(format_rnn([row for row in rows if row.section == "rnn"]) + "\n")
         raw += [row.to_dict() for row in rows]
         ok = ok and not failures(rows)
     return "\n".join(texts), raw, ok
