@@ -144,7 +144,8 @@ def op_cost(op: Op, index: int, name: str) -> CostRow:
         raise IRError(f"cost: no cost rule for primitive {op.prim!r}")
     read = sum(v.type.nbytes for v in op.operands)
     written = sum(v.type.nbytes for v in op.results)
-    return CostRow(index, op.prim, f"{name} = {op.prim}", op.result.type, rule(op), read,
+    note = COST_NOTES[op.prim](op) if op.prim in COST_NOTES else ""
+    return CostRow(index, op.prim, f"{name} = {op.prim}{note}", op.result.type, rule(op), read,
                    written, op.loc)
 
 
@@ -159,6 +160,8 @@ def cost(graph: Graph) -> CostReport:
         report.bytes += row.bytes
         if op.prim in CONTRACTIONS:
             report.dot_flops += row.flops
+        elif op.prim in CONTROL_DOT_FLOPS:          # products inside loop bodies
+            report.dot_flops += CONTROL_DOT_FLOPS[op.prim](op)
     return report
 
 
@@ -192,6 +195,7 @@ def format_report(report: CostReport) -> str:
     return "\n".join([title, line(_HEADERS), rule, *body, rule, line(total)])
 
 
-from .cost_control import CONTROL_COST_RULES  # noqa: E402  (control flow: regions x trips)
+from .cost_control import (CONTROL_COST_RULES, CONTROL_DOT_FLOPS,  # noqa: E402
+                           COST_NOTES)
 
 COST_RULES.update(CONTROL_COST_RULES)

@@ -34,3 +34,20 @@ def _while_loop(op: Op) -> int:
 
 
 CONTROL_COST_RULES = {"scan": _scan, "cond": _cond, "while_loop": _while_loop}
+
+def _region_dot_flops(graph) -> int:
+    from .cost import cost
+    return cost(graph).dot_flops
+
+
+CONTROL_DOT_FLOPS = {
+    "scan": lambda op: _region_dot_flops(op.attrs["body"]) * op.attrs["length"],
+    "cond": lambda op: max(_region_dot_flops(op.attrs["true_branch"]),
+                           _region_dot_flops(op.attrs["false_branch"])),
+    "while_loop": lambda op: _region_dot_flops(op.attrs["body"]),
+}
+"""Contraction flops inside regions, counted like the totals (CostReport.dot_flops)."""
+
+COST_NOTES = {"scan": lambda op: f" ({op.attrs['length']} x {scan_body_flops(op):,} flops)"}
+"""Text added to an op's row in the cost table: a scan shows its trips and the flops
+of one iteration next to its total."""
