@@ -215,3 +215,28 @@ def test_grad_through_while_loop_is_a_type_error_pointing_to_fori_loop():
 
     with pytest.raises(TypeError, match=rf":{line_of('MARK-while')}.*fori_loop"):
         pc.grad(f)(np.ones(2, np.float32))
+
+
+def _hessian_row_sums(fn, w):
+    """d/dw of sum(grad fn(w)) (a Hessian-vector product with ones), by autodiff."""
+    return pc.grad(lambda v: pc.grad(fn)(v).sum())(w)
+
+
+def test_grad_of_grad_through_scan_and_cond():
+    xs = RNG.standard_normal((4, 3))
+
+    def through_scan(w):
+        h, ys = pc.scan(lambda h, x: (pc.tanh(h * w + x), (h * h).sum()), pc.zeros_like(w), xs)
+        return h.sum() + ys.sum()
+
+    def through_cond(w):
+        return pc.cond(w.sum() > 0, lambda a: (pc.sin(a) * a).sum(), lambda a: (a ** 3).sum(), w)
+
+    w = RNG.standard_normal(3)
+    for fn in (through_scan, through_cond):
+        eps, numeric = 1e-5, np.zeros(3)
+        for i in range(3):
+            step = np.eye(3)[i] * eps
+            numeric[i] = (pc.grad(fn)(w + step) - pc.grad(fn)(w - step)).sum() / (2 * eps)
+        close(_hessian_row_sums(fn, w), numeric, 1e-6)
+        close(pc.compile(lambda v, fn=fn: _hessian_row_sums(fn, v))(w), numeric, 1e-6)
