@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from . import reference_rnn
-from .demo import accuracy, median_seconds
+from .demo import accuracy, median_seconds, train
 from .rnn_model import make_rnn_step, rnn_logits, rows_as_steps
 
 STEPS, PIXELS = 8, 8
@@ -96,7 +96,14 @@ def run_rnn(options, out: Callable[[str], None] = print) -> float:
     out(f"  trace + autodiff + optimise + LLVM compile: {compile_seconds:.2f} s\n")
 
     out("== 2. training ==")
-    params = _train(step, params, xs_train, y_train, batch, epochs, options.seed, predict, out)
+    def step_on_images(p, state, images, labels):
+        """The MLP demo's loop feeds images (N, 64): read them as row steps here."""
+        new_params, loss = step(p, rows_as_steps(images), labels)
+        return new_params, state, loss
+
+    history = train(step_on_images, params, None, x_train, y_train, batch, epochs,
+                    options.seed, lambda p, images: predict(p, rows_as_steps(images)), out)
+    params = history["params"]
 
     out("\n== 3. accuracy ==")
     train_acc = accuracy(predict(params, xs_train), y_train)
@@ -111,24 +118,6 @@ def run_rnn(options, out: Callable[[str], None] = print) -> float:
     _speed(step, params, xb, yb, lr, out)
     out(f"test accuracy: {test_acc:.3f}")
     return test_acc
-
-
-def _train(step, params, xs_train, y_train, batch, epochs, seed, predict, out) -> dict:
-    rng = np.random.default_rng(seed + 1)
-    steps_per_epoch = xs_train.shape[1] // batch
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(xs_train.shape[1])
-        losses = []
-        started = time.perf_counter()
-        for s in range(steps_per_epoch):
-            idx = order[s * batch:(s + 1) * batch]
-            params, loss = step(params, np.ascontiguousarray(xs_train[:, idx]), y_train[idx])
-            losses.append(float(loss))
-        elapsed = time.perf_counter() - started
-        acc = accuracy(predict(params, xs_train), y_train)
-        out(f"epoch {epoch:3d}  loss {np.mean(losses):.4f}  train accuracy {acc:.3f}  "
-            f"{steps_per_epoch / elapsed:,.0f} steps/s")
-    return params
 
 
 def _speed(step, params, xb, yb, lr, out) -> None:

@@ -21,15 +21,20 @@ def forward(params: list, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return h, activations
 
 
-def loss_and_grads(params: list, x: np.ndarray, labels: np.ndarray) -> tuple[float, list]:
-    logits, activations = forward(params, x)
-    batch = x.shape[0]
+def cross_entropy_error(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean softmax cross-entropy and its gradient with respect to the logits."""
+    batch = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     loss = -log_probs[np.arange(batch), labels].mean()
     error = np.exp(log_probs)
     error[np.arange(batch), labels] -= 1
-    error /= batch
+    return loss, error / batch
+
+
+def loss_and_grads(params: list, x: np.ndarray, labels: np.ndarray) -> tuple[float, list]:
+    logits, activations = forward(params, x)
+    loss, error = cross_entropy_error(logits, labels)
     grads = [None] * len(params)
     for i in range(len(params) - 1, -1, -1):
         w, _ = params[i]

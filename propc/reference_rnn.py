@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .reference_mlp import cross_entropy_error
+
 
 def init_rnn(inputs: int, hidden: int, classes: int = 10, seed: int = 0,
              dtype=np.float32) -> dict:
@@ -37,13 +39,7 @@ def forward(params: dict, xs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]
 
 def loss_and_grads(params: dict, xs: np.ndarray, labels: np.ndarray) -> tuple[float, dict]:
     logits, states = forward(params, xs)
-    batch = xs.shape[1]
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -log_probs[np.arange(batch), labels].mean()
-    error = np.exp(log_probs)
-    error[np.arange(batch), labels] -= 1
-    error /= batch
+    loss, error = cross_entropy_error(logits, labels)
     grads = {"Wo": states[-1].T @ error, "bo": error.sum(axis=0)}
     grads.update({name: np.zeros_like(params[name]) for name in ("Wx", "Wh", "b")})
     e = (error @ params["Wo"].T) * (1 - states[-1] ** 2)
