@@ -27,3 +27,18 @@ def test_demo_bad_option_is_one_line():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_demo_rnn_reaches_the_accuracy_target():
+    """The scanned RNN reading digits row by row: the full run (15 epochs, seconds)."""
+    result = subprocess.run([sys.executable, "-m", "propc", "demo", "--model", "rnn"],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    positions = [out.index(f"== {n}.") for n in range(1, 6)]
+    assert positions == sorted(positions)
+    assert "the time loop is one scan op" in out and "all leaves agree" in out
+    last = out.strip().splitlines()[-1]
+    match = re.fullmatch(r"test accuracy: (0\.9\d{2}|1\.000)", last)
+    assert match, last
+    assert float(match.group(1)) >= 0.95
