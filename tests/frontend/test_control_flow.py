@@ -63,18 +63,19 @@ def test_scan_check_grad_and_compare(reverse):
     close(pc.interpret(fn)(*args), pc.interpret(unrolled)(*args), 1e-12)
 
 
-def test_fori_loop_and_cond_equal_python_control_flow():
+@pytest.mark.parametrize("T", [0, 1, 2, 17, 64])
+def test_fori_loop_and_cond_equal_python_control_flow(T):
     def loop(x, p):
         def body(i, v):
-            scaled = v * 0.9 + pc.sin(v) * i.astype(np.float32)
-            return pc.cond(p > 0, lambda a: a * a * 0.5, lambda a: a - 1.0, scaled)
-        return pc.fori_loop(2, 7, body, x).sum()
+            scaled = v * 0.9 + pc.sin(v) * i.astype(np.float32) * 0.1
+            return pc.cond(p > 0, lambda a: pc.tanh(a * a), lambda a: a - 0.01, scaled)
+        return pc.fori_loop(2, 2 + T, body, x).sum()
 
     def unrolled(x, p):
         v = x
-        for i in range(2, 7):
-            v = v * 0.9 + pc.sin(v) * np.float32(i)
-            v = v * v * 0.5 if p > 0 else v - 1.0
+        for i in range(2, 2 + T):
+            v = v * 0.9 + pc.sin(v) * np.float32(i) * 0.1
+            v = pc.tanh(v * v) if p > 0 else v - 0.01
         return v.sum()
 
     x = f32(3) * 0.3
