@@ -241,3 +241,17 @@ def test_grad_of_grad_through_scan_and_cond():
             numeric[i] = (pc.grad(fn)(w + step) - pc.grad(fn)(w - step)).sum() / (2 * eps)
         close(_hessian_row_sums(fn, w), numeric, 1e-6)
         close(pc.compile(lambda v, fn=fn: _hessian_row_sums(fn, v))(w), numeric, 1e-6)
+
+
+def test_lowered_memory_counts_stacked_residuals_per_step():
+    """Residual bytes grow by T x (per-step bytes); the per-step part is the same."""
+    sizes = {}
+    for T in (4, 12):
+        lowered = pc.compile(pc.grad(rnn_scan)).lower(W, U, H0, f32(T, 2, 3))
+        sizes[T] = lowered.memory.residuals
+        (scan,) = [op for op in lowered.forward_graph.ops if op.prim == "scan"]
+        stacked = scan.results[scan.attrs["num_carry"]:]
+        assert all(v.shape[0] == T for v in stacked)
+    per_step = (sizes[12] - sizes[4]) / 8
+    assert per_step > 0 and sizes[4] - 4 * per_step == sizes[12] - 12 * per_step
+    assert "x" in str(lowered.cost) and f"({12} x " in str(lowered.cost)
