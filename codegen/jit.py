@@ -9,6 +9,7 @@ switched on.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 import llvmlite.binding as llvm
@@ -115,13 +116,16 @@ class JitModule:
             self._build(module, debug, debug if keep_ir is None else keep_ir)
 
     def _build(self, module: lir.Module, debug: bool, keep_ir: bool) -> None:
+        started = time.perf_counter()
         prepare_module(module)
         self.unoptimised_ir = str(module) if keep_ir else None
         parsed = parse_and_verify(module)
+        parsed_at = time.perf_counter()
         machine = host_target_machine()
         optimise(parsed, machine)
         if debug:
             parsed.verify()
+        optimised_at = time.perf_counter()
         self._llvm_ir: str | None = str(parsed)
         self._llvm_ir_loader = None
         self._asm: str | None = None
@@ -130,6 +134,9 @@ class JitModule:
         captured: list[bytes] = []
         self._engine.set_object_cache(lambda _module, data: captured.append(bytes(data)), None)
         self._engine.finalize_object()
+        # seconds per stage: IR text + LLVM parse, the optimiser, machine code
+        self.times = {"parse": parsed_at - started, "optimise": optimised_at - parsed_at,
+                      "machine code": time.perf_counter() - optimised_at}
         self._module = parsed
         self.object_code = captured[0] if captured else b""
 
@@ -151,6 +158,7 @@ class JitModule:
             self._engine.finalize_object()
         self.object_code = object_code
         self.unoptimised_ir = unoptimised_ir
+        self.times = {}
         self._llvm_ir = None
         self._llvm_ir_loader = llvm_ir
         self._asm = None

@@ -51,7 +51,8 @@ class _Region:
     def function(self, module: lir.Module) -> lir.Function:
         if self.plan.kernels_function is None:
             number = 0
-            while f"propc.region{number}.run" in module.globals:
+            while module.scope.is_used(f"propc.region{number}.run"):   # (names of
+                # functions the kernel table folded away stay taken)
                 number += 1
             self._emit_plan(module, f"region{number}", self.plan)
         return self.plan.kernels_function

@@ -27,6 +27,7 @@ from .logsumexp import lower_logsumexp
 from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower_reduce_max,
                       lower_reduce_min, lower_reduce_sum)
 from .entry import emit_entry_points
+from .kernel_dedupe import KernelTable
 from .llvmtypes import I8, PTR, index
 from .matmul_epilogue import fuse_epilogues
 from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, clear_record,
@@ -243,15 +244,22 @@ def _emit_entry(module: lir.Module, symbol: str, plan: GraphPlan) -> list:
         clear_record(builder, record)
     numbers = graph.value_numbers()
     described = []
+    table = KernelTable(module)
     for position, kernel in enumerate(kernels):
         origin = kernel.dest.producer if isinstance(kernel.dest, Value) else None
         keys = _kernel_keys(kernel, numbers, in_place)
         described.append(describe_kernel(kernel, origin, keys, graph, homes, numbers))
         checked = None if record is None else position
+        # debug mode checks spans against the whole buffers: offsets stay inside
+        hoisted = {} if record is not None else {
+            key: elements for key, elements in kernel.pointer_offsets().items()
+            if key in keys and key is not in_place.get(kernel.dest)}
+        mark = table.mark()
         with lowering_op(origin) if origin is not None else contextlib.nullcontext():
             fn = _emit_kernel(module, f"{symbol}.k{position}", kernel, keys, homes,
-                              in_place.get(kernel.dest), checked, graph)
-        args = [pointers[key] for key in keys]
+                              in_place.get(kernel.dest), checked, graph, frozenset(hoisted))
+        fn = table.intern(fn, mark)
+        args = [_moved(builder, pointers[key], key, hoisted.get(key, 0)) for key in keys]
         if kernel.workspace:
             args.append(builder.gep(arena, [index(offsets[Workspace(position)])],
                                     inbounds=True, source_etype=I8))
@@ -276,12 +284,24 @@ def _sorted_reads(kernel: KernelPlan, numbers: dict) -> list:
     return sorted(kernel.reads(), key=lambda v: numbers.get(v, -1))
 
 
+def _moved(builder: lir.IRBuilder, pointer: lir.Value, value: Value, elements: int
+           ) -> lir.Value:
+    """`pointer` moved by `elements` of `value`'s dtype (a hoisted kernel offset)."""
+    if elements == 0:
+        return pointer
+    return builder.gep(pointer, [index(elements * value.dtype.numpy.itemsize)], inbounds=True,
+                       source_etype=I8)
+
+
 def _emit_kernel(module: lir.Module, name: str, kernel: KernelPlan, keys: list, homes: dict,
-                 shared, checked: int | None, graph: Graph) -> lir.Function:
+                 shared, checked: int | None, graph: Graph,
+                 hoisted: frozenset = frozenset()) -> lir.Function:
     """One internal function running the kernel's steps on its buffer arguments.
 
     `shared` is the operand overwritten in place (it uses the destination's
-    argument); `checked` is the kernel's index in debug mode (bounds checks), else None.
+    argument); `checked` is the kernel's index in debug mode (bounds checks), else
+    None; `hoisted` the buffers whose argument the caller already moved by the
+    kernel's `pointer_offsets()`.
     """
     keys = list(keys)
     if kernel.workspace:
@@ -293,10 +313,11 @@ def _emit_kernel(module: lir.Module, name: str, kernel: KernelPlan, keys: list, 
     fn.attributes.add("nounwind")
     for key, arg in zip(keys, fn.args):
         arg.add_attribute("noalias")
-        if key is WORKSPACE or key is ERROR_RECORD or homes[key].kind == "scratch":
+        internal = key is WORKSPACE or key is ERROR_RECORD
+        if internal or (key not in hoisted and homes[key].kind == "scratch"):
             arg.attributes.align = ALIGN
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
-    env = KernelEnv(builder, dict(zip(keys, fn.args)))
+    env = KernelEnv(builder, dict(zip(keys, fn.args)), hoisted)
     if shared is not None:
         env.pointers[shared] = env.pointers[kernel.dest]
     bounds = None

@@ -35,10 +35,9 @@ kernels fuse their elementwise consumers: codegen/matmul_epilogue.py).
 """
 from __future__ import annotations
 
-import functools
-
-import llvmlite.binding as llvm
 import llvmlite.ir as lir
+
+from . import target
 
 from .matmul_ir import I32, I64, PTR, Epilogue, SgemmConfig, counted, float_at, i64, smin
 from .matmul_kernel import FLAG_ACCUMULATE, FLAG_EPILOGUE, emit_micro_kernel
@@ -70,10 +69,10 @@ AVX2_CONFIG = SgemmConfig(vector_width=8, mr=6, nr_vectors=2, kc=512, mc=48, nc=
 BASIC_CONFIG = SgemmConfig(vector_width=4, mr=4, nr_vectors=2, kc=256, mc=64, nc=1024)
 
 
-@functools.lru_cache(maxsize=None)
 def host_config() -> SgemmConfig:
-    """The blocking geometry for this CPU's vector registers."""
-    features = llvm.get_host_cpu_features()
+    """The blocking geometry for the vector registers of the CPU code is planned
+    for: this machine's, or an export's target (codegen/target.py)."""
+    features = target.features()
     if features.get("avx512f", False):
         return AVX512_CONFIG
     if features.get("avx2", False) and features.get("fma", False):

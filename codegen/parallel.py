@@ -37,6 +37,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from .loops import loop_nest
+from .target import exporting, thread_override
 from .matmul_ir import I64, PTR, counted, i64
 
 PARALLEL = "propc.shared.parallel"
@@ -102,14 +103,17 @@ def pool_in_use() -> bool:
     """Whether compiled calls run their regions on the thread pool: USE_POOL, with
     libgomp (threads at all) on a host with futexes (Linux x86-64 / AArch64)."""
     from .parallel_pool import futex_syscall
+    if exporting():
+        return False  # exported code runs in other processes: no pool there
     return bool(USE_POOL) and load_gomp() and futex_syscall() is not None
 
 
 def regions_are_cheap() -> bool:
     """Whether a parallel region costs about a microsecond (the pool, or libgomp
     threads that spin), not a wake-up of tens: smaller products and loops then
-    pay for threads (codegen/steps.py, codegen/sgemm_step.py)."""
-    return pool_in_use() or threads_spin()
+    pay for threads (codegen/steps.py, codegen/sgemm_step.py). Never for exported
+    code: how its libgomp waits is the other process's business."""
+    return not exporting() and (pool_in_use() or threads_spin())
 
 
 def _spinning_from_environment() -> bool:
@@ -153,7 +157,11 @@ def requested_threads() -> int:
 
 
 def thread_count() -> int:
-    """Threads generated code uses: `requested_threads()`, or 1 without libgomp."""
+    """Threads generated code uses: `requested_threads()`, or 1 without libgomp;
+    an export's target fixes its own count (codegen/target.py)."""
+    fixed = thread_override()
+    if fixed is not None:
+        return fixed
     wanted = requested_threads()
     if wanted <= 1 or not load_gomp():
         return 1

@@ -22,6 +22,7 @@ import ctypes
 import logging
 import os
 import threading
+import time
 from typing import Callable, NamedTuple
 
 import llvmlite.binding as llvm
@@ -133,8 +134,11 @@ class Executable:
     whether the machine code came from the disk cache.
     """
 
-    def __init__(self, code: GraphCode, jit: JitModule, from_cache: bool = False):
+    def __init__(self, code: GraphCode, jit: JitModule, from_cache: bool = False,
+                 compile_times: dict | None = None):
         self._code = code
+        # seconds per backend stage of the compile that made it ({} from the cache)
+        self.compile_times = dict(compile_times or {})
         self.name = code.name
         self.memory: MemoryPlan = code.memory
         self.kernel_count = code.kernel_count
@@ -290,6 +294,7 @@ def _load(key: str, graphs: list) -> list[Executable] | None:
 def _build_and_store(key: str, graphs: list[Graph], names: list, options: dict
                      ) -> list[Executable]:
     checks = options["checks"]
+    started = time.perf_counter()
     module = lir.Module(name="propc")
     taken: set[str] = set()
     lowered = []
@@ -298,14 +303,17 @@ def _build_and_store(key: str, graphs: list[Graph], names: list, options: dict
             verify(graph)
         lowered.append(lower_graph(graph, module, unique_name(name or graph.name, taken),
                                    checks=checks))
+    lowering = time.perf_counter() - started
     jit = JitModule(module, debug=checks, keep_ir=options["keep_ir"])
     codes = [GraphCode.from_lowered(item) for item in lowered]
+    stored_at = time.perf_counter()
     if jit.object_code:
         meta = {"graphs": [code.to_meta() for code in codes], "externals": _externals(module)}
         if jit.unoptimised_ir is not None:
             meta["unoptimised_ir"] = jit.unoptimised_ir
         cache.store(key, cache.CacheEntry(meta, jit.object_code, cache.compress_ir(jit.llvm_ir)))
-    return [Executable(code, jit) for code in codes]
+    times = {"lower": lowering, **jit.times, "cache store": time.perf_counter() - stored_at}
+    return [Executable(code, jit, compile_times=times) for code in codes]
 
 
 def _externals(module: lir.Module) -> list[str]:

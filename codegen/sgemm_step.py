@@ -231,12 +231,25 @@ class SgemmStep(Step):
         s = self.shape
         return threaded_workspace_bytes(s.m, s.n, s.k, self.threads)
 
+    def pointer_offsets(self) -> dict[Value, int]:
+        """A and B start at a constant offset (a slice of a bigger array: one time
+        step of a sequence); the caller may apply it, unless the buffer is also
+        read otherwise (the other operand, C, the epilogue)."""
+        if self.lhs is self.rhs:
+            return {}
+        others = {self.dest} | (self.epilogue.reads() if self.epilogue is not None else set())
+        offsets = {self.lhs: self.shape.a["const"], self.rhs: self.shape.b["const"]}
+        return {value: elements for value, elements in offsets.items()
+                if elements != 0 and value not in others}
+
     def emit(self, env: KernelEnv) -> None:
         b = env.builder
         s = self.shape
         self._check_spans(env)
-        a_ptr = _shifted(b, env.pointers[self.lhs], s.a["const"])
-        b_ptr = _shifted(b, env.pointers[self.rhs], s.b["const"])
+        a_const = 0 if self.lhs in env.hoisted else s.a["const"]
+        b_const = 0 if self.rhs in env.hoisted else s.b["const"]
+        a_ptr = _shifted(b, env.pointers[self.lhs], a_const)
+        b_ptr = _shifted(b, env.pointers[self.rhs], b_const)
         c_ptr = _shifted(b, env.pointers[self.dest], s.c["const"])
         # no workspace when sgemm needs no scratch (K or N is 0): it reads none then
         workspace = env.pointers.get(WORKSPACE, lir.Constant(PTR, None))

@@ -41,6 +41,9 @@ class KernelEnv:
 
     builder: lir.IRBuilder
     pointers: dict
+    # buffers whose pointer the caller already moved by the step's
+    # `pointer_offsets()` (so kernels differing only in those offsets share code)
+    hoisted: frozenset = frozenset()
 
 
 # Per-element cost of a primitive in `Step.work` units (~0.1 ns each): the inline
@@ -72,6 +75,12 @@ class Step:
     def parallel_sizes(self) -> tuple[int, ...] | None:
         """The loops a thread split may divide (outermost first), None if none."""
         return None
+
+    def pointer_offsets(self) -> dict[Value, int]:
+        """Buffers this step reads only from one constant element offset on, with
+        that offset, for the caller to apply to the kernel's argument instead
+        (`KernelEnv.hoisted`); {} when it does not take offsets that way."""
+        return {}
 
     def work(self) -> int:
         """Rough cost of the whole nest in ~0.1 ns units (elements x operations)."""
@@ -255,3 +264,11 @@ class KernelPlan:
         found.discard(self.dest)
         found.difference_update(self.also_writes)
         return found
+
+    def pointer_offsets(self) -> dict[Value, int]:
+        """The single step's `pointer_offsets` (a kernel of several steps may read a
+        buffer at several offsets: it keeps them inside)."""
+        if len(self.steps) != 1:
+            return {}
+        return {value: elements for value, elements in self.steps[0].pointer_offsets().items()
+                if value is not self.dest}

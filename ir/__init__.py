@@ -5,7 +5,7 @@ This package imports NumPy and nothing else of ours.
 """
 from .builder import Builder
 from .errors import InterpretError, IRError, ParseError, TypeRuleError, VerifyError
-from .graph import Graph, Op, SourceLoc, Value
+from .graph import CustomVJP, Graph, Op, SourceLoc, Value
 from .ops import PRIMITIVES, Primitive, get_primitive
 from .types import DType, TensorType
 
@@ -16,7 +16,7 @@ from .interpret import interpret  # noqa: E402
 from . import control_flow  # noqa: E402,F401  (scan, cond, while_loop: region ops)
 
 __all__ = [
-    "Builder", "DType", "Graph", "IRError", "InterpretError", "Op", "PRIMITIVES",
+    "Builder", "CustomVJP", "DType", "Graph", "IRError", "InterpretError", "Op", "PRIMITIVES",
     "ParseError", "Primitive", "SourceLoc", "TensorType", "TypeRuleError", "Value",
     "VerifyError", "get_primitive", "interpret", "parse", "print_graph", "verify",
 ]

@@ -77,7 +77,8 @@ class Builder:
     def inline(self, graph: Graph, operands: Sequence[Value]) -> list[Value]:
         """Copy `graph`'s ops into this builder with its inputs bound to `operands`.
 
-        Returns the values of `graph`'s outputs. Source locations are kept.
+        Returns the values of `graph`'s outputs. Source locations are kept, and so
+        are `graph`'s custom-VJP regions (over the copied values).
         """
         if len(operands) != len(graph.inputs):
             raise ValueError(f"inline @{graph.name}: {len(graph.inputs)} inputs, "
@@ -91,6 +92,7 @@ class Builder:
         for op in graph.ops:
             new_operands = [mapping[v] for v in op.operands]
             bind_results(mapping, op, self.emit(op.prim, *new_operands, loc=op.loc, **op.attrs))
+        self.graph.custom_vjps.extend(region.remap(mapping) for region in graph.custom_vjps)
         return [mapping[v] for v in graph.outputs]
 
     # -- small conveniences used by the front end and by passes ------------------------

@@ -122,12 +122,42 @@ def attrs_key(attrs: dict[str, Any]) -> tuple:
     return tuple((name, attr_key(attrs[name])) for name in sorted(attrs))
 
 
+@dataclass(frozen=True)
+class CustomVJP:
+    """A region of a graph whose reverse-mode derivative is given, not derived.
+
+    The region's ops compute `outputs` and `residuals` from `inputs` and `closed`
+    (values it closes over) alone. `backward` takes the residuals, then one
+    cotangent per output, and returns one cotangent per input. Autodiff
+    (ir/passes/autodiff.py) runs `backward` instead of differentiating the region's
+    ops; a closed value must not need a cotangent. The annotation belongs to the
+    traced graph: `Builder.inline` carries it along, other passes drop it.
+    """
+
+    name: str
+    inputs: tuple[Value, ...]
+    closed: tuple[Value, ...]
+    outputs: tuple[Value, ...]
+    residuals: tuple[Value, ...]
+    backward: "Graph"
+    loc: SourceLoc | None = None
+
+    def remap(self, mapping: dict[Value, Value]) -> "CustomVJP":
+        """The same region over the values `mapping` gives for this one's."""
+        def moved(values):
+            return tuple(mapping[v] for v in values)
+        return CustomVJP(self.name, moved(self.inputs), moved(self.closed), moved(self.outputs),
+                         moved(self.residuals), self.backward, self.loc)
+
+
 @dataclass(eq=False)
 class Graph:
     """Typed inputs, a list of ops in definition order, and outputs.
 
     A forward graph ends its outputs with `residual_outputs` residuals; a backward
     graph begins its inputs with `residual_inputs` residuals. Both are 0 otherwise.
+    `custom_vjps` lists the regions with a user-given derivative (`pc.custom_vjp`);
+    it is not part of the graph's structure or text.
     """
 
     name: str = "main"
@@ -136,6 +166,7 @@ class Graph:
     outputs: list[Value] = field(default_factory=list)
     residual_inputs: int = 0
     residual_outputs: int = 0
+    custom_vjps: list[CustomVJP] = field(default_factory=list)
 
     @property
     def input_types(self) -> list[TensorType]:

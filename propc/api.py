@@ -13,8 +13,9 @@ from typing import Any, Callable
 
 import ir
 
-from .errors import TraceTypeError, api_boundary
-from .pytree import tree_flatten, tree_paths, tree_unflatten
+from .arguments import ArgumentSplitter, CallKey, argument_paths
+from .errors import api_boundary
+from .pytree import tree_flatten, tree_unflatten
 from .signature import ShapeDtype, leaf_spec, runtime_array
 from .tracing import Tensor, Traced, bind, trace_to_graph
 
@@ -28,33 +29,43 @@ def trace(fn: Callable, *args: Any) -> ir.Graph:
 
 
 class Interpreted:
-    """`pc.interpret(fn)`: traces once per input signature, runs the IR with NumPy."""
+    """`pc.interpret(fn)`: traces once per input signature, runs the IR with NumPy.
+
+    Keyword arguments are pytrees like positional ones: each set of keyword names
+    gets its own `Interpreted` taking them positionally (propc/arguments.py).
+    """
 
     def __init__(self, fn: Callable):
         self.fn = fn
         self.cache: dict[tuple, Traced] = {}
+        self._splitter = ArgumentSplitter(fn, who="pc.interpret")
+        self._specialised: dict[CallKey, Interpreted] = {}
         functools.update_wrapper(self, fn, updated=())
 
     @property
     def trace_count(self) -> int:
         """How many signatures have been traced (for tests and diagnostics)."""
-        return len(self.cache)
+        return len(self.cache) + sum(s.trace_count for s in self._specialised.values())
 
     @api_boundary
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _run_interpreted(self, args, kwargs)
+        if kwargs:
+            key, dynamic = self._splitter.split(args, kwargs)
+            specialised = self._specialised.get(key)
+            if specialised is None:
+                specialised = Interpreted(self._splitter.specialise(key))
+                self._specialised[key] = specialised
+            return specialised(*dynamic)
+        return _run_interpreted(self, args)
 
 
-def _run_interpreted(interpreted: Interpreted, args: tuple, kwargs: dict) -> Any:
-    if kwargs:
-        raise TraceTypeError("interpret", f"keyword arguments {sorted(kwargs)} are not "
-                             "supported; pass arguments positionally")
+def _run_interpreted(interpreted: Interpreted, args: tuple) -> Any:
     leaves, in_tree = tree_flatten(args)
     if any(isinstance(leaf, Tensor) for leaf in leaves):
         traced = trace_to_graph(interpreted.fn, args)
         outputs = bind(traced.graph, leaves + traced.captured, traced.out_weak)
         return tree_unflatten(traced.out_tree, outputs)
-    paths = tree_paths(args, "args")
+    paths = argument_paths(interpreted.fn, args)
     specs = [leaf_spec(leaf, path) for leaf, path in zip(leaves, paths)]
     arrays = [runtime_array(leaf, spec, path) for leaf, spec, path in zip(leaves, specs, paths)]
     key = (in_tree, tuple(specs))

@@ -1,7 +1,8 @@
 """`propc bench`: how fast compiled propc code runs, next to NumPy doing the same.
 
     propc bench [--quick] [--threads 1,2] [--sizes small,medium,large] [--json FILE]
-                [--no-peers] [--table] [--memory] [--scaling] [--busy] [--rnn]
+                [--no-peers] [--table] [--memory] [--scaling] [--busy] [--compile]
+                [--data-parallel] [--rnn]
 
 The main table times the tanh-MLP + softmax-cross-entropy + SGD train step and its
 inference at three sizes, matmuls at the MLP's shapes (with the backward pass's
@@ -12,10 +13,11 @@ result is checked against NumPy's before it is timed; a mismatch prints FAIL.
 Each thread count runs in its own worker process (`python -m propc.bench --worker`),
 because NumPy's BLAS reads its thread count from the environment once, at import;
 a worker for fewer threads than there are cores is also pinned to that many cores.
-`--memory`, `--scaling` and `--busy` print the Performance II tables instead of the
-main one (add `--table` to get both). `--busy` times the train step at each thread
-count while another process keeps the last core busy: using that core as well must
-not make the step slower than one thread on a free core.
+`--memory`, `--scaling`, `--busy`, `--compile` and `--data-parallel` print their tables
+instead of the main one (add `--table` to get both); `--compile` is
+propc/bench_compile.py, `--data-parallel` propc/bench_distributed.py. `--busy` times
+the train step at each thread count while another process keeps the last core busy:
+using that core as well must not make the step slower than one thread on a free core.
 """
 from __future__ import annotations
 
@@ -60,10 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--busy", action="store_true",
                    help="train-step time at each thread count next to a process that "
                         "keeps the last core busy")
+    p.add_argument("--compile", action="store_true",
+                   help="compile time per stage, cold and warm, of the MLP and unrolled "
+                        "RNN train steps")
+    p.add_argument("--data-parallel", action="store_true",
+                   help="the large MLP step on 1 rank x all cores vs 2 MPI ranks, compute vs "
+                        "allreduce, and an allreduce estimate for N hosts (needs propc[mpi])")
+    p.add_argument("--hosts", default="2,4,8,16", help="--data-parallel: host counts to estimate")
+    p.add_argument("--link-gbps", type=float, default=10.0,
+                   help="--data-parallel: link bandwidth of the estimate, Gbit/s (default 10)")
+    p.add_argument("--link-latency-us", type=float, default=20.0,
+                   help="--data-parallel: latency per message of the estimate (default 20 µs)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--rnn", action="store_true",
                    help="the tanh RNN train step at T = 16, 64, 256: propc scan, propc "
                         "unrolled, NumPy BPTT, JAX lax.scan (when importable)")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--part", choices=["table", "scaling", "busy", "rnn"], default="table",
                    help=argparse.SUPPRESS)
     return p
@@ -200,7 +213,8 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
     threads = parse_threads(options.threads, options.quick)
     sizes = parse_sizes(options.sizes, options.quick)
     texts, raw, ok = [], [], True
-    if options.table or not (options.memory or options.scaling or options.busy or options.rnn):
+    if options.table or not (options.memory or options.scaling or options.busy or options.rnn
+                             or options.compile or options.data_parallel):
         print(f"propc bench: running at {', '.join(map(str, threads))} thread(s)...",
               file=sys.stderr, flush=True)
         rows = [row for count in threads for row in run_worker(count, options, "table")]
@@ -227,6 +241,19 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
         texts.append(format_busy([row for row in rows if row.section == "busy"], core) + "\n")
         raw += [row.to_dict() for row in rows]
         ok = ok and not failures(rows)
+    if options.compile:
+        from .bench_compile import CASES, format_compile, run_compile_bench
+        rows = run_compile_bench(CASES[:2] if options.quick else CASES)
+        texts.append(format_compile(rows) + "\n")
+        raw += rows
+    if options.data_parallel:
+        from .bench_distributed import parse_hosts, run_section
+        text, rows, fine = run_section("medium" if options.quick else "large",
+                                       3 if options.quick else 30, parse_hosts(options.hosts),
+                                       options.link_gbps, options.link_latency_us)
+        texts.append(text)
+        raw += rows
+        ok = ok and fine
     if options.rnn:
         from .bench_rnn import format_rnn
         rows = [row for count in threads for row in run_worker(count, options, "rnn")]

@@ -16,7 +16,7 @@ with `params = [(W1, b1), (W2, b2)]`:
         ...
         if type(l0) is not ndarray or l0.dtype is not D0 or l0.shape != S0: return MISS
         flags = l0.flags
-        if not (flags.c_contiguous and flags.aligned): return MISS
+        if not (flags.c_contiguous and flags.aligned): l0 = l0.copy()
         ...
         block, address, arena = state()
         block[0] = id(l0); ...
@@ -24,8 +24,10 @@ with `params = [(W1, b1), (W2, b2)]`:
         entry(address, arena)
         return ([(o0, o1), (o2, o3)], o4)
 
-Anything unexpected (another structure, dtype, shape, a non-contiguous array, a
-NumPy scalar, a Tensor) returns MISS and the general path, which converts or
+Python numbers and NumPy scalars of the signature's type are converted in place;
+a non-contiguous or unaligned array of the right shape and dtype is copied into a
+contiguous one there too. Anything unexpected (another structure, dtype, shape,
+scalar type, a Tensor) returns MISS and the general path, which converts or
 explains, takes the call. A dtype is compared by identity (NumPy's native-order
 built-in dtypes are singletons; any other dtype object is a MISS, never a wrong
 answer). Values never enter the generated text: shapes, dtypes, dict keys and
@@ -40,6 +42,8 @@ import numpy as np
 from .pytree import DICT, LEAF, LIST, NAMEDTUPLE, NONE, TUPLE, TreeDef
 
 MISS = object()  # returned when the arguments do not fit the specialised signature
+# NumPy scalar types a generated caller converts itself (the supported dtypes)
+NUMPY_SCALARS = frozenset({np.float32, np.float64, np.int32, np.int64, np.bool_})
 _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
 
 
@@ -77,7 +81,7 @@ def specialise(in_tree: TreeDef, kinds: tuple, out_tree: TreeDef, parts
 
     `kinds` has one entry per argument leaf, as `Compiled` keys its bound
     signatures: (shape, dtype) of an array, or the type of a Python number (float,
-    int or bool). `parts` is the executable's `CallParts` (codegen/runtime.py).
+    int or bool) or NumPy scalar (NUMPY_SCALARS). `parts` is the executable's `CallParts` (codegen/runtime.py).
     Arrays whose dtype is not exactly the compiled input's (another byte order)
     get no fast path: they must be converted on every call."""
     if in_tree.kind != TUPLE or not _supported(in_tree) or not _supported(out_tree):
@@ -146,7 +150,7 @@ def _check_leaf(writer: _Writer, name: str, kind, shape: tuple, dtype: np.dtype)
     signature's type, converted here."""
     dtype_name = writer.constant(dtype, "D")
     if not isinstance(kind, tuple):
-        writer.miss_unless(f"type({name}) is {kind.__name__}")
+        writer.miss_unless(f"type({name}) is {writer.constant(kind, 'P')}")
         if kind is int:
             writer.miss_unless(f"{_INT32_MIN} <= {name} <= {_INT32_MAX}")
         writer.line(f"{name} = asarray({name}, {dtype_name})")
@@ -154,7 +158,8 @@ def _check_leaf(writer: _Writer, name: str, kind, shape: tuple, dtype: np.dtype)
     writer.miss_unless(f"type({name}) is ndarray and {name}.dtype is {dtype_name} "
                        f"and {name}.shape == {writer.constant(shape, 'S')}")
     writer.line(f"flags = {name}.flags")
-    writer.miss_unless("flags.c_contiguous and flags.aligned")
+    # a copy is C-ordered and aligned (ascontiguousarray keeps an unaligned array)
+    writer.line(f"if not (flags.c_contiguous and flags.aligned): {name} = {name}.copy()")
 
 
 def _run(writer: _Writer, leaves: list[str], parts) -> list[str]:
@@ -194,4 +199,4 @@ def _build_node(writer: _Writer, tree: TreeDef, outputs) -> str:
     return "(" + "".join(item + ", " for item in items) + ")"
 
 
-__all__ = ["MISS", "specialise"]
+__all__ = ["MISS", "NUMPY_SCALARS", "specialise"]

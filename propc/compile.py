@@ -22,10 +22,11 @@ import codegen
 import ir
 from ir.passes.simplify import simplify
 
-from .callpath import MISS, specialise
+from .arguments import ArgumentSplitter, CallKey, argument_paths
+from .callpath import MISS, NUMPY_SCALARS, specialise
 from .costs import StepCost, step_cost
 from .errors import api_boundary
-from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
+from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .signature import LeafSpec, leaf_spec, runtime_array
 from .tracing import Tensor, Traced, bind, trace_to_graph
 
@@ -165,14 +166,16 @@ def _describe_change(old: tuple, new: tuple, paths: list[str]) -> str:
 
 
 def _quick_key(leaves: list) -> tuple | None:
-    """A cheap signature of plain leaves (arrays and Python numbers), or None when a
-    leaf needs the full check (anything else: NumPy scalars, Tensors, bad leaves)."""
+    """A cheap signature of plain leaves (arrays, Python numbers and NumPy scalars of
+    the supported dtypes), or None when a leaf needs the full check (Tensors, bad
+    leaves, other scalar types)."""
     key = []
     for leaf in leaves:
         kind = type(leaf)
         if kind is np.ndarray:
             key.append((leaf.shape, leaf.dtype))
-        elif kind is float or kind is bool or (kind is int and _INT32_MIN <= leaf <= _INT32_MAX):
+        elif kind is float or kind is bool or kind in NUMPY_SCALARS or (
+                kind is int and _INT32_MIN <= leaf <= _INT32_MAX):
             key.append(kind)
         else:
             return None
@@ -206,16 +209,25 @@ class _Bound:
 
 
 class Compiled:
-    """`pc.compile(fn)`: a callable with fn's signature running native code."""
+    """`pc.compile(fn)`: a callable with fn's signature running native code.
 
-    def __init__(self, fn: Callable, interpret: bool = False):
+    Calls with keyword arguments or static arguments go through one `Compiled` per
+    static key (propc/arguments.py), which takes the dynamic arguments positionally.
+    """
+
+    def __init__(self, fn: Callable, interpret: bool = False,
+                 static_argnums: int | tuple[int, ...] = (),
+                 static_argnames: str | tuple[str, ...] = ()):
         self.fn = fn
         self.interpret = interpret
+        self._splitter = ArgumentSplitter(fn, static_argnums, static_argnames)
+        self._specialised: dict[CallKey, Compiled] = {}
         self.compile_count = 0
         self._cache: dict[tuple, _Entry] = {}
         self._bound: dict[tuple, _Bound] = {}
         self._fast: Callable | None = None  # the last signature's generated caller
         self._last_key: tuple | None = None
+        self.slow_calls = 0  # calls that took the general path (not a generated caller)
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn, updated=())
 
@@ -223,7 +235,7 @@ class Compiled:
 
     def _signature(self, args: tuple) -> tuple[list, TreeDef, list[str], tuple]:
         leaves, tree = tree_flatten(args)
-        paths = tree_paths(args, "args")
+        paths = argument_paths(self.fn, args)
         specs = tuple(leaf_spec(leaf, path) for leaf, path in zip(leaves, paths))
         return leaves, tree, paths, (tree, specs)
 
@@ -260,15 +272,33 @@ class Compiled:
             result = fast(args)
             if result is not MISS:
                 return result
+        if kwargs or self._splitter.has_static:
+            return self._call_split(args, kwargs)
         return self._call(args, kwargs)
+
+    @api_boundary
+    def _call_split(self, args: tuple, kwargs: dict) -> Any:
+        """A call with keyword or static arguments: run its static key's specialisation."""
+        key, dynamic = self._splitter.split(args, kwargs)
+        return self._specialisation(key)(*dynamic)
+
+    def _specialisation(self, key: CallKey) -> "Compiled":
+        specialised = self._specialised.get(key)
+        if specialised is None:
+            with self._lock:
+                specialised = self._specialised.get(key)
+                if specialised is None:
+                    if self._specialised:
+                        log.info("recompiling %s: static or keyword arguments changed to %s",
+                                 getattr(self.fn, "__name__", "fn"), key)
+                    specialised = _Specialisation(self, self._splitter.specialise(key))
+                    self._specialised[key] = specialised
+        return specialised
 
     @api_boundary
     def _call(self, args: tuple, kwargs: dict) -> Any:
         """Every call the generated caller does not take: check, convert, compile."""
-        if kwargs:
-            raise TypeError(f"{getattr(self.fn, '__name__', 'fn')}: keyword arguments "
-                            f"{sorted(kwargs)} are not supported by pc.compile; pass them "
-                            "positionally")
+        self.slow_calls += 1
         leaves, tree = tree_flatten(args)
         quick = _quick_key(leaves)
         bound = self._bound.get((tree, quick)) if quick is not None else None
@@ -302,23 +332,50 @@ class Compiled:
             self._fast = fast
 
     @api_boundary
-    def lower(self, *args: Any) -> Lowered:
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """The `Lowered` view of this function for one signature (arrays or ShapeDtypes)."""
+        if kwargs or self._splitter.has_static:
+            call_key, dynamic = self._splitter.split(args, kwargs)
+            return self._specialisation(call_key).lower(*dynamic)
         leaves, tree, paths, key = self._signature(args)
         return Lowered(self, self._entry(args, key, paths))
 
     @property
     def cache_size(self) -> int:
-        return len(self._cache)
+        """Signatures traced, over every static key."""
+        return len(self._cache) + sum(s.cache_size for s in self._specialised.values())
 
 
-def compile(fn: Callable, *, interpret: bool = False) -> Compiled:
-    """Compile `fn` to native code per input signature (see module docstring)."""
+class _Specialisation(Compiled):
+    """The `Compiled` of one static key: its native compiles count for its parent."""
+
+    def __init__(self, parent: Compiled, fn: Callable):
+        super().__init__(fn, parent.interpret)
+        self._parent = parent
+
+    def _executable(self, entry: _Entry):
+        before = self.compile_count
+        executable = super()._executable(entry)
+        if self.compile_count != before:
+            with self._parent._lock:
+                self._parent.compile_count += 1
+        return executable
+
+
+def compile(fn: Callable, *, interpret: bool = False,
+            static_argnums: int | tuple[int, ...] = (),
+            static_argnames: str | tuple[str, ...] = ()) -> Compiled:
+    """Compile `fn` to native code per input signature (see module docstring).
+
+    static_argnums / static_argnames: arguments that are Python values (flags,
+    sizes, names, tuples), traced as constants; each new value compiles again.
+    """
     if isinstance(fn, Compiled):
-        return Compiled(fn.fn, interpret=interpret)
+        fn = fn.fn
     if not callable(fn):
         raise TypeError(f"pc.compile expects a function, got {type(fn).__name__}")
-    return Compiled(fn, interpret=interpret)
+    return Compiled(fn, interpret=interpret, static_argnums=static_argnums,
+                    static_argnames=static_argnames)
 
 
 def contiguous(value: Any) -> np.ndarray:

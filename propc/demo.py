@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a seconds-long run (3 epochs)")
     p.add_argument("--model", choices=["mlp", "rnn"], default="mlp",
                    help="mlp (default), or rnn: a scanned tanh RNN reading rows (SGD only)")
+    p.add_argument("--data-parallel", action="store_true",
+                   help="train on every MPI rank (run under mpiexec; needs propc[mpi]); "
+                        "--batch is per rank")
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="--data-parallel: save checkpoints in DIR and resume from the newest")
+    p.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS",
+                   help="--data-parallel: steps between checkpoints (default 50)")
     return p
 
 
@@ -102,6 +109,17 @@ def median_seconds(fn: Callable, min_repeats: int = 5, budget: float = 0.5) -> f
     return float(np.median(times))
 
 
+def report_accuracy(infer, params, train, test, out) -> float:
+    """Section 3: train and test accuracy; returns the test accuracy."""
+    (x_train, y_train), (x_test, y_test) = train, test
+    out("\n== 3. accuracy ==")
+    train_acc = accuracy(infer(params, x_train), y_train)
+    test_acc = accuracy(infer(params, x_test), y_test)
+    out(f"train accuracy: {train_acc:.3f}   ({len(x_train)} images)")
+    out(f"test accuracy on {len(x_test)} held-out images: {test_acc:.3f}\n")
+    return test_acc
+
+
 def _kib(n: int) -> str:
     return f"{n / 1024:,.1f} KiB"
 
@@ -149,11 +167,17 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
     if epochs < 1 or options.batch < 1 or any(h < 1 for h in options.hidden):
         raise UsageError("--epochs, --batch and --hidden must be positive")
     if options.model == "rnn":
-        if options.optimizer != "sgd" or len(options.hidden) != 1:
-            raise UsageError("--model rnn trains with sgd and takes one --hidden width")
+        if options.optimizer != "sgd" or len(options.hidden) != 1 or options.data_parallel:
+            raise UsageError("--model rnn trains with sgd on one process and takes one "
+                             "--hidden width")
         from .demo_rnn import run_rnn
         return run_rnn(options, out)
+    if options.data_parallel:
+        from .demo_distributed import run_data_parallel
+        return run_data_parallel(options, out)
     lr = DEFAULT_LR[options.optimizer] if options.lr is None else options.lr
+    if options.plot:
+        require_matplotlib()  # before training, not after it
     x, y = load_digits()
     x_train, y_train, x_test, y_test = train_test_split(x, y, 0.2, options.seed)
     sizes = [x.shape[1], *options.hidden, 10]
@@ -179,11 +203,7 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
     history = train(step, params, state, x_train, y_train, batch, epochs, options.seed, infer, out)
     params = history.pop("params")
 
-    out("\n== 3. accuracy ==")
-    train_acc = accuracy(infer(params, x_train), y_train)
-    test_acc = accuracy(infer(params, x_test), y_test)
-    out(f"train accuracy: {train_acc:.3f}   ({len(x_train)} images)")
-    out(f"test accuracy on {len(x_test)} held-out images: {test_acc:.3f}\n")
+    test_acc = report_accuracy(infer, params, (x_train, y_train), (x_test, y_test), out)
 
     out("== 4. compiled vs interpreted (one step, same inputs) ==")
     out(str(pc.compare(step, params, state, xb, yb)) + "\n")
@@ -232,14 +252,18 @@ def speed(step, params, state, xb, yb, lr, optimizer, out) -> None:
             f"{seconds / compiled_s:6.1f}x compiled")
 
 
-def plot(history: dict, path: str, out) -> None:
+def require_matplotlib() -> None:
+    """--plot without matplotlib is a usage error (exit status 2), said at once."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401
     except ImportError:
-        out("--plot needs matplotlib: pip install 'propc[plot]' (no plot written)")
-        return
+        raise UsageError("--plot needs matplotlib: pip install 'propc[plot]'") from None
+
+
+def plot(history: dict, path: str, out) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
     epochs = range(1, len(history["loss"]) + 1)
     ax1.plot(epochs, history["loss"])

@@ -185,6 +185,10 @@ class Tensor:
     # -- Python protocols that need a value ------------------------------------------
 
     def _concretization(self, what: str, hint: str) -> ConcretizationError:
+        argument = self.context.arguments.get(self.value)
+        if argument is not None:
+            hint += (f"; or, if {argument} is a Python value (a flag, a size, a mode), make it "
+                     "static: pc.compile(fn, static_argnums=...) or static_argnames=...")
         return ConcretizationError(
             what, f"needs the value of a traced {self.type}, which is unknown while tracing",
             hint=hint)

@@ -28,6 +28,7 @@ import numpy as np
 import ir
 from ir import DType, TensorType, TypeRuleError, Value
 
+from .arguments import argument_paths
 from .errors import ShapeError, TraceError, TraceTypeError, api_boundary, user_location
 from .promotion import SUPPORTED, python_scalar_type
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
@@ -50,6 +51,7 @@ class TraceContext:
         self.reverse_passes: list[tuple[ir.Graph, ir.Graph]] = []
         self.active = True
         self._lifted: dict[Value, Tensor] = {}
+        self.arguments: dict[Value, str] = {}   # argument inputs -> their paths (args[1])
 
     @property
     def graph(self) -> ir.Graph:
@@ -318,10 +320,11 @@ def trace_to_graph(fn: Callable, args: tuple, *, name: str | None = None) -> Tra
     """
     args = tuple(args)
     leaves, in_tree = tree_flatten(args)
-    paths = tree_paths(args, "args")
+    paths = argument_paths(fn, args)
     specs = [leaf_spec(leaf, path) for leaf, path in zip(leaves, paths)]
     with new_trace(name or function_name(fn)) as context:
         inputs = [context.new_input(spec.type, spec.weak) for spec in specs]
+        context.arguments.update((t.value, path) for t, path in zip(inputs, paths))
         result = fn(*tree_unflatten(in_tree, inputs))
         out_leaves, out_tree = tree_flatten(result)
         out_paths = tree_paths(result, "output")

@@ -26,6 +26,7 @@ from ir.passes.autodiff import vjp_graph
 from ir.passes.partition import partition
 
 from . import tracing
+from .checkpoint import check_policy
 from .errors import api_boundary
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 
@@ -74,18 +75,20 @@ class _Derived:
     backward: ir.Graph
 
 
-def _differentiate(traced, wrt: list[int], outputs: list[int] | None = None) -> _Derived:
+def _differentiate(traced, wrt: list[int], outputs: list[int] | None = None,
+                   policy: str = "save") -> _Derived:
     """Reverse-mode graphs of a traced function.
 
     wrt: flat argument-leaf indices to differentiate with respect to.
     outputs: the flat output indices to differentiate (None: all outputs).
+    policy: what the forward pass saves for the backward (ir/passes/partition.py).
     """
     graph = traced.graph
     if outputs is not None:
         graph = ir.Graph(graph.name, list(graph.inputs), list(graph.ops),
-                         [graph.outputs[i] for i in outputs])
+                         [graph.outputs[i] for i in outputs], custom_vjps=graph.custom_vjps)
     vjp = vjp_graph(graph, wrt)
-    forward, backward = partition(vjp)
+    forward, backward = partition(vjp, policy)
     return _Derived(traced, vjp, forward, backward)
 
 
@@ -104,9 +107,14 @@ def _check_differentiable(traced, wrt: list[int], paths: list[str], who: str) ->
 
 
 def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
-                   has_aux: bool = False) -> Callable:
-    """`(value, grads)` of a function returning a float scalar (or `((value, aux), grads)`)."""
+                   has_aux: bool = False, policy: str = "save") -> Callable:
+    """`(value, grads)` of a function returning a float scalar (or `((value, aux), grads)`).
+
+    policy: what the forward pass saves for the backward: "save",
+    "recompute_elementwise" or "save_inputs" (ir/passes/partition.py; README).
+    """
     who = "value_and_grad"
+    check_policy(policy, who)
 
     def transformed(*args):
         numbers = _argnums_tuple(argnums, len(args), who)
@@ -115,7 +123,7 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
         traced = tracing.trace_to_graph(fn, args, name=getattr(fn, "__name__", None))
         aux_tree = _check_scalar_output(traced, has_aux, who)
         _check_differentiable(traced, wrt, _arg_paths(args), who)
-        derived = _differentiate(traced, wrt, outputs=[0])
+        derived = _differentiate(traced, wrt, outputs=[0], policy=policy)
         _record(derived)
         inputs = _flat_inputs(traced, args)
         one = tracing.full((), 1.0, traced.graph.outputs[0].dtype)
@@ -135,9 +143,10 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
     return _eager(transformed, transformed.__name__)
 
 
-def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         policy: str = "save") -> Callable:
     """Gradient of a float-scalar function with respect to argument(s) `argnums`."""
-    both = value_and_grad(fn, argnums, has_aux)
+    both = value_and_grad(fn, argnums, has_aux, policy)
 
     def transformed(*args):
         (value, grads) = both(*args)
@@ -240,12 +249,14 @@ def _cotangent_leaf(ct: Any, out_type: ir.TensorType, path: str):
 
 
 @api_boundary
-def vjp(fn: Callable, *args: Any) -> tuple[Any, Pullback]:
+def vjp(fn: Callable, *args: Any, policy: str = "save") -> tuple[Any, Pullback]:
     """Run the forward pass now; return `(outputs, pullback)`.
 
     `pullback(cotangents)` returns one cotangent per positional argument (a tuple,
-    each with its argument's structure; integer and bool leaves get None).
+    each with its argument's structure; integer and bool leaves get None). `policy`
+    chooses what the forward pass keeps for the pullback (see `value_and_grad`).
     """
+    check_policy(policy, "vjp")
     from .compile import Compiled
     compiled = fn if isinstance(fn, Compiled) else None
     target = compiled.fn if compiled is not None else fn
@@ -253,7 +264,7 @@ def vjp(fn: Callable, *args: Any) -> tuple[Any, Pullback]:
     ranges = _leaf_ranges(args)
     traced = tracing.trace_to_graph(target, args, name=getattr(target, "__name__", None))
     wrt = [i for i, leaf in enumerate(traced.in_leaves) if leaf.dtype.is_float]
-    derived = _differentiate(traced, wrt)
+    derived = _differentiate(traced, wrt, policy=policy)
     forward, backward = derived.forward, derived.backward
     arg_trees = [tree_flatten(a)[1] for a in args]
     arg_float = [[traced.in_leaves[i].dtype.is_float for i in r] for r in ranges]

@@ -24,6 +24,7 @@ TABLES = [
     ("ir.passes.cost", "COST_RULES"),
     ("codegen.lowering", "LOWERINGS"),     # filled when codegen/lowering.py loads
     ("ir.passes.vjp_rules", "VJP_RULES"),
+    ("ir.passes.batch_rules", "BATCH_RULES"),
 ]
 
 

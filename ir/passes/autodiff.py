@@ -16,6 +16,12 @@ result into cotangents of its operands. Design points (same ideas as JAX's
   summed by the one helper `add_cotangents`. Only at the very end does a `wrt` input
   whose cotangent is still `Zero` get an explicit zeros output.
 - Ops emitted for an op's rule carry that op's source location.
+- A region annotated with a `CustomVJP` (ir/graph.py, from `pc.custom_vjp`) is not
+  differentiated op by op: when the walk reaches its last op, its `backward` graph
+  is inlined on the residuals and the outputs' cotangents, and its results are the
+  cotangents of the region's inputs. A closed-over value of the region that needs a
+  cotangent is an AutodiffError. The joint graph carries no annotation: a second
+  differentiation differentiates the region's forward and backward ops as they are.
 - The pass is pure (the input graph is never changed) and deterministic; dead ops
   (e.g. cotangents of inactive operands that a rule computed) are removed by DCE.
 The joint graph keeps the input graph's name; `ir.passes.partition` splits it into
@@ -28,10 +34,10 @@ from typing import Sequence
 
 from ..builder import Builder
 from ..errors import IRError
-from ..graph import Graph, Op, Value, as_results, bind_results
+from ..graph import CustomVJP, Graph, Op, Value, as_results, bind_results
 from ..types import TensorType
 from ..verify import verify
-from .dce import dce
+from .dce import live_ops
 from .rebuild import copy_op, start
 from .vjp_rules import FORWARD_RULES, VJP_RULES
 
@@ -61,6 +67,9 @@ class VJPGraph:
       outputs = primal outputs + one cotangent per entry of `wrt`.
     cotangent_outputs: indices of the primal outputs that take a cotangent input.
     wrt: indices of the primal inputs that get a cotangent output, in order.
+    given_backward: the ops of `graph` that custom-VJP regions' backward graphs
+      contributed; the partition places them in the backward pass even where they
+      read no cotangent (a checkpoint's recomputation is one).
     """
 
     graph: Graph
@@ -68,6 +77,7 @@ class VJPGraph:
     num_primal_outputs: int
     cotangent_outputs: tuple[int, ...]
     wrt: tuple[int, ...]
+    given_backward: frozenset[Op] = frozenset()
 
 
 def add_cotangents(b: Builder, first: Value | Zero, second: Value | Zero) -> Value | Zero:
@@ -101,11 +111,17 @@ def _check_wrt(graph: Graph, wrt: Sequence[int] | None) -> tuple[int, ...]:
     return tuple(chosen)
 
 
-def _active_values(inputs: list[Value], ops: list[Op]) -> set[Value]:
-    """Float values that depend on `inputs`: those that can carry a cotangent."""
+def _active_values(inputs: list[Value], ops: list[Op],
+                   regions: Sequence[CustomVJP] = ()) -> set[Value]:
+    """Float values that depend on `inputs`: those that can carry a cotangent. A
+    custom-VJP region's outputs depend on all its inputs and closed values (its
+    rule decides, not its ops)."""
+    region_of = {v: region for region in regions for v in region.outputs}
     active = set(inputs)
     for op in ops:
-        if any(v in active for v in op.operands):
+        region = region_of.get(op.result)
+        sources = op.operands if region is None else region.inputs + region.closed
+        if any(v in active for v in sources):
             active.update(r for r in op.results if r.dtype.is_float)
     return active
 
@@ -171,6 +187,61 @@ def _copy_primal(b: Builder, graph: Graph, mapping: dict[Value, Value],
     return primal_ops, saved
 
 
+def _region_ops(region: CustomVJP) -> list[Op]:
+    """The ops of a custom-VJP region that its outputs depend on, back to its inputs
+    and closed values: the ops whose own rules the region's rule replaces. (Not the
+    residuals' ancestors: a residual may be a value from outside the region that
+    `bwd` reads, and ops only residuals need get no cotangent anyway.)"""
+    boundary = set(region.inputs) | set(region.closed)
+    found: dict[Op, None] = {}
+    pending = [v for v in region.outputs if v not in boundary]
+    while pending:
+        op = pending.pop().producer
+        if op is None or op in found:
+            continue
+        found[op] = None
+        pending.extend(v for v in op.operands if v not in boundary)
+    return list(found)
+
+
+def _plan_regions(regions: list[CustomVJP], ops: list[Op]) -> tuple[dict[Op, CustomVJP], set[Op]]:
+    """Where each outermost region's rule runs (its last op) and every region op."""
+    position = {op: i for i, op in enumerate(ops)}
+    members = [(region, found) for region in regions if (found := _region_ops(region))]
+    inside = {op for _, found in members for op in found}
+    triggers: dict[Op, CustomVJP] = {}
+    for region, found in members:
+        last = max(found, key=position.__getitem__)
+        nested = any(last in other for other_region, other in members if other_region is not region)
+        if not nested:
+            triggers[last] = region
+    return triggers, inside
+
+
+def _backprop_region(b: Builder, region: CustomVJP, cotangents: dict[Value, Value | Zero],
+                     active: set[Value]) -> list[Op]:
+    """Run a region's given backward on its outputs' cotangents; returns its ops."""
+    cts = [cotangents.get(v, Zero(v.type)) for v in region.outputs]
+    if all(isinstance(ct, Zero) for ct in cts):
+        return []
+    for value in region.closed:
+        if value in active:
+            raise AutodiffError(
+                f"{region.loc}: custom_vjp function {region.name!r} closes over a "
+                f"{value.type} value that is being differentiated; its bwd can only return "
+                "cotangents of its arguments, so pass that value as an argument")
+    first = len(b.graph.ops)
+    with b.at(region.loc):
+        results = b.inline(region.backward, list(region.residuals) +
+                           [instantiate(b, ct) for ct in cts])
+    emitted = b.graph.ops[first:]
+    for value, ct in zip(region.inputs, results):
+        if value in active:
+            previous = cotangents.get(value, Zero(value.type))
+            cotangents[value] = add_cotangents(b, previous, ct)
+    return emitted
+
+
 def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> VJPGraph:
     """The joint reverse-mode graph of `graph` (see the module docstring).
 
@@ -190,10 +261,20 @@ def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> VJPGraph:
         seed = b.input(outputs[i].type)
         cotangents[outputs[i]] = add_cotangents(b, cotangents.get(outputs[i], Zero(seed.type)),
                                                 seed)
-    active = _active_values([inputs[i] for i in chosen], primal_ops)
+    regions = [r.remap(mapping) for r in graph.custom_vjps]
+    active = _active_values([inputs[i] for i in chosen], primal_ops, regions)
+    triggers, inside = _plan_regions(regions, primal_ops)
+    given: set[Op] = set()
     for op in reversed(primal_ops):
-        _backprop_op(b, op, cotangents, active, saved)
+        if op in triggers:
+            given.update(_backprop_region(b, triggers[op], cotangents, active))
+        if op not in inside:
+            _backprop_op(b, op, cotangents, active, saved)
     results = [cotangents.get(inputs[i], Zero(inputs[i].type)) for i in chosen]
     b.output(*outputs, *[instantiate(b, ct) for ct in results])
-    joint = dce(b.build())
-    return VJPGraph(joint, len(graph.inputs), len(graph.outputs), seeded, chosen)
+    built = b.build()
+    live = live_ops(built)     # dead-code removal in place: the ops keep their identity
+    joint = Graph(built.name, built.inputs, [op for op in built.ops if op in live],
+                  built.outputs)
+    return VJPGraph(joint, len(graph.inputs), len(graph.outputs), seeded, chosen,
+                    frozenset(op for op in given if op in live))

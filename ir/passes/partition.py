@@ -30,6 +30,9 @@ Policies:
   all available in the backward anyway (residuals, or values recomputed there) is
   recomputed from them instead of saved. Each such step removes one residual and
   adds none, so saved bytes only go down, at the price of redoing cheap work.
+- "save_inputs" (JAX's `nothing_saveable`, full rematerialisation): only graph
+  inputs are saved; the backward recomputes every primal value it reads from them.
+  The least memory, at the price of running the forward ops twice.
 Residuals are ordered by definition (inputs by index, then op order); both graphs are
 dead-code free. (Forward/backward split: the same idea as `partial_eval_jaxpr_nounits`
 in JAX and the save/recompute choice of `min_cut_rematerialization_partition` in
@@ -47,7 +50,7 @@ from .autodiff import VJPGraph
 from .dce import live_ops
 from .rebuild import copy_op
 
-POLICIES = ("save", "recompute_elementwise")
+POLICIES = ("save", "recompute_elementwise", "save_inputs")
 
 
 def _is_free_view(op: Op) -> bool:
@@ -61,11 +64,13 @@ def _moves_data(op: Op) -> bool:
     return prim.free_view or prim.copy
 
 
-def _tangent_values(graph: Graph, cotangent_inputs: list[Value]) -> set[Value]:
-    """The values that depend on a cotangent input."""
+def _tangent_values(graph: Graph, cotangent_inputs: list[Value],
+                    given_backward: frozenset[Op] = frozenset()) -> set[Value]:
+    """The values that depend on a cotangent input, or on an op a custom rule's
+    backward contributed (those belong to the backward pass too)."""
     tangent = set(cotangent_inputs)
     for op in graph.ops:
-        if any(v in tangent for v in op.operands):
+        if op in given_backward or any(v in tangent for v in op.operands):
             tangent.update(op.results)
     return tangent
 
@@ -73,8 +78,9 @@ def _tangent_values(graph: Graph, cotangent_inputs: list[Value]) -> set[Value]:
 class _Placement:
     """Decides, value by value, what the backward saves and what it recomputes."""
 
-    def __init__(self, tangent: set[Value], forward_live: set[Op]):
+    def __init__(self, tangent: set[Value], forward_live: set[Op], recompute_all: bool = False):
         self.tangent = tangent
+        self.recompute_all = recompute_all
         self.forward_live = forward_live
         self.copies_of_inputs: dict[Value, bool] = {}
         self.backward_ops: set[Op] = set()
@@ -109,7 +115,7 @@ class _Placement:
         op = value.producer
         if op is None:
             return False
-        if not op.operands or _is_free_view(op):
+        if self.recompute_all or not op.operands or _is_free_view(op):
             return True
         if get_primitive(op.prim).copy and self.copies_input(value):
             return True
@@ -176,12 +182,12 @@ def partition(vjp: VJPGraph, policy: str = "save") -> tuple[Graph, Graph]:
     cotangent_inputs = graph.inputs[vjp.num_primal_inputs:]
     primal_outputs = graph.outputs[:vjp.num_primal_outputs]
     cotangent_outputs = graph.outputs[vjp.num_primal_outputs:]
-    tangent = _tangent_values(graph, cotangent_inputs)
+    tangent = _tangent_values(graph, cotangent_inputs, vjp.given_backward)
     if any(v in tangent for v in primal_outputs):
         raise IRError(f"partition: a primal output of @{graph.name} depends on a "
                       "cotangent input; this is not a joint graph from vjp_graph")
     forward_view = Graph(graph.name, list(graph.inputs), list(graph.ops), list(primal_outputs))
-    placement = _Placement(tangent, live_ops(forward_view))
+    placement = _Placement(tangent, live_ops(forward_view), policy == "save_inputs")
     placement.place(cotangent_outputs)
     order = _definition_order(graph)
     if policy == "recompute_elementwise":

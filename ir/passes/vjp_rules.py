@@ -277,12 +277,14 @@ deflinear("reduce_sum", _reduce_sum_transpose)
 
 @register("reduce_max", "reduce_min")
 def _reduce_extremum(b, g, op, operands):
-    """Elements equal to the result share its cotangent equally."""
+    """Elements equal to the result share its cotangent equally. A slice without
+    hits (empty, or a NaN result) divides by 1, not 0: it routes nothing either
+    way, and the rule stays finite when transposed (forward mode, propc/jvp.py)."""
     (x,) = operands
     axes = op.attrs["axes"]
     kept = _kept_axes(x.ndim, axes)
     hits = b.eq(x, b.broadcast_in_dim(op.result, shape=x.shape, dims=kept))
-    count = b.reduce_sum(b.convert(hits, dtype=x.dtype), axes=axes)
+    count = b.max(b.reduce_sum(b.convert(hits, dtype=x.dtype), axes=axes), _full(b, g, 1.0))
     share = b.broadcast_in_dim(b.div(g, count), shape=x.shape, dims=kept)
     return [b.select(hits, share, b.zeros(x.type))]
 

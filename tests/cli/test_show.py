@@ -37,7 +37,7 @@ def test_show_prints_ir_that_parses_back():
 
 def test_show_every_flag_has_its_section():
     result = run_show(f"{MODEL}:loss", "--arg", "f32[8,4]", "--arg", "f32[4,3]", "--arg",
-                      "i32[8]", "--grad", "--llvm", "--asm", "--cost", "--dot")
+                      "i32[8]", "--grad", "--argnums", "1", "--llvm", "--asm", "--cost")
     assert result.returncode == 0, result.stderr
     parts = sections(result.stdout)
     forward = ir.parse(parts["forward pass"])
@@ -46,11 +46,10 @@ def test_show_every_flag_has_its_section():
     assert "define" in parts["LLVM IR"]
     assert "ret" in parts["assembly"]
     assert "total" in parts["cost"] and "dot" in parts["cost"]
-    # the textbook accounting: forward one matmul, 2*n*m*d; --grad differentiates
-    # every float argument, x included, so the backward has both dW and dx: 4*n*m*d
+    # the textbook accounting: forward one matmul, 2*n*m*d; --argnums 1 differentiates
+    # W alone (not the data x), so the backward is dW = x^T E: 2*n*m*d too
     assert "forward vs backward (matmul FLOPs)" in parts["cost"]
-    assert f"forward {2 * 8 * 4 * 3:,}, backward {2 * 2 * 8 * 4 * 3:,}" in parts["cost"]
-    assert parts["graphviz"].lstrip().startswith("digraph")
+    assert f"forward {2 * 8 * 4 * 3:,}, backward {2 * 8 * 4 * 3:,}" in parts["cost"]
 
 
 def test_bad_arguments_exit_2_with_one_line():
@@ -70,3 +69,36 @@ def test_bad_arguments_exit_2_with_one_line():
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_grad_differentiates_the_first_argument_only_by_default():
+    """Like pc.grad: the data arguments are not differentiated unless asked."""
+    result = run_show(f"{MODEL}:loss", "--arg", "f32[8,4]", "--arg", "f32[4,3]", "--arg",
+                      "i32[8]", "--grad")
+    assert result.returncode == 0, result.stderr
+    graph = ir.parse(sections(result.stdout)[f"IR of {MODEL}:loss"])
+    assert [v.type.shape for v in graph.outputs] == [(), (8, 4)]   # value, d/dx only
+
+
+def test_pytree_arguments():
+    result = run_show(f"{MODEL}:mlp", "--arg", "[(f32[8,4], f32[4]), (f32[4,3], f32[3])]",
+                      "--arg", "{'x': f32[2,8]}")
+    assert result.returncode == 0, result.stderr
+    graph = ir.parse(sections(result.stdout)[f"IR of {MODEL}:mlp"])
+    assert [v.type.shape for v in graph.inputs] == [(8, 4), (4,), (4, 3), (3,), (2, 8)]
+    bad = run_show(f"{MODEL}:mlp", "--arg", "[(f32[8,4], 3)]", "--arg", "f32[2,8]")
+    assert bad.returncode == 2 and "pytree" in bad.stderr
+
+
+def test_dot_prints_dot_alone():
+    result = run_show(f"{MODEL}:layer", "--arg", "f32[8,4]", "--arg", "f32[4,3]", "--dot")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.strip()
+    assert text.startswith("digraph") and text.endswith("}")
+    assert "===" not in text and "graph @" not in text
+
+
+def test_help_says_the_file_runs():
+    result = run_show("--help")
+    assert result.returncode == 0
+    assert "top-level code runs" in result.stdout

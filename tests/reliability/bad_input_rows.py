@@ -42,7 +42,8 @@ ROWS: list[tuple[str, str, str | None, list[str]]] = [
     # -- arity and structure ------------------------------------------------------------
     ("arity_missing_argument", "matmul(x)", "TypeError", ["missing", "'W'"]),
     ("arity_extra_argument", "matmul(x, W, W)", "TypeError", ["2 positional", "3"]),
-    ("keyword_argument", "matmul(x, W=W)", "TypeError", ["keyword", "'W'", "positionally"]),
+    ("keyword_argument", "same(matmul(x, W=W), x @ W)", None, []),
+    ("keyword_argument_unknown", "matmul(x, V=W)", "TypeError", ["keyword", "'V'"]),
     ("structure_dict_missing_key", "affine({'W': W}, x)", "KeyError", ["'b'"]),
     ("structure_tuple_for_dict", "affine((W, b), x)", "TypeError", ["tuple"]),
     ("structure_error_does_not_poison_cache", """

@@ -1,0 +1,125 @@
+"""The CPU that generated code is planned for: this machine (the JIT's, always) or
+a named x86-64 level that an exported library is built for (codegen/export.py).
+
+Lowering asks two things that depend on the CPU and the process: which vector
+features to plan the sgemm's register blocking for (`features()`, read by
+codegen/matmul.host_config) and how many threads generated code may use
+(`thread_override()`, read by codegen/parallel.thread_count). By default both
+describe this process on this machine. `targeting(target)` switches them for the
+calling thread only, while a library for another CPU is lowered; other threads
+(and their JIT compiles) keep seeing the host.
+
+The levels are the x86-64 micro-architecture levels of the System V psABI (LLVM
+knows them as CPU names); `LEVEL_FEATURES` lists what each adds, so planning
+needs no probe of the named CPU.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Mapping
+
+import llvmlite.binding as llvm
+
+HOST = "host"
+_BASE = ("cmov", "cx8", "fxsr", "mmx", "sse", "sse2")
+_V2 = _BASE + ("cx16", "sahf", "popcnt", "sse3", "sse4.1", "sse4.2", "ssse3")
+_V3 = _V2 + ("avx", "avx2", "bmi", "bmi2", "f16c", "fma", "lzcnt", "movbe", "xsave")
+_V4 = _V3 + ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl")
+LEVEL_FEATURES: dict[str, tuple[str, ...]] = {
+    "x86-64": _BASE, "x86-64-v2": _V2, "x86-64-v3": _V3, "x86-64-v4": _V4}
+CPU_CHOICES = (HOST,) + tuple(LEVEL_FEATURES)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A CPU to generate code for.
+
+    `cpu` and `feature_string` are what LLVM's target machine is made with (an
+    empty feature string: the named CPU's own features); `flags` maps feature
+    names to whether the CPU has them (what lowering plans with); `threads` is the
+    thread count generated code may use (None: the process's setting).
+    """
+
+    name: str
+    cpu: str
+    feature_string: str
+    flags: Mapping[str, bool]
+    threads: int | None = None
+
+    def target_machine(self, *, pic: bool = False, opt: int = 3) -> llvm.TargetMachine:
+        """A new LLVM target machine for this CPU (position independent with `pic`)."""
+        from .jit import initialise
+        initialise()
+        target = llvm.Target.from_default_triple()
+        return target.create_target_machine(cpu=self.cpu, features=self.feature_string,
+                                            opt=opt, reloc="pic" if pic else "default",
+                                            codemodel="default")
+
+
+def named_target(name: str, threads: int | None = None) -> Target:
+    """The Target called `name`: "host" (this machine's CPU and features) or one of
+    the x86-64 levels. ValueError names the choices for anything else."""
+    if name == HOST:
+        return Target(HOST, llvm.get_host_cpu_name(), _host_feature_string(),
+                      _host_flags(), threads)
+    features = LEVEL_FEATURES.get(name)
+    if features is None:
+        raise ValueError(f"unknown cpu {name!r}: expected one of {', '.join(CPU_CHOICES)}")
+    if not llvm.get_default_triple().startswith("x86_64"):
+        raise ValueError(f"cpu {name!r} is an x86-64 level; this machine is "
+                         f"{llvm.get_default_triple()} (use cpu='host')")
+    return Target(name, name, "", {feature: True for feature in features}, threads)
+
+
+@functools.lru_cache(maxsize=None)
+def _host_flags() -> Mapping[str, bool]:
+    return dict(llvm.get_host_cpu_features())
+
+
+@functools.lru_cache(maxsize=None)
+def _host_feature_string() -> str:
+    return llvm.get_host_cpu_features().flatten()
+
+
+_LOCAL = threading.local()
+
+
+def current() -> Target | None:
+    """The target the calling thread is lowering for, None for the host."""
+    return getattr(_LOCAL, "target", None)
+
+
+@contextmanager
+def targeting(target: Target) -> Iterator[Target]:
+    """Lower for `target` inside the block (this thread only)."""
+    previous = current()
+    _LOCAL.target = target
+    try:
+        yield target
+    finally:
+        _LOCAL.target = previous
+
+
+def features() -> Mapping[str, bool]:
+    """Feature flags of the CPU code is being planned for (see the module docstring)."""
+    chosen = current()
+    return chosen.flags if chosen is not None else _host_flags()
+
+
+def exporting() -> bool:
+    """Whether code is being planned for another process (an export): then it has
+    no thread pool, and regions are planned as expensive (codegen/parallel.py)."""
+    return current() is not None
+
+
+def thread_override() -> int | None:
+    """The thread count the current target fixes, None when the process decides."""
+    chosen = current()
+    return chosen.threads if chosen is not None else None
+
+
+__all__ = ["CPU_CHOICES", "HOST", "LEVEL_FEATURES", "Target", "current", "exporting", "features",
+           "named_target", "targeting", "thread_override"]
