@@ -14,14 +14,13 @@ from typing import Callable
 import numpy as np
 
 from . import reference_rnn
-from .demo import accuracy, median_seconds, train
+from .demo import median_seconds, report_accuracy, train
 from .rnn_model import make_rnn_step, rnn_logits, rows_as_steps
 
 STEPS, PIXELS = 8, 8
 
 
-def _kib(n: int) -> str:
-    return f"{n / 1024:,.1f} KiB"
+from .demo import _kib  # noqa: E402  (one KiB format for both demos)
 
 
 def _scans(graph) -> list:
@@ -74,7 +73,6 @@ def run_rnn(options, out: Callable[[str], None] = print) -> float:
     lr = 0.1 if options.lr is None else options.lr
     x, y = load_digits()
     x_train, y_train, x_test, y_test = train_test_split(x, y, 0.2, options.seed)
-    xs_train, xs_test = rows_as_steps(x_train), rows_as_steps(x_test)
     batch = min(options.batch, len(x_train))
     params = reference_rnn.init_rnn(PIXELS, hidden, seed=options.seed)
     step = pc.compile(make_rnn_step(lr))
@@ -86,7 +84,7 @@ def run_rnn(options, out: Callable[[str], None] = print) -> float:
     out(f"propc demo --model rnn: {len(x_train)} training and {len(x_test)} test images "
         "of digits, read row by row\n")
     started = time.perf_counter()
-    xb, yb = xs_train[:, :batch], y_train[:batch]
+    xb, yb = rows_as_steps(x_train[:batch]), y_train[:batch]
     lowered = step.lower(params, xb, yb)
     lowered.executable
     compile_seconds = time.perf_counter() - started
@@ -101,15 +99,15 @@ def run_rnn(options, out: Callable[[str], None] = print) -> float:
         new_params, loss = step(p, rows_as_steps(images), labels)
         return new_params, state, loss
 
+    def predict_images(p, images):
+        return predict(p, rows_as_steps(images))
+
     history = train(step_on_images, params, None, x_train, y_train, batch, epochs,
-                    options.seed, lambda p, images: predict(p, rows_as_steps(images)), out)
+                    options.seed, predict_images, out)
     params = history["params"]
 
-    out("\n== 3. accuracy ==")
-    train_acc = accuracy(predict(params, xs_train), y_train)
-    test_acc = accuracy(predict(params, xs_test), y_test)
-    out(f"train accuracy: {train_acc:.3f}   ({len(x_train)} images)")
-    out(f"test accuracy on {len(x_test)} held-out images: {test_acc:.3f}\n")
+    test_acc = report_accuracy(predict_images, params, (x_train, y_train), (x_test, y_test),
+                               out)
 
     out("== 4. compiled vs interpreted (one step, same inputs) ==")
     out(str(pc.compare(step, params, xb, yb)) + "\n")
