@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from ..builder import Builder
 from ..control_flow import scan_parts
+from ..errors import IRError
 from ..graph import Graph, Op, Value
 from .autodiff import AutodiffError, VJPGraph, instantiate, vjp_graph
 from .partition import partition
@@ -129,9 +130,11 @@ def _backward_body(saved: ScanSaved, body: Graph, attrs: dict, types: dict) -> G
         where["x"] = stacked[x_first:]
         residuals = [where[kind][j] for kind, j in saved.sources]
         cts = rb.inline(saved.backward, residuals + ct_carry + ct_ys)
+    if len(cts) != len(fc) + len(fk) + len(fx):
+        raise IRError(f"internal: the body's VJP gave {len(cts)} cotangents for "
+                      f"{len(fc) + len(fk) + len(fx)} float inputs")
     new_sums = [rb.add(s, ct) for s, ct in zip(sums, cts[:len(fc)])]
     rb.output(*cts[len(fc):len(fc) + len(fk)], *new_sums, *cts[len(fc) + len(fk):])
-    assert len(cts) == len(fc) + len(fk) + len(fx)
     return rb.build()
 
 
