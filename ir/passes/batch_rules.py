@@ -130,9 +130,9 @@ def _unrolled_results(b, op, operands, batched, size):
                  for parts in per_result)
 
 
-# scan, cond and while_loop (ir/control_flow.py): one loop or branch per example for
-# now; a rule batching the region itself (one loop over the whole batch) is to come.
-register("scan", "cond", "while_loop")(_unrolled_results)
+# while_loop (ir/control_flow.py): one loop per example, since examples may stop after
+# different trip counts; scan and cond batch their regions (ir/passes/batch_control.py).
+register("while_loop")(_unrolled_results)
 
 
 # --------------------------------------------------------------------------------------

@@ -255,3 +255,17 @@ def test_lowered_memory_counts_stacked_residuals_per_step():
     per_step = (sizes[12] - sizes[4]) / 8
     assert per_step > 0 and sizes[4] - 4 * per_step == sizes[12] - 12 * per_step
     assert "x" in str(lowered.cost) and f"({12} x " in str(lowered.cost)
+
+
+def test_vmap_of_a_scan_is_one_scan_over_the_batch():
+    def final_state(h0, xs):
+        h, _ = pc.scan(lambda h, x: (pc.tanh(x @ U + h @ W), ()), h0, xs)
+        return h
+
+    h0s, xss = f32(5, 2, 4), f32(5, 6, 2, 3)
+    batched = pc.vmap(final_state)
+    graph = pc.trace(batched, h0s, xss)
+    assert [op.prim for op in graph.ops].count("scan") == 1
+    expected = np.stack([pc.interpret(final_state)(h, xs) for h, xs in zip(h0s, xss)])
+    close(pc.compile(batched)(h0s, xss), expected)
+    close(pc.interpret(batched)(h0s, xss), expected)
