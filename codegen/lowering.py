@@ -18,7 +18,9 @@ import llvmlite.ir as lir
 
 from ir.graph import Graph, Value
 
+from .conv import lower_conv, lower_reduce_window_max, lower_reduce_window_sum
 from .dot import lower_dot
+from .gather import lower_gather, lower_scatter_add
 from .elementwise import EMITTERS
 from .errors import CodegenError, lowering_op
 from .expr import NeedsMaterialize, constant_source, iota_source, splat_value
@@ -55,6 +57,11 @@ def _register_all() -> None:
     LOWERINGS["pad"] = Lowering("kernel", lower_pad)
     LOWERINGS["concatenate"] = Lowering("kernel", lower_concatenate)
     LOWERINGS["dot"] = Lowering("kernel", lower_dot, view_operands=True)
+    LOWERINGS["conv"] = Lowering("kernel", lower_conv)
+    LOWERINGS["reduce_window_sum"] = Lowering("kernel", lower_reduce_window_sum)
+    LOWERINGS["reduce_window_max"] = Lowering("kernel", lower_reduce_window_max)
+    LOWERINGS["gather"] = Lowering("kernel", lower_gather)
+    LOWERINGS["scatter_add"] = Lowering("kernel", lower_scatter_add)
 
 
 _register_all()

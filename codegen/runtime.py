@@ -58,11 +58,11 @@ def compile_options(debug: bool | None) -> dict:
     code is planned for (PROPC_NUM_THREADS, else the cores this process may use),
     whether libgomp's idle threads spin and whether calls hold the thread pool
     (both decide which work gets threads, and the pool adds an entry function)."""
-    from . import dot, elementwise, matmul_epilogue
+    from . import conv, dot, elementwise, matmul_epilogue
     from .parallel import pool_in_use, thread_count, threads_spin
     checks = debug_from_environment() if debug is None else bool(debug)
     return {"checks": checks, "keep_ir": debug is True, "sgemm": bool(dot.USE_SGEMM),
-            "mathlib": bool(elementwise.USE_MATHLIB),
+            "sgemm_conv": bool(conv.USE_SGEMM_CONV), "mathlib": bool(elementwise.USE_MATHLIB),
             "epilogues": bool(matmul_epilogue.USE_EPILOGUES),
             "threads": thread_count(), "spinning": threads_spin(), "pool": pool_in_use()}
 

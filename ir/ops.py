@@ -317,3 +317,4 @@ def iota_rule(name, types, attrs):
 define("constant", 0, constant_rule, attrs={"value": "array"}, doc="a literal array")
 define("iota", 0, iota_rule, attrs={"shape": "ints", "dtype": "dtype", "dimension": "int"},
        doc="0, 1, 2, ... along `dimension`, constant along the other axes")
+from . import ops_window  # noqa: E402,F401  (conv, reduce_window, gather, scatter_add)

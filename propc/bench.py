@@ -125,8 +125,13 @@ def worker_main(options: argparse.Namespace) -> int:
         from .bench_rnn import run_rnn
         run_rnn(threads, timing, options.quick)
         return 0
-    run_table(sizes, threads, timing, peers=not options.no_peers)
+    run_table(sizes, threads, timing, peers=not options.no_peers, cnn=cnn_sizes(options.quick))
     return 0
+
+
+def cnn_sizes(quick: bool) -> tuple[str, ...]:
+    """The CNN rows (propc/bench_cnn.py): small only with --quick."""
+    return ("small",) if quick else ("small", "medium")
 
 
 # -- the parent side ------------------------------------------------------------------
@@ -219,7 +224,9 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
               file=sys.stderr, flush=True)
         rows = [row for count in threads for row in run_worker(count, options, "table")]
         apply_peaks(rows)
-        texts.append(format_report(rows))
+        from .bench_cnn import residual_lines
+        texts.append(format_report(rows) + "\n".join(residual_lines(
+            list(cnn_sizes(options.quick)))) + "\n")
         raw += [row.to_dict() for row in rows]
         ok = ok and not failures(rows)
     if options.memory:

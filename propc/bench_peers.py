@@ -30,11 +30,13 @@ def peer_environment(threads: int, environ: dict[str, str]) -> dict[str, str]:
     return {"XLA_FLAGS": f"{existing} {flags}".strip()}
 
 
-def prepare_peers(args: tuple, train: bool, threads: int) -> list[tuple[str, Prepared]]:
+def prepare_peers(args: tuple, train: bool, threads: int,
+                  builders: tuple | None = None) -> list[tuple[str, Prepared]]:
     """(name, prepared step) for every importable peer; a peer that fails to set up
-    is skipped silently, like an absent one."""
+    is skipped silently, like an absent one. `builders`: (name, build) pairs, by
+    default the MLP's (the CNN rows pass their own)."""
     prepared = []
-    for name, build in (("jax", _prepare_jax), ("torch", _prepare_torch)):
+    for name, build in builders or (("jax", _prepare_jax), ("torch", _prepare_torch)):
         if importlib.util.find_spec(name) is None:
             continue
         try:
@@ -101,6 +103,13 @@ def _prepare_torch(args: tuple, train: bool, threads: int) -> Prepared:
         w, b = ps[-1]
         return h @ w + b
 
+    return torch_prepared(predict, params, args, train)
+
+
+def torch_prepared(predict: Callable, params: list, args: tuple, train: bool) -> Prepared:
+    """(run, to_numpy) of a PyTorch model `predict(params)`: inference, or one SGD step
+    on mean cross-entropy with the labels args[2] (shared by the MLP and CNN peers)."""
+    import torch
     if not train:
         def infer():
             with torch.no_grad():

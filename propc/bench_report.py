@@ -50,8 +50,9 @@ def ordered(rows: list[Row]) -> list[Row]:
 
 def format_table(rows: list[Row]) -> str:
     """The main table: MLP steps and peers first, then kernels and call overhead."""
-    timed = [row for row in rows if row.section in ("mlp", "peer", "kernel", "overhead")]
-    mlp = ordered([row for row in timed if row.section in ("mlp", "peer")])
+    timed = [row for row in rows
+             if row.section in ("mlp", "peer", "cnn", "kernel", "overhead")]
+    mlp = ordered([row for row in timed if row.section in ("mlp", "peer", "cnn")])
     kernels = ordered([row for row in timed if row.section in ("kernel", "overhead")])
     lines = [table_line(row) for row in mlp + kernels]
     return "\n".join(render(TABLE_HEADER, lines, left={0, 2, len(TABLE_HEADER) - 1}))

@@ -91,8 +91,11 @@ def run_case(case: Case, threads: int, timing: Timing, peers: bool = False) -> l
     progress(f"[{threads} thread{'s' if threads > 1 else ''}] {case.name}")
     want = case.reference()
     contenders = [prepare_propc(case, want, threads)]
-    if peers and case.size is not None:
-        from .bench_peers import prepare_peers
+    if peers and (case.size is not None or case.section == "cnn"):
+        if case.section == "cnn":
+            from .bench_cnn import prepare_cnn_peers as prepare_peers
+        else:
+            from .bench_peers import prepare_peers
         for impl, prepared in prepare_peers(case.args, case.train, threads):
             contenders.append(prepare_peer(case, impl, prepared, want, threads))
     timed = [(row, fn) for row, fn in contenders if fn is not None]
@@ -106,12 +109,15 @@ def run_case(case: Case, threads: int, timing: Timing, peers: bool = False) -> l
     return rows
 
 
-def run_table(sizes: list[MLPSize], threads: int, timing: Timing, peers: bool) -> list[Row]:
-    """The main table at one thread count: MLP steps, kernels and call overhead, between
-    two measurements of the np.matmul peak."""
+def run_table(sizes: list[MLPSize], threads: int, timing: Timing, peers: bool,
+              cnn: tuple[str, ...] = ("small", "medium")) -> list[Row]:
+    """The main table at one thread count: MLP steps, CNN steps (propc/bench_cnn.py),
+    kernels and call overhead, between two measurements of the np.matmul peak."""
+    from .bench_cnn import cnn_cases
     rows = [measure_peak(threads, timing)]
     emit(rows[0])
-    cases = [case for size in sizes for case in mlp_cases(size)] + kernel_cases(sizes)
+    cases = ([case for size in sizes for case in mlp_cases(size)] + cnn_cases(list(cnn))
+             + kernel_cases(sizes))
     for case in cases:
         for row in run_case(case, threads, timing, peers):
             rows.append(row)

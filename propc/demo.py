@@ -33,8 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the split, init and shuffles")
     p.add_argument("--plot", metavar="FILE.png", help="save loss/accuracy curves (needs matplotlib)")
     p.add_argument("--quick", action="store_true", help="a seconds-long run (3 epochs)")
-    p.add_argument("--model", choices=["mlp", "rnn"], default="mlp",
-                   help="mlp (default), or rnn: a scanned tanh RNN reading rows (SGD only)")
     p.add_argument("--data-parallel", action="store_true",
                    help="train on every MPI rank (run under mpiexec; needs propc[mpi]); "
                         "--batch is per rank")
@@ -42,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--data-parallel: save checkpoints in DIR and resume from the newest")
     p.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS",
                    help="--data-parallel: steps between checkpoints (default 50)")
+    p.add_argument("--model", choices=["mlp", "cnn", "rnn"], default="mlp",
+                   help="mlp (default), cnn: a small CNN (propc/demo_cnn.py), or rnn: a "
+                        "scanned tanh RNN reading rows (propc/demo_rnn.py, SGD only)")
     return p
 
 
@@ -124,6 +125,16 @@ def _kib(n: int) -> str:
     return f"{n / 1024:,.1f} KiB"
 
 
+def residual_lines(residuals) -> list[str]:
+    """One line per residual of a forward graph: type, bytes, where it comes from."""
+    lines = []
+    for v in residuals:
+        where = f" from {v.producer.loc}" if v.producer is not None and v.producer.loc else \
+            " (an input)" if v.producer is None else ""
+        lines.append(f"      {str(v.type):<16} {v.type.nbytes:>8,d} B{where}")
+    return lines
+
+
 def describe_step(lowered, lowered_infer, sizes: list[int], batch: int) -> list[str]:
     """Section 1: what the compiled step is made of."""
     fwd, bwd = lowered.forward_graph, lowered.backward_graph
@@ -146,10 +157,7 @@ def describe_step(lowered, lowered_infer, sizes: list[int], batch: int) -> list[
         f"  residuals kept for the backward pass: {len(residuals)} arrays, "
         f"{_kib(sum(v.type.nbytes for v in residuals))}",
     ]
-    for v in residuals:
-        where = f" from {v.producer.loc}" if v.producer is not None and v.producer.loc else \
-            " (an input)" if v.producer is None else ""
-        lines.append(f"      {str(v.type):<14} {v.type.nbytes:>8,d} B{where}")
+    lines += residual_lines(residuals)
     lines += [
         f"  peak scratch memory: training {_kib(train_mem.peak_scratch)}, "
         f"inference {_kib(infer_mem.peak_scratch)}",
@@ -167,9 +175,8 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
     if epochs < 1 or options.batch < 1 or any(h < 1 for h in options.hidden):
         raise UsageError("--epochs, --batch and --hidden must be positive")
     if options.model == "rnn":
-        if options.optimizer != "sgd" or len(options.hidden) != 1 or options.data_parallel:
-            raise UsageError("--model rnn trains with sgd on one process and takes one "
-                             "--hidden width")
+        if options.optimizer != "sgd" or len(options.hidden) != 1:
+            raise UsageError("--model rnn trains with sgd and takes one --hidden width")
         from .demo_rnn import run_rnn
         return run_rnn(options, out)
     if options.data_parallel:
@@ -199,14 +206,9 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
         out(line)
     out(f"  trace + autodiff + optimise + LLVM compile: {compile_seconds:.2f} s\n")
 
-    out("== 2. training ==")
-    history = train(step, params, state, x_train, y_train, batch, epochs, options.seed, infer, out)
-    params = history.pop("params")
-
-    test_acc = report_accuracy(infer, params, (x_train, y_train), (x_test, y_test), out)
-
-    out("== 4. compiled vs interpreted (one step, same inputs) ==")
-    out(str(pc.compare(step, params, state, xb, yb)) + "\n")
+    params, history, test_acc = train_and_check(
+        step, infer, params, state, (x_train, y_train, x_test, y_test), batch, epochs,
+        options.seed, out)
 
     out("== 5. speed (median per train step) ==")
     speed(step, params, state, xb, yb, lr, options.optimizer, out)
@@ -214,6 +216,22 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
         plot(history, options.plot, out)
     out(f"test accuracy: {test_acc:.3f}")
     return test_acc
+
+
+def train_and_check(step, infer, params, state, data, batch, epochs, seed, out):
+    """Sections 2-4 of every demo model: training, accuracy, compiled vs interpreted
+    on the first batch. Returns (trained params, history, test accuracy)."""
+    import propc as pc
+    x_train, y_train, x_test, y_test = data
+    out("== 2. training ==")
+    history = train(step, params, state, x_train, y_train, batch, epochs, seed, infer, out)
+    params = history.pop("params")
+
+    test_acc = report_accuracy(infer, params, (x_train, y_train), (x_test, y_test), out)
+
+    out("== 4. compiled vs interpreted (one step, same inputs) ==")
+    out(str(pc.compare(step, params, state, x_train[:batch], y_train[:batch])) + "\n")
+    return params, history, test_acc
 
 
 def train(step, params, state, x_train, y_train, batch, epochs, seed, infer, out) -> dict:
@@ -278,7 +296,15 @@ def plot(history: dict, path: str, out) -> None:
 def main(argv: list[str]) -> int:
     import sys
     try:
-        run(build_parser().parse_args(argv))
+        options = build_parser().parse_args(argv)
+        if options.data_parallel and options.model != "mlp":
+            raise UsageError("--data-parallel trains the MLP (--model mlp)")
+        if options.model == "cnn":
+            from .demo_cnn import run as run_cnn
+            options.epochs_given = any(a.startswith("--epochs") for a in argv)
+            run_cnn(options)
+        else:
+            run(options)
     except UsageError as err:
         print(f"propc demo: {err}", file=sys.stderr)
         return 2

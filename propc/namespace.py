@@ -12,6 +12,10 @@ from .errors import ConcretizationError, ShapeError, TraceError
 from .numpy_api import (abs, broadcast_to, concatenate, cos, exp, log, matmul, max, maximum, mean,
                         min, minimum, ones_like, reshape, sin, sqrt, stop_gradient, sum, tanh,
                         transpose, where, zeros_like)
+from .einsum import einsum
+from .numpy_math import argmax, argmin, clip, erf, expm1, floor_divide, log1p, mod, std, var
+from .numpy_shape import arange, expand_dims, full, ones, pad, squeeze, stack, zeros
+from .take import take, take_along_axis
 from .tracing import Tensor
 
 # dtypes, so `pc.float32` works where NumPy's would
@@ -40,5 +44,8 @@ __all__ = [
     "int64", "interpret", "log", "matmul", "max", "maximum", "mean", "min", "minimum", "nn",
     "ones_like", "optim", "reshape", "sin", "sqrt", "stop_gradient", "sum", "tanh", "trace",
     "transpose", "where", "zeros_like",
+    "arange", "argmax", "argmin", "clip", "einsum", "erf", "expand_dims", "expm1",
+    "floor_divide", "full", "log1p", "mod", "ones", "pad", "squeeze", "stack", "std", "take",
+    "take_along_axis", "var", "zeros",
     "cond", "fori_loop", "scan", "while_loop",
 ]

@@ -25,14 +25,14 @@ from .numpy_api import max as reduce_max
 from .promotion import float_result, to_dtype
 from .shape_ops import normalize_axes, reshape
 from .tracing import Tensor, apply, cast, to_tensor, traceable
+from .conv import avg_pool2d, conv2d, max_pool2d  # noqa: F401  (re-exported)
+from .numpy_math import float_operand, log1p
+from .take import embedding  # noqa: F401  (re-exported)
 
 
 def _as_float(x: Any, op: str) -> Tensor:
     """x as a float Tensor (integers become float64, like NumPy's float functions)."""
-    t = to_tensor(x, op)
-    dtype, weak = float_result(t.type.dtype, t.weak, op, str(t.type))
-    converted = cast(t, dtype)
-    return Tensor(converted.value, converted.context, weak)
+    return float_operand(x, op)
 
 
 @traceable
@@ -48,6 +48,13 @@ def sigmoid(x: Any) -> Tensor:
     x = _as_float(x, "sigmoid")
     z = exp(-abs(x))
     return where(x >= 0, 1.0, z) / (1.0 + z)
+
+
+@traceable
+def softplus(x: Any) -> Tensor:
+    """log(1 + exp(x)) in the stable form max(x, 0) + log1p(exp(-|x|))."""
+    x = _as_float(x, "softplus")
+    return maximum(x, 0.0) + log1p(exp(-abs(x)))
 
 
 @traceable

@@ -283,7 +283,8 @@ def stop_gradient(x: Any) -> Any:
     return tree_map(stop, x)
 
 
-# NumPy ufuncs applied to tracers (Tensor.__array_ufunc__) run these.
+# NumPy ufuncs applied to tracers (Tensor.__array_ufunc__) run these (numpy_math adds
+# its own when it is imported).
 UFUNCS = {
     "add": add, "subtract": subtract, "multiply": multiply, "divide": divide,
     "power": power, "matmul": matmul, "negative": negative, "absolute": abs,

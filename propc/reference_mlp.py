@@ -21,7 +21,7 @@ def forward(params: list, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return h, activations
 
 
-def cross_entropy_error(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean softmax cross-entropy and its gradient with respect to the logits."""
     batch = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -34,7 +34,7 @@ def cross_entropy_error(logits: np.ndarray, labels: np.ndarray) -> tuple[float, 
 
 def loss_and_grads(params: list, x: np.ndarray, labels: np.ndarray) -> tuple[float, list]:
     logits, activations = forward(params, x)
-    loss, error = cross_entropy_error(logits, labels)
+    loss, error = softmax_cross_entropy(logits, labels)
     grads = [None] * len(params)
     for i in range(len(params) - 1, -1, -1):
         w, _ = params[i]

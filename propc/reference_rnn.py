@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reference_mlp import cross_entropy_error
+from .reference_mlp import softmax_cross_entropy
 
 
 def init_rnn(inputs: int, hidden: int, classes: int = 10, seed: int = 0,
@@ -39,7 +39,7 @@ def forward(params: dict, xs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]
 
 def loss_and_grads(params: dict, xs: np.ndarray, labels: np.ndarray) -> tuple[float, dict]:
     logits, states = forward(params, xs)
-    loss, error = cross_entropy_error(logits, labels)
+    loss, error = softmax_cross_entropy(logits, labels)
     grads = {"Wo": states[-1].T @ error, "bo": error.sum(axis=0)}
     grads.update({name: np.zeros_like(params[name]) for name in ("Wx", "Wh", "b")})
     e = (error @ params["Wo"].T) * (1 - states[-1] ** 2)

@@ -25,6 +25,12 @@ def _api():
     return numpy_api
 
 
+def _math():
+    """The numpy_math module (// and %; imported on first use: it imports this module)."""
+    from . import numpy_math
+    return numpy_math
+
+
 def _indexing():
     from . import indexing
     return indexing
@@ -34,11 +40,11 @@ def _is_operand(x: Any) -> bool:
     return isinstance(x, (Tensor, np.ndarray, np.generic, bool, int, float, list, tuple))
 
 
-def _binary(name: str, reflected: bool = False) -> Callable:
+def _binary(name: str, reflected: bool = False, module: Callable = _api) -> Callable:
     def method(self, other):
         if not _is_operand(other):
             return NotImplemented
-        fn = getattr(_api(), name)
+        fn = getattr(module(), name)
         return fn(other, self) if reflected else fn(self, other)
     method.__name__ = f"__{'r' if reflected else ''}{name}__"
     return method
@@ -100,6 +106,10 @@ class Tensor:
     __rmul__ = _binary("multiply", reflected=True)
     __truediv__ = _binary("divide")
     __rtruediv__ = _binary("divide", reflected=True)
+    __floordiv__ = _binary("floor_divide", module=_math)
+    __rfloordiv__ = _binary("floor_divide", reflected=True, module=_math)
+    __mod__ = _binary("mod", module=_math)
+    __rmod__ = _binary("mod", reflected=True, module=_math)
     __pow__ = _binary("power")
     __rpow__ = _binary("power", reflected=True)
     __matmul__ = _binary("matmul")

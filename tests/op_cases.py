@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ir import PRIMITIVES, Builder, DType, Graph, TensorType
+from op_cases_window import window_cases
 from control_flow_cases import control_flow_cases
 from op_references import TRANSCENDENTAL, reference_for
 
@@ -313,7 +314,7 @@ def _build_table() -> list[OpCase]:
                 table.extend(_structured_cases(prim, dtype))
             else:
                 table.extend(_elementwise_cases(prim, dtype))
-    return table
+    return table + window_cases(OpCase, fill_with, random_array)
 
 
 OP_CASES: list[OpCase] = _build_table() + control_flow_cases(OpCase)

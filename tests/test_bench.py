@@ -57,7 +57,23 @@ def expected_quick_cases() -> set[str]:
         "matmul a@b a:32x128 b:128x10", "matmul a.T@b a:32x128 b:32x10",
         "matmul a@b.T a:32x10 b:128x10", "tanh(x@W+b) x:32x64 W:64x128",
         "exp 1024x1024", "tanh 1024x1024", "call overhead x+1.0 (4 elements)",
+        "cnn train small (8x8x1 b64, conv3 1->16, pool, conv3 16->32, pool, linear 128->10)",
+        "cnn infer small (8x8x1 b64, conv3 1->16, pool, conv3 16->32, pool, linear 128->10)",
     }
+
+
+def test_cnn_flops_and_residual_line(quick_run):
+    """The CNN rows' FLOPs are the textbook count, and the residual comparison prints."""
+    from propc.bench_cnn import CNN_SIZES
+    small = CNN_SIZES["small"]
+    conv1 = 2 * 64 * 64 * 16 * 9 * 1
+    conv2 = 2 * 64 * 16 * 32 * 9 * 16
+    linear = 2 * 64 * 128 * 10
+    assert small.flops(False) == conv1 + conv2 + linear
+    assert small.flops(True) == 2 * conv1 + 3 * conv2 + 3 * linear
+    done, _ = quick_run
+    assert re.search(r"cnn train small: residuals [\d.]+ MiB with conv vs [\d.]+ MiB "
+                     r"slice-built", done.stdout)
 
 
 def test_quick_bench_exits_zero_with_every_row(quick_run):
@@ -72,7 +88,7 @@ def test_quick_bench_exits_zero_with_every_row(quick_run):
         ms, numpy_ms, ratio = float(row["ms"]), float(row["numpy ms"]), float(row["ratio"])
         assert ms > 0 and numpy_ms > 0
         assert ratio == pytest.approx(ms / numpy_ms, rel=0.02, abs=0.006)
-        if row["case"].startswith(("train", "infer", "matmul", "tanh(")):
+        if row["case"].startswith(("train", "infer", "matmul", "tanh(", "cnn")):
             assert float(row["GFLOP/s"]) > 0 and float(row["eff"]) > 0
         else:
             assert row["GFLOP/s"] == "-" and row["eff"] == "-"

@@ -192,3 +192,44 @@ def move_to_front(b: Builder, value: Value, axis: int) -> Value:
         return value
     perm = (axis,) + tuple(a for a in range(value.ndim) if a != axis)
     return b.transpose(value, perm=perm)
+
+
+# -- windows and indexing (ir/ops_window.py) --------------------------------------------
+
+for _name in ("reduce_window_sum", "reduce_window_max"):
+    defshifted(_name, lambda attrs, size: dict(
+        window=(1,) + attrs["window"], strides=(1,) + attrs["strides"],
+        padding_low=(0,) + attrs["padding_low"], padding_high=(0,) + attrs["padding_high"]))
+
+
+@register("gather", "scatter_add")
+def _indexed(b, op, operands, batched, size):
+    """Every operand batched: the indexed axis moves up by one."""
+    return b.emit(op.prim, *all_batched(b, operands, batched, size), axis=op.attrs["axis"] + 1)
+
+
+@register("conv")
+def _conv(b, op, operands, batched, size):
+    """A shared kernel: the examples' images are one bigger batch of images. Batched
+    kernels: the examples become feature groups (example e's channels and features
+    form groups e*G .. e*G+G-1), one grouped conv instead of one conv per example."""
+    lhs, rhs = operands
+    out = op.result.shape                                  # (N, *spatial_out, K)
+    if not batched[1]:
+        images = b.reshape(lhs, shape=(size * lhs.shape[1],) + lhs.shape[2:])
+        result = b.emit("conv", images, rhs, **op.attrs)
+        return b.reshape(result, shape=(size,) + out)
+    if not batched[0]:
+        lhs = materialize(b, lhs, size)
+    rank = lhs.ndim - 1                                    # per-example rank: N, spatial, C
+    # lhs (B, N, *sp, C) -> (N, *sp, B, C) -> (N, *sp, B*C)
+    lhs = b.transpose(lhs, perm=tuple(range(1, rank)) + (0, rank))
+    lhs = b.reshape(lhs, shape=lhs.shape[:-2] + (size * lhs.shape[-1],))
+    # rhs (B, *window, C/G, K) -> (*window, C/G, B, K) -> (*window, C/G, B*K)
+    window_rank = rhs.ndim - 3
+    rhs = b.transpose(rhs, perm=tuple(range(1, window_rank + 2)) + (0, window_rank + 2))
+    rhs = b.reshape(rhs, shape=rhs.shape[:-2] + (size * rhs.shape[-1],))
+    attrs = dict(op.attrs, feature_group_count=op.attrs["feature_group_count"] * size)
+    result = b.emit("conv", lhs, rhs, **attrs)             # (N, *out_sp, B*K)
+    result = b.reshape(result, shape=out[:-1] + (size, out[-1]))
+    return move_to_front(b, result, len(out) - 1)

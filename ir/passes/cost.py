@@ -8,6 +8,9 @@
 - reductions: input elements minus output elements (n values take n-1 combines);
 - `logsumexp`: 4 per input element (max, subtract, exp, add) and 2 per output
   element (log, add);
+- `conv`: 2 * output elements * window taps * input channels per group, counted
+  with `dot` in `dot_flops`; `reduce_window_*`: taps - 1 per output element;
+  `gather`: 0; `scatter_add`: one add per update;
 - `dot`: 2 * batch * M * N * K, the textbook count of a multiply and an add per
   term. Its total is also reported on its own as `dot_flops`.
 Bytes are an unfused estimate: each op reads all its operands and writes its result.
@@ -56,6 +59,22 @@ def _dot(op: Op) -> int:
     return 2 * op.result.type.size * contract
 
 
+def _conv(op: Op) -> int:
+    """2 * (output elements) * (window taps) * (input channels per group)."""
+    rhs = op.operands[1].type
+    return 2 * op.result.type.size * _product(rhs.shape[:-1])
+
+
+def _reduce_window(op: Op) -> int:
+    """window taps - 1 combines per output element."""
+    return op.result.type.size * max(_product(op.attrs["window"]) - 1, 0)
+
+
+def _scatter_add(op: Op) -> int:
+    """One add per update element."""
+    return op.operands[2].type.size
+
+
 _ELEMENTWISE = ("exp", "log", "tanh", "sqrt", "sin", "cos", "neg", "abs", "add", "sub",
                 "mul", "div", "max", "min", "pow", "lt", "le", "gt", "ge", "eq", "ne",
                 "select", "convert")
@@ -69,9 +88,14 @@ COST_RULES: dict[str, CostRule] = {
     **{name: _reduction for name in _REDUCTIONS},
     "logsumexp": _logsumexp,
     "dot": _dot,
+    "conv": _conv,
+    "reduce_window_sum": _reduce_window,
+    "reduce_window_max": _reduce_window,
+    "gather": _free,
+    "scatter_add": _scatter_add,
 }
 
-CONTRACTIONS = frozenset({"dot"})
+CONTRACTIONS = frozenset({"dot", "conv"})
 """Primitives whose flops count towards `CostReport.dot_flops`."""
 
 

@@ -29,6 +29,18 @@ def test_demo_bad_option_is_one_line():
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_cnn_demo_quick_trains_and_agrees():
+    result = subprocess.run([sys.executable, "-m", "propc", "demo", "--model", "cnn", "--quick"],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    positions = [out.index(heading) for heading in (
+        "== 1. the compiled step ==", "== 2. training ==", "== 3. accuracy ==",
+        "== 4. compiled vs interpreted", "== 5. speed")]
+    assert positions == sorted(positions)
+    assert "conv" in out and "all leaves agree" in out
+    match = re.fullmatch(r"test accuracy: (0\.\d{3}|1\.000)", out.strip().splitlines()[-1])
+    assert match and float(match.group(1)) > 0.8
 def test_demo_rnn_reaches_the_accuracy_target():
     """The scanned RNN reading digits row by row: the full run (15 epochs, seconds)."""
     result = subprocess.run([sys.executable, "-m", "propc", "demo", "--model", "rnn"],

@@ -246,6 +246,49 @@ for dtype in NUMERIC:
                  kind="sum" if dtype.is_float else "exact", dot=True, seed=1)
 
 
+# ---- windows and indexing (ir/ops_window.py) ---------------------------------------------
+
+
+def _conv_attrs(strides, low, high, lhs=(1, 1), rhs=(1, 1), groups=1):
+    return dict(strides=strides, padding_low=low, padding_high=high, lhs_dilation=lhs,
+                rhs_dilation=rhs, feature_group_count=groups)
+
+
+CONV_CONFIGS = [   # (name, x shape, w shape, attrs): the sgemm path (f32, one group) and
+    ("same", (2, 5, 6, 3), (3, 3, 3, 4), _conv_attrs((1, 1), (1, 1), (1, 1))),   # the loops
+    ("grouped-strided", (1, 7, 5, 4), (2, 3, 2, 6), _conv_attrs((2, 2), (0, 1), (1, 0),
+                                                                rhs=(2, 1), groups=2)),
+    ("dilated-cropped", (2, 4, 3, 2), (3, 2, 2, 3), _conv_attrs((1, 2), (2, -1), (1, 2),
+                                                                lhs=(2, 3))),
+]
+for dtype in FLOATS:
+    for name, xs, ws, conv_attrs in CONV_CONFIGS:
+        add_case(f"conv-{dtype}-{name}", [TensorType(xs, dtype), TensorType(ws, dtype)],
+                 lambda b, x, w, a=conv_attrs: b.conv(b.tanh(x), w, **a), kind="ulp",
+                 ulps=64, atol=1e-5)
+for prim in ("reduce_window_sum", "reduce_window_max"):
+    for dtype in NUMERIC:
+        for name, low, high in (("fused", (0, 0, 0), (0, 0, 0)), ("padded", (0, 1, 1), (0, 1, 0))):
+            # an elementwise producer: fused into the unpadded loop, a buffer otherwise
+            add_case(f"{prim}-{dtype}-{name}", [TensorType((2, 5, 7), dtype)],
+                     lambda b, x, p=prim, lo=low, hi=high: b.emit(
+                         p, b.add(x, x), window=(1, 2, 3), strides=(1, 2, 2), padding_low=lo,
+                         padding_high=hi), kind="ulp", ulps=4)
+for dtype in ALL:
+    picks = np.array([[0, 4, 4, 1, 2, 3]] * 3, np.int32)           # in range: debug builds
+    add_case(f"gather-{dtype}", [TensorType((3, 5), dtype), TensorType((3, 6), I32)],
+             lambda b, x, i: b.gather(x, i, axis=1),
+             inputs=[random_array(np.random.default_rng(3), TensorType((3, 5), dtype)), picks])
+for dtype in NUMERIC:
+    picks = np.array([[2, 0], [2, 2], [1, 0]], np.int64)
+    rng = np.random.default_rng(4)
+    add_case(f"scatter_add-{dtype}",
+             [TensorType((3, 2), dtype), TensorType((3, 2), I64), TensorType((3, 2), dtype)],
+             lambda b, x, i, u: b.scatter_add(x, i, u, axis=0),
+             inputs=[random_array(rng, TensorType((3, 2), dtype)), picks,
+                     random_array(rng, TensorType((3, 2), dtype))], kind="ulp", ulps=2)
+
+
 # ---- sources -----------------------------------------------------------------------------
 
 for dtype in ALL:

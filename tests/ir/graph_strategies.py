@@ -260,6 +260,85 @@ def _dot(ctx: GraphContext) -> Value:
     return ctx.emit("dot", *operands, **attrs)
 
 
+# --------------------------------------------------------------------------------------
+# windowed and indexed primitives (ir/ops_window.py)
+
+
+def _window_attrs(ctx: GraphContext, sizes, windows, signed: bool) -> dict:
+    """Strides and paddings (negative ones when `signed`) that fit each axis."""
+    attrs = {"strides": [], "padding_low": [], "padding_high": []}
+    lowest_pad = -1 if signed else 0
+    for size, window in zip(sizes, windows):
+        attrs["strides"].append(ctx.ints(1, 2))
+        low = ctx.ints(lowest_pad, 2)
+        high = ctx.ints(lowest_pad, 2)
+        if size > 0 and low + size + high < window:
+            low, high = window - 1, 0
+        attrs["padding_low"].append(low)
+        attrs["padding_high"].append(high)
+    return {key: tuple(value) for key, value in attrs.items()}
+
+
+@_maker("conv")
+def _conv(ctx: GraphContext) -> Value:
+    """1 or 2 spatial axes, 1-2 groups, random strides, paddings and dilations."""
+    dtype = ctx.draw(st.sampled_from((DType.f32, DType.f64)))
+    spatial = ctx.ints(1, 2)
+    groups = ctx.ints(1, 2)
+    sizes = [ctx.draw(st.sampled_from((1, 2, 3, 5))) for _ in range(spatial)]
+    windows = [ctx.ints(1, 3) for _ in range(spatial)]
+    lhs_dilation = tuple(ctx.ints(1, 2) for _ in range(spatial))
+    rhs_dilation = tuple(ctx.ints(1, 2) for _ in range(spatial))
+    extents = [(w - 1) * r + 1 for w, r in zip(windows, rhs_dilation)]
+    spread = [(n - 1) * d + 1 for n, d in zip(sizes, lhs_dilation)]
+    attrs = _window_attrs(ctx, spread, extents, signed=True)
+    channels = groups * ctx.ints(1, 2)
+    features = groups * ctx.ints(1, 2)
+    lhs = ctx.of_type(TensorType((ctx.ints(0, 2), *sizes, channels), dtype))
+    rhs = ctx.of_type(TensorType((*windows, channels // groups, features), dtype))
+    return ctx.emit("conv", lhs, rhs, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+                    feature_group_count=groups, **attrs)
+
+
+def _reduce_window(name: str) -> Maker:
+    def make(ctx: GraphContext) -> Value:
+        x = ctx.operand(accepted_dtypes(name, 1, {"window": (), "strides": (),
+                                                  "padding_low": (), "padding_high": ()}))
+        windows = tuple(ctx.ints(1, max(1, min(size, 3))) for size in x.shape)
+        attrs = _window_attrs(ctx, x.shape, windows, signed=name == "reduce_window_sum")
+        return ctx.emit(name, x, window=windows, **attrs)
+    return make
+
+
+for _name in ("reduce_window_sum", "reduce_window_max"):
+    MAKERS[_name] = _reduce_window(_name)
+
+
+def _indices_for(ctx: GraphContext, operand: Value, axis: int) -> Value:
+    """Indices matching `operand` off `axis`, from -2 to the axis size + 1 at run time
+    (sample_inputs draws small ints, some out of range: they clamp)."""
+    shape = list(operand.shape)
+    shape[axis] = ctx.draw(st.sampled_from(DIM_SIZES)) if operand.shape[axis] else 0
+    dtype = ctx.draw(st.sampled_from((DType.i32, DType.i64)))
+    return ctx.of_type(TensorType(tuple(shape), dtype))
+
+
+@_maker("gather")
+def _gather(ctx: GraphContext) -> Value:
+    operand = ctx.operand(min_rank=1)
+    axis = ctx.ints(0, operand.ndim - 1)
+    return ctx.emit("gather", operand, _indices_for(ctx, operand, axis), axis=axis)
+
+
+@_maker("scatter_add")
+def _scatter_add(ctx: GraphContext) -> Value:
+    operand = ctx.operand((DType.f32, DType.f64, DType.i32, DType.i64), min_rank=1)
+    axis = ctx.ints(0, operand.ndim - 1)
+    indices = _indices_for(ctx, operand, axis)
+    updates = ctx.of_type(indices.type.with_dtype(operand.dtype))
+    return ctx.emit("scatter_add", operand, indices, updates, axis=axis)
+
+
 def elements(dtype: DType) -> st.SearchStrategy:
     """Array elements of `dtype`, special values included."""
     if dtype.is_bool:

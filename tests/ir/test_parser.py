@@ -84,6 +84,21 @@ EXAMPLES.update({
     "dot": _dot,
     "constant": lambda b, d: b.constant(value=np.arange(6).reshape(2, 3).astype(d.numpy)),
     "iota": lambda b, d: b.iota(shape=(2, 3), dtype=d, dimension=0),
+    "conv": lambda b, d: b.conv(b.input(T((1, 5, 4, 2), d)), b.input(T((3, 2, 1, 4), d)),
+                                strides=(2, 1), padding_low=(1, -1), padding_high=(1, 0),
+                                lhs_dilation=(1, 2), rhs_dilation=(2, 1),
+                                feature_group_count=2),
+    "reduce_window_sum": lambda b, d: b.reduce_window_sum(
+        b.input(T((4, 5), d)), window=(2, 3), strides=(2, 1), padding_low=(0, -1),
+        padding_high=(1, 1)),
+    "reduce_window_max": lambda b, d: b.reduce_window_max(
+        b.input(T((4, 5), d)), window=(2, 2), strides=(2, 2), padding_low=(0, 1),
+        padding_high=(0, 0)),
+    "gather": lambda b, d: b.gather(b.input(T((3, 4), d)), b.input(T((3, 6), DType.i32)),
+                                    axis=1),
+    "scatter_add": lambda b, d: b.scatter_add(b.input(T((3, 4), d)),
+                                              b.input(T((5, 4), DType.i64)),
+                                              b.input(T((5, 4), d)), axis=0),
     **{prim: functools.partial(control_flow_example, prim) for prim in ("scan", "cond", "while_loop")},
 })
 

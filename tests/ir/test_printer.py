@@ -90,6 +90,23 @@ OP_LINES = [
      "%0 = constant {value=[]} : f64[0,2]"),
     ([], "iota", {"shape": (2, 3), "dtype": DType.i32, "dimension": 1},
      "%0 = iota {dimension=1, dtype=i32, shape=[2, 3]} : i32[2,3]"),
+    (["f32[1,5,5,2]", "f32[3,3,2,4]"], "conv",
+     {"strides": (2, 2), "padding_low": (1, 1), "padding_high": (1, 1), "lhs_dilation": (1, 1),
+      "rhs_dilation": (1, 1), "feature_group_count": 1},
+     "%2 = conv %0, %1 {feature_group_count=1, lhs_dilation=[1, 1], padding_high=[1, 1], "
+     "padding_low=[1, 1], rhs_dilation=[1, 1], strides=[2, 2]} : f32[1,3,3,4]"),
+    (["f32[4,6]"], "reduce_window_sum",
+     {"window": (2, 3), "strides": (2, 3), "padding_low": (0, 0), "padding_high": (0, 0)},
+     "%1 = reduce_window_sum %0 {padding_high=[0, 0], padding_low=[0, 0], strides=[2, 3], "
+     "window=[2, 3]} : f32[2,2]"),
+    (["i32[5]"], "reduce_window_max",
+     {"window": (2,), "strides": (1,), "padding_low": (1,), "padding_high": (0,)},
+     "%1 = reduce_window_max %0 {padding_high=[0], padding_low=[1], strides=[1], "
+     "window=[2]} : i32[5]"),
+    (["f32[7,3]", "i64[2,3]"], "gather", {"axis": 0},
+     "%2 = gather %0, %1 {axis=0} : f32[2,3]"),
+    (["f32[7,3]", "i32[2,3]", "f32[2,3]"], "scatter_add", {"axis": 0},
+     "%3 = scatter_add %0, %1, %2 {axis=0} : f32[7,3]"),
     # control flow: several results, regions printed below the line (test_control_flow_ir)
     (["f32[3]", "f32[3]", "f32[4,3]"], "scan", scan_attrs(DType.f32, 4),
      "%3, %4 = scan %0, %1, %2 {checkpoint=false, length=4, num_carry=1, num_consts=1, "

@@ -140,6 +140,41 @@ SHAPE_CASES = [
         (f64(2, 3),)),
 ]
 
+def _conv(b, x, w, strides, low, high, lhs_dilation=(1, 1), rhs_dilation=(1, 1), groups=1):
+    return b.conv(x, w, strides=strides, padding_low=low, padding_high=high,
+                  lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+                  feature_group_count=groups)
+
+
+def _indices(b, values, dtype=DType.i64):
+    return b.emit("constant", value=np.asarray(values, dtype=dtype.numpy))
+
+
+# the indices repeat (duplicates accumulate) and leave the axis (-1, 7 clamp)
+_PICKS = [[0, 2, 2, -1], [3, 3, 7, 1]]
+
+WINDOW_CASES = [
+    Case("conv SAME", lambda b, x, w: _conv(b, x, w, (1, 1), (1, 1), (1, 1)),
+         (f64(2, 4, 5, 3), f64(3, 3, 3, 2))),
+    Case("conv strided, dilated, grouped, cropped", lambda b, x, w: _conv(
+        b, x, w, (2, 1), (0, -1), (1, 2), (1, 2), (2, 1), 2), (f64(1, 6, 3, 4), f64(2, 2, 2, 4))),
+    Case("conv 1-d", lambda b, x, w: _conv(b, x, w, (2,), (1,), (0,), (1,), (1,)),
+         (f64(2, 7, 2), f64(3, 2, 3))),
+    Case("reduce_window_sum strided and padded", lambda b, x: b.reduce_window_sum(
+        x, window=(2, 3), strides=(2, 2), padding_low=(1, 0), padding_high=(0, 2)),
+        (f64(5, 6),)),
+    Case("reduce_window_max overlapping windows", lambda b, x: b.reduce_window_max(
+        x, window=(3, 2), strides=(1, 2), padding_low=(1, 1), padding_high=(1, 0)),
+        (f64(4, 5),)),
+    Case("reduce_window_max tiling windows", lambda b, x: b.reduce_window_max(
+        x, window=(1, 2, 3), strides=(1, 2, 3), padding_low=(0, 0, 0), padding_high=(0, 0, 0)),
+        (f64(2, 4, 6),)),
+    Case("gather with repeated and clamped indices", lambda b, x: b.gather(
+        x, _indices(b, _PICKS), axis=1), (f64(2, 5),)),
+    Case("scatter_add with repeated indices", lambda b, x, u: b.scatter_add(
+        x, _indices(b, _PICKS, DType.i32), u, axis=1), (f64(2, 5), f64(2, 4))),
+]
+
 BOOL = TensorType((), DType.bool)
 CONTROL_FLOW_CASES = [
     Case("scan", scan_loss, (f64(2, 3), f64(2, 3), f64(5, 2, 3))),
@@ -154,7 +189,7 @@ CONTROL_FLOW_CASES = [
 ]
 
 ALL_CASES = ([make(shape) for make in ELEMENTWISE for shape in [(3, 4), ()]]
-             + DOT_CASES + SHAPE_CASES + CONTROL_FLOW_CASES)
+             + DOT_CASES + SHAPE_CASES + WINDOW_CASES + CONTROL_FLOW_CASES)
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda case: case.name)

@@ -1,0 +1,72 @@
+"""float32 convs through the blocked patches + sgemm path (codegen/conv_gemm.py):
+several row blocks and tap blocks (a partial last block of each), strides, dilations
+and cropping padding, against the interpreter and against the direct loops; and in
+debug mode."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import codegen
+from codegen import conv as conv_lowering
+from codegen.conv_gemm import BLOCK_FLOATS, CONTRACTION_TARGET, ConvGemmStep
+from ir import Builder, DType, TensorType, interpret
+
+
+def conv_graph(x_shape, w_shape, **attrs):
+    b = Builder("conv")
+    x = b.input(TensorType(x_shape, DType.f32))
+    w = b.input(TensorType(w_shape, DType.f32))
+    b.output(b.conv(x, w, **attrs))
+    return b.build()
+
+
+def attrs(strides, low, high, lhs=(1, 1), rhs=(1, 1)):
+    return dict(strides=strides, padding_low=low, padding_high=high, lhs_dilation=lhs,
+                rhs_dilation=rhs, feature_group_count=1)
+
+
+CASES = [
+    # 64 channels: 16 taps per block, so a 5x5 window takes a full and a partial block;
+    # 2*14*14 = 392 rows: a full block of 256 and a partial one
+    ("blocks", (2, 14, 14, 64), (5, 5, 64, 8), attrs((1, 1), (2, 2), (2, 2))),
+    ("strided dilated cropped", (3, 9, 8, 5), (3, 2, 5, 7),
+     attrs((2, 1), (1, -1), (0, 2), lhs=(1, 2), rhs=(2, 1))),
+    ("kernel gradient shape", (4, 6, 6, 40), (4, 4, 40, 3), attrs((1, 1), (0, 1), (1, 0))),
+]
+
+
+def test_the_blocks_of_the_first_case_are_partial():
+    graph = conv_graph(*CASES[0][1:3], **CASES[0][3])
+    step = ConvGemmStep(graph.ops[0])
+    assert step.tap_block == CONTRACTION_TARGET // 64 and step.taps % step.tap_block
+    assert step.row_block == BLOCK_FLOATS // (step.tap_block * 64)
+    assert step.rows > step.row_block and step.rows % step.row_block
+
+
+@pytest.mark.parametrize("name,x_shape,w_shape,attributes", CASES, ids=[c[0] for c in CASES])
+def test_sgemm_conv_matches_interpreter_and_direct_loops(name, x_shape, w_shape, attributes,
+                                                         monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    graph = conv_graph(x_shape, w_shape, **attributes)
+    (fast,) = codegen.compile_graph(graph)(x, w)
+    assert "propc.shared.sgemm" in codegen.compile_graph(graph).llvm_ir
+    (expected,) = interpret(graph, x, w)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-5 * scale)
+    monkeypatch.setattr(conv_lowering, "USE_SGEMM_CONV", False)
+    direct = codegen.compile_graph(graph)
+    assert "propc.shared.sgemm" not in direct.llvm_ir
+    np.testing.assert_allclose(direct(x, w)[0], expected, rtol=1e-5, atol=1e-5 * scale)
+
+
+def test_sgemm_conv_in_debug_mode():
+    x_shape, w_shape, attributes = CASES[1][1:]
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    graph = conv_graph(x_shape, w_shape, **attributes)
+    (got,) = codegen.compile_graph(graph, debug=True)(x, w)
+    np.testing.assert_allclose(got, interpret(graph, x, w)[0], rtol=1e-5, atol=1e-4)
