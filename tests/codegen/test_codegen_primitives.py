@@ -328,7 +328,8 @@ for dtype in (I32, I64):
 add_case("scan-f32-rnn", [TensorType((2, 3), F32)] * 2 + [TensorType((6, 2, 3), F32)],
          lambda b, c, h, xs: scan_loss(b, c, h, xs), kind="ulp", ulps=64, atol=1e-5)
 add_case("scan-f32-rnn-reversed-empty", [TensorType((3,), F32)] * 2 + [TensorType((0, 3), F32)],
-         lambda b, c, h, xs: scan_loss(b, c, h, xs, reverse=True))
+         lambda b, c, h, xs: scan_loss(b, c, h, xs, reverse=True), kind="ulp", ulps=8)
+# (the loss sums the carry: a reduction's order differs compiled, so a few ulps)
 
 
 # --------------------------------------------------------------------------------------------
