@@ -29,6 +29,7 @@ from ir.passes.simplify import simplify
 
 from .arguments import ArgumentSplitter, CallKey, argument_paths
 from .callpath import MISS, NUMPY_SCALARS, specialise
+from .recompiles import LRUCache, warn_if_mixed_precision, warn_recompile
 from .costs import StepCost, step_cost
 from .errors import TraceError, api_boundary
 from .pytree import TreeDef, tree_flatten, tree_unflatten
@@ -85,6 +86,7 @@ class _Entry:
         self.traced = traced
         self._graph: ir.Graph | None = None
         self.executable: Any = None  # codegen.Executable, built on first use
+        self.bound_keys: list[tuple] = []  # its keys in Compiled._bound (forgotten with it)
 
     @property
     def graph(self) -> ir.Graph:
@@ -170,6 +172,16 @@ def _describe_change(old: tuple, new: tuple, paths: list[str]) -> str:
     return "signature changed"
 
 
+def _describe_call_key(key: CallKey) -> str:
+    """A new static key in words: the static values and keyword names it has now."""
+    values = [f"args[{i}]={value!r}" for i, (_, value) in key.static_positions]
+    values += [f"{name}={value!r}" for name, (_, value) in key.static_names]
+    text = f"static arguments are now {', '.join(values)}" if values else "a new call layout"
+    if key.dynamic_names:
+        text += f" (keyword arguments {', '.join(key.dynamic_names)})"
+    return text
+
+
 def _quick_key(leaves: list) -> tuple | None:
     """A cheap signature of plain leaves (arrays, Python numbers and NumPy scalars of
     the supported dtypes), or None when a leaf needs the full check (Tensors, bad
@@ -228,10 +240,11 @@ def _tracing_now() -> set:
 class _Bound:
     """The per-call work of one signature reduced to conversions and one native call."""
 
-    __slots__ = ("run", "dtypes", "out_tree", "fast")
+    __slots__ = ("run", "dtypes", "out_tree", "fast", "key")
 
     def __init__(self, run: Callable, specs: tuple[LeafSpec, ...], out_tree: TreeDef,
-                 fast: Callable | None = None):
+                 fast: Callable | None = None, key: tuple | None = None):
+        self.key = key  # its signature in Compiled._cache
         self.run = run
         self.dtypes = [spec.dtype.numpy for spec in specs]
         self.out_tree = out_tree
@@ -264,12 +277,15 @@ class Compiled:
         self._arguments = (fn, interpret, static_argnums, static_argnames)  # for pickle
         self._specialised: dict[CallKey, Compiled] = {}
         self.compile_count = 0
-        self._cache: dict[tuple, _Entry] = {}
+        self._cache = LRUCache(lambda: self.max_signatures, self._forget)
         self._bound: dict[tuple, _Bound] = {}
+        self.recompiles = 0  # new signatures after the first (static keys included)
+        self._precision_warned = False
         self._fast: Callable | None = None  # the last signature's generated caller
         self._last_key: tuple | None = None
         self.slow_calls = 0  # calls that took the general path (not a generated caller)
-        self._vjps: dict[tuple, tuple] = {}  # (policy, signature) -> what pc.vjp reuses
+        # (policy, signature) -> what pc.vjp reuses, bounded like the signatures
+        self._vjps = LRUCache(lambda: self.max_signatures, lambda key, value: None)
         self._lock = ForkSafeLock()
         functools.update_wrapper(self, fn, updated=())
 
@@ -294,8 +310,9 @@ class Compiled:
         if entry is not None:
             return entry
         if self._last_key is not None:
-            log.info("recompiling %s: %s", getattr(self.fn, "__name__", "fn"),
-                     _describe_change(self._last_key, key, paths))
+            self._note_recompile(_describe_change(self._last_key, key, paths))
+        if not self._precision_warned:
+            self._precision_warned = warn_if_mixed_precision(self._name, key[1], paths)
         traced = self._trace(args, key)
         if traced.captured:
             return _Entry(traced)  # reads a Tensor of an enclosing trace: never cached
@@ -303,6 +320,36 @@ class Compiled:
             entry = self._cache.setdefault(key, _Entry(traced))
             self._last_key = key
         return entry
+
+    # Class-wide defaults (propc/recompiles.py); set them on one function to change it.
+    warn_recompiles_after = 3   # the recompile from which each one is a RecompileWarning
+    max_signatures = 32         # signatures kept per function, least recently used out
+
+    @property
+    def _name(self) -> str:
+        return getattr(self.fn, "__name__", "fn")
+
+    def _note_recompile(self, change: str) -> None:
+        """Log a recompile; warn once they are `warn_recompiles_after` or more."""
+        owner = self._recompile_owner()
+        owner.recompiles += 1
+        count = owner.recompiles
+        log.info("recompiling %s: %s", self._name, change)
+        if count >= self.warn_recompiles_after:
+            warn_recompile(self._name, count, change)
+
+    def _recompile_owner(self) -> "Compiled":
+        """The function whose recompiles these are (a static key's parent)."""
+        return self
+
+    def _forget(self, key: tuple, entry: _Entry) -> None:
+        """An evicted signature: its bound call paths go too (the lock is held)."""
+        for bound_key in entry.bound_keys:
+            bound = self._bound.pop(bound_key, None)
+            if bound is not None and bound.fast is not None and self._fast is bound.fast:
+                self._fast = None
+        if self._last_key == key:
+            self._last_key = None
 
     def _trace(self, args: tuple, key: tuple) -> Traced:
         """`trace_to_graph(fn, args)`, refusing to re-enter a trace of the same
@@ -356,8 +403,7 @@ class Compiled:
                 specialised = self._specialised.get(key)
                 if specialised is None:
                     if self._specialised:
-                        log.info("recompiling %s: static or keyword arguments changed to %s",
-                                 getattr(self.fn, "__name__", "fn"), key)
+                        self._note_recompile(_describe_call_key(key))
                     specialised = _Specialisation(self, self._splitter.specialise(key))
                     self._specialised[key] = specialised
         return specialised
@@ -370,6 +416,7 @@ class Compiled:
         quick = _quick_key(leaves)
         bound = self._bound.get((tree, quick)) if quick is not None else None
         if bound is not None:
+            self._cache.touch(bound.key)
             if bound.fast is not None:
                 self._fast = bound.fast
             return bound(leaves)
@@ -392,17 +439,22 @@ class Compiled:
         run = ((lambda *xs: ir.interpret(entry.graph, *xs)) if self.interpret
                else self._executable(entry))
         if quick is not None:
-            self._bind(tree, quick, run, key[1], entry.traced.out_tree)
+            self._bind(tree, quick, run, key, entry)
         return tree_unflatten(entry.traced.out_tree, run(*arrays))
 
-    def _bind(self, tree: TreeDef, quick: tuple, run: Callable, specs: tuple,
-              out_tree: TreeDef) -> None:
+    def _bind(self, tree: TreeDef, quick: tuple, run: Callable, key: tuple, entry: _Entry
+              ) -> None:
         """Remember the per-call work of a signature of plain leaves; for native code
         also generate its specialised caller (propc/callpath.py)."""
+        out_tree = entry.traced.out_tree
         fast = None
         if not self.interpret:
             fast = specialise(tree, quick, out_tree, run.call_parts())
-        self._bound[(tree, quick)] = _Bound(run, specs, out_tree, fast)
+        with self._lock:
+            if key not in self._cache:
+                return  # evicted meanwhile by another thread's new signature
+            self._bound[(tree, quick)] = _Bound(run, key[1], out_tree, fast, key)
+            entry.bound_keys.append((tree, quick))
         if fast is not None:
             self._fast = fast
 
@@ -430,6 +482,8 @@ class Compiled:
             found = build()
             with self._lock:
                 found = self._vjps.setdefault(key, found)
+        else:
+            self._vjps.touch(key)
         return found
 
     @property
@@ -494,8 +548,20 @@ class _Specialisation(Compiled):
     """The `Compiled` of one static key: its native compiles count for its parent."""
 
     def __init__(self, parent: Compiled, fn: Callable):
-        super().__init__(fn, parent.interpret)
         self._parent = parent
+        super().__init__(fn, parent.interpret)
+
+    # the parent's limits and recompile count apply (propc/recompiles.py)
+    @property
+    def max_signatures(self) -> int:
+        return self._parent.max_signatures
+
+    @property
+    def warn_recompiles_after(self) -> int:
+        return self._parent.warn_recompiles_after
+
+    def _recompile_owner(self) -> Compiled:
+        return self._parent
 
     def _executable(self, entry: _Entry):
         before = self.compile_count
