@@ -80,10 +80,17 @@ def test_regions_of_a_call_run_every_chunk_once_on_the_pool():
             region(ctypes.cast(body, ctypes.c_void_p), None, 2, 8)
 
     callback = ENTRY(entry)
-    team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
-    counts = collections.Counter((chunk, chunks) for chunk, chunks, _ in seen)
-    assert counts == {(chunk, 8): 5 for chunk in range(8)}
     caller = threading.get_ident()
+    # on a loaded machine the worker may be off its core for a whole call (its
+    # regions then run serially, correctly): try again, up to 5 calls
+    for _attempt in range(5):
+        seen.clear()
+        team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
+        counts = collections.Counter((chunk, chunks) for chunk, chunks, _ in seen)
+        assert counts == {(chunk, 8): 5 for chunk in range(8)}
+        if {ident for *_, ident in seen} - {caller}:
+            break
+        time.sleep(0.1)
     assert {ident for *_, ident in seen} - {caller}, "a pool worker ran chunks"
     assert owners[0] != 0, "the call held the pool"
     assert _pool_slot(OWNER).value == 0 and _pool_slot(ACTIVE).value == 0, "and gave it back"
