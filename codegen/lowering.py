@@ -114,7 +114,31 @@ def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = F
 
     `checks`: debug mode, a bounds check on every element access (codegen/bounds.py).
     """
-    symbol = f"propc.{name}"
+    return emit_plan(module, name, plan_graph(graph, checks=checks))
+
+
+@dataclass
+class GraphPlan:
+    """Everything decided about a graph before any LLVM IR is emitted (a loop body's
+    plan is made while its loop is planned: its arena size is part of the loop's)."""
+
+    graph: Graph
+    kernels: list
+    homes: dict
+    memory: MemoryPlan
+    offsets: dict
+    in_place: dict
+    kernels_function: lir.Function | None = None   # set once emitted
+
+    @property
+    def team(self) -> int:
+        """Threads its parallel regions use (1: none; then no pool is taken)."""
+        return max((getattr(step, "threads", 1) for kernel in self.kernels
+                    for step in kernel.steps), default=1) if pool_in_use() else 1
+
+
+def plan_graph(graph: Graph, *, checks: bool = False) -> GraphPlan:
+    """Fusion, kernels, threads and the buffer plan of `graph`."""
     materialized = plan_fusion(graph)
     while True:
         try:
@@ -129,18 +153,25 @@ def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = F
         plan_threads(kernels, thread_count())
     homes = _homes(graph, kernels, materialized)
     memory, offsets, in_place = plan_memory(graph, kernels, homes, checks=checks)
-    described = _emit_entry(module, symbol, graph, kernels, homes, offsets, in_place,
-                            memory.error_slot)
-    return LoweredGraph(graph, name, symbol, memory, len(kernels), described)
+    return GraphPlan(graph, kernels, homes, memory, offsets, in_place)
+
+
+def emit_plan(module: lir.Module, name: str, plan: GraphPlan) -> LoweredGraph:
+    """Emit the entry points `propc.<name>` (and `.run`) of a planned graph."""
+    symbol = f"propc.{name}"
+    described = _emit_entry(module, symbol, plan)
+    return LoweredGraph(plan.graph, name, symbol, plan.memory, len(plan.kernels), described)
 
 
 def _live_ops(graph: Graph) -> list:
     """Ops whose results the outputs depend on (dead ops are not compiled)."""
     needed: set[Value] = set(graph.outputs)
+    live = []
     for op in reversed(graph.ops):
-        if op.result in needed:
+        if any(result in needed for result in op.results):
             needed.update(op.operands)
-    return [op for op in graph.ops if op.result in needed]
+            live.append(op)
+    return live[::-1]
 
 
 def _global_constant(op) -> bool:
@@ -195,19 +226,21 @@ def _homes(graph: Graph, kernels: list[KernelPlan], materialized: set[Value]) ->
             homes[kernel.dest] = Home("output", kernel.dest.position)
         elif kernel.dest not in homes:
             homes[kernel.dest] = Home("scratch")
+        for value in kernel.also_writes:          # a loop's other results
+            homes.setdefault(value, Home("scratch"))
         for value in kernel.reads():
             if value not in homes:
                 homes[value] = Home("constant")
     return homes
 
 
-def _emit_entry(module: lir.Module, symbol: str, graph: Graph, kernels: list[KernelPlan],
-                homes: dict, offsets: dict, in_place: dict, error_slot: int | None) -> list:
+def _emit_entry(module: lir.Module, symbol: str, plan: GraphPlan) -> list:
     """Emit the entry points calling every kernel; returns the kernels' descriptions."""
+    graph, kernels, homes = plan.graph, plan.kernels, plan.homes
+    offsets, in_place, error_slot = plan.offsets, plan.in_place, plan.memory.error_slot
     n_in, n_out = len(graph.inputs), len(graph.outputs)
-    team = max((getattr(step, "threads", 1) for kernel in kernels for step in kernel.steps),
-               default=1) if pool_in_use() else 1
-    builder, arrays, arena = emit_entry_points(module, symbol, n_in + n_out, team)
+    builder, arrays, arena = emit_entry_points(module, symbol, n_in + n_out, plan.team)
+    plan.kernels_function = builder.function
     site = _CallSite(module, symbol, builder, arrays, arena, error_slot, homes, offsets, n_in)
     numbers = graph.value_numbers()
     described = []
@@ -322,7 +355,7 @@ def _kernel_keys(kernel: KernelPlan, numbers: dict, in_place: dict) -> list:
     reads; an operand it overwrites in place shares the destination's argument."""
     shared = in_place.get(kernel.dest)
     reads = [key for key in _sorted_reads(kernel, numbers) if key is not shared]
-    return [kernel.dest] + reads
+    return [kernel.dest] + list(kernel.also_writes) + reads
 
 
 def _sorted_reads(kernel: KernelPlan, numbers: dict) -> list:
@@ -390,3 +423,10 @@ def _constant_global(module: lir.Module, prefix: str, value: Value) -> lir.Value
     variable.linkage = "private"
     variable.align = ALIGN
     return variable
+
+
+# Control flow (scan, cond, while_loop): native loops calling their regions, which are
+# planned and emitted by the two functions above (codegen/loops_scan.py).
+from .loops_scan import control_flow_lowerings  # noqa: E402
+
+LOWERINGS.update(control_flow_lowerings(plan_graph, emit_plan))

@@ -35,6 +35,7 @@ from .compile import Compiled, Lowered, compile  # noqa: E402
 from .checks import check_grad, compare  # noqa: E402
 from .aot_export import export  # noqa: E402
 from .exported import load_exported  # noqa: E402
+from .control_flow import cond, fori_loop, scan, while_loop  # noqa: E402
 
 __all__ = [
     "Compiled", "Lowered", "check_grad", "compare", "compile", "export", "grad",
@@ -48,4 +49,5 @@ __all__ = [
     "arange", "argmax", "argmin", "clip", "einsum", "erf", "expand_dims", "expm1",
     "floor_divide", "full", "log1p", "mod", "ones", "pad", "squeeze", "stack", "std", "take",
     "take_along_axis", "var", "zeros",
+    "cond", "fori_loop", "scan", "while_loop",
 ]
