@@ -68,8 +68,9 @@ class _PendingOp:
 
     def __init__(self, prim: Primitive, prim_token: Token, results: list[Token],
                  operands: list[Value], attrs: dict[str, Any], result_types: list[TensorType],
-                 loc: SourceLoc | None):
+                 loc: SourceLoc | None, line: int):
         self.prim, self.prim_token, self.results = prim, prim_token, results
+        self.line = line  # the op's own line: errors found after its regions point there
         self.operands, self.attrs, self.result_types, self.loc = operands, attrs, result_types, loc
         self.missing = sorted(name for name, kind in prim.attrs.items() if kind == "graph")
 
@@ -210,7 +211,8 @@ class _GraphReader:
             raise cursor.error(type_token, f"{len(results)} result name(s) but "
                                            f"{len(result_types)} result type(s)")
         attrs = convert_attrs(cursor, prim, prim_token, raw_attrs, result_types[0])
-        pending = _PendingOp(prim, prim_token, results, operands, attrs, result_types, loc)
+        pending = _PendingOp(prim, prim_token, results, operands, attrs, result_types, loc,
+                             cursor.line)
         if pending.missing:
             self.pending = pending
         else:
@@ -240,16 +242,16 @@ class _GraphReader:
             emitted = self.builder.emit(pending.prim.name, *pending.operands, loc=pending.loc,
                                         **pending.attrs)
         except _BUILDER_ERRORS as err:
-            raise cursor.error(pending.prim_token, str(err)) from None
+            raise ParseError(str(err), pending.line, pending.prim_token.column) from None
         values = emitted if isinstance(emitted, tuple) else (emitted,)
         given = tuple(v.type for v in values)
         if given != tuple(pending.result_types) or len(values) != len(pending.results):
             shown = ", ".join(str(t) for t in pending.result_types)
-            raise cursor.error(type_token, f"annotated type {shown} differs from "
-                                           f"{', '.join(str(t) for t in given)}, the type "
-                                           f"{pending.prim.name} gives")
+            raise ParseError(f"annotated type {shown} differs from "
+                             f"{', '.join(str(t) for t in given)}, the type "
+                             f"{pending.prim.name} gives", pending.line, type_token.column)
         for name, value in zip(pending.results, values):
-            self.values[name.text] = (value, cursor.line)
+            self.values[name.text] = (value, pending.line)
 
     def read_operands(self, cursor: Cursor) -> list[Value]:
         operands: list[Value] = []

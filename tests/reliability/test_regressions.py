@@ -86,3 +86,32 @@ def test_regression_pullback_cotangents_checked_with_their_path():
         pullback({"a": np.ones(4, np.float32)})
     (dx,) = pullback({"a": np.ones(3, np.float64)})  # same kind: converted
     np.testing.assert_array_equal(dx, np.full(3, 2.0, np.float32))
+
+
+def test_regression_region_op_type_error_pointed_past_the_end_of_its_closing_line():
+    """A control-flow op's type error is found once its regions are read; it was
+    reported at the op's column on the last region's closing line (parser fuzz)."""
+    text = "\n".join([
+        "graph @A {",
+        "  input %0 : f32[]",
+        "  input %1 : i32[]",
+        "  %2, %3 = while_loop %0, %1 {num_consts=0} : f32[], i32[]",
+        "    graph @body {",
+        "      input %0 : i32[]",
+        "      input %1 : f32[]",
+        "      output %1 : f32[]",
+        "      output %0 : i32[]",
+        "    }",
+        "    graph @cond {",
+        "      input %0 : f32[]",
+        "      input %1 : i32[]",
+        "      %2 = constant {value=0} : i32[]",
+        "      %3 = lt %1, %2 : bool[]",
+        "      output %3 : bool[]",
+        "    }",
+        "  output %2 : f32[]",
+        "}"])
+    with pytest.raises(ir.ParseError) as caught:
+        ir.parse(text)
+    assert (caught.value.line, caught.value.column) == (4, 12)
+    assert "region body takes" in str(caught.value)
