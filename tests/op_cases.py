@@ -26,6 +26,7 @@ import numpy as np
 from ir import PRIMITIVES, Builder, DType, Graph, TensorType
 from op_cases_window import window_cases
 from op_references import TRANSCENDENTAL, reference_for
+from tolerances import tol
 
 Shape = tuple[int, ...]
 Fill = Callable[[np.random.Generator, Sequence[Shape]], list[np.ndarray]]
@@ -35,12 +36,6 @@ FLOATS = (F32, F64)
 NUMERIC = (F32, F64, I32, I64)
 ALL_DTYPES = (F32, F64, I32, I64, BOOL)
 
-# One per-dtype tolerance table for results that are not bit-exact (transcendentals,
-# sums and contractions accumulated in a different order than the reference).
-TOLERANCES: dict[DType, dict[str, float]] = {
-    F32: dict(rtol=1e-5, atol=1e-5),
-    F64: dict(rtol=1e-12, atol=1e-12),
-}
 
 ELEMENTWISE_SHAPES: dict[str, Shape] = {
     "0d": (), "size1": (1, 4, 1), "general": (3, 5), "odd": (2, 17), "empty": (0, 3),
@@ -84,7 +79,9 @@ class OpCase:
 
 
 def assert_close(actual: np.ndarray, expected: np.ndarray, exact: bool, context: str) -> None:
-    """Exact dtype and shape; values bit-equal (exact) or within TOLERANCES."""
+    """Exact dtype and shape; values bit-equal (exact) or within the "op" tolerance
+    (tests/tolerances.py: transcendentals, sums and contractions accumulated in a
+    different order than the reference)."""
     assert isinstance(actual, np.ndarray), f"{context}: got {type(actual).__name__}"
     assert actual.dtype == expected.dtype, f"{context}: dtype {actual.dtype} != {expected.dtype}"
     assert actual.shape == expected.shape, f"{context}: shape {actual.shape} != {expected.shape}"
@@ -94,7 +91,7 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, exact: bool, context:
         assert np.array_equal(actual, expected, equal_nan=equal_nan), (
             f"{context}: expected\n{expected}\ngot\n{actual}")
     else:
-        np.testing.assert_allclose(actual, expected, err_msg=context, **TOLERANCES[dtype])
+        np.testing.assert_allclose(actual, expected, err_msg=context, **tol("op", dtype))
 
 
 # --------------------------------------------------------------------------------------

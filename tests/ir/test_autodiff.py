@@ -12,8 +12,8 @@ from ir.passes.autodiff import AutodiffError, VJPGraph, vjp_graph
 
 from fd import check_vjp, f64, graph_of, vjp_by_graph
 from mlp_graphs import mlp_backprop, mlp_graph, mlp_inputs, softmax, softmax_cross_entropy
+from tolerances import tol
 
-GRAD_TOLERANCE = {np.float32: dict(rtol=2e-4, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
 
 def roundtrips(graph: Graph) -> None:
@@ -35,7 +35,7 @@ def test_mlp_gradients_match_handwritten_backprop(dtype, loss, sizes):
     assert len(grads) == len(inputs)
     for index, (got, expected) in enumerate(zip(grads, reference)):
         assert got.dtype == dtype and got.shape == inputs[index].shape
-        np.testing.assert_allclose(got, expected, **GRAD_TOLERANCE[dtype],
+        np.testing.assert_allclose(got, expected, **tol("backprop", dtype),
                                    err_msg=f"{loss} {dtype.__name__}: input {index}")
 
 
