@@ -6,7 +6,10 @@ operands kept apart for max/min so finite differences see no kink), the attribut
 and an independent NumPy reference (tests/op_references.py: element loops over Python
 scalars, np.einsum, index assignment) that never calls `ir.interpret`.
 
-Other test suites drive their checks from the same rows:
+Other test suites drive their checks from the same rows: the interpreter
+(tests/test_ops.py), compiled code (tests/codegen/test_codegen_op_cases.py), VJP rules
+(tests/ir/test_vjp_rules.py), print/parse round trips (tests/ir/test_parser.py),
+batching (tests/ir/test_batching.py) and forward mode (tests/frontend/test_jvp.py):
 
     for case in OP_CASES:                  # or cases("dot")
         arrays = case.make_inputs(np.random.default_rng(0))
@@ -23,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ir import PRIMITIVES, Builder, DType, Graph, TensorType
+from ir import PRIMITIVES, Builder, DType, Graph, SourceLoc, TensorType
 from op_cases_window import window_cases
 from op_references import TRANSCENDENTAL, reference_for
 from tolerances import tol
@@ -70,9 +73,11 @@ class OpCase:
         """Seeded operands of this case's shapes."""
         return self.fill(rng, self.shapes)
 
-    def graph(self, arrays: Sequence[np.ndarray]) -> Graph:
-        """A graph with one input per array and the single op as its output."""
+    def graph(self, arrays: Sequence[np.ndarray], loc: SourceLoc | None = None) -> Graph:
+        """A graph with one input per array and the single op as its output (made at
+        source location `loc`, if given)."""
         builder = Builder(self.prim)
+        builder.loc = loc
         inputs = [builder.input(TensorType(a.shape, DType.from_numpy(a.dtype))) for a in arrays]
         builder.output(builder.emit(self.prim, *inputs, **self.attrs))
         return builder.build()
