@@ -40,6 +40,11 @@ TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+# Compiled vs interpreted elementwise transcendentals: units in the last place of the
+# interpreter's result (tests/codegen: the inline polynomials vs NumPy's libm).
+ULPS: dict[str, int] = {prim: 4 for prim in ("exp", "log", "tanh", "sqrt", "sin", "cos", "pow")}
+
+
 def _dtype_name(dtype: Any) -> str:
     """'float32'/'float64' for an ir.DType, a NumPy dtype or scalar type, or a name."""
     numpy = getattr(dtype, "numpy", None)          # ir.DType
