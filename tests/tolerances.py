@@ -20,6 +20,9 @@ Kinds, tightest first:
   (tests/ir/fd.py): the truncation and rounding error of the differences.
 - "differences_through_f32": the same, for a float64 function whose values pass
   through float32 (a convert round trip): differences need a larger step.
+- "jvp_differences": forward-mode tangents of the op-case rows vs central
+  differences of their NumPy references (tests/frontend/test_jvp.py); float32 rows
+  (converts) take a larger step.
 - "fuzz_differences": the gradient fuzzer's autodiff vs differences, on graphs
   widened to float64, relative to each input's largest gradient (tests/fuzz).
 """
@@ -36,6 +39,7 @@ TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
     "graph": {"float32": (2e-4, 1e-5), "float64": (1e-9, 1e-12)},
     "differences": {"float32": (2e-4, 2e-5), "float64": (1e-6, 1e-8)},
     "differences_through_f32": {"float64": (1e-4, 1e-5)},
+    "jvp_differences": {"float32": (1e-3, 1e-3), "float64": (1e-5, 1e-5)},
     "fuzz_differences": {"float64": (1e-4, 1e-6)},
 }
 
