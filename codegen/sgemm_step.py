@@ -17,7 +17,6 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
-import threading
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
@@ -27,6 +26,7 @@ from ir.graph import Op, Value
 
 from .affine import Affine, LoopPlan, flat_offset, plan_loops
 from .expr import ExprBuilder, Load
+from .forksafe import ForkSafeLock
 from .jit import load_shared_library
 from .parallel import PARALLEL, load_gomp, regions_are_cheap, thread_count
 from .parallel_pool import TEAM, emit_awake_count, emit_team, wait_until_asleep
@@ -49,7 +49,7 @@ THREADED_MIN_FLOPS = 32_000_000
 # of a batch-128 MLP (17 MFLOP) gain
 SPINNING_MIN_FLOPS = 4_000_000
 
-_LIBRARY_LOCK = threading.Lock()
+_LIBRARY_LOCK = ForkSafeLock()
 _LIBRARY: dict = {}
 _NATIVE_CALLBACKS: list = []
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ir import PRIMITIVES, Builder, DType, Graph, SourceLoc, TensorType
 from op_cases_window import window_cases
+from control_flow_cases import control_flow_cases
 from op_references import TRANSCENDENTAL, reference_for
 from tolerances import tol
 
@@ -79,7 +80,8 @@ class OpCase:
         builder = Builder(self.prim)
         builder.loc = loc
         inputs = [builder.input(TensorType(a.shape, DType.from_numpy(a.dtype))) for a in arrays]
-        builder.output(builder.emit(self.prim, *inputs, **self.attrs))
+        emitted = builder.emit(self.prim, *inputs, **self.attrs)
+        builder.output(emitted[0] if isinstance(emitted, tuple) else emitted)
         return builder.build()
 
 
@@ -317,7 +319,7 @@ def _build_table() -> list[OpCase]:
     return table + window_cases(OpCase, fill_with, random_array)
 
 
-OP_CASES: list[OpCase] = _build_table()
+OP_CASES: list[OpCase] = _build_table() + control_flow_cases(OpCase)
 
 
 def cases(prim: str) -> list[OpCase]:

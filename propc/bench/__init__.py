@@ -7,7 +7,8 @@ Nothing in propc's compiler imports this package; `propc bench` (propc/cli.py) a
   sections it prints (`main`, `build_parser`, `run_worker`, `worker_environment`).
 - `common`: sizes, rows, timing and result checks (imports no compiler code, so the
   parent process stays light); `cases`: the MLP and kernel cases; `cnn`: the CNN rows;
-  `peers`: JAX/PyTorch versions of the cases when importable.
+  `rnn`: the `--rnn` rows (scan vs unrolled vs NumPy BPTT); `peers`: JAX/PyTorch
+  versions of the cases when importable.
 - `worker`: runs the main table's cases inside one worker process.
 - `report`: the main table's text; every bench table is drawn by `ir.table.render`.
 - `extra`: `--memory`, `--scaling` and `--busy`; `compile`: `--compile`;

@@ -4,6 +4,7 @@ for attribute patterns (dot axes, shapes, windows) and edge cases (ties, NaN in
 untaken branches, the double-where idiom)."""
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 from typing import Callable
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ir
+from control_flow_cases import cond_loss, scan_loss
 from ir import PRIMITIVES, DType, TensorType
 from ir.passes.autodiff import vjp_graph
 from ir.passes.vjp_rules import VJP_RULES
@@ -151,14 +153,27 @@ WINDOW_CASES = [
         x, _indices(b, _PICKS, DType.i32), u, axis=1), (f64(2, 5), f64(2, 4))),
 ]
 
-ALL_CASES = DOT_CASES + SHAPE_CASES + WINDOW_CASES
+BOOL = TensorType((), DType.bool)
+CONTROL_FLOW_CASES = [
+    Case("scan", scan_loss, (f64(2, 3), f64(2, 3), f64(5, 2, 3))),
+    Case("scan reversed, checkpointed", functools.partial(scan_loss, reverse=True,
+                                                           checkpoint=True),
+         (f64(2, 3), f64(2, 3), f64(4, 2, 3))),
+    Case("scan of no trips", scan_loss, (f64(3,), f64(3,), f64(0, 3))),
+    Case("cond taking the true branch", cond_loss, (BOOL, f64(3,), f64(3,)),
+         (lambda rng, shape: np.array(True),)),
+    Case("cond taking the false branch", cond_loss, (BOOL, f64(3,), f64(3,)),
+         (lambda rng, shape: np.array(False),)),
+]
+
+ALL_CASES = DOT_CASES + SHAPE_CASES + WINDOW_CASES + CONTROL_FLOW_CASES
 
 # The op table's float64 rows with operands (stop_gradient's rule is zero by design,
-# unlike its true derivative: a named test covers it). Rows with a float32 result
+# unlike its true derivative, and while_loop has no rule: named tests cover them). Rows with a float32 result
 # (convert) are differentiated through float32 rounding: they are linear, so a large
 # step costs no truncation error and keeps the rounding out of the differences.
 F64_OP_CASES = [case for case in OP_CASES
-                if case.shapes and case.dtype is DType.f64 and case.prim != "stop_gradient"]
+                if case.shapes and case.dtype is DType.f64 and case.prim not in ("stop_gradient", "while_loop")]
 
 
 @pytest.mark.parametrize("case", F64_OP_CASES, ids=lambda case: case.id)
@@ -188,8 +203,9 @@ def test_every_primitive_has_a_rule():
 def test_every_primitive_is_exercised():
     used = {op.prim for case in ALL_CASES for op in graph_of(case.fn, *case.types).ops}
     used |= {case.prim for case in F64_OP_CASES}
-    # stop_gradient's true derivative differs from its rule: a named test covers it
-    assert set(PRIMITIVES) - used == {"stop_gradient"}
+    # stop_gradient's true derivative differs from its rule, and while_loop has none:
+    # named tests cover them
+    assert set(PRIMITIVES) - used == {"stop_gradient", "while_loop"}
 
 
 @pytest.mark.parametrize("dims", [dict(lb=(), rb=(), lc=(1,), rc=(0,)),
