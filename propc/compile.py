@@ -96,7 +96,18 @@ class _Entry:
 
 
 class Lowered:
-    """One signature of a compiled function, opened up for inspection."""
+    """One signature of a compiled function, opened up for inspection.
+
+    What it shows is what runs. `graph` is the one graph that is compiled: the
+    traced graph after simplification. When the function is or calls a reverse-mode
+    transform (`grad`, `value_and_grad`, `vjp`), that transform inlined its forward
+    pass and then its backward pass (fed the forward's residuals) into the trace;
+    `forward_graph` and `backward_graph` are those two passes, and `cost` and
+    `memory` split by them. Simplifying `graph` may still merge work across the two
+    passes (a value both compute is computed once), so they are the passes as
+    inlined, each simplified on its own. With several reverse-mode transforms in one
+    function, they are the last one's (`traced_graph` holds every one).
+    """
 
     def __init__(self, compiled: "Compiled", entry: _Entry):
         self._compiled = compiled
@@ -113,18 +124,20 @@ class Lowered:
         return self._entry.traced.graph
 
     def _reverse_pass(self, index: int) -> ir.Graph | None:
+        """One of the last reverse-mode transform's inlined passes, simplified."""
         passes = self._entry.traced.reverse_passes
         return simplify(passes[-1][index]) if passes else None
 
     @functools.cached_property
     def forward_graph(self) -> ir.Graph | None:
-        """The forward pass (outputs + residuals) of the function's reverse-mode
-        transform, or None when the function does not differentiate."""
+        """The forward pass (outputs, aux outputs, then residuals) that the function's
+        reverse-mode transform inlined into `graph`; None when it does not differentiate."""
         return self._reverse_pass(0)
 
     @functools.cached_property
     def backward_graph(self) -> ir.Graph | None:
-        """The backward pass (residuals + cotangents → input cotangents), or None."""
+        """The backward pass (residuals + cotangents → input cotangents) inlined into
+        `graph` after the forward pass, or None."""
         return self._reverse_pass(1)
 
     @property

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import ir
 from ir.passes.cost import CostReport, CostRow, cost
+from ir.table import render
 
 
 @dataclass
@@ -52,16 +53,15 @@ def _dot_rows(report: CostReport) -> list[CostRow]:
 
 def matmul_accounting(forward: CostReport, backward: CostReport) -> str:
     """The forward vs backward matmul FLOPs, per dot and in total."""
-    lines = ["forward vs backward (matmul FLOPs):"]
-    for title, report in (("forward", forward), ("backward", backward)):
-        for row in _dot_rows(report):
-            lines.append(f"  {title:<8} {row.text:<12} {str(row.type):<16} "
-                         f"{row.flops:>14,}  {row.loc or ''}")
+    rows = [(title, row.text, str(row.type), f"{row.flops:,}", str(row.loc or ""))
+            for title, report in (("forward", forward), ("backward", backward))
+            for row in _dot_rows(report)]
+    table = render(("pass", "op", "type", "flops", "source"), rows, left={0, 1, 2, 4})
     ratio = backward.dot_flops / forward.dot_flops if forward.dot_flops else 0.0
-    lines.append(f"  total    forward {forward.dot_flops:,}, backward {backward.dot_flops:,} "
-                 f"({ratio:.2f}x forward); all ops: forward {forward.flops:,}, "
-                 f"backward {backward.flops:,}")
-    return "\n".join(lines)
+    total = (f"total: forward {forward.dot_flops:,}, backward {backward.dot_flops:,} "
+             f"({ratio:.2f}x forward); all ops: forward {forward.flops:,}, "
+             f"backward {backward.flops:,}")
+    return "\n".join(["forward vs backward (matmul FLOPs):", *table, total])
 
 
 def step_cost(graph: ir.Graph, forward: ir.Graph | None, backward: ir.Graph | None) -> StepCost:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ir.table import render
+
 # Default tolerances of compiled-vs-interpreted comparisons, by result dtype. Float
 # results may differ by a few ulp (inline polynomial transcendentals, reassociated
 # reductions and dots); integer and bool results must be identical.
@@ -63,16 +65,6 @@ def compare_arrays(path: str, actual: np.ndarray, expected: np.ndarray,
     return LeafComparison(path, type_text, float(diff.max()), float(rel.max()), rtol, atol, ok, note)
 
 
-def _format_table(title: str, headers: list[str], rows: list[list[str]], footer: str) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
-    out = [title, line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    out.append(footer)
-    return "\n".join(out)
-
-
 @dataclass
 class ComparisonReport:
     """Per-leaf agreement of two evaluations of the same function."""
@@ -95,6 +87,7 @@ class ComparisonReport:
                 for leaf in self.leaves]
         verdict = "all leaves agree" if self.ok else \
             f"{sum(not leaf.ok for leaf in self.leaves)} of {len(self.leaves)} leaves differ"
-        return _format_table(self.title, headers, rows, verdict)
+        table = render(headers, rows, left=range(len(headers)), rule=True)
+        return "\n".join([self.title, *table, verdict])
 
     __repr__ = __str__

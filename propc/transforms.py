@@ -5,10 +5,13 @@ joint reverse-mode graph with `ir.passes.autodiff.vjp_graph`, and splits it into
 forward and backward passes with `ir.passes.partition.partition`:
 
 - inside an enclosing trace (under `pc.compile`, `pc.interpret`, or another
-  transform), the derived graph is inlined into the enclosing graph, so transforms
-  compose (`grad(grad(f))`, the gradient of a `value_and_grad` function); the
-  (forward, backward) pair is recorded on the enclosing trace for inspection
-  (`Lowered.forward_graph`, `.backward_graph`);
+  transform), the forward pass and then the backward pass (fed the forward's
+  residuals) are inlined into the enclosing graph, so transforms compose
+  (`grad(grad(f))`, the gradient of a `value_and_grad` function); that inlined
+  (forward, backward) pair is recorded on the enclosing trace, so
+  `Lowered.forward_graph` and `.backward_graph` show the passes that are compiled.
+  `value_and_grad(has_aux=True)` takes the aux outputs from the same forward pass
+  (they are outputs of it that take no cotangent), not from a second run;
 - outside any trace, the transformed function runs through the interpreter
   (`pc.interpret`), cached per input signature; `pc.vjp` of a `pc.compile`d
   function runs its forward and backward passes as two native functions.
@@ -75,19 +78,16 @@ class _Derived:
     backward: ir.Graph
 
 
-def _differentiate(traced, wrt: list[int], outputs: list[int] | None = None,
+def _differentiate(traced, wrt: list[int], seeded: list[int] | None = None,
                    policy: str = "save") -> _Derived:
     """Reverse-mode graphs of a traced function.
 
     wrt: flat argument-leaf indices to differentiate with respect to.
-    outputs: the flat output indices to differentiate (None: all outputs).
+    seeded: the flat output indices that take a cotangent (None: every float
+    output); the forward pass computes all outputs either way.
     policy: what the forward pass saves for the backward (ir/passes/partition.py).
     """
-    graph = traced.graph
-    if outputs is not None:
-        graph = ir.Graph(graph.name, list(graph.inputs), list(graph.ops),
-                         [graph.outputs[i] for i in outputs], custom_vjps=graph.custom_vjps)
-    vjp = vjp_graph(graph, wrt)
+    vjp = vjp_graph(traced.graph, wrt, seeded)
     forward, backward = partition(vjp, policy)
     return _Derived(traced, vjp, forward, backward)
 
@@ -123,11 +123,9 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
         traced = tracing.trace_to_graph(fn, args, name=getattr(fn, "__name__", None))
         aux_tree = _check_scalar_output(traced, has_aux, who)
         _check_differentiable(traced, wrt, _arg_paths(args), who)
-        derived = _differentiate(traced, wrt, outputs=[0], policy=policy)
+        derived = _differentiate(traced, wrt, seeded=[0], policy=policy)
         _record(derived)
-        inputs = _flat_inputs(traced, args)
-        one = tracing.full((), 1.0, traced.graph.outputs[0].dtype)
-        value, *grads = tracing.bind(derived.vjp.graph, inputs + [one])
+        value, aux_leaves, grads = _run_passes(derived, _flat_inputs(traced, args))
         per_arg, start = [], 0
         for n in numbers:
             count = len(ranges[n])
@@ -135,12 +133,22 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
             start += count
         grads_out = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
         if has_aux:
-            aux_leaves = tracing.bind(traced.graph, inputs)[1:]
             return (value, tree_unflatten(aux_tree, aux_leaves)), grads_out
         return value, grads_out
 
     transformed.__name__ = f"value_and_grad_{getattr(fn, '__name__', 'fn')}"
     return _eager(transformed, transformed.__name__)
+
+
+def _run_passes(derived: _Derived, inputs: list) -> tuple[Any, list, list]:
+    """Inline the forward pass, then the backward pass on its residuals and a unit
+    cotangent for output 0: (value, aux leaves, input cotangents). These two graphs
+    are the ones recorded for `Lowered`, so what it shows is what is compiled."""
+    forward = tracing.bind(derived.forward, inputs)
+    n_out = len(forward) - derived.forward.residual_outputs
+    value, aux_leaves, residuals = forward[0], forward[1:n_out], forward[n_out:]
+    one = tracing.full((), 1.0, value.type.dtype)
+    return value, aux_leaves, tracing.bind(derived.backward, residuals + [one])
 
 
 def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,

@@ -6,7 +6,10 @@ operands kept apart for max/min so finite differences see no kink), the attribut
 and an independent NumPy reference (tests/op_references.py: element loops over Python
 scalars, np.einsum, index assignment) that never calls `ir.interpret`.
 
-Other test suites drive their checks from the same rows:
+Other test suites drive their checks from the same rows: the interpreter
+(tests/test_ops.py), compiled code (tests/codegen/test_codegen_op_cases.py), VJP rules
+(tests/ir/test_vjp_rules.py), print/parse round trips (tests/ir/test_parser.py),
+batching (tests/ir/test_batching.py) and forward mode (tests/frontend/test_jvp.py):
 
     for case in OP_CASES:                  # or cases("dot")
         arrays = case.make_inputs(np.random.default_rng(0))
@@ -23,10 +26,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ir import PRIMITIVES, Builder, DType, Graph, TensorType
+from ir import PRIMITIVES, Builder, DType, Graph, SourceLoc, TensorType
 from op_cases_window import window_cases
 from control_flow_cases import control_flow_cases
 from op_references import TRANSCENDENTAL, reference_for
+from tolerances import tol
 
 Shape = tuple[int, ...]
 Fill = Callable[[np.random.Generator, Sequence[Shape]], list[np.ndarray]]
@@ -36,12 +40,6 @@ FLOATS = (F32, F64)
 NUMERIC = (F32, F64, I32, I64)
 ALL_DTYPES = (F32, F64, I32, I64, BOOL)
 
-# One per-dtype tolerance table for results that are not bit-exact (transcendentals,
-# sums and contractions accumulated in a different order than the reference).
-TOLERANCES: dict[DType, dict[str, float]] = {
-    F32: dict(rtol=1e-5, atol=1e-5),
-    F64: dict(rtol=1e-12, atol=1e-12),
-}
 
 ELEMENTWISE_SHAPES: dict[str, Shape] = {
     "0d": (), "size1": (1, 4, 1), "general": (3, 5), "odd": (2, 17), "empty": (0, 3),
@@ -76,9 +74,11 @@ class OpCase:
         """Seeded operands of this case's shapes."""
         return self.fill(rng, self.shapes)
 
-    def graph(self, arrays: Sequence[np.ndarray]) -> Graph:
-        """A graph with one input per array and the single op as its output."""
+    def graph(self, arrays: Sequence[np.ndarray], loc: SourceLoc | None = None) -> Graph:
+        """A graph with one input per array and the single op as its output (made at
+        source location `loc`, if given)."""
         builder = Builder(self.prim)
+        builder.loc = loc
         inputs = [builder.input(TensorType(a.shape, DType.from_numpy(a.dtype))) for a in arrays]
         emitted = builder.emit(self.prim, *inputs, **self.attrs)
         builder.output(emitted[0] if isinstance(emitted, tuple) else emitted)
@@ -86,7 +86,9 @@ class OpCase:
 
 
 def assert_close(actual: np.ndarray, expected: np.ndarray, exact: bool, context: str) -> None:
-    """Exact dtype and shape; values bit-equal (exact) or within TOLERANCES."""
+    """Exact dtype and shape; values bit-equal (exact) or within the "op" tolerance
+    (tests/tolerances.py: transcendentals, sums and contractions accumulated in a
+    different order than the reference)."""
     assert isinstance(actual, np.ndarray), f"{context}: got {type(actual).__name__}"
     assert actual.dtype == expected.dtype, f"{context}: dtype {actual.dtype} != {expected.dtype}"
     assert actual.shape == expected.shape, f"{context}: shape {actual.shape} != {expected.shape}"
@@ -96,7 +98,7 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, exact: bool, context:
         assert np.array_equal(actual, expected, equal_nan=equal_nan), (
             f"{context}: expected\n{expected}\ngot\n{actual}")
     else:
-        np.testing.assert_allclose(actual, expected, err_msg=context, **TOLERANCES[dtype])
+        np.testing.assert_allclose(actual, expected, err_msg=context, **tol("op", dtype))
 
 
 # --------------------------------------------------------------------------------------

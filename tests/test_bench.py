@@ -15,11 +15,11 @@ import pytest
 from propc import reference_mlp
 from propc.bench import build_parser, run_worker
 from propc.bench import main as bench_main
-from propc.bench_common import (SIZES, MLPSize, Row, Timing, apply_peaks, check_train_step,
+from propc.bench.common import (SIZES, MLPSize, Row, Timing, apply_peaks, check_train_step,
                                 interleaved_medians_ms, median_ms, mlp_flops, random_inputs,
                                 relative_error)
-from propc.bench_extra import format_busy, format_scaling, memory_rows
-from propc.bench_report import TABLE_HEADER, failures
+from propc.bench.extra import format_busy, format_scaling, memory_rows
+from propc.bench.report import TABLE_HEADER, failures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,7 +64,7 @@ def expected_quick_cases() -> set[str]:
 
 def test_cnn_flops_and_residual_line(quick_run):
     """The CNN rows' FLOPs are the textbook count, and the residual comparison prints."""
-    from propc.bench_cnn import CNN_SIZES
+    from propc.bench.cnn import CNN_SIZES
     small = CNN_SIZES["small"]
     conv1 = 2 * 64 * 64 * 16 * 9 * 1
     conv2 = 2 * 64 * 16 * 32 * 9 * 16

@@ -1,9 +1,10 @@
-"""Reverse-mode autodiff as an IR -> IR pass: `vjp_graph(graph, wrt)`.
+"""Reverse-mode autodiff as an IR -> IR pass: `vjp_graph(graph, wrt, seeded)`.
 
 The result is one *joint* graph that computes the primal outputs and, from one
-cotangent input per float output, the cotangents of the chosen inputs:
+cotangent input per float output (or per output listed in `seeded`), the cotangents
+of the chosen inputs:
 
-    inputs : graph.inputs..., cotangent of each float output (in output order)
+    inputs : graph.inputs..., cotangent of each seeded output (in output order)
     outputs: graph.outputs..., cotangent of each float input listed in `wrt`
 
 The primal ops are copied first, unchanged. Then the ops are walked in reverse and
@@ -242,12 +243,16 @@ def _backprop_region(b: Builder, region: CustomVJP, cotangents: dict[Value, Valu
     return emitted
 
 
-def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> VJPGraph:
+def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None,
+              seeded: Sequence[int] | None = None) -> VJPGraph:
     """The joint reverse-mode graph of `graph` (see the module docstring).
 
     wrt: input indices to differentiate (default: every float input); integer and
-    bool inputs listed there are skipped. Raises AutodiffError for an index out of
-    range and VerifyError for a malformed graph.
+    bool inputs listed there are skipped. seeded: the output indices that take a
+    cotangent (default: every float output); the others are computed but not
+    differentiated, like `value_and_grad`'s aux outputs, so one forward pass gives
+    both. Raises AutodiffError for an index out of range and VerifyError for a
+    malformed graph.
     """
     verify(graph)
     chosen = _check_wrt(graph, wrt)
@@ -255,9 +260,10 @@ def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> VJPGraph:
     primal_ops, saved = _copy_primal(b, graph, mapping, chosen)
     inputs = [mapping[v] for v in graph.inputs]
     outputs = [mapping[v] for v in graph.outputs]
-    seeded = tuple(i for i, v in enumerate(outputs) if v.dtype.is_float)
+    candidates = range(len(outputs)) if seeded is None else seeded
+    seeds = tuple(i for i in candidates if outputs[i].dtype.is_float)
     cotangents: dict[Value, Value | Zero] = {}
-    for i in seeded:
+    for i in seeds:
         seed = b.input(outputs[i].type)
         cotangents[outputs[i]] = add_cotangents(b, cotangents.get(outputs[i], Zero(seed.type)),
                                                 seed)
@@ -276,5 +282,5 @@ def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> VJPGraph:
     live = live_ops(built)     # dead-code removal in place: the ops keep their identity
     joint = Graph(built.name, built.inputs, [op for op in built.ops if op in live],
                   built.outputs)
-    return VJPGraph(joint, len(graph.inputs), len(graph.outputs), seeded, chosen,
+    return VJPGraph(joint, len(graph.inputs), len(graph.outputs), seeds, chosen,
                     frozenset(op for op in given if op in live))

@@ -23,6 +23,7 @@ from typing import Callable
 
 from ..errors import IRError
 from ..graph import Graph, Op, SourceLoc
+from ..table import render
 from ..types import TensorType
 
 CostRule = Callable[[Op], int]
@@ -203,20 +204,11 @@ def format_report(report: CostReport) -> str:
     total_written = sum(r.bytes_written for r in report.per_op)
     total = ("", "total", f"{len(report.per_op)} ops", f"{report.flops:,}", f"{total_read:,}",
              f"{total_written:,}", f"{report.intensity:.2f}", "")
-    rows = [_HEADERS] + [_cells(r) for r in report.per_op] + [total]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADERS))]
-    numeric = {0, 3, 4, 5, 6}
-
-    def line(cells: tuple[str, ...]) -> str:
-        parts = [c.rjust(w) if i in numeric else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(cells, widths))]
-        return "  ".join(parts).rstrip()
-
-    rule = "-" * len(line(_HEADERS))
-    body = [line(r) for r in rows[1:-1]]
+    lines = render(_HEADERS, [_cells(r) for r in report.per_op], left={1, 2, 7}, rule=True,
+                   footer=total)
     title = f"cost of @{report.graph_name}: {report.flops:,} flops " \
             f"({report.dot_flops:,} in contractions), {report.bytes:,} bytes"
-    return "\n".join([title, line(_HEADERS), rule, *body, rule, line(total)])
+    return "\n".join([title, *lines])
 
 
 from .cost_control import (CONTROL_COST_RULES, CONTROL_DOT_FLOPS,  # noqa: E402

@@ -140,12 +140,9 @@ def test_mlp_train_step(batch, sizes):
         np.testing.assert_allclose(g, r, rtol=1e-3, atol=1e-5)
 
 
-def test_medium_train_step_compiles_quickly():
-    import time
-    graph = train_step_graph(128, [784, 256, 256, 10])
-    start = time.perf_counter()
-    codegen.compile_graph(graph)
-    assert time.perf_counter() - start < 2.0
+# Compile time is measured by `propc bench --compile` (the medium MLP train step and
+# the RNN rows, stage by stage), not asserted here: a wall-clock bound in a unit test
+# fails on a loaded machine and says nothing on a fast one.
 
 
 # ---- random op chains ----------------------------------------------------------------

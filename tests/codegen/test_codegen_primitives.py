@@ -1,5 +1,8 @@
-"""Every primitive x every dtype it accepts x shape classes (0-d, size 1, size 0,
-odd sizes leaving vector remainders, broadcast operands): compiled vs ir.interpret.
+"""The backend's own rows, compiled vs ir.interpret: broadcast operands, edge-value
+tables (pow, integer division, signed zeros and NaN, out-of-range converts), shape
+ops, reductions and dots at odd shapes (bounded by their summation error), windows,
+indexing and sources. Every elementwise primitive x dtype x loop shape comes from
+the shared op-case table (tests/codegen/test_codegen_op_cases.py).
 
 All one-op graphs are compiled together into one LLVM module (compile_graphs), so the
 whole table costs one JIT.
@@ -15,16 +18,13 @@ import codegen
 from control_flow_cases import cond_branches, scan_attrs, scan_loss, while_regions
 from ir import PRIMITIVES, Builder, DType, Graph, TensorType, interpret
 from codegen_oracle import assert_matches, random_array
+from op_cases import OP_CASES
 
 F32, F64, I32, I64, BOOL = DType.f32, DType.f64, DType.i32, DType.i64, DType.bool
 FLOATS = (F32, F64)
 INTS = (I32, I64)
 NUMERIC = FLOATS + INTS
 ALL = NUMERIC + (BOOL,)
-SHAPES = [(), (1,), (17,), (33,), (0,), (2, 0), (3, 17)]
-
-TRANSCENDENTAL = {"exp", "log", "tanh", "sqrt", "sin", "cos", "pow"}
-
 
 @dataclass
 class Case:
@@ -53,35 +53,11 @@ def shape_text(shape) -> str:
     return "x".join(map(str, shape)) if shape else "scalar"
 
 
-# ---- elementwise unary ---------------------------------------------------------------
-
-for prim in ("exp", "log", "tanh", "sqrt", "sin", "cos"):
-    for dtype in FLOATS:
-        for shape in SHAPES:
-            add_case(f"{prim}-{dtype}-{shape_text(shape)}", [TensorType(shape, dtype)],
-                     lambda b, x, p=prim: b.emit(p, x), kind="ulp", ulps=4,
-                     atol=np.finfo(dtype.numpy).eps if prim in ("sin", "cos") else 0.0)
-
-for prim in ("neg", "abs"):
-    for dtype in NUMERIC:
-        for shape in SHAPES:
-            add_case(f"{prim}-{dtype}-{shape_text(shape)}", [TensorType(shape, dtype)],
-                     lambda b, x, p=prim: b.emit(p, x))
-
-for dtype in ALL:
-    for shape in SHAPES:
-        add_case(f"stop_gradient-{dtype}-{shape_text(shape)}", [TensorType(shape, dtype)],
-                 lambda b, x: b.stop_gradient(x))
-
-
-# ---- elementwise binary, with broadcast operands ---------------------------------------
+# ---- elementwise binary with broadcast operands (each primitive at every dtype and
+# loop shape on edge values: tests/codegen/test_codegen_op_cases.py) -----------------
 
 def binary_cases(prim: str, dtypes, **options):
     for dtype in dtypes:
-        for shape in SHAPES:
-            t = TensorType(shape, dtype)
-            add_case(f"{prim}-{dtype}-{shape_text(shape)}", [t, t],
-                     lambda b, x, y, p=prim: b.emit(p, x, y), **options)
         full = (3, 17)
         # row broadcast (y: [17] -> [3,17]) and column stretch (y: [3,1] -> [3,17])
         add_case(f"{prim}-{dtype}-bcast-row", [TensorType(full, dtype), TensorType((17,), dtype)],
@@ -127,20 +103,7 @@ for dtype in FLOATS:
                  inputs=[xs, ys])
 
 
-# ---- select and convert ---------------------------------------------------------------
-
-for dtype in ALL:
-    for shape in SHAPES:
-        add_case(f"select-{dtype}-{shape_text(shape)}",
-                 [TensorType(shape, BOOL), TensorType(shape, dtype), TensorType(shape, dtype)],
-                 lambda b, p, x, y: b.select(p, x, y))
-
-for source in ALL:
-    for target in ALL:
-        for shape in [(), (33,), (0,)]:
-            add_case(f"convert-{source}-{target}-{shape_text(shape)}",
-                     [TensorType(shape, source)],
-                     lambda b, x, t=target: b.convert(x, dtype=t))
+# ---- convert out of range (every source x target at the loop shapes: test_codegen_op_cases)
 
 for source in FLOATS:
     big = np.array([np.nan, np.inf, -np.inf, 3e9, -3e9, 2147483520.0, -2147483648.0,
@@ -347,7 +310,10 @@ def test_case_names_are_unique():
 
 
 def test_table_covers_every_primitive():
+    """This table's rows and the shared op-case table's elementwise rows, which
+    test_codegen_op_cases runs at every loop shape on edge values."""
     covered = {op.prim for case in CASES for op in case.graph.ops}
+    covered |= {case.prim for case in OP_CASES if PRIMITIVES[case.prim].elementwise}
     assert covered == set(PRIMITIVES)
 
 

@@ -80,7 +80,7 @@ def test_workspace_is_the_peak_less_the_values_own_arena(debug, monkeypatch):
 def test_regression_large_mlp_packing_scratch_is_per_block(monkeypatch):
     """Each of two threads used to reserve packing scratch for the whole 512 x 1024 .
     1024 x 1024 product (2.09 MiB each); a thread computes half of C's columns."""
-    from propc.bench_cases import mlp_predict
+    from propc.bench.cases import mlp_predict
     monkeypatch.setenv("PROPC_NUM_THREADS", "2")
     batch, width = 512, 1024
     params = [(pc.ShapeDtype((m, d), "float32"), pc.ShapeDtype((d,), "float32"))

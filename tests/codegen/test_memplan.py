@@ -205,8 +205,8 @@ def test_random_kernel_chains_with_in_place_reuse_match_the_interpreter(graph):
 @pytest.mark.parametrize("size_name", ["small", "medium", "large"])
 def test_mlp_inference_keeps_two_activations_training_keeps_residuals(size_name):
     import propc as pc
-    from propc.bench_cases import mlp_predict, mlp_train_step
-    from propc.bench_common import SIZES, random_inputs
+    from propc.bench.cases import mlp_predict, mlp_train_step
+    from propc.bench.common import SIZES, random_inputs
     size = SIZES[size_name]
     params, x, labels = random_inputs(size)
     largest = max(size.batch * width * 4 for width in size.widths[1:])

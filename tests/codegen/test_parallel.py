@@ -254,8 +254,8 @@ CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     import propc as pc
-    from propc.bench_cases import mlp_train_step, mlp_predict
-    from propc.bench_common import MLPSize, random_inputs
+    from propc.bench.cases import mlp_train_step, mlp_predict
+    from propc.bench.common import MLPSize, random_inputs
 
     size = MLPSize("t", 128, (500, 300, 130, 10))      # products >= THREADED_MIN_FLOPS
     params, x, labels = random_inputs(size)

@@ -7,7 +7,7 @@ import pytest
 
 from mpi_launch import requires_mpi
 from propc import bench
-from propc.bench_distributed import estimate_allreduce_ms, format_estimate
+from propc.bench.distributed import estimate_allreduce_ms, format_estimate
 
 
 def test_ring_estimate_by_hand():

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import propc as pc
-from propc.reports import COMPARE_TOLERANCES
 
 import export_models as models
 from export_harness import CC, build_driver, run_driver
+from tolerances import tolerance
 
 pytestmark = pytest.mark.skipif(CC is None, reason="needs a C compiler (cc or gcc)")
 
@@ -27,7 +27,7 @@ def assert_identical(got: list, want: list, what: str) -> None:
 def assert_close(got: list, want: list, what: str) -> None:
     """Within pc.compare's default (per-dtype) tolerances."""
     for position, (a, b) in enumerate(zip(got, want)):
-        rtol, atol = COMPARE_TOLERANCES[b.dtype.name]
+        rtol, atol = tolerance("numpy", b.dtype)
         np.testing.assert_allclose(a, b, rtol=rtol, atol=atol,
                                    err_msg=f"{what} leaf {position}")
 

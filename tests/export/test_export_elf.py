@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import propc as pc
-from propc.reports import COMPARE_TOLERANCES
 
 import export_models as models
 from export_harness import CC, build_driver, dynamic_symbols, run_driver
+from tolerances import tolerance
 
 pytestmark = pytest.mark.skipif(CC is None or shutil.which("readelf") is None
                                  or shutil.which("nm") is None,
@@ -101,7 +101,7 @@ def test_x86_64_v2_export_has_no_avx_and_is_correct(tmp_path, forward_export):
     w = rng.standard_normal((24, 33)).astype(np.float32)
     got = pc.load_exported(str(directory))(x, w)
     expected = pc.interpret(lambda x, w: pc.nn.softmax(pc.tanh(x @ w) * 2.0))(x, w)
-    rtol, atol = COMPARE_TOLERANCES["float32"]
+    rtol, atol = tolerance("numpy", np.float32)
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
 
 

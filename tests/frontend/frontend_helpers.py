@@ -4,12 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 import propc as pc
+from tolerances import tolerance
 
-# per-dtype tolerances (rtol, atol) for comparing against NumPy on the same inputs
-TOLERANCES = {
-    np.dtype(np.float32): (2e-5, 1e-6),
-    np.dtype(np.float64): (1e-12, 1e-14),
-}
 
 DTYPES = [np.float32, np.float64, np.int32, np.int64, np.bool_]
 NUMERIC = [np.float32, np.float64, np.int32, np.int64]
@@ -28,7 +24,7 @@ def assert_same(actual, expected, what: str = "", rtol: float | None = None,
     assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
     if expected.dtype.kind == "f":
-        default_rtol, default_atol = TOLERANCES[expected.dtype]
+        default_rtol, default_atol = tolerance("numpy", expected.dtype)
         np.testing.assert_allclose(actual, expected, rtol=rtol or default_rtol,
                                    atol=atol or default_atol, err_msg=what)
     else:

@@ -15,6 +15,7 @@ from frontend_helpers import assert_same
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 from op_cases import OP_CASES  # noqa: E402
+from tolerances import tolerance  # noqa: E402
 
 EPS = 1e-6
 # while_loop has no reverse mode, and jvp is its transpose: a named test below
@@ -39,13 +40,14 @@ def test_jvp_matches_central_differences(case):
     tangents = [rng.standard_normal(a.shape) if a.dtype == np.float64 else np.zeros_like(a)
                 for a in arrays]
     out, tangent = pc.jvp(_one_op(case.graph(arrays)), tuple(arrays), tuple(tangents))
-    assert_same(out, case.reference(*arrays), case.id, rtol=1e-12, atol=1e-12)
+    assert_same(out, case.reference(*arrays), case.id, *tolerance("op", np.float64))
     if out.dtype.kind != "f" or case.prim == "stop_gradient":     # defined to be 0
         assert_same(tangent, np.zeros_like(out), case.id)
         return
     # float32 results (convert to f32) are linear in the input: a larger step keeps
     # their rounding out of the difference
-    eps, tolerance = (EPS, 1e-5) if out.dtype == np.float64 else (1e-2, 1e-3)
+    eps = EPS if out.dtype == np.float64 else 1e-2
+    rtol, atol = tolerance("jvp_differences", out.dtype)
 
     def moved(sign):
         return [a + sign * eps * t if a.dtype == np.float64 else a
@@ -54,8 +56,8 @@ def test_jvp_matches_central_differences(case):
         expected = (case.reference(*moved(1)).astype(np.float64)
                     - case.reference(*moved(-1))) / (2 * eps)
     finite = np.isfinite(out)      # an infinite output (max of nothing) has no FD
-    np.testing.assert_allclose(tangent[finite], expected[finite], rtol=tolerance,
-                               atol=tolerance, err_msg=case.id)
+    np.testing.assert_allclose(tangent[finite], expected[finite], rtol=rtol, atol=atol,
+                               err_msg=case.id)
     assert np.isfinite(tangent).all()
 
 

@@ -234,3 +234,29 @@ def test_stable_losses_have_finite_correct_gradients_at_extreme_logits(scale):
         np.testing.assert_allclose(g, p, atol=1e-6)
         g = run(lambda l: (pc.nn.log_softmax(l) * onehot).sum())(logits)
         np.testing.assert_allclose(g, onehot - p * onehot.sum(1, keepdims=True), atol=1e-6)
+
+
+def test_lowered_passes_are_the_ones_compiled_and_aux_comes_from_the_forward():
+    """`Lowered.forward_graph`/`.backward_graph` are the passes the compiled grad runs:
+    interpreting them one after the other gives the compiled results. The aux output
+    is an output of that forward pass: the function is traced and inlined once."""
+    import ir
+
+    def loss(w, x):
+        y = pc.tanh(x @ w)
+        return (y * y).sum(), y.mean()
+
+    w, x = f32(3, 2), f32(4, 3)
+    compiled = pc.compile(pc.value_and_grad(loss, has_aux=True))
+    (value, aux), dw = compiled(w, x)
+    lowered = compiled.lower(w, x)
+    fwd, bwd = lowered.forward_graph, lowered.backward_graph
+    assert len(fwd.outputs) - fwd.residual_outputs == 2          # value, aux
+    assert [op.prim for op in lowered.traced_graph.ops].count("tanh") == 1
+    forward = ir.interpret(fwd, w, x)
+    backward = ir.interpret(bwd, *forward[2:], np.float32(1.0))
+    y = np.tanh(x.astype(np.float64) @ w)
+    np.testing.assert_allclose(forward[:2], [(y * y).sum(), y.mean()], rtol=1e-5)
+    np.testing.assert_allclose([value, aux], forward[:2], rtol=1e-5)
+    np.testing.assert_allclose(dw, backward[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dw, x.T @ (2 * y * (1 - y * y)), rtol=1e-4, atol=1e-5)

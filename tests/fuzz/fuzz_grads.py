@@ -45,13 +45,14 @@ from ir.interpret import interpret_values
 from ir.passes.autodiff import vjp_graph
 from ir.passes.partition import POLICIES, partition
 from ir.passes.simplify import simplify
+from tolerances import tolerance
 
 # stop_gradient's rule is not its derivative; while_loop has no reverse mode (a
 # named test checks its TypeError). scan and cond are drawn with random bodies.
 GRADIENT_PRIMS = tuple(sorted(name for name in ir.PRIMITIVES
                               if name not in ("stop_gradient", "while_loop")))
 EPS = (1e-6, 1e-5)                # the step, and the second step used to confirm a mismatch
-RTOL, ATOL = 1e-4, 1e-6           # autodiff vs differences, relative to the largest gradient
+RTOL, ATOL = tolerance("fuzz_differences", np.float64)   # relative to the largest gradient
 
 
 def _wider(dtype: DType) -> DType:

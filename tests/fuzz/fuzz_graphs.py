@@ -32,15 +32,15 @@ import ir
 from graph_strategies import graphs
 from ir.interpret import interpret_values
 from ir.passes.simplify import simplify
+from tolerances import tolerance
 
 FUZZ_DIM_SIZES = (1, 2, 3, 0, 5, 7, 16, 17, 33)
 FLOAT_SPECIALS = (np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, -1e-310, 1.0, -1.0)
 INT_SPECIALS = {np.dtype(np.int32): (-2**31, 2**31 - 1, -1, 0, 1),
                 np.dtype(np.int64): (-2**63, 2**63 - 1, -1, 0, 1)}
 
-# Per-dtype comparison of float results: |compiled - interpreted| <= atol + rtol*|ref|.
-# Loose enough for reordered sums and few-ulp transcendentals through short chains.
-TOLERANCES = {np.dtype(np.float32): (2e-4, 1e-5), np.dtype(np.float64): (1e-9, 1e-12)}
+# Float results: |compiled - interpreted| within the "graph" row of tests/tolerances.py,
+# loose enough for reordered sums and few-ulp transcendentals through short chains.
 
 
 class FuzzFailure(AssertionError):
@@ -115,7 +115,7 @@ def describe_inputs(arrays: list[np.ndarray]) -> str:
 
 
 def output_precisions(graph: ir.Graph) -> list[np.dtype]:
-    """The dtype whose TOLERANCES each output of `graph` is compared with: float32
+    """The dtype whose "graph" tolerance each output of `graph` is compared with: float32
     when an op upstream of it (or making it) computes a float32 value, since that
     value's few-ulp error survives a later convert to float64; else its own dtype."""
     computes_f32: dict[ir.Value, bool] = {}
@@ -131,7 +131,7 @@ def output_precisions(graph: ir.Graph) -> list[np.dtype]:
 INEXACT = frozenset({"exp", "log", "tanh", "sin", "cos", "pow", "reduce_sum", "dot",
                      "logsumexp"})
 # Beyond these magnitudes, a few ulps of difference in an argument is more than the
-# TOLERANCES allow in the result of sin/cos (whose absolute error is the argument's)
+# "graph" tolerances allow in the result of sin/cos (whose absolute error is the argument's)
 # or of pow (relative error: the exponent's magnitude times the base's relative one,
 # and |y log x| times the exponent's).
 ILL_CONDITIONED_FROM = {np.dtype(np.float32): 16.0, np.dtype(np.float64): 512.0}
@@ -192,7 +192,7 @@ def leaf_mismatch(actual: np.ndarray, expected: np.ndarray,
     """Why `actual` does not match `expected` (None when it does).
 
     Types must be identical; ints and bools equal; floats: NaN and ±inf in exactly
-    the same places, finite values within the TOLERANCES of `precision` (default:
+    the same places, finite values within the "graph" tolerance of `precision` (default:
     the expected dtype; see output_precisions), ±0 counting as equal. Elements in
     `unreliable` (see unreliable_elements) are not compared.
     """
@@ -204,7 +204,7 @@ def leaf_mismatch(actual: np.ndarray, expected: np.ndarray,
     if expected.dtype.kind != "f":
         bad = actual != expected
     else:
-        rtol, atol = TOLERANCES[expected.dtype if precision is None else precision]
+        rtol, atol = tolerance("graph", expected.dtype if precision is None else precision)
         nan_a, nan_e = np.isnan(actual), np.isnan(expected)
         inf_differs = np.isinf(expected) & (actual != expected)
         with np.errstate(invalid="ignore", over="ignore"):

@@ -18,9 +18,8 @@ import numpy as np
 import ir
 from ir import Builder, DType, Graph, TensorType
 from ir.passes.autodiff import vjp_graph
+from tolerances import tolerance as default_tolerance
 
-TOLERANCES = {DType.f64: (1e-6, 1e-8), DType.f32: (2e-4, 2e-5)}
-"""(rtol, atol) per dtype for gradient comparisons."""
 
 
 def f64(*shape: int) -> TensorType:
@@ -113,6 +112,6 @@ def check_vjp(graph: Graph, inputs: Sequence[np.ndarray], rng: np.random.Generat
         label = f"{what}: backward, input {index} ({input_type})"
         assert got.shape == input_type.shape and got.dtype == input_type.dtype.numpy, (
             f"{label}: cotangent is {got.dtype}{list(got.shape)}")
-        rtol, atol = tolerance or TOLERANCES[input_type.dtype]
+        rtol, atol = tolerance or default_tolerance("differences", input_type.dtype)
         np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=label)
     return grads

@@ -12,8 +12,8 @@ from ir.passes.autodiff import AutodiffError, VJPGraph, vjp_graph
 
 from fd import check_vjp, f64, graph_of, vjp_by_graph
 from mlp_graphs import mlp_backprop, mlp_graph, mlp_inputs, softmax, softmax_cross_entropy
+from tolerances import tol
 
-GRAD_TOLERANCE = {np.float32: dict(rtol=2e-4, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
 
 def roundtrips(graph: Graph) -> None:
@@ -35,7 +35,7 @@ def test_mlp_gradients_match_handwritten_backprop(dtype, loss, sizes):
     assert len(grads) == len(inputs)
     for index, (got, expected) in enumerate(zip(grads, reference)):
         assert got.dtype == dtype and got.shape == inputs[index].shape
-        np.testing.assert_allclose(got, expected, **GRAD_TOLERANCE[dtype],
+        np.testing.assert_allclose(got, expected, **tol("backprop", dtype),
                                    err_msg=f"{loss} {dtype.__name__}: input {index}")
 
 
@@ -61,6 +61,24 @@ def test_cross_entropy_gradient_is_finite_at_extreme_logits(dtype):
     np.testing.assert_allclose(loss, -(targets * log_softmax).sum() / 4, rtol=1e-6)
     np.testing.assert_allclose(ct_logits, (softmax(z) - targets) / 4, atol=1e-7)
     np.testing.assert_allclose(ct_targets, -log_softmax / 4, rtol=1e-6)
+
+
+def test_seeded_outputs_alone_take_cotangents():
+    """seeded=[0]: output 1 (an aux value) is computed but not differentiated, so the
+    joint graph has one cotangent input and gives d(output 0)/dx alone."""
+    b = Builder("aux")
+    x = b.input(TensorType((3,), DType.f64))
+    y = b.tanh(x)
+    b.output(b.reduce_sum(b.mul(y, y), axes=(0,)), b.sin(x))
+    graph = b.build()
+    vjp = vjp_graph(graph, seeded=[0])
+    assert vjp.cotangent_outputs == (0,)
+    assert len(vjp.graph.inputs) == 2 and "sin" in [op.prim for op in vjp.graph.ops]
+    xs = np.array([0.3, -1.2, 2.0])
+    loss, aux, grad = ir.interpret(vjp.graph, xs, np.float64(1.0))
+    t = np.tanh(xs)
+    np.testing.assert_allclose([loss, *aux], [(t * t).sum(), *np.sin(xs)], rtol=1e-12)
+    np.testing.assert_allclose(grad, 2 * t * (1 - t * t), rtol=1e-12)
 
 
 # --------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import pytest
 
 import ir
 from ir import Builder, DType, Graph, InterpretError, Op, TensorType
+from tolerances import tol
 
 F32, F64, I32, I64, BOOL = DType.f32, DType.f64, DType.i32, DType.i64, DType.bool
-TOL = {F32: dict(rtol=1e-5, atol=1e-6), F64: dict(rtol=1e-12, atol=1e-12)}
 DOT_2D = dict(lhs_batch=(), rhs_batch=(), lhs_contract=(1,), rhs_contract=(0,))
 
 
@@ -48,8 +48,8 @@ def test_mlp_layer_matches_numpy(dtype):
     expected_hidden = np.tanh(x @ w + bias)
     assert hidden.dtype == total.dtype == dtype.numpy
     assert hidden.shape == (4, 5) and total.shape == (4,)
-    np.testing.assert_allclose(hidden, expected_hidden, **TOL[dtype])
-    np.testing.assert_allclose(total, expected_hidden.sum(axis=1), **TOL[dtype])
+    np.testing.assert_allclose(hidden, expected_hidden, **tol("op", dtype))
+    np.testing.assert_allclose(total, expected_hidden.sum(axis=1), **tol("op", dtype))
 
 
 def test_two_layer_mse_loss_is_a_0d_float32_array():

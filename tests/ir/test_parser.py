@@ -1,7 +1,7 @@
 """Tests of ir/parser.py (and its lexer, ir/lexer.py).
 
-Round trips: `ir.parse(str(g)) == g` and `str(ir.parse(str(g))) == str(g)` for one
-graph per primitive and dtype, for special constants, residual graphs and random
+Round trips: `ir.parse(str(g)) == g` and `str(ir.parse(str(g))) == str(g)` for the
+one-op graph of every row of the shared op-case table (tests/op_cases.py), for special constants, residual graphs and random
 graphs. Hand-written text with odd spacing and names parses to the graph a Builder
 makes. Malformed text raises ParseError at the offending line and column (the
 expected column is where the offending token sits in the text), and randomly
@@ -9,9 +9,6 @@ damaged text gives a Graph or a ParseError, nothing else.
 """
 from __future__ import annotations
 
-from typing import Callable
-
-import functools
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -19,8 +16,8 @@ from hypothesis import strategies as st
 
 import ir
 from graph_strategies import graphs
-from control_flow_cases import example as control_flow_example
-from ir import Builder, DType, SourceLoc, TensorType, TypeRuleError
+from ir import Builder, DType, SourceLoc, TensorType
+from op_cases import OP_CASES, OpCase
 
 LOC = SourceLoc("model.py", 14)
 
@@ -35,108 +32,25 @@ def assert_roundtrip(graph: ir.Graph) -> ir.Graph:
 
 
 # --------------------------------------------------------------------------------------
-# one graph per primitive and accepted dtype
+# one graph per row of the shared op-case table: every primitive x every dtype it
+# accepts x shape classes (tests/op_cases.py; tests/test_ops.py checks the coverage)
 
 
-def T(shape, dtype):
-    return TensorType(tuple(shape), dtype)
+def case_graph(case: OpCase) -> ir.Graph:
+    return case.graph(case.make_inputs(np.random.default_rng(0)), loc=LOC)
 
 
-def _elementwise(prim: str) -> Callable:
-    arity = ir.PRIMITIVES[prim].arity
-
-    def make(b: Builder, d: DType):
-        return b.emit(prim, *[b.input(T((2, 3), d)) for _ in range(arity)])
-    return make
-
-
-def _dot(b, d):
-    lhs, rhs = b.input(T((2, 3, 4), d)), b.input(T((2, 4, 5), d))
-    return b.dot(lhs, rhs, lhs_batch=(0,), rhs_batch=(0,), lhs_contract=(2,), rhs_contract=(1,))
-
-
-def _concatenate(b, d):
-    parts = [b.input(T((n, 3), d)) for n in (2, 1, 0)]
-    return b.concatenate(*parts, axis=0)
-
-
-EXAMPLES: dict[str, Callable] = {
-    name: _elementwise(name) for name, prim in ir.PRIMITIVES.items()
-    if prim.elementwise and not prim.attrs and name != "select"}
-EXAMPLES.update({
-    "select": lambda b, d: b.select(b.input(T((4,), DType.bool)), b.input(T((4,), d)),
-                                    b.input(T((4,), d))),
-    "convert": lambda b, d: b.convert(b.input(T((3,), d)),
-                                      dtype=list(DType)[(list(DType).index(d) + 1) % 5]),
-    "broadcast_in_dim": lambda b, d: b.broadcast_in_dim(b.input(T((3, 1), d)),
-                                                        shape=(2, 3, 4), dims=(1, 2)),
-    "reshape": lambda b, d: b.reshape(b.input(T((2, 3), d)), shape=(3, 1, 2)),
-    "transpose": lambda b, d: b.transpose(b.input(T((2, 3, 4), d)), perm=(1, 2, 0)),
-    "slice": lambda b, d: b.slice(b.input(T((5, 4), d)), start=(1, 0), stop=(5, 3),
-                                  stride=(2, 2)),
-    "rev": lambda b, d: b.rev(b.input(T((5, 4), d)), dims=(1,)),
-    "pad": lambda b, d: b.pad(b.input(T((3,), d)), low=(1,), high=(0,), interior=(2,)),
-    "concatenate": _concatenate,
-    "reduce_sum": lambda b, d: b.reduce_sum(b.input(T((2, 3, 4), d)), axes=(2, 0)),
-    "reduce_max": lambda b, d: b.reduce_max(b.input(T((2, 3, 4), d)), axes=(1,)),
-    "logsumexp": lambda b, d: b.logsumexp(b.input(T((2, 3, 4), d)), axes=(0, 2)),
-    "reduce_min": lambda b, d: b.reduce_min(b.input(T((2, 0), d)), axes=(0, 1)),
-    "dot": _dot,
-    "constant": lambda b, d: b.constant(value=np.arange(6).reshape(2, 3).astype(d.numpy)),
-    "iota": lambda b, d: b.iota(shape=(2, 3), dtype=d, dimension=0),
-    "conv": lambda b, d: b.conv(b.input(T((1, 5, 4, 2), d)), b.input(T((3, 2, 1, 4), d)),
-                                strides=(2, 1), padding_low=(1, -1), padding_high=(1, 0),
-                                lhs_dilation=(1, 2), rhs_dilation=(2, 1),
-                                feature_group_count=2),
-    "reduce_window_sum": lambda b, d: b.reduce_window_sum(
-        b.input(T((4, 5), d)), window=(2, 3), strides=(2, 1), padding_low=(0, -1),
-        padding_high=(1, 1)),
-    "reduce_window_max": lambda b, d: b.reduce_window_max(
-        b.input(T((4, 5), d)), window=(2, 2), strides=(2, 2), padding_low=(0, 1),
-        padding_high=(0, 0)),
-    "gather": lambda b, d: b.gather(b.input(T((3, 4), d)), b.input(T((3, 6), DType.i32)),
-                                    axis=1),
-    "scatter_add": lambda b, d: b.scatter_add(b.input(T((3, 4), d)),
-                                              b.input(T((5, 4), DType.i64)),
-                                              b.input(T((5, 4), d)), axis=0),
-    **{prim: functools.partial(control_flow_example, prim) for prim in ("scan", "cond", "while_loop")},
-})
-
-
-def example_graph(prim: str, dtype: DType) -> ir.Graph:
-    b = Builder(f"{prim}_{dtype}")
-    b.loc = LOC
-    b.output(EXAMPLES[prim](b, dtype))
-    return b.build()
-
-
-def accepted(prim: str, dtype: DType) -> bool:
-    try:
-        example_graph(prim, dtype)
-    except TypeRuleError:
-        return False
-    return True
-
-
-PRIM_DTYPES = [(prim, d) for prim in sorted(ir.PRIMITIVES) for d in DType if accepted(prim, d)]
-
-
-def test_examples_cover_every_primitive():
-    assert set(EXAMPLES) == set(ir.PRIMITIVES)
-    assert {prim for prim, _ in PRIM_DTYPES} == set(ir.PRIMITIVES)
-
-
-@pytest.mark.parametrize("prim, dtype", PRIM_DTYPES, ids=[f"{p}-{d}" for p, d in PRIM_DTYPES])
-def test_roundtrip_each_primitive(prim, dtype):
-    parsed = assert_roundtrip(example_graph(prim, dtype))
+@pytest.mark.parametrize("case", OP_CASES, ids=lambda case: case.id)
+def test_roundtrip_each_op_case(case: OpCase):
+    parsed = assert_roundtrip(case_graph(case))
     assert all(op.loc == LOC for op in parsed.ops)
 
 
 def test_changed_text_gives_a_different_graph():
-    graph = example_graph("exp", DType.f32)
+    graph = case_graph(next(case for case in OP_CASES if case.id == "exp-f32-general"))
     text = str(graph)
     assert ir.parse(text.replace("model.py:14", "model.py:15")) != graph
-    assert ir.parse(text.replace("@exp_f32", "@other")) != graph
+    assert ir.parse(text.replace("@exp", "@other")) != graph
     assert ir.parse(text.replace("  # model.py:14", "")) != graph
 
 

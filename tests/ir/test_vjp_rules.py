@@ -1,5 +1,7 @@
-"""Every VJP rule of ir/passes/vjp_rules.py against float64 central finite differences,
-plus named edge cases (ties, NaN in untaken branches, the double-where idiom)."""
+"""Every VJP rule of ir/passes/vjp_rules.py against float64 central finite differences:
+every float64 row of the shared op-case table (tests/op_cases.py), then named cases
+for attribute patterns (dot axes, shapes, windows) and edge cases (ties, NaN in
+untaken branches, the double-where idiom)."""
 from __future__ import annotations
 
 import functools
@@ -19,14 +21,8 @@ from ir.passes.autodiff import vjp_graph
 from ir.passes.vjp_rules import VJP_RULES
 
 from fd import check_vjp, f64, graph_of, random_array, vjp_by_graph
-
-
-def positive(rng, shape):
-    return rng.uniform(0.5, 2.0, shape)
-
-
-def away_from_zero(rng, shape):
-    return rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+from op_cases import OP_CASES, OpCase
+from tolerances import tolerance
 
 
 @dataclass
@@ -45,24 +41,6 @@ class Case:
             arrays.append(random_array(t, rng) if maker is None
                           else np.asarray(maker(rng, t.shape), dtype=t.dtype.numpy))
         return arrays
-
-
-def unary(prim, sample=None, **attrs):
-    return lambda shape: Case(f"{prim}{list(shape)}", lambda b, x: b.emit(prim, x, **attrs),
-                              (f64(*shape),), (sample,))
-
-
-def binary(prim, first=None, second=None):
-    return lambda shape: Case(f"{prim}{list(shape)}", lambda b, x, y: b.emit(prim, x, y),
-                              (f64(*shape), f64(*shape)), (first, second))
-
-
-ELEMENTWISE = [
-    unary("exp"), unary("log", positive), unary("tanh"), unary("sqrt", positive),
-    unary("sin"), unary("cos"), unary("neg"), unary("abs", away_from_zero),
-    binary("add"), binary("sub"), binary("mul"), binary("div", None, away_from_zero),
-    binary("pow", positive), binary("max"), binary("min"),
-]
 
 
 def dot_case(name, lhs, rhs, lb=(), rb=(), lc=(), rc=()):
@@ -128,7 +106,7 @@ SHAPE_CASES = [
          (TensorType((3, 4), DType.bool), f64(3, 4), f64(3, 4))),
     Case("convert f64 -> f32 -> f64", lambda b, x: b.convert(
         b.mul(b.convert(x, dtype=DType.f32), b.convert(x, dtype=DType.f32)), dtype=DType.f64),
-        (f64(3,),), eps=1e-2, tolerance=(1e-4, 1e-5)),   # f32 values: larger step
+        (f64(3,),), eps=1e-2, tolerance=tolerance("differences_through_f32", DType.f64)),
     *[Case(f"{prim} gives no gradient", lambda b, x, y, prim=prim: b.select(
         b.emit(prim, x, y), x, b.neg(y)), (f64(5,), f64(5,)))
       for prim in ("lt", "le", "gt", "ge", "eq", "ne")],
@@ -188,8 +166,26 @@ CONTROL_FLOW_CASES = [
          (lambda rng, shape: np.array(False),)),
 ]
 
-ALL_CASES = ([make(shape) for make in ELEMENTWISE for shape in [(3, 4), ()]]
-             + DOT_CASES + SHAPE_CASES + WINDOW_CASES + CONTROL_FLOW_CASES)
+ALL_CASES = DOT_CASES + SHAPE_CASES + WINDOW_CASES + CONTROL_FLOW_CASES
+
+# The op table's float64 rows with operands (stop_gradient's rule is zero by design,
+# unlike its true derivative, and while_loop has no rule: named tests cover them). Rows with a float32 result
+# (convert) are differentiated through float32 rounding: they are linear, so a large
+# step costs no truncation error and keeps the rounding out of the differences.
+F64_OP_CASES = [case for case in OP_CASES
+                if case.shapes and case.dtype is DType.f64 and case.prim not in ("stop_gradient", "while_loop")]
+
+
+@pytest.mark.parametrize("case", F64_OP_CASES, ids=lambda case: case.id)
+def test_vjp_of_each_op_case_matches_central_differences(case: OpCase):
+    rng = np.random.default_rng(zlib.crc32(case.id.encode()))
+    arrays = case.make_inputs(rng)
+    graph = case.graph(arrays)
+    if graph.outputs[0].dtype is DType.f32:
+        check_vjp(graph, arrays, rng, eps=0.1, what=case.id,
+                  tolerance=tolerance("differences_through_f32", DType.f64))
+    else:
+        check_vjp(graph, arrays, rng, what=case.id)
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda case: case.name)
@@ -206,6 +202,7 @@ def test_every_primitive_has_a_rule():
 
 def test_every_primitive_is_exercised():
     used = {op.prim for case in ALL_CASES for op in graph_of(case.fn, *case.types).ops}
+    used |= {case.prim for case in F64_OP_CASES}
     # stop_gradient's true derivative differs from its rule, and while_loop has none:
     # named tests cover them
     assert set(PRIMITIVES) - used == {"stop_gradient", "while_loop"}

@@ -23,8 +23,9 @@ import time
 
 import numpy as np
 
-from .bench_common import LEARNING_RATE, SIZES, MLPSize, check_train_step, random_inputs
-from .bench_report import render
+from ir.table import render
+
+from .common import LEARNING_RATE, SIZES, MLPSize, check_train_step, random_inputs
 
 ROW_PREFIX = "DPROW "
 
@@ -39,7 +40,7 @@ def _sgd(params, grads, state):
 
 def _check(dp, params, x, labels, local) -> str:
     """One data-parallel step against NumPy's SGD step on the whole global batch."""
-    from . import reference_mlp
+    from .. import reference_mlp
     rank = dp.rank
     new, _, loss = dp.step(params, None, x[rank * local:(rank + 1) * local],
                            labels[rank * local:(rank + 1) * local])
@@ -62,16 +63,16 @@ def synchronised_allreduce_ms(comm, nbytes: int, repeats: int) -> float:
 
 
 def _mpi():
-    from .distributed.mpi import mpi_module
+    from ..distributed.mpi import mpi_module
     return mpi_module()
 
 
 def worker(size: MLPSize, steps: int) -> dict | None:
     """Time `steps` data-parallel steps on this rank's share of the global batch;
     rank 0's row (medians in ms), None on the other ranks."""
-    from . import distributed as dist
-    from .bench_cases import mlp_loss, mlp_train_step
-    from .compile import compile as pc_compile
+    from .. import distributed as dist
+    from .cases import mlp_loss, mlp_train_step
+    from ..compile import compile as pc_compile
     comm = dist.world()
     params, x, labels = random_inputs(size)
     local = size.batch // comm.Get_size()
@@ -105,7 +106,7 @@ def worker(size: MLPSize, steps: int) -> dict | None:
 
 
 def worker_main(argv: list[str]) -> int:
-    from . import distributed as dist
+    from .. import distributed as dist
     size, steps = SIZES[argv[0]], int(argv[1])
     with dist.fail_fast():
         row = worker(size, steps)
@@ -119,8 +120,8 @@ def worker_main(argv: list[str]) -> int:
 
 def parse_hosts(text: str) -> list[int]:
     """`--hosts 2,4,8`: host counts of the estimate (UsageError unless all >= 1)."""
-    from .bench import parse_threads
-    from .cli import UsageError
+    from .command import parse_threads
+    from ..cli import UsageError
     try:
         return parse_threads(text, quick=False)
     except UsageError:
@@ -134,15 +135,15 @@ def configurations(cores: int) -> list[tuple[int, int]]:
 
 def launch(ranks: int, threads: int, size: str, steps: int) -> dict:
     """One mpiexec run of the worker; its row, or a row whose check says FAIL."""
-    from .bench import worker_environment
-    from .distributed.mpi import mpiexec_path
+    from .command import worker_environment
+    from ..distributed.mpi import mpiexec_path
     mpiexec = mpiexec_path()
     failed = {"ranks": ranks, "threads": threads, "size": SIZES[size].describe()}
     if mpiexec is None:
         return {**failed, "check": "FAIL no mpiexec: pip install 'propc[mpi]'"}
     env = worker_environment(threads)
     env["OPENBLAS_NUM_THREADS"] = "1"  # the NumPy check must not take the ranks' cores
-    command = [mpiexec, "-n", str(ranks), sys.executable, "-m", "propc.bench_distributed",
+    command = [mpiexec, "-n", str(ranks), sys.executable, "-m", "propc.bench.distributed",
                size, str(steps)]
     try:
         done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, timeout=600)
@@ -198,7 +199,7 @@ def format_estimate(row: dict, hosts: list[int], gbit: float, latency_us: float)
 def run_section(size: str, steps: int, hosts: list[int], gbit: float,
                 latency_us: float) -> tuple[str, list[dict], bool]:
     """Both launches and the estimate: (text, rows, all checks ok)."""
-    from .distributed.mpi import mpiexec_path  # noqa: F401 - fails early without the extra
+    from ..distributed.mpi import mpiexec_path  # noqa: F401 - fails early without the extra
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print("propc bench: data-parallel launches...", file=sys.stderr, flush=True)
     rows = [launch(ranks, threads, size, steps) for ranks, threads in configurations(cores or 1)]

@@ -11,17 +11,19 @@ hidden width grows at a fixed batch (at least four points each), next to the
 predicted FLOPs, so the cost can be seen growing linearly in n·m and in d.
 
 --busy: the train step (and its NumPy twin) at each thread count while another
-process spins on the last core (propc/bench.py starts it); the workers are not
+process spins on the last core (propc/bench/command.py starts it); the workers are not
 pinned, so at every thread count the scheduler may also put the calling thread
 on the busy core, and "vs 1 thread" says what using more threads there costs or
 gains. NumPy's BLAS runs on one thread in every row (a fixed reference).
 """
 from __future__ import annotations
 
-from .bench_cases import mlp_cases, mlp_predict, mlp_train_step
-from .bench_common import MLPSize, Row, Timing
-from .bench_report import number, ordered, render
-from .bench_worker import emit, failure_text, run_case
+from ir.table import render
+
+from .cases import mlp_cases, mlp_predict, mlp_train_step
+from .common import MLPSize, Row, Timing
+from .report import number, ordered
+from .worker import emit, failure_text, run_case
 
 MEMORY_FIELDS = ("inputs", "outputs", "residuals", "peak_scratch", "workspace")
 

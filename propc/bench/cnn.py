@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import reference_cnn
-from .bench_cases import Case, _check_result
-from .bench_common import LEARNING_RATE, check_train_step
-from .bench_peers import prepare_peers, torch_prepared
+from .. import reference_cnn
+from .cases import Case, _check_result
+from .common import LEARNING_RATE, check_train_step
+from .peers import prepare_peers, torch_prepared
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def residual_lines(names: list[str]) -> list[str]:
 
 
 def prepare_cnn_peers(args: tuple, train: bool, threads: int) -> list:
-    """(name, (run, to_numpy)) for every importable peer (bench_peers.prepare_peers)."""
+    """(name, (run, to_numpy)) for every importable peer (peers.prepare_peers)."""
     return prepare_peers(args, train, threads, (("jax", _jax_cnn), ("torch", _torch_cnn)))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any, Callable
 
-from .bench_common import LEARNING_RATE
+from .common import LEARNING_RATE
 
 Prepared = tuple[Callable[[], Any], Callable[[Any], Any]]
 

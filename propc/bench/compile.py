@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from .bench_report import render
+from ir.table import render
 
 CASES = ("mlp-medium", "rnn-16", "rnn-64", "rnn-128")
 STAGES = ("trace", "simplify", "lower", "parse", "optimise", "machine code")
@@ -57,8 +57,8 @@ def rnn_train_step(params, xs, labels):
 
 def _case(name: str):
     if name == "mlp-medium":
-        from .bench_cases import mlp_train_step
-        from .bench_common import SIZES, random_inputs
+        from .cases import mlp_train_step
+        from .common import SIZES, random_inputs
         return "MLP train step, medium", mlp_train_step, random_inputs(SIZES["medium"])
     steps = int(name.split("-")[1])
     return f"RNN train step, unrolled T={steps}", rnn_train_step, rnn_inputs(steps)
@@ -93,7 +93,7 @@ def measure(name: str) -> dict:
 def _run_worker(name: str, cache_dir: str) -> dict:
     env = dict(os.environ, PROPC_CACHE_DIR=cache_dir)
     env.pop("PROPC_CACHE", None)
-    result = subprocess.run([sys.executable, "-m", "propc.bench_compile", name],
+    result = subprocess.run([sys.executable, "-m", "propc.bench.compile", name],
                             capture_output=True, text=True, env=env, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"compile bench worker {name} failed:\n{result.stderr[-2000:]}")

@@ -16,12 +16,14 @@ from typing import Callable
 
 import numpy as np
 
-from . import reference_rnn
-from .bench_common import TOLERANCE, UPDATE_TOLERANCE, Row, Timing, check_arrays
-from .bench_common import interleaved_medians_ms
-from .bench_report import number, render
-from .bench_worker import emit, failure_text
-from .rnn_model import make_rnn_step, rnn_logits, rnn_logits_unrolled
+from ir.table import render
+
+from .. import reference_rnn
+from ..rnn_model import make_rnn_step, rnn_logits, rnn_logits_unrolled
+from .common import TOLERANCE, UPDATE_TOLERANCE, Row, Timing, check_arrays
+from .common import interleaved_medians_ms
+from .report import number
+from .worker import emit, failure_text
 
 INPUTS, HIDDEN, BATCH, CLASSES, LR = 64, 128, 32, 10, 0.01
 LENGTHS = (16, 64, 256)

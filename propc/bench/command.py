@@ -15,7 +15,7 @@ because NumPy's BLAS reads its thread count from the environment once, at import
 a worker for fewer threads than there are cores is also pinned to that many cores.
 `--memory`, `--scaling`, `--busy`, `--compile` and `--data-parallel` print their tables
 instead of the main one (add `--table` to get both); `--compile` is
-propc/bench_compile.py, `--data-parallel` propc/bench_distributed.py. `--busy` times
+propc/bench/compile.py, `--data-parallel` propc/bench/distributed.py. `--busy` times
 the train step at each thread count while another process keeps the last core busy:
 using that core as well must not make the step slower than one thread on a free core.
 """
@@ -29,8 +29,8 @@ import subprocess
 import sys
 import tempfile
 
-from .cli import OneLineParser, UsageError
-from .bench_common import FULL_TIMING, QUICK_TIMING, SIZES, MLPSize, Row, apply_peaks
+from ..cli import OneLineParser, UsageError
+from .common import FULL_TIMING, QUICK_TIMING, SIZES, MLPSize, Row, apply_peaks
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                     "PROPC_NUM_THREADS")
@@ -109,20 +109,20 @@ def parse_sizes(text: str | None, quick: bool) -> list[MLPSize]:
 
 def worker_main(options: argparse.Namespace) -> int:
     """Measure at this process's thread count and print BENCHROW lines."""
-    from .bench_worker import run_table
+    from .worker import run_table
     timing = QUICK_TIMING if options.quick else FULL_TIMING
     threads = parse_threads(options.threads, options.quick)[0]
     sizes = parse_sizes(options.sizes, options.quick)
     if options.part == "scaling":
-        from .bench_extra import run_scaling
+        from .extra import run_scaling
         run_scaling(threads, timing, options.quick)
         return 0
     if options.part == "busy":
-        from .bench_extra import run_busy
+        from .extra import run_busy
         run_busy(sizes, threads, timing)
         return 0
     if options.part == "rnn":
-        from .bench_rnn import run_rnn
+        from .rnn import run_rnn
         run_rnn(threads, timing, options.quick)
         return 0
     run_table(sizes, threads, timing, peers=not options.no_peers, cnn=cnn_sizes(options.quick))
@@ -130,7 +130,7 @@ def worker_main(options: argparse.Namespace) -> int:
 
 
 def cnn_sizes(quick: bool) -> tuple[str, ...]:
-    """The CNN rows (propc/bench_cnn.py): small only with --quick."""
+    """The CNN rows (propc/bench/cnn.py): small only with --quick."""
     return ("small",) if quick else ("small", "medium")
 
 
@@ -144,7 +144,7 @@ _BENCH_CACHE = tempfile.TemporaryDirectory(prefix="propc-bench-cache-")
 
 def worker_environment(threads: int) -> dict[str, str]:
     """This process's environment with every thread pool pinned to `threads`."""
-    from .bench_peers import peer_environment
+    from .peers import peer_environment
     env = dict(os.environ)
     env.setdefault("PROPC_CACHE_DIR", _BENCH_CACHE.name)  # cold compiles, then warm
     for name in REMOVED_VARIABLES:
@@ -182,7 +182,7 @@ def run_worker(threads: int, options: argparse.Namespace, part: str) -> list[Row
     """Run one worker process at `threads` and collect its rows. A worker that dies
     (a crash in generated code, say) is reported on stderr; its rows so far are kept
     and a FAIL row names the death, so the table still prints and the exit status is 1."""
-    from .bench_worker import ROW_PREFIX
+    from .worker import ROW_PREFIX
     command = [sys.executable, "-m", "propc.bench", "--worker", "--part", part,
                "--threads", str(threads)]
     if options.sizes:
@@ -214,7 +214,7 @@ def run_worker(threads: int, options: argparse.Namespace, part: str) -> list[Row
 
 def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
     """Run the chosen sections: (printed text, raw rows for --json, all ok)."""
-    from .bench_report import failures, format_report
+    from .report import failures, format_report
     threads = parse_threads(options.threads, options.quick)
     sizes = parse_sizes(options.sizes, options.quick)
     texts, raw, ok = [], [], True
@@ -224,37 +224,37 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
               file=sys.stderr, flush=True)
         rows = [row for count in threads for row in run_worker(count, options, "table")]
         apply_peaks(rows)
-        from .bench_cnn import residual_lines
+        from .cnn import residual_lines
         texts.append(format_report(rows) + "\n".join(residual_lines(
             list(cnn_sizes(options.quick)))) + "\n")
         raw += [row.to_dict() for row in rows]
         ok = ok and not failures(rows)
     if options.memory:
-        from .bench_extra import format_memory, memory_rows
+        from .extra import format_memory, memory_rows
         rows = memory_rows(sizes)
         texts.append(format_memory(rows) + "\n")
         raw += rows
         ok = ok and not any("error" in row for row in rows)
     if options.scaling:
-        from .bench_extra import format_scaling
+        from .extra import format_scaling
         rows = [row for count in threads for row in run_worker(count, options, "scaling")]
         texts.append(format_scaling([row for row in rows if row.section == "scaling"]) + "\n")
         raw += [row.to_dict() for row in rows]
         ok = ok and not failures(rows)
     if options.busy:
-        from .bench_extra import format_busy
+        from .extra import format_busy
         with busy_last_core() as core:
             rows = [row for count in threads for row in run_worker(count, options, "busy")]
         texts.append(format_busy([row for row in rows if row.section == "busy"], core) + "\n")
         raw += [row.to_dict() for row in rows]
         ok = ok and not failures(rows)
     if options.compile:
-        from .bench_compile import CASES, format_compile, run_compile_bench
+        from .compile import CASES, format_compile, run_compile_bench
         rows = run_compile_bench(CASES[:2] if options.quick else CASES)
         texts.append(format_compile(rows) + "\n")
         raw += rows
     if options.data_parallel:
-        from .bench_distributed import parse_hosts, run_section
+        from .distributed import parse_hosts, run_section
         text, rows, fine = run_section("medium" if options.quick else "large",
                                        3 if options.quick else 30, parse_hosts(options.hosts),
                                        options.link_gbps, options.link_latency_us)
@@ -262,7 +262,7 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
         raw += rows
         ok = ok and fine
     if options.rnn:
-        from .bench_rnn import format_rnn
+        from .rnn import format_rnn
         rows = [row for count in threads for row in run_worker(count, options, "rnn")]
         texts.append(format_rnn([row for row in rows if row.section == "rnn"]) + "\n")
         raw += [row.to_dict() for row in rows]
@@ -304,6 +304,3 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(raw, handle, indent=1)
     return 0 if ok else 1
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import reference_mlp
-from .bench_common import (LEARNING_RATE, TOLERANCE, MLPSize, check_arrays, check_train_step,
+from .. import reference_mlp
+from .common import (LEARNING_RATE, TOLERANCE, MLPSize, check_arrays, check_train_step,
                            matmul_flops, mlp_flops, random_inputs)
 
 

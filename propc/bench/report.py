@@ -9,7 +9,9 @@ disagreed with NumPy's).
 """
 from __future__ import annotations
 
-from .bench_common import Row, best_peaks
+from ir.table import render
+
+from .common import Row, best_peaks
 
 TABLE_HEADER = ("case", "threads", "impl", "ms", "numpy ms", "ratio", "GFLOP/s", "eff", "check")
 IMPL_ORDER = {"propc": 0, "jax": 1, "torch": 2, "numpy": 3}
@@ -18,18 +20,6 @@ IMPL_ORDER = {"propc": 0, "jax": 1, "torch": 2, "numpy": 3}
 def number(value: float | None, digits: int = 4) -> str:
     """A float with `digits` significant digits, "-" for a missing value."""
     return "-" if value is None else f"{value:.{digits}g}"
-
-
-def render(header: tuple[str, ...], lines: list[tuple[str, ...]], left: set[int]) -> list[str]:
-    """Aligned text columns; the columns in `left` are left-aligned, others right."""
-    everything = [header] + lines
-    widths = [max(len(line[i]) for line in everything) for i in range(len(header))]
-    text = []
-    for line in everything:
-        cells = [cell.ljust(widths[i]) if i in left else cell.rjust(widths[i])
-                 for i, cell in enumerate(line)]
-        text.append("  ".join(cells).rstrip())
-    return text
 
 
 def table_line(row: Row) -> tuple[str, ...]:

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .bench_cases import Case, kernel_cases, mlp_cases
-from .bench_common import (PEAK_MATMUL_N, MLPSize, Row, Timing, interleaved_medians_ms,
+from .cases import Case, kernel_cases, mlp_cases
+from .common import (PEAK_MATMUL_N, MLPSize, Row, Timing, interleaved_medians_ms,
                            matmul_flops, median_ms)
 
 ROW_PREFIX = "BENCHROW "
@@ -74,7 +74,7 @@ def prepare_propc(case: Case, want: Any, threads: int) -> Contender:
 
 def prepare_peer(case: Case, impl: str, prepared: tuple[Callable, Callable], want: Any,
                  threads: int) -> Contender:
-    """Check a peer framework's version of an MLP case (see bench_peers)."""
+    """Check a peer framework's version of an MLP case (see bench/peers.py)."""
     run, to_numpy = prepared
     row = Row("peer", case.name, impl, threads, flops=case.flops)
     try:
@@ -93,9 +93,9 @@ def run_case(case: Case, threads: int, timing: Timing, peers: bool = False) -> l
     contenders = [prepare_propc(case, want, threads)]
     if peers and (case.size is not None or case.section == "cnn"):
         if case.section == "cnn":
-            from .bench_cnn import prepare_cnn_peers as prepare_peers
+            from .cnn import prepare_cnn_peers as prepare_peers
         else:
-            from .bench_peers import prepare_peers
+            from .peers import prepare_peers
         for impl, prepared in prepare_peers(case.args, case.train, threads):
             contenders.append(prepare_peer(case, impl, prepared, want, threads))
     timed = [(row, fn) for row, fn in contenders if fn is not None]
@@ -111,9 +111,9 @@ def run_case(case: Case, threads: int, timing: Timing, peers: bool = False) -> l
 
 def run_table(sizes: list[MLPSize], threads: int, timing: Timing, peers: bool,
               cnn: tuple[str, ...] = ("small", "medium")) -> list[Row]:
-    """The main table at one thread count: MLP steps, CNN steps (propc/bench_cnn.py),
+    """The main table at one thread count: MLP steps, CNN steps (propc/bench/cnn.py),
     kernels and call overhead, between two measurements of the np.matmul peak."""
-    from .bench_cnn import cnn_cases
+    from .cnn import cnn_cases
     rows = [measure_peak(threads, timing)]
     emit(rows[0])
     cases = ([case for size in sizes for case in mlp_cases(size)] + cnn_cases(list(cnn))
