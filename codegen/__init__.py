@@ -24,11 +24,11 @@ intrinsics), `dot.USE_SGEMM` (packed float32 sgemm of matmul.py vs generic loop
 nests) and `matmul_epilogue.USE_EPILOGUES` (bias/activation fused into the sgemm's
 tile store vs separate kernels).
 """
-from .bounds import BoundsCheckError
+from .emit.bounds import BoundsCheckError
 from .errors import CodegenError
-from .memplan import MemoryPlan
+from .plan.memplan import MemoryPlan
 from .registry import LOWERINGS, Lowering
-from .runtime import Executable, compile_graph, compile_graphs, compile_traced
+from .runtime.executable import Executable, compile_graph, compile_graphs, compile_traced
 
 __all__ = ["BoundsCheckError", "CodegenError", "Executable", "LOWERINGS", "Lowering",
            "MemoryPlan", "compile_graph", "compile_graphs", "compile_traced"]

@@ -23,6 +23,8 @@ from typing import Iterator, Mapping
 
 import llvmlite.binding as llvm
 
+from .llvm_init import initialise
+
 HOST = "host"
 _BASE = ("cmov", "cx8", "fxsr", "mmx", "sse", "sse2")
 _V2 = _BASE + ("cx16", "sahf", "popcnt", "sse3", "sse4.1", "sse4.2", "ssse3")
@@ -51,7 +53,6 @@ class Target:
 
     def target_machine(self, *, pic: bool = False, opt: int = 3) -> llvm.TargetMachine:
         """A new LLVM target machine for this CPU (position independent with `pic`)."""
-        from .jit import initialise
         initialise()
         target = llvm.Target.from_default_triple()
         return target.create_target_machine(cpu=self.cpu, features=self.feature_string,

@@ -1,0 +1,238 @@
+"""The on-disk compile cache: native object code of compiled modules, by key.
+
+Where: `$PROPC_CACHE_DIR`, else `$XDG_CACHE_HOME/propc`, else `~/.cache/propc`.
+`PROPC_CACHE=0` switches the disk cache off (nothing is read or written).
+
+What a key covers (`cache_key`): the text the code is compiled from (the graphs'
+text, or a traced graph's text from which the compiler derives the rest), the
+compile options (debug checks, codegen switches, thread count), and
+`compiler_fingerprint()`: llvmlite and LLVM versions, the host triple, CPU name and
+CPU features, and a stamp of the compiler's own source files (the `ir` and
+`codegen` packages: paths, sizes, modification times), so editing the compiler,
+upgrading llvmlite or moving the cache to another CPU never loads stale code.
+(Same idea as the index key of Numba's cache, numba/core/caching.py: source stamp
++ target + versions.) Entries are never evicted: delete the directory to reclaim it.
+
+An entry is one file: a magic line, the SHA-256 of the body, then the body
+(three lengths, JSON metadata, object code, zlib-compressed LLVM IR). A corrupt or
+truncated file fails the checksum and is treated as a miss (the rebuilt entry
+replaces it). Writers write a private temporary file in the same directory and
+`os.replace` it into place, so concurrent processes writing the same entry never
+expose a half-written file: readers see the old file, the new one, or none.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+import struct
+import sys
+import tempfile
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import llvmlite
+import llvmlite.binding as llvm
+
+from ..llvm_init import initialise
+
+log = logging.getLogger("propc.cache")
+
+FORMAT = "v1"
+MAGIC = b"PROPC-CACHE-" + FORMAT.encode() + b"\n"
+_HEADER = struct.Struct("<QQQ")
+_DIGEST_BYTES = 32
+SUFFIX = ".entry"
+
+
+@dataclass
+class CacheStats:
+    """What this process did with the disk cache (tests and `propc bench` read it)."""
+
+    hits: int = 0
+    misses: int = 0
+    stores: int = 0
+    rejected: int = 0      # entries found but corrupt, truncated or unreadable
+    store_failures: int = 0
+
+
+stats = CacheStats()
+_STATS_LOCK = threading.Lock()
+
+
+def _count(name: str) -> None:
+    with _STATS_LOCK:
+        setattr(stats, name, getattr(stats, name) + 1)
+
+
+@dataclass
+class CacheEntry:
+    """One cached module: metadata (JSON values), object code, optimised LLVM IR."""
+
+    meta: dict
+    object_code: bytes
+    llvm_ir_compressed: bytes = b""
+
+    def llvm_ir(self) -> str:
+        """The optimised LLVM IR text ("" when it was not stored)."""
+        if not self.llvm_ir_compressed:
+            return ""
+        return zlib.decompress(self.llvm_ir_compressed).decode()
+
+
+def cache_directory() -> Path | None:
+    """The cache directory, or None when `PROPC_CACHE=0` disables the disk cache."""
+    if os.environ.get("PROPC_CACHE", "1").strip() in ("0", "false", "no", "off"):
+        return None
+    explicit = os.environ.get("PROPC_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "propc"
+
+
+@functools.lru_cache(maxsize=None)
+def source_digest() -> str:
+    """SHA-256 over the compiler's source files (packages `ir` and `codegen`): each
+    file's path, size and modification time, so any edit of the compiler (or a new
+    install of it) gives new keys. Stat, not read: it is paid by every warm start."""
+    import ir
+    digest = hashlib.sha256()
+    for package in (os.path.dirname(ir.__file__), os.path.dirname(__file__)):
+        for path, size, mtime in sorted(_python_files(package)):
+            digest.update(f"{path}\0{size}\0{mtime}\n".encode())
+    return digest.hexdigest()
+
+
+def _python_files(directory: str) -> list[tuple[str, int, int]]:
+    """(path, size, mtime_ns) of the .py files under `directory` (os.scandir: a
+    quarter of the time of Path.rglob, and this runs at every warm start)."""
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir() and not entry.name.startswith((".", "__")):
+                found += _python_files(entry.path)
+            elif entry.name.endswith(".py") and entry.is_file():
+                info = entry.stat()
+                found.append((entry.path, info.st_size, info.st_mtime_ns))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def compiler_fingerprint() -> str:
+    """Everything outside the compiled text that changes the machine code."""
+    initialise()
+    parts = [FORMAT, f"llvmlite {llvmlite.__version__}",
+             f"llvm {'.'.join(map(str, llvm.llvm_version_info))}",
+             llvm.get_default_triple(), llvm.get_host_cpu_name(),
+             llvm.get_host_cpu_features().flatten(),
+             f"python {sys.version_info[0]}.{sys.version_info[1]}", source_digest()]
+    return "\n".join(parts)
+
+
+def cache_key(kind: str, texts: list[str], options: dict) -> str:
+    """Hex SHA-256 naming one entry: its kind, source texts and compile options."""
+    digest = hashlib.sha256()
+    digest.update(compiler_fingerprint().encode())
+    digest.update(b"\0" + kind.encode() + b"\0")
+    digest.update(json.dumps(options, sort_keys=True).encode())
+    for text in texts:
+        digest.update(b"\0%d\0" % len(text))
+        digest.update(text.encode())
+    return digest.hexdigest()
+
+
+def entry_path(key: str) -> Path | None:
+    directory = cache_directory()
+    return None if directory is None else directory / FORMAT / f"{key}{SUFFIX}"
+
+
+def load(key: str) -> CacheEntry | None:
+    """The entry stored under `key`, or None (disabled, absent or invalid)."""
+    path = entry_path(key)
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        _count("misses")
+        return None
+    except OSError as err:
+        log.warning("propc cache: cannot read %s: %s", path, err)
+        _count("rejected")
+        return None
+    entry = decode(data)
+    if entry is None:
+        log.warning("propc cache: %s is corrupt or truncated; it will be rebuilt", path)
+        _count("rejected")
+        return None
+    _count("hits")
+    return entry
+
+
+def store(key: str, entry: CacheEntry) -> bool:
+    """Write `entry` under `key` atomically; False (and a log line) when it cannot."""
+    path = entry_path(key)
+    if path is None:
+        return False
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.",
+                                             suffix=".tmp")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(encode(entry))
+        os.replace(temporary, path)
+        temporary = None
+    except OSError as err:
+        log.warning("propc cache: cannot write %s: %s", path, err)
+        _count("store_failures")
+        return False
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+    _count("stores")
+    return True
+
+
+def encode(entry: CacheEntry) -> bytes:
+    """The bytes of an entry file: magic, checksum of the body, body."""
+    meta = json.dumps(entry.meta, sort_keys=True).encode()
+    body = (_HEADER.pack(len(meta), len(entry.object_code), len(entry.llvm_ir_compressed))
+            + meta + entry.object_code + entry.llvm_ir_compressed)
+    return MAGIC + hashlib.sha256(body).digest() + body
+
+
+def decode(data: bytes) -> CacheEntry | None:
+    """Parse an entry file; None unless magic, checksum and lengths all agree."""
+    start = len(MAGIC) + _DIGEST_BYTES
+    if len(data) < start + _HEADER.size or not data.startswith(MAGIC):
+        return None
+    body = data[start:]
+    if hashlib.sha256(body).digest() != data[len(MAGIC):start]:
+        return None
+    meta_len, object_len, ir_len = _HEADER.unpack_from(body)
+    if _HEADER.size + meta_len + object_len + ir_len != len(body):
+        return None
+    position = _HEADER.size
+    try:
+        decoded = json.loads(body[position:position + meta_len])
+    except ValueError:
+        return None
+    position += meta_len
+    object_code = body[position:position + object_len]
+    compressed = body[position + object_len:]
+    if not isinstance(decoded, dict) or not object_code:
+        return None
+    return CacheEntry(decoded, object_code, compressed)
+
+
+def compress_ir(text: str) -> bytes:
+    """LLVM IR text compressed for an entry (fast level: it is only read on demand)."""
+    return zlib.compress(text.encode(), 1)
