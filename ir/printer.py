@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Graph, Op, Value
+# Graph, Op and Value appear in annotations only (strings here): ir.graph imports this
+# module for Graph.__str__, and importing it back would be a cycle
 from .types import DType
 
 

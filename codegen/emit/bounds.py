@@ -25,10 +25,10 @@ import llvmlite.ir as lir
 from ir.graph import Value
 
 from ..errors import describe
+from ..plan.memplan import ERROR_BYTES
 
 _I64 = lir.IntType(64)
 ERROR_WORDS = 5
-ERROR_BYTES = 64
 _KINDS = {"load": 1, "store": 2}
 _KIND_NAMES = {code: name for name, code in _KINDS.items()}
 

@@ -58,8 +58,7 @@ def emit_entry_points(module: lir.Module, symbol: str, n_arrays: int, team_threa
     run.attributes.add("nounwind")
     kernels = run
     if team_threads > 1:
-        from ..threads.pool import TEAM
-        from ..threads.library import shared_sgemm
+        from ..threads.library import TEAM, shared_sgemm
         kernels = lir.Function(module, run.function_type, f"{symbol}.body")
         kernels.linkage = "internal"
         kernels.attributes.add("nounwind")

@@ -64,6 +64,9 @@ class Step:
 
     exprs: ExprBuilder
     threads: int = 1
+    # a MapStep (one elementwise store per point): the buffer plan
+    # (codegen/plan/memplan.py) may then write it in place of an operand
+    is_map = False
 
     def reads(self) -> set[Value]:
         """Materialized values this step loads."""
@@ -115,6 +118,8 @@ def element_count(sizes: Sequence[int]) -> int:
 
 class MapStep(Step):
     """dest[dest_offset] = node, at every point of the loop space `sizes`."""
+
+    is_map = True
 
     def __init__(self, sizes: Sequence[int], exprs: ExprBuilder, node: Node, dest,
                  dest_offset: Affine, dtype: DType):

@@ -26,7 +26,7 @@ from ir.types import DType
 from ..emit.bounds import check_access, check_span
 from ..emit.direct import all_of, buffered_operands, flat, window_position
 from ..emit.llvmtypes import F32, I32, I64, PTR, index
-from .matmul_parallel import block_scratch_bytes, threaded_workspace_bytes
+from ..threads.sgemm import block_scratch_bytes, threaded_workspace_bytes
 from ..threads.host import regions_are_cheap, thread_count
 from .matmul_ir import declare
 from .sgemm_step import SPINNING_MIN_FLOPS, THREADED_MIN_FLOPS

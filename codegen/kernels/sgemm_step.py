@@ -145,14 +145,14 @@ class SgemmStep(Step):
     def scratch_stride(self) -> int:
         """Bytes of packing scratch per thread (64-byte aligned): for the largest
         block of C one thread computes (codegen/matmul_parallel.py)."""
-        from .matmul_parallel import block_scratch_bytes
+        from ..threads.sgemm import block_scratch_bytes
         s = self.shape
         return block_scratch_bytes(s.m, s.n, s.k, self.threads)
 
     def workspace_bytes(self) -> int:
         """The kernel's workspace: one scratch stride per thread (the threaded call),
         or the whole product's scratch (one call; batched calls reuse it in turn)."""
-        from .matmul_parallel import threaded_workspace_bytes
+        from ..threads.sgemm import threaded_workspace_bytes
         s = self.shape
         return threaded_workspace_bytes(s.m, s.n, s.k, self.threads)
 

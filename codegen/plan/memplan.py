@@ -14,17 +14,18 @@ reused:
 - kernel workspaces (sgemm packing panels) live only while their kernel runs;
   the plan reports how much of the peak they account for (`MemoryPlan.workspace`).
 In debug mode the arena also holds the bounds checks' error record
-(codegen/bounds.py).
+(codegen/emit/bounds.py, `ERROR_BYTES` here). The kernels it places are
+codegen/emit/steps.py's KernelPlans; the plan reads only their fields.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
 from .affine import flat_offset, identity_access
-from ..emit.bounds import ERROR_BYTES
-from ..emit.steps import KernelPlan, MapStep
 
 ALIGN = 64
+# the bounds checks' error record slot (codegen/emit/bounds.py writes it)
+ERROR_BYTES = 64
 
 
 def align_up(nbytes: int, alignment: int = ALIGN) -> int:
@@ -168,7 +169,7 @@ def _rewritable(kernel: KernelPlan, homes: dict) -> bool:
     if home is None or home.kind != "scratch" or kernel.workspace or len(kernel.steps) != 1:
         return False
     step = kernel.steps[0]
-    if not isinstance(step, MapStep) or step.dest is not dest:
+    if not step.is_map or step.dest is not dest:
         return False
     rank = len(dest.shape)
     return (step.plan.original_rank == rank

@@ -36,6 +36,7 @@ from .export_abi import emit_pass, emit_queries
 from .jit import _COMPILE_LOCK, optimise, parse_and_verify
 from ..emit.lowering import lower_graph
 from ..threads.host import load_gomp
+from ..threads.library import define_exported_library, load_library
 from ..target import Target, targeting
 
 
@@ -97,7 +98,7 @@ def build_object(name: str, passes: list[ExportPass], target: Target) -> Exporte
     module = lir.Module(name=f"{name}_export")
     chosen = dataclasses.replace(target, threads=threads)
     with targeting(chosen):
-        _define_library(module, threads)
+        define_exported_library(module, threads)
         exported = [_lower_pass(module, name, item) for item in passes]
     workspace = max(item.workspace_bytes for item in exported)
     digest = ir_hash([item.graph for item in passes])
@@ -110,35 +111,7 @@ def _load_process_library() -> None:
     """Load the JIT's shared sgemm before switching targets: lowering declares its
     symbols with the types it publishes, and the library itself must be compiled
     for this machine, never under an export's target."""
-    from ..threads.library import load_library
     load_library()
-
-
-def _define_library(module: lir.Module, threads: int) -> None:
-    """Define what graph kernels call under the symbols they call it by: the single
-    and batched sgemm, and with threads the region function and threaded sgemm
-    (libgomp teams: exported code has no thread pool)."""
-    from ..kernels.matmul import emit_sgemm, emit_sgemm_batched, host_config
-    from ..kernels.matmul_parallel import emit_sgemm_parallel
-    from ..threads.host import PARALLEL
-    from ..threads.region import emit_parallel
-    from ..threads.library import BATCHED, SINGLE, THREADED
-    single = emit_sgemm(module, SINGLE, callback=True)
-    emit_sgemm_batched(module, BATCHED, sgemm_name=SINGLE)
-    if threads > 1:
-        region = _alias(module, PARALLEL, emit_parallel(module, gomp=True))
-        emit_sgemm_parallel(module, THREADED, single, region, host_config(), gomp=True)
-
-
-def _alias(module: lir.Module, symbol: str, target: lir.Function) -> lir.Function:
-    """`symbol`, a function that calls `target` with its own arguments (inlined)."""
-    fn = lir.Function(module, target.function_type, symbol)
-    fn.attributes.add("nounwind")
-    fn.attributes.add("alwaysinline")
-    builder = lir.IRBuilder(fn.append_basic_block("entry"))
-    builder.call(target, fn.args)
-    builder.ret_void()
-    return fn
 
 
 def _lower_pass(module: lir.Module, prefix: str, item: ExportPass) -> ExportedPass:

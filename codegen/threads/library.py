@@ -20,7 +20,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from ..kernels.matmul import emit_sgemm, emit_sgemm_batched, host_config
-from ..kernels.matmul_parallel import emit_sgemm_parallel
+from .sgemm import emit_sgemm_parallel
 from ..runtime.jit import load_shared_library
 from .host import PARALLEL, load_gomp
 from .pool import TEAM, emit_awake_count, emit_team, wait_until_asleep
@@ -92,5 +92,28 @@ def _build_library(gomp: bool) -> tuple[lir.Module, dict[str, lir.Function]]:
                      SERIAL_AFTER_FORK: serial, TEAM: team, POOL_AWAKE: awake}
 
 
-__all__ = ["BATCHED", "POOL_AWAKE", "SERIAL_AFTER_FORK", "SINGLE", "THREADED", "load_library",
+
+def define_exported_library(module: lir.Module, threads: int) -> None:
+    """Define, in an exported module, what its graph kernels call under the symbols
+    they call it by: the single and batched sgemm, and with threads the region
+    function and threaded sgemm (libgomp teams: exported code has no thread pool)."""
+    single = emit_sgemm(module, SINGLE, callback=True)
+    emit_sgemm_batched(module, BATCHED, sgemm_name=SINGLE)
+    if threads > 1:
+        region = _alias(module, PARALLEL, emit_parallel(module, gomp=True))
+        emit_sgemm_parallel(module, THREADED, single, region, host_config(), gomp=True)
+
+
+def _alias(module: lir.Module, symbol: str, target: lir.Function) -> lir.Function:
+    """`symbol`, a function that calls `target` with its own arguments (inlined)."""
+    fn = lir.Function(module, target.function_type, symbol)
+    fn.attributes.add("nounwind")
+    fn.attributes.add("alwaysinline")
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    builder.call(target, fn.args)
+    builder.ret_void()
+    return fn
+
+
+__all__ = ["BATCHED", "POOL_AWAKE", "SERIAL_AFTER_FORK", "SINGLE", "TEAM", "THREADED", "define_exported_library", "load_library",
            "shared_sgemm"]

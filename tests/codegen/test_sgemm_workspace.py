@@ -20,7 +20,7 @@ import codegen
 from codegen.threads import host as parallel
 from codegen.runtime.jit import JitModule
 from codegen.kernels.matmul import host_config, sgemm_scratch_bytes
-from codegen.kernels.matmul_parallel import block_scratch_bytes, largest_share
+from codegen.threads.sgemm import block_scratch_bytes, largest_share
 from codegen.kernels.sgemm_step import THREADED_MIN_FLOPS
 from codegen.threads.library import THREADED, load_library
 from ir import Builder, DType, TensorType, interpret

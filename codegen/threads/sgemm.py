@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import llvmlite.ir as lir
 
-from .matmul import (CALLBACK_ARGS, SCRATCH_ALIGN, SGEMM_ARGS, host_config, round_up,
+from ..kernels.matmul import (CALLBACK_ARGS, SCRATCH_ALIGN, SGEMM_ARGS, host_config, round_up,
                      sgemm_scratch_bytes)
-from .matmul_ir import I64, PTR, SgemmConfig, float_at, i64
-from ..threads.host import split_range
-from ..threads.region import take_serial_turn
+from ..kernels.matmul_ir import I64, PTR, SgemmConfig, float_at, i64
+from .host import split_range
+from .region import take_serial_turn
 
 PARALLEL_SGEMM_ARGS = ["threads", "scratch_stride"] + SGEMM_ARGS + CALLBACK_ARGS
 
