@@ -2,11 +2,11 @@
 cache's compiler fingerprint and the export targets all need it first)."""
 from __future__ import annotations
 
-import threading
-
 import llvmlite.binding as llvm
 
-_INIT_LOCK = threading.Lock()
+from .forksafe import ForkSafeLock
+
+_INIT_LOCK = ForkSafeLock()
 _INITIALISED = False
 
 

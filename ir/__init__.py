@@ -14,6 +14,7 @@ from .parser import parse  # noqa: E402
 from .verify import verify  # noqa: E402
 from .interpret import interpret  # noqa: E402
 from . import interpret_window  # noqa: E402,F401  (fills IMPLS for the window/index ops)
+from . import control_flow  # noqa: E402,F401  (scan, cond, while_loop: region ops)
 
 __all__ = [
     "Builder", "CustomVJP", "DType", "Graph", "IRError", "InterpretError", "Op", "PRIMITIVES",

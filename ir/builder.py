@@ -18,7 +18,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .graph import Graph, Op, SourceLoc, Value
+from .graph import Graph, Op, SourceLoc, Value, bind_results
 from .ops import PRIMITIVES, get_primitive, normalize_attrs
 from .types import DType, TensorType
 
@@ -55,13 +55,16 @@ class Builder:
 
     def emit(self, prim: str, *operands: Value, loc: SourceLoc | None = None,
              **attrs: Any) -> Value:
-        """Append one op; raises TypeRuleError if its operands or attributes don't fit."""
+        """Append one op; raises TypeRuleError if its operands or attributes don't fit.
+
+        Returns the result Value, or the tuple of result Values for an op whose rule
+        gives several types (control flow)."""
         definition = get_primitive(prim)
         attrs = normalize_attrs(definition, attrs)
         result_type = definition.result_type([v.type for v in operands], attrs)
         op = Op(prim, operands, attrs, result_type, loc if loc is not None else self.loc)
         self.graph.ops.append(op)
-        return op.result
+        return op.results if isinstance(result_type, tuple) else op.result
 
     def __getattr__(self, name: str):
         if name in PRIMITIVES:
@@ -88,7 +91,7 @@ class Builder:
             mapping[formal] = actual
         for op in graph.ops:
             new_operands = [mapping[v] for v in op.operands]
-            mapping[op.result] = self.emit(op.prim, *new_operands, loc=op.loc, **op.attrs)
+            bind_results(mapping, op, self.emit(op.prim, *new_operands, loc=op.loc, **op.attrs))
         self.graph.custom_vjps.extend(region.remap(mapping) for region in graph.custom_vjps)
         return [mapping[v] for v in graph.outputs]
 

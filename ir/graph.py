@@ -54,30 +54,62 @@ class Value:
 
 
 class Op:
-    """One primitive application with a single result.
+    """One primitive application.
 
     `attrs` maps attribute names to plain values: int, float, bool, DType, tuples
-    of ints, or (for `constant`) a NumPy array.
+    of ints, (for `constant`) a NumPy array, or (for control flow) a nested `Graph`
+    (a region: a loop body or a branch). Every primitive but the control-flow ops
+    has a single result; `results` holds all of them and `result` is the first.
     """
 
-    __slots__ = ("prim", "operands", "attrs", "result", "loc")
+    __slots__ = ("prim", "operands", "attrs", "results", "loc")
 
     def __init__(self, prim: str, operands: Iterable[Value], attrs: dict[str, Any],
-                 result_type: TensorType, loc: SourceLoc | None = None):
+                 result_type: "TensorType | tuple[TensorType, ...]",
+                 loc: SourceLoc | None = None):
         self.prim = prim
         self.operands = tuple(operands)
         self.attrs = dict(attrs)
-        self.result = Value(result_type, self)
+        types = result_type if isinstance(result_type, tuple) else (result_type,)
+        self.results = tuple(Value(t, self) for t in types)
         self.loc = loc
+
+    @property
+    def result(self) -> Value:
+        """The first (for all but control-flow ops, the only) result."""
+        return self.results[0]
+
+    @property
+    def result_types(self) -> tuple[TensorType, ...]:
+        return tuple(v.type for v in self.results)
+
+    def regions(self) -> list[tuple[str, "Graph"]]:
+        """The nested graphs among the attributes, by attribute name (sorted)."""
+        return [(name, self.attrs[name]) for name in sorted(self.attrs)
+                if isinstance(self.attrs[name], Graph)]
 
     def __repr__(self) -> str:
         return f"<Op {self.prim} -> {self.result.type}>"
+
+
+def as_results(emitted: "Value | tuple[Value, ...]") -> tuple[Value, ...]:
+    """What `Builder.emit` returned, as a tuple of result values."""
+    return emitted if isinstance(emitted, tuple) else (emitted,)
+
+
+def bind_results(mapping: dict[Value, Value], op: Op,
+                 emitted: "Value | tuple[Value, ...]") -> None:
+    """Map each result of `op` to the matching value of a copy's `emitted` results."""
+    for old, new in zip(op.results, as_results(emitted)):
+        mapping[old] = new
 
 
 def attr_key(value: Any) -> Any:
     """A hashable, comparable form of an attribute value (arrays become bytes)."""
     if isinstance(value, np.ndarray):
         return ("array", str(value.dtype), value.shape, value.tobytes())
+    if isinstance(value, Graph):
+        return ("graph", value.structure())
     if isinstance(value, float) and value != value:
         return ("nan",)
     if isinstance(value, (list, tuple)):
@@ -150,7 +182,8 @@ class Graph:
         for v in self.inputs:
             numbers.setdefault(v, len(numbers))
         for op in self.ops:
-            numbers.setdefault(op.result, len(numbers))
+            for result in op.results:
+                numbers.setdefault(result, len(numbers))
         return numbers
 
     def users(self) -> dict[Value, list[Op]]:
@@ -173,7 +206,7 @@ class Graph:
             tuple(v.type for v in self.inputs),
             tuple(
                 (op.prim, tuple(num(v) for v in op.operands), attrs_key(op.attrs),
-                 op.result.type, op.loc)
+                 op.result_types, op.loc)
                 for op in self.ops
             ),
             tuple(num(v) for v in self.outputs),

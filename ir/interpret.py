@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import InterpretError
-from .graph import Graph, Value
+from .graph import Graph, Op, Value
 from .types import DType
 
 Impl = Callable[..., np.ndarray]
@@ -212,13 +212,27 @@ def _iota(attrs):
 
 def run_op(prim: str, attrs: dict[str, Any], operands: list[np.ndarray],
            result_dtype: DType) -> np.ndarray:
-    """Apply one primitive to arrays; the result has exactly `result_dtype`."""
+    """Apply one primitive to arrays; the result has exactly `result_dtype` (for a
+    control-flow op, which has several results, this is its first result)."""
     impl = IMPLS.get(prim)
     if impl is None:
         raise InterpretError(f"no interpreter rule for primitive {prim!r}")
     with np.errstate(all="ignore"):
         result = impl(attrs, *operands)
+    if isinstance(result, list):
+        result = result[0]
     return np.asarray(result, dtype=result_dtype.numpy)
+
+
+def run_multi(op: Op, operands: list[np.ndarray]) -> list[np.ndarray]:
+    """Apply a control-flow op (several results); each result gets its exact type."""
+    impl = IMPLS.get(op.prim)
+    if impl is None:
+        raise InterpretError(f"no interpreter rule for primitive {op.prim!r}")
+    with np.errstate(all="ignore"):
+        arrays = impl(op.attrs, *operands)
+    return [np.asarray(a, dtype=v.dtype.numpy).reshape(v.shape)
+            for a, v in zip(arrays, op.results)]
 
 
 def _check_input(graph: Graph, index: int, value: Value, array: Any) -> np.ndarray:
@@ -254,5 +268,8 @@ def interpret_values(graph: Graph, *arrays: Any) -> dict[Value, np.ndarray]:
             operands = [env[v] for v in op.operands]
         except KeyError:
             raise InterpretError(f"{op.prim}: operand used before it is defined") from None
-        env[op.result] = run_op(op.prim, op.attrs, operands, op.result.dtype)
+        if op.regions():
+            env.update(zip(op.results, run_multi(op, operands)))
+        else:
+            env[op.result] = run_op(op.prim, op.attrs, operands, op.result.dtype)
     return env

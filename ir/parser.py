@@ -35,12 +35,20 @@ def parse(text: str) -> Graph:
     """Read one graph from the text `ir.print_graph` writes; raises ParseError."""
     if not isinstance(text, str):
         raise ParseError(f"expected IR text as a str, got {type(text).__name__}", 1, 1)
-    reader = _GraphReader()
+    readers = [_GraphReader()]         # the graph being read, then nested regions
     lines = text.split("\n")
     for number, raw in enumerate(lines, start=1):
         tokens, comment = tokenize_line(raw.rstrip("\r"), number)
-        reader.read_line(Cursor(tokens, number), comment)
-    return reader.finish(len(lines), len(lines[-1]) + 1)
+        cursor = Cursor(tokens, number)
+        if readers[-1].pending is not None and not cursor.at_end():
+            readers.append(_GraphReader(readers[-1].pending.next_region()))
+        readers[-1].read_line(cursor, comment)
+        if readers[-1].state == "done" and len(readers) > 1:
+            region = readers.pop()
+            readers[-1].attach_region(region.builder.build(), cursor)
+    if len(readers) > 1:
+        raise ParseError("missing `}` at the end of a region", len(lines), len(lines[-1]) + 1)
+    return readers[0].finish(len(lines), len(lines[-1]) + 1)
 
 
 def parse_loc(comment: str | None) -> SourceLoc | None:
@@ -54,10 +62,29 @@ def parse_loc(comment: str | None) -> SourceLoc | None:
     return SourceLoc(file.strip(), int(line))
 
 
-class _GraphReader:
-    """State while reading a graph line by line: header, body, then done."""
+class _PendingOp:
+    """A control-flow op whose line is read, waiting for its regions (the nested
+    graphs printed below it, one per graph attribute, in attribute-name order)."""
 
-    def __init__(self):
+    def __init__(self, prim: Primitive, prim_token: Token, results: list[Token],
+                 operands: list[Value], attrs: dict[str, Any], result_types: list[TensorType],
+                 loc: SourceLoc | None):
+        self.prim, self.prim_token, self.results = prim, prim_token, results
+        self.operands, self.attrs, self.result_types, self.loc = operands, attrs, result_types, loc
+        self.missing = sorted(name for name, kind in prim.attrs.items() if kind == "graph")
+
+    def next_region(self) -> str:
+        return self.missing[0]
+
+
+class _GraphReader:
+    """State while reading a graph line by line: header, body, then done.
+
+    region: for a nested graph, the attribute name its header must carry."""
+
+    def __init__(self, region: str | None = None):
+        self.region = region
+        self.pending: _PendingOp | None = None
         self.builder: Builder | None = None
         self.state = "header"
         self.section = "inputs"   # then "ops", then "outputs"
@@ -80,6 +107,8 @@ class _GraphReader:
     def read_header(self, cursor: Cursor) -> None:
         cursor.expect("name", "graph", "`graph @name {`")
         name = cursor.expect("global", None, "a graph name `@name`")
+        if self.region is not None and name.text[1:] != self.region:
+            raise cursor.error(name, f"expected region `graph @{self.region} {{` here")
         cursor.expect("punct", "{", "`{` after the graph name")
         cursor.expect_end()
         self.builder = Builder(name.text[1:])
@@ -163,9 +192,7 @@ class _GraphReader:
         if self.section == "outputs":
             raise cursor.error(cursor.peek(), "ops must come before the outputs")
         self.section = "ops"
-        result = cursor.next()
-        self.check_new(cursor, result)
-        cursor.expect("punct", "=", "`=` after the result name")
+        results = self.read_result_names(cursor)
         prim_token = cursor.expect("name", None, "a primitive name")
         prim = PRIMITIVES.get(prim_token.text)
         if prim is None:
@@ -174,17 +201,55 @@ class _GraphReader:
         raw_attrs = read_attrs(cursor)
         cursor.expect("punct", ":", "`:` before the result type")
         type_token = cursor.peek()
-        result_type = read_type(cursor)
+        result_types = [read_type(cursor)]
+        while cursor.peek().is_punct(","):
+            cursor.next()
+            result_types.append(read_type(cursor))
         cursor.expect_end()
-        attrs = convert_attrs(cursor, prim, prim_token, raw_attrs, result_type)
+        if len(result_types) != len(results):
+            raise cursor.error(type_token, f"{len(results)} result name(s) but "
+                                           f"{len(result_types)} result type(s)")
+        attrs = convert_attrs(cursor, prim, prim_token, raw_attrs, result_types[0])
+        pending = _PendingOp(prim, prim_token, results, operands, attrs, result_types, loc)
+        if pending.missing:
+            self.pending = pending
+        else:
+            self.emit_pending(cursor, pending, type_token)
+
+    def read_result_names(self, cursor: Cursor) -> list[Token]:
+        """`%3 =` or, for a control-flow op, `%3, %4 =`."""
+        results = [cursor.next()]
+        self.check_new(cursor, results[0])
+        while cursor.peek().is_punct(","):
+            cursor.next()
+            results.append(cursor.expect("value", None, "a result name `%N` after `,`"))
+            self.check_new(cursor, results[-1])
+        cursor.expect("punct", "=", "`=` after the result name")
+        return results
+
+    def attach_region(self, region: Graph, cursor: Cursor) -> None:
+        """A region of the pending op is read; emit the op once all of them are."""
+        pending = self.pending
+        pending.attrs[pending.missing.pop(0)] = region
+        if not pending.missing:
+            self.pending = None
+            self.emit_pending(cursor, pending, pending.prim_token)
+
+    def emit_pending(self, cursor: Cursor, pending: _PendingOp, type_token: Token) -> None:
         try:
-            value = self.builder.emit(prim.name, *operands, loc=loc, **attrs)
+            emitted = self.builder.emit(pending.prim.name, *pending.operands, loc=pending.loc,
+                                        **pending.attrs)
         except _BUILDER_ERRORS as err:
-            raise cursor.error(prim_token, str(err)) from None
-        if value.type != result_type:
-            raise cursor.error(type_token, f"annotated type {result_type} differs from "
-                                           f"{value.type}, the type {prim.name} gives")
-        self.values[result.text] = (value, cursor.line)
+            raise cursor.error(pending.prim_token, str(err)) from None
+        values = emitted if isinstance(emitted, tuple) else (emitted,)
+        given = tuple(v.type for v in values)
+        if given != tuple(pending.result_types) or len(values) != len(pending.results):
+            shown = ", ".join(str(t) for t in pending.result_types)
+            raise cursor.error(type_token, f"annotated type {shown} differs from "
+                                           f"{', '.join(str(t) for t in given)}, the type "
+                                           f"{pending.prim.name} gives")
+        for name, value in zip(pending.results, values):
+            self.values[name.text] = (value, cursor.line)
 
     def read_operands(self, cursor: Cursor) -> list[Value]:
         operands: list[Value] = []
@@ -291,7 +356,8 @@ def convert_attrs(cursor: Cursor, prim: Primitive, prim_token: Token,
         if name.text in attrs:
             raise cursor.error(name, f"attribute {name.text!r} given twice")
         attrs[name.text] = convert_attr(cursor, prim.name, name.text, kind, raw, result_type)
-    missing = [name for name in prim.attrs if name not in attrs]
+    missing = [name for name, kind in prim.attrs.items()
+               if name not in attrs and kind != "graph"]
     if missing:
         raise cursor.error(prim_token, f"{prim.name} needs attribute(s) {', '.join(missing)}")
     return attrs
@@ -324,6 +390,9 @@ def convert_attr(cursor: Cursor, prim: str, name: str, kind: str, raw: RawAttr,
         return tuple(scalar_value(cursor, item, "int", where) for item in raw.items)
     if kind == "array":
         return array_value(cursor, raw, result_type, where)
+    if kind == "graph":
+        raise cursor.error(raw.token, f"{where} is a region: it is written as a nested "
+                                      "`graph @name {` block below the op, not in braces")
     if raw.items is not None:
         raise cursor.error(raw.token, f"{where} expects {_KIND_WORDS[kind]}, found a list")
     return scalar_value(cursor, raw, kind, where)

@@ -14,7 +14,10 @@ import numpy as np
 from .errors import TypeRuleError
 from .types import DType, TensorType
 
-ShapeRule = Callable[[str, list[TensorType], dict[str, Any]], TensorType]
+# A rule returns one TensorType, or a tuple of them for an op with several results
+# (the control-flow ops of ir/control_flow.py).
+ShapeRule = Callable[[str, list[TensorType], dict[str, Any]],
+                     "TensorType | tuple[TensorType, ...]"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,11 @@ def normalize_attr(kind: str, value: Any) -> Any:
         if not isinstance(value, (tuple, list)):
             raise TypeError(f"expected a list of ints, got {value!r}")
         return tuple(normalize_attr("int", v) for v in value)
+    if kind == "graph":
+        from .graph import Graph
+        if not isinstance(value, Graph):
+            raise TypeError(f"expected an ir.Graph (a region), got {type(value).__name__}")
+        return value
     if kind == "array":
         if not isinstance(value, np.ndarray):
             raise TypeError(f"expected a NumPy array, got {type(value).__name__}")

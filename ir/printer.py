@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-# Graph, Op and Value appear in annotations only (strings here): ir.graph imports this
-# module for Graph.__str__, and importing it back would be a cycle
+from .graph import Graph, Op, Value
 from .types import DType
 
 
@@ -58,18 +57,22 @@ def format_attr(value: Any) -> str:
 
 
 def format_op(op: Op, names: dict[Value, str]) -> str:
-    text = f"{names[op.result]} = {op.prim}"
+    """The op's line; regions (nested graphs) are not on it but on the lines below."""
+    text = ", ".join(names.get(v, "%?") for v in op.results) + f" = {op.prim}"
     if op.operands:
         text += " " + ", ".join(names.get(v, "%?") for v in op.operands)
-    if op.attrs:
-        text += " {" + ", ".join(f"{k}={format_attr(op.attrs[k])}" for k in sorted(op.attrs)) + "}"
-    text += f" : {op.result.type}"
+    plain = [k for k in sorted(op.attrs) if not isinstance(op.attrs[k], Graph)]
+    if plain:
+        text += " {" + ", ".join(f"{k}={format_attr(op.attrs[k])}" for k in plain) + "}"
+    text += " : " + ", ".join(str(v.type) for v in op.results)
     if op.loc is not None:
         text += f"  # {op.loc}"
     return text
 
 
 def print_graph(graph: Graph) -> str:
+    """The text form; a control-flow op's regions follow its line, each printed as
+    its own graph (values numbered from %0 again) and indented one level more."""
     names = {v: f"%{i}" for v, i in graph.value_numbers().items()}
     lines = [f"graph @{graph.name} {{"]
     for i, v in enumerate(graph.inputs):
@@ -77,6 +80,8 @@ def print_graph(graph: Graph) -> str:
         lines.append(f"  input {names[v]} : {v.type}{mark}")
     for op in graph.ops:
         lines.append("  " + format_op(op, names))
+        for _, region in op.regions():
+            lines.extend("    " + line for line in print_graph(region).split("\n"))
     first_residual = len(graph.outputs) - graph.residual_outputs
     for i, v in enumerate(graph.outputs):
         line = f"  output {names.get(v, '%?')} : {v.type}"

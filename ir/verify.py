@@ -52,7 +52,7 @@ def _check_containers(graph: Graph) -> None:
 def _value_names(graph: Graph) -> dict[int, str]:
     """`%N` per value object id, numbered the way the printer numbers them."""
     names: dict[int, str] = {}
-    results = [op.result for op in graph.ops if isinstance(op, Op)]
+    results = [v for op in graph.ops if isinstance(op, Op) for v in _results(op)]
     for value in list(graph.inputs) + results:
         names.setdefault(id(value), f"%{len(names)}")
     return names
@@ -117,16 +117,40 @@ def _check_op(index: int, op: Any, defined: set[int], names: dict[int, str]) -> 
                               "it is defined (not an input or an earlier op's result)")
     _check_result(where, op, defined)
     _check_type(where, prim, op)
-    defined.add(id(op.result))
+    for name, region in op.regions():
+        _check_region(where, name, region)
+    for result in op.results:
+        defined.add(id(result))
+
+
+def _results(op: Op) -> tuple:
+    results = getattr(op, "results", ())
+    return results if isinstance(results, tuple) else ()
 
 
 def _check_result(where: str, op: Op, defined: set[int]) -> None:
-    _check_value(op.result, f"{where}: result")
-    if op.result.producer is not op:
-        raise VerifyError(f"{where}: its result's producer is not this op "
-                          f"but {op.result.producer!r}")
-    if id(op.result) in defined:
-        raise VerifyError(f"{where}: its result is already defined earlier in the graph")
+    results = _results(op)
+    if not results:
+        raise VerifyError(f"{where}: an op needs a tuple of at least one result")
+    for position, result in enumerate(results):
+        _check_value(result, f"{where}: result {position}")
+        if result.producer is not op:
+            raise VerifyError(f"{where}: its result's producer is not this op "
+                              f"but {result.producer!r}")
+        if id(result) in defined:
+            raise VerifyError(f"{where}: its result is already defined earlier in the graph")
+
+
+def _check_region(where: str, name: str, region: Graph) -> None:
+    """A nested graph is verified on its own (it reads only its own inputs) and is
+    printed as `graph @<attribute name> {`, so its name must be the attribute's."""
+    if region.name != name:
+        raise VerifyError(f"{where}: region {name} is named @{region.name}; a region "
+                          "must be named after its attribute")
+    try:
+        verify(region)
+    except VerifyError as err:
+        raise VerifyError(f"{where}: in region {name}: {err}") from None
 
 
 def _check_type(where: str, prim, op: Op) -> None:
@@ -137,8 +161,11 @@ def _check_type(where: str, prim, op: Op) -> None:
         raise VerifyError(f"{where}: {err.detail}") from None
     except _RULE_ERRORS as err:
         raise VerifyError(f"{where}: malformed op ({type(err).__name__}: {err})") from None
-    if expected != op.result.type:
-        raise VerifyError(f"{where}: result type is {op.result.type} but {op.prim} of "
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    if expected != op.result_types:
+        shown = ", ".join(str(t) for t in op.result_types)
+        expected = ", ".join(str(t) for t in expected)
+        raise VerifyError(f"{where}: result type is {shown} but {op.prim} of "
                           f"{', '.join(str(v.type) for v in op.operands) or 'no operands'} "
                           f"gives {expected}")
 

@@ -2,7 +2,7 @@
 
     propc bench [--quick] [--threads 1,2] [--sizes small,medium,large] [--json FILE]
                 [--no-peers] [--table] [--memory] [--scaling] [--busy] [--compile]
-                [--data-parallel]
+                [--data-parallel] [--rnn]
 
 The main table times the tanh-MLP + softmax-cross-entropy + SGD train step and its
 inference at three sizes, matmuls at the MLP's shapes (with the backward pass's
@@ -74,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link-latency-us", type=float, default=20.0,
                    help="--data-parallel: latency per message of the estimate (default 20 µs)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--part", choices=["table", "scaling", "busy"], default="table",
+    p.add_argument("--rnn", action="store_true",
+                   help="the tanh RNN train step at T = 16, 64, 256: propc scan, propc "
+                        "unrolled, NumPy BPTT, JAX lax.scan (when importable)")
+    p.add_argument("--part", choices=["table", "scaling", "busy", "rnn"], default="table",
                    help=argparse.SUPPRESS)
     return p
 
@@ -117,6 +120,10 @@ def worker_main(options: argparse.Namespace) -> int:
     if options.part == "busy":
         from .bench_extra import run_busy
         run_busy(sizes, threads, timing)
+        return 0
+    if options.part == "rnn":
+        from .bench_rnn import run_rnn
+        run_rnn(threads, timing, options.quick)
         return 0
     run_table(sizes, threads, timing, peers=not options.no_peers, cnn=cnn_sizes(options.quick))
     return 0
@@ -211,7 +218,7 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
     threads = parse_threads(options.threads, options.quick)
     sizes = parse_sizes(options.sizes, options.quick)
     texts, raw, ok = [], [], True
-    if options.table or not (options.memory or options.scaling or options.busy
+    if options.table or not (options.memory or options.scaling or options.busy or options.rnn
                              or options.compile or options.data_parallel):
         print(f"propc bench: running at {', '.join(map(str, threads))} thread(s)...",
               file=sys.stderr, flush=True)
@@ -254,6 +261,12 @@ def run_sections(options: argparse.Namespace) -> tuple[str, list[dict], bool]:
         texts.append(text)
         raw += rows
         ok = ok and fine
+    if options.rnn:
+        from .bench_rnn import format_rnn
+        rows = [row for count in threads for row in run_worker(count, options, "rnn")]
+        texts.append(format_rnn([row for row in rows if row.section == "rnn"]) + "\n")
+        raw += [row.to_dict() for row in rows]
+        ok = ok and not failures(rows)
     return "\n".join(texts), raw, ok
 
 

@@ -183,12 +183,21 @@ def _run(writer: _Writer, leaves: list[str], parts) -> list[str]:
 
 
 def _build_node(writer: _Writer, tree: TreeDef, outputs) -> str:
-    """A Python expression rebuilding an output tree from the output names."""
+    """A Python expression rebuilding an output tree from the output names. Each
+    inner container is first bound to a local of its own, so the expression never
+    nests brackets by the tree's depth (Python refuses 200 nested parentheses)."""
     if tree.kind == LEAF:
         return next(outputs)
     if tree.kind == NONE:
         return "None"
-    items = [_build_node(writer, child, outputs) for child in tree.children]
+    items = []
+    for child in tree.children:
+        item = _build_node(writer, child, outputs)
+        if child.kind not in (LEAF, NONE):
+            local = writer.fresh("b")
+            writer.line(f"{local} = {item}")
+            item = local
+        items.append(item)
     if tree.kind == LIST:
         return "[" + ", ".join(items) + "]"
     if tree.kind == DICT:

@@ -10,25 +10,31 @@ signature of plain arrays and Python numbers has run, a caller generated for it
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
+import pickle
+import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 import codegen
 import ir
+from codegen.forksafe import ForkSafeLock
 from ir.passes.simplify import simplify
 
 from .arguments import ArgumentSplitter, CallKey, argument_paths
 from .callpath import MISS, NUMPY_SCALARS, specialise
+from .recompiles import LRUCache, warn_if_mixed_precision, warn_recompile
 from .costs import StepCost, step_cost
-from .errors import api_boundary
+from .errors import TraceError, api_boundary
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .signature import LeafSpec, leaf_spec, runtime_array
-from .tracing import Tensor, Traced, bind, trace_to_graph
+from .tracing import Tensor, Traced, bind, current_trace, trace_to_graph
 
 log = logging.getLogger("propc.compile")
 
@@ -80,6 +86,7 @@ class _Entry:
         self.traced = traced
         self._graph: ir.Graph | None = None
         self.executable: Any = None  # codegen.Executable, built on first use
+        self.bound_keys: list[tuple] = []  # its keys in Compiled._bound (forgotten with it)
 
     @property
     def graph(self) -> ir.Graph:
@@ -165,6 +172,16 @@ def _describe_change(old: tuple, new: tuple, paths: list[str]) -> str:
     return "signature changed"
 
 
+def _describe_call_key(key: CallKey) -> str:
+    """A new static key in words: the static values and keyword names it has now."""
+    values = [f"args[{i}]={value!r}" for i, (_, value) in key.static_positions]
+    values += [f"{name}={value!r}" for name, (_, value) in key.static_names]
+    text = f"static arguments are now {', '.join(values)}" if values else "a new call layout"
+    if key.dynamic_names:
+        text += f" (keyword arguments {', '.join(key.dynamic_names)})"
+    return text
+
+
 def _quick_key(leaves: list) -> tuple | None:
     """A cheap signature of plain leaves (arrays, Python numbers and NumPy scalars of
     the supported dtypes), or None when a leaf needs the full check (Tensors, bad
@@ -183,15 +200,51 @@ def _quick_key(leaves: list) -> tuple | None:
 
 
 _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
+_TRACING = threading.local()
+
+
+_GC_PAUSES = [0, False]  # compiles in progress, whether the collector was on before
+_GC_LOCK = ForkSafeLock()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while tracing or compiling (any thread).
+
+    A trace and its compile allocate hundreds of thousands of objects that live on;
+    the collector then ran full collections over the growing heap again and again
+    (a dict of 2,000 arrays in and out: 10 full collections, 0.9 s of 6 s, against
+    0.04 s for 500), making compile time grow faster than the graph."""
+    with _GC_LOCK:
+        if _GC_PAUSES[0] == 0:
+            _GC_PAUSES[1] = gc.isenabled()
+            gc.disable()
+        _GC_PAUSES[0] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_PAUSES[0] -= 1
+            if _GC_PAUSES[0] == 0 and _GC_PAUSES[1]:
+                gc.enable()
+
+
+def _tracing_now() -> set:
+    """(compiled function id, signature) pairs this thread is tracing right now."""
+    found = getattr(_TRACING, "pairs", None)
+    if found is None:
+        found = _TRACING.pairs = set()
+    return found
 
 
 class _Bound:
     """The per-call work of one signature reduced to conversions and one native call."""
 
-    __slots__ = ("run", "dtypes", "out_tree", "fast")
+    __slots__ = ("run", "dtypes", "out_tree", "fast", "key")
 
     def __init__(self, run: Callable, specs: tuple[LeafSpec, ...], out_tree: TreeDef,
-                 fast: Callable | None = None):
+                 fast: Callable | None = None, key: tuple | None = None):
+        self.key = key  # its signature in Compiled._cache
         self.run = run
         self.dtypes = [spec.dtype.numpy for spec in specs]
         self.out_tree = out_tree
@@ -221,14 +274,19 @@ class Compiled:
         self.fn = fn
         self.interpret = interpret
         self._splitter = ArgumentSplitter(fn, static_argnums, static_argnames)
+        self._arguments = (fn, interpret, static_argnums, static_argnames)  # for pickle
         self._specialised: dict[CallKey, Compiled] = {}
         self.compile_count = 0
-        self._cache: dict[tuple, _Entry] = {}
+        self._cache = LRUCache(lambda: self.max_signatures, self._forget)
         self._bound: dict[tuple, _Bound] = {}
+        self.recompiles = 0  # new signatures after the first (static keys included)
+        self._precision_warned = False
         self._fast: Callable | None = None  # the last signature's generated caller
         self._last_key: tuple | None = None
         self.slow_calls = 0  # calls that took the general path (not a generated caller)
-        self._lock = threading.Lock()
+        # (policy, signature) -> what pc.vjp reuses, bounded like the signatures
+        self._vjps = LRUCache(lambda: self.max_signatures, lambda key, value: None)
+        self._lock = ForkSafeLock()
         functools.update_wrapper(self, fn, updated=())
 
     # -- signatures and the cache ---------------------------------------------------
@@ -240,27 +298,83 @@ class Compiled:
         return leaves, tree, paths, (tree, specs)
 
     def _entry(self, args: tuple, key: tuple, paths: list[str]) -> _Entry:
+        """The entry of signature `key`, tracing `fn` when it is new.
+
+        No lock is held while tracing: the user's function may call this compiled
+        function (or another one that calls back) on a new signature, from this
+        thread or another. Two threads tracing one new signature at once both
+        trace, and the first to finish is kept. A trace that needs its own
+        signature again on the same thread is recursion without a base case: an
+        error, not a hang."""
         entry = self._cache.get(key)
         if entry is not None:
             return entry
+        if self._last_key is not None:
+            self._note_recompile(_describe_change(self._last_key, key, paths))
+        if not self._precision_warned:
+            self._precision_warned = warn_if_mixed_precision(self._name, key[1], paths)
+        traced = self._trace(args, key)
+        if traced.captured:
+            return _Entry(traced)  # reads a Tensor of an enclosing trace: never cached
         with self._lock:
-            entry = self._cache.get(key)
-            if entry is None:
-                if self._last_key is not None:
-                    log.info("recompiling %s: %s", getattr(self.fn, "__name__", "fn"),
-                             _describe_change(self._last_key, key, paths))
-                traced = trace_to_graph(self.fn, args)
-                entry = _Entry(traced)
-                self._cache[key] = entry
-                self._last_key = key
+            entry = self._cache.setdefault(key, _Entry(traced))
+            self._last_key = key
         return entry
+
+    # Class-wide defaults (propc/recompiles.py); set them on one function to change it.
+    warn_recompiles_after = 3   # the recompile from which each one is a RecompileWarning
+    max_signatures = 32         # signatures kept per function, least recently used out
+
+    @property
+    def _name(self) -> str:
+        return getattr(self.fn, "__name__", "fn")
+
+    def _note_recompile(self, change: str) -> None:
+        """Log a recompile; warn once they are `warn_recompiles_after` or more."""
+        owner = self._recompile_owner()
+        owner.recompiles += 1
+        count = owner.recompiles
+        log.info("recompiling %s: %s", self._name, change)
+        if count >= self.warn_recompiles_after:
+            warn_recompile(self._name, count, change)
+
+    def _recompile_owner(self) -> "Compiled":
+        """The function whose recompiles these are (a static key's parent)."""
+        return self
+
+    def _forget(self, key: tuple, entry: _Entry) -> None:
+        """An evicted signature: its bound call paths go too (the lock is held)."""
+        for bound_key in entry.bound_keys:
+            bound = self._bound.pop(bound_key, None)
+            if bound is not None and bound.fast is not None and self._fast is bound.fast:
+                self._fast = None
+        if self._last_key == key:
+            self._last_key = None
+
+    def _trace(self, args: tuple, key: tuple) -> Traced:
+        """`trace_to_graph(fn, args)`, refusing to re-enter a trace of the same
+        signature on this thread (it would recurse until Python's stack runs out)."""
+        tracing = _tracing_now()
+        marker = (id(self), key)
+        if marker in tracing:
+            raise TraceError("compile", f"{getattr(self.fn, '__name__', 'fn')} calls itself "
+                             "on the signature it is being traced for (recursion that "
+                             "never reaches a base case)",
+                             hint="recurse on smaller shapes or write the loop in Python")
+        tracing.add(marker)
+        try:
+            with gc_paused():
+                return trace_to_graph(self.fn, args)
+        finally:
+            tracing.discard(marker)
 
     def _executable(self, entry: _Entry):
         if entry.executable is None:
             with self._lock:
                 if entry.executable is None:
-                    entry.executable = codegen.compile_traced(str(entry.traced.graph),
-                                                              lambda: entry.graph)
+                    with gc_paused():
+                        entry.executable = codegen.compile_traced(str(entry.traced.graph),
+                                                                  lambda: entry.graph)
                     self.compile_count += 1
         return entry.executable
 
@@ -289,8 +403,7 @@ class Compiled:
                 specialised = self._specialised.get(key)
                 if specialised is None:
                     if self._specialised:
-                        log.info("recompiling %s: static or keyword arguments changed to %s",
-                                 getattr(self.fn, "__name__", "fn"), key)
+                        self._note_recompile(_describe_call_key(key))
                     specialised = _Specialisation(self, self._splitter.specialise(key))
                     self._specialised[key] = specialised
         return specialised
@@ -303,31 +416,45 @@ class Compiled:
         quick = _quick_key(leaves)
         bound = self._bound.get((tree, quick)) if quick is not None else None
         if bound is not None:
+            self._cache.touch(bound.key)
             if bound.fast is not None:
                 self._fast = bound.fast
             return bound(leaves)
         if any(isinstance(leaf, Tensor) for leaf in leaves):
-            traced = trace_to_graph(self.fn, args)
+            if current_trace() is None:
+                raise _escaped_tracer(self.fn, args, leaves)
+            traced = self._trace(args, self._signature(args)[3])
             outputs = bind(traced.graph, leaves + traced.captured, traced.out_weak)
             return tree_unflatten(traced.out_tree, outputs)
         leaves, tree, paths, key = self._signature(args)
         entry = self._entry(args, key, paths)
+        if entry.traced.captured:
+            # fn read a traced value of the enclosing trace (from a global, say): its
+            # result depends on that trace, so it is inlined there, like a call on Tensors
+            outputs = bind(entry.traced.graph, leaves + entry.traced.captured,
+                           entry.traced.out_weak)
+            return tree_unflatten(entry.traced.out_tree, outputs)
         arrays = [runtime_array(leaf, spec, path)
                   for leaf, spec, path in zip(leaves, key[1], paths)]
         run = ((lambda *xs: ir.interpret(entry.graph, *xs)) if self.interpret
                else self._executable(entry))
         if quick is not None:
-            self._bind(tree, quick, run, key[1], entry.traced.out_tree)
+            self._bind(tree, quick, run, key, entry)
         return tree_unflatten(entry.traced.out_tree, run(*arrays))
 
-    def _bind(self, tree: TreeDef, quick: tuple, run: Callable, specs: tuple,
-              out_tree: TreeDef) -> None:
+    def _bind(self, tree: TreeDef, quick: tuple, run: Callable, key: tuple, entry: _Entry
+              ) -> None:
         """Remember the per-call work of a signature of plain leaves; for native code
         also generate its specialised caller (propc/callpath.py)."""
+        out_tree = entry.traced.out_tree
         fast = None
         if not self.interpret:
             fast = specialise(tree, quick, out_tree, run.call_parts())
-        self._bound[(tree, quick)] = _Bound(run, specs, out_tree, fast)
+        with self._lock:
+            if key not in self._cache:
+                return  # evicted meanwhile by another thread's new signature
+            self._bound[(tree, quick)] = _Bound(run, key[1], out_tree, fast, key)
+            entry.bound_keys.append((tree, quick))
         if fast is not None:
             self._fast = fast
 
@@ -338,20 +465,103 @@ class Compiled:
             call_key, dynamic = self._splitter.split(args, kwargs)
             return self._specialisation(call_key).lower(*dynamic)
         leaves, tree, paths, key = self._signature(args)
-        return Lowered(self, self._entry(args, key, paths))
+        entry = self._entry(args, key, paths)
+        if entry.traced.captured:
+            raise TraceError("lower", f"{getattr(self.fn, '__name__', 'fn')} reads "
+                             f"{len(entry.traced.captured)} traced value(s) of the "
+                             "enclosing trace, so it has no code of its own to lower",
+                             hint="pass those values in as arguments")
+        return Lowered(self, entry)
+
+    def cached_vjp(self, args: tuple, policy: str, build: Callable[[], tuple]) -> tuple:
+        """What `pc.vjp(self, *args, policy=policy)` needs for this signature
+        (transforms.py builds it: trace, derivative, native passes), made once."""
+        key = (policy, self._signature(args)[3])
+        found = self._vjps.get(key)
+        if found is None:
+            found = build()
+            with self._lock:
+                found = self._vjps.setdefault(key, found)
+        else:
+            self._vjps.touch(key)
+        return found
 
     @property
     def cache_size(self) -> int:
         """Signatures traced, over every static key."""
         return len(self._cache) + sum(s.cache_size for s in self._specialised.values())
 
+    # -- copying, pickling, use as a method ---------------------------------------------
+
+    def __copy__(self) -> "Compiled":
+        return self  # like a function: immutable code, shared caches
+
+    def __deepcopy__(self, memo: dict) -> "Compiled":
+        return self
+
+    def __reduce__(self) -> Any:
+        """Pickled by reference: as the module attribute it is (`@pc.compile def f`),
+        else as `pc.compile(fn)` with fn pickled by reference (a lambda or a local
+        function cannot be). Unpickled, it traces and compiles again on first call."""
+        module = sys.modules.get(getattr(self, "__module__", None) or "")
+        found: Any = module
+        for part in getattr(self, "__qualname__", "<>").split("."):
+            found = getattr(found, part, None)
+        if found is self:
+            return self.__qualname__
+        qualname = getattr(self.fn, "__qualname__", "")
+        if "<lambda>" in qualname or "<locals>" in qualname:
+            raise pickle.PicklingError(
+                f"cannot pickle pc.compile({qualname}): a compiled function pickles by "
+                "reference to its Python function, and a lambda or a function defined "
+                "inside another cannot be found again by name; define it at module level")
+        return (Compiled, self._arguments)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        """`@pc.compile` on a method: called through an instance, it would get the
+        arguments without `self`; that call raises a TypeError saying so."""
+        if instance is None:
+            return self
+        return functools.partial(_method_call, self, type(instance).__name__)
+
+
+def _method_call(compiled: Compiled, owner: str, *args: Any, **kwargs: Any) -> Any:
+    name = getattr(compiled.fn, "__name__", "fn")
+    raise TypeError(f"pc.compile: {owner}.{name} is a method, and a compiled function "
+                    "takes arrays (pytrees of arrays, Python numbers), not `self`; leave "
+                    "the method undecorated and compile a function of arrays that calls "
+                    f"it, e.g. pc.compile(lambda x: obj.{name}(x)), or make it a "
+                    "@staticmethod")
+
+
+def _escaped_tracer(fn: Callable, args: tuple, leaves: list) -> TraceError:
+    """The error for a compiled call outside any trace given a Tensor argument."""
+    paths = argument_paths(fn, args)
+    position = next(i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor))
+    return TraceError("compile", f"argument {paths[position]} is a traced value "
+                      f"{leaves[position].type} that escaped from the trace that made it "
+                      "(stored in a global or returned through a side channel?)",
+                      hint="pass a NumPy array, or make this call inside the traced function")
+
 
 class _Specialisation(Compiled):
     """The `Compiled` of one static key: its native compiles count for its parent."""
 
     def __init__(self, parent: Compiled, fn: Callable):
-        super().__init__(fn, parent.interpret)
         self._parent = parent
+        super().__init__(fn, parent.interpret)
+
+    # the parent's limits and recompile count apply (propc/recompiles.py)
+    @property
+    def max_signatures(self) -> int:
+        return self._parent.max_signatures
+
+    @property
+    def warn_recompiles_after(self) -> int:
+        return self._parent.warn_recompiles_after
+
+    def _recompile_owner(self) -> Compiled:
+        return self._parent
 
     def _executable(self, entry: _Entry):
         before = self.compile_count

@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--data-parallel: save checkpoints in DIR and resume from the newest")
     p.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS",
                    help="--data-parallel: steps between checkpoints (default 50)")
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
-                   help="mlp (default), or cnn: a small CNN (propc/demo_cnn.py)")
+    p.add_argument("--model", choices=["mlp", "cnn", "rnn"], default="mlp",
+                   help="mlp (default), cnn: a small CNN (propc/demo_cnn.py), or rnn: a "
+                        "scanned tanh RNN reading rows (propc/demo_rnn.py, SGD only)")
     return p
 
 
@@ -173,6 +174,11 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
     epochs = 3 if options.quick else options.epochs
     if epochs < 1 or options.batch < 1 or any(h < 1 for h in options.hidden):
         raise UsageError("--epochs, --batch and --hidden must be positive")
+    if options.model == "rnn":
+        if options.optimizer != "sgd" or len(options.hidden) != 1:
+            raise UsageError("--model rnn trains with sgd and takes one --hidden width")
+        from .demo_rnn import run_rnn
+        return run_rnn(options, out)
     if options.data_parallel:
         from .demo_distributed import run_data_parallel
         return run_data_parallel(options, out)

@@ -16,6 +16,7 @@ from .einsum import einsum
 from .numpy_math import argmax, argmin, clip, erf, expm1, floor_divide, log1p, mod, std, var
 from .numpy_shape import arange, expand_dims, full, ones, pad, squeeze, stack, zeros
 from .take import take, take_along_axis
+from .recompiles import PrecisionWarning, RecompileWarning
 from .tracing import Tensor
 
 # dtypes, so `pc.float32` works where NumPy's would
@@ -34,11 +35,13 @@ from .compile import Compiled, Lowered, compile  # noqa: E402
 from .checks import check_grad, compare  # noqa: E402
 from .aot_export import export  # noqa: E402
 from .exported import load_exported  # noqa: E402
+from .control_flow import cond, fori_loop, scan, while_loop  # noqa: E402
 
 __all__ = [
     "Compiled", "Lowered", "check_grad", "compare", "compile", "export", "grad",
     "load_exported", "value_and_grad", "vjp", "vmap", "custom_vjp", "checkpoint", "jvp",
-    "ConcretizationError", "ShapeDtype", "ShapeError", "Tensor", "TraceError", "abs",
+    "ConcretizationError", "PrecisionWarning", "RecompileWarning", "ShapeDtype", "ShapeError",
+    "Tensor", "TraceError", "abs",
     "bool_", "broadcast_to", "concatenate", "cos", "exp", "float32", "float64", "int32",
     "int64", "interpret", "log", "matmul", "max", "maximum", "mean", "min", "minimum", "nn",
     "ones_like", "optim", "reshape", "sin", "sqrt", "stop_gradient", "sum", "tanh", "trace",
@@ -46,4 +49,5 @@ __all__ = [
     "arange", "argmax", "argmin", "clip", "einsum", "erf", "expand_dims", "expm1",
     "floor_divide", "full", "log1p", "mod", "ones", "pad", "squeeze", "stack", "std", "take",
     "take_along_axis", "var", "zeros",
+    "cond", "fori_loop", "scan", "while_loop",
 ]

@@ -24,7 +24,7 @@ from .numpy_api import (abs, exp, log, matmul, maximum, mean, sqrt, stop_gradien
 from .numpy_api import max as reduce_max
 from .promotion import float_result, to_dtype
 from .shape_ops import normalize_axes, reshape
-from .tracing import Tensor, apply, cast, to_tensor, traceable
+from .tracing import Tensor, apply, cast, full, to_tensor, traceable
 from .conv import avg_pool2d, conv2d, max_pool2d  # noqa: F401  (re-exported)
 from .numpy_math import float_operand, log1p
 from .take import embedding  # noqa: F401  (re-exported)
@@ -73,7 +73,11 @@ def _shifted_exponentials(x: Any, axis: Any, op: str):
     """
     x = _as_float(x, op)
     axes = normalize_axes(axis, x.ndim, op, str(x.type))
-    row_max = reduce_max(x, axis=axes, keepdims=True)
+    if any(x.shape[a] == 0 for a in axes):  # empty rows: no maximum, nothing to shift
+        kept = tuple(1 if a in axes else size for a, size in enumerate(x.shape))
+        row_max = full(kept, 0.0, x.type.dtype, weak=x.weak)
+    else:
+        row_max = reduce_max(x, axis=axes, keepdims=True)
     shift = stop_gradient(where(abs(row_max) == math.inf, 0.0, row_max))
     shifted = x - shift
     exps = exp(shifted)

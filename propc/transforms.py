@@ -262,9 +262,11 @@ def vjp(fn: Callable, *args: Any, policy: str = "save") -> tuple[Any, Pullback]:
     target = compiled.fn if compiled is not None else fn
     leaves = tree_flatten(tuple(args))[0]
     ranges = _leaf_ranges(args)
-    traced = tracing.trace_to_graph(target, args, name=getattr(target, "__name__", None))
-    wrt = [i for i, leaf in enumerate(traced.in_leaves) if leaf.dtype.is_float]
-    derived = _differentiate(traced, wrt, policy=policy)
+    if compiled is not None and tracing.current_trace() is None:
+        traced, derived, runners = compiled.cached_vjp(
+            args, policy, lambda: _native_vjp(target, args, policy))
+    else:
+        traced, derived = _vjp_derived(target, args, policy)
     forward, backward = derived.forward, derived.backward
     arg_trees = [tree_flatten(a)[1] for a in args]
     arg_float = [[traced.in_leaves[i].dtype.is_float for i in r] for r in ranges]
@@ -276,10 +278,26 @@ def vjp(fn: Callable, *args: Any, policy: str = "save") -> tuple[Any, Pullback]:
         results = tracing.bind(forward, inputs)
         run_backward = functools.partial(tracing.bind, backward)
     else:
-        from .compile import pass_runners
-        runners = pass_runners(forward, backward, compiled is not None, traced)
+        if compiled is None:
+            from .compile import pass_runners
+            runners = pass_runners(forward, backward, False, traced)
         results = runners.forward(inputs)
         run_backward, llvm_ir = runners.backward, runners.llvm_ir
     outputs = tree_unflatten(traced.out_tree, results[:n_out])
     return outputs, Pullback(derived, list(results[n_out:]), arg_trees, arg_float, run_backward,
                              llvm_ir)
+
+
+def _vjp_derived(fn: Callable, args: tuple, policy: str) -> tuple:
+    """(traced, derived) of `fn` on `args`, differentiated w.r.t. every float leaf."""
+    traced = tracing.trace_to_graph(fn, args, name=getattr(fn, "__name__", None))
+    wrt = [i for i, leaf in enumerate(traced.in_leaves) if leaf.dtype.is_float]
+    return traced, _differentiate(traced, wrt, policy=policy)
+
+
+def _native_vjp(fn: Callable, args: tuple, policy: str) -> tuple:
+    """(traced, derived, pass runners) of a compiled function's vjp on one signature:
+    what `Compiled.cached_vjp` keeps, so later calls only run the native passes."""
+    from .compile import pass_runners
+    traced, derived = _vjp_derived(fn, args, policy)
+    return traced, derived, pass_runners(derived.forward, derived.backward, True, traced)

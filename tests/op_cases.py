@@ -25,6 +25,7 @@ import numpy as np
 
 from ir import PRIMITIVES, Builder, DType, Graph, TensorType
 from op_cases_window import window_cases
+from control_flow_cases import control_flow_cases
 from op_references import TRANSCENDENTAL, reference_for
 
 Shape = tuple[int, ...]
@@ -79,7 +80,8 @@ class OpCase:
         """A graph with one input per array and the single op as its output."""
         builder = Builder(self.prim)
         inputs = [builder.input(TensorType(a.shape, DType.from_numpy(a.dtype))) for a in arrays]
-        builder.output(builder.emit(self.prim, *inputs, **self.attrs))
+        emitted = builder.emit(self.prim, *inputs, **self.attrs)
+        builder.output(emitted[0] if isinstance(emitted, tuple) else emitted)
         return builder.build()
 
 
@@ -315,7 +317,7 @@ def _build_table() -> list[OpCase]:
     return table + window_cases(OpCase, fill_with, random_array)
 
 
-OP_CASES: list[OpCase] = _build_table()
+OP_CASES: list[OpCase] = _build_table() + control_flow_cases(OpCase)
 
 
 def cases(prim: str) -> list[OpCase]:

@@ -14,6 +14,9 @@ from ir import PRIMITIVES, Builder, DType, TensorType
 from op_cases import (ALL_DTYPES, NUMERIC, OP_CASES, OpCase, assert_close, cases,
                       fill_for)
 from op_references import reference_for
+from control_flow_cases import retyped_attrs
+
+CONTROL_FLOW = ("scan", "cond", "while_loop")
 
 HYPOTHESIS = settings(max_examples=60, deadline=None)
 
@@ -54,6 +57,8 @@ def _retyped_builds(case: OpCase, dtype: DType) -> bool:
     if case.prim == "constant":
         attrs["value"] = attrs["value"].astype(dtype.numpy)
     try:
+        if case.prim in CONTROL_FLOW:
+            attrs = retyped_attrs(case, dtype)
         builder.emit(case.prim, *operands, **attrs)
     except ir.TypeRuleError:
         return False

@@ -32,6 +32,9 @@ import numpy as np
 
 from ..errors import CodegenError
 from .llvmtypes import I8, PTR, index
+from ..kernels.matmul_ir import counted
+
+UNROLLED_ARRAYS = 64  # the wrapper copies more data pointers in a loop
 
 
 @functools.lru_cache(maxsize=None)
@@ -67,12 +70,13 @@ def emit_entry_points(module: lir.Module, symbol: str, n_arrays: int, team_threa
         builder.ret_void()
     builder = lir.IRBuilder(kernels.append_basic_block("entry"))
     buffers = kernels.args[0]
-    pointers = [_load_slot(builder, buffers, position) for position in range(n_arrays + 1)]
+    pointers = [load_slot(builder, buffers, position) for position in range(n_arrays + 1)]
     _emit_wrapper(module, symbol, run, n_arrays)
     return builder, pointers[:n_arrays], pointers[n_arrays]
 
 
-def _load_slot(builder: lir.IRBuilder, block: lir.Value, position: int) -> lir.Value:
+def load_slot(builder: lir.IRBuilder, block: lir.Value, position: int) -> lir.Value:
+    """Load the pointer in slot `position` of a block of pointers."""
     address = builder.gep(block, [index(position)], inbounds=True, source_etype=PTR)
     return builder.load(address, typ=PTR, align=8)
 
@@ -86,12 +90,20 @@ def _emit_wrapper(module: lir.Module, symbol: str, run: lir.Function, n_arrays: 
     block = builder.alloca(block_type)
     block.type = PTR  # alloca hands back a typed pointer; llvmlite 0.50 uses opaque ones
     offset = index(array_data_offset())
-    for position in range(n_arrays):
-        array = _load_slot(builder, objects, position)
+
+    def copy_data_pointer(position: lir.Value) -> None:
+        array = builder.load(builder.gep(objects, [position], inbounds=True, source_etype=PTR),
+                             typ=PTR, align=8)
         field = builder.gep(array, [offset], inbounds=True, source_etype=I8)
         data = builder.load(field, typ=PTR, align=8)
-        builder.store(data, builder.gep(block, [index(position)], inbounds=True,
-                                        source_etype=PTR))
+        builder.store(data, builder.gep(block, [position], inbounds=True, source_etype=PTR))
+
+    if n_arrays <= UNROLLED_ARRAYS:
+        for position in range(n_arrays):
+            copy_data_pointer(index(position))
+    else:  # thousands of straight-line copies took LLVM time quadratic in their number
+        with counted(builder, index(0), index(n_arrays), index(1), "arrays", plain=True) as i:
+            copy_data_pointer(i)
     builder.store(arena, builder.gep(block, [index(n_arrays)], inbounds=True, source_etype=PTR))
     builder.call(run, [block])
     builder.ret_void()

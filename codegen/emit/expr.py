@@ -115,8 +115,7 @@ class ExprBuilder:
         key = (value, access)
         found = self._memo.get(key)
         if found is None:
-            found = self._read(value, access)
-            self._memo[key] = found
+            found = self._resolve(key, self._plan(value, access))
         return found
 
     def compute(self, value: Value, access: Access) -> Node:
@@ -124,34 +123,63 @@ class ExprBuilder:
         this is how the kernel that fills that buffer gets its expression)."""
         if value.producer is None:
             raise CodegenError("a graph input cannot be computed")
-        return self._expand(value.producer, access)
+        return self._resolve(None, self._expand(value.producer, access))
 
-    def _read(self, value: Value, access: Access) -> Node:
+    def _resolve(self, key: tuple | None, plan: tuple) -> Node:
+        """Finish `plan` (and memoise it under `key` unless None) once every
+        (value, access) it needs is memoised, with an explicit stack: a chain of
+        hundreds of fused elementwise ops would overflow Python's recursion. Needs
+        are visited first to last, depth first, as a recursive walk would."""
+        todo = [(key, plan)]
+        while todo:
+            key, plan = todo[-1]
+            if key in self._memo:
+                todo.pop()
+                continue
+            needs, finish = plan
+            missing = [need for need in needs if need not in self._memo]
+            if missing:
+                todo.extend((need, self._plan(*need)) for need in reversed(missing))
+                continue
+            todo.pop()
+            node = finish([self._memo[need] for need in needs])
+            if key is None:
+                return node
+            self._memo[key] = node
+        return node
+
+    def _plan(self, value: Value, access: Access) -> tuple:
+        """(the (value, access) pairs the tree of `value` at `access` is made from,
+        a function making it from their trees)."""
         if value in self.materialized or value.producer is None:
-            return self.load_flat(value, flat_offset(access, value.shape, self.rank))
+            return (), lambda _: self.load_flat(value, flat_offset(access, value.shape,
+                                                                    self.rank))
         return self._expand(value.producer, access)
 
-    def _expand(self, op: Op, access: Access) -> Node:
+    def _expand(self, op: Op, access: Access) -> tuple:
         value = op.result
         lowering = lowering_of(op.prim)
         if lowering.kind == "elementwise":
-            args = tuple(self.read(v, access) for v in op.operands)
-            return Apply(value.dtype, op.prim, op.attrs, args)
+            return ([(v, access) for v in op.operands],
+                    lambda args: Apply(value.dtype, op.prim, op.attrs, tuple(args)))
         if lowering.kind == "view":
             return self._read_view(op, lowering.fn(op, access, self.rank), access)
         if lowering.kind == "source":
-            node = lowering.fn(op, access, self.rank)
-            if isinstance(node, Iota):
-                self.iotas.append(node)
-            return node
+            return (), lambda _: self._source(lowering.fn(op, access, self.rank))
         raise CodegenError(f"{op.prim}: a kernel result was not given a buffer")
 
-    def _read_view(self, op: Op, operand_access: Access | None, access: Access) -> Node:
+    def _source(self, node: Node) -> Node:
+        if isinstance(node, Iota):
+            self.iotas.append(node)
+        return node
+
+    def _read_view(self, op: Op, operand_access: Access | None, access: Access) -> tuple:
         operand = op.operands[0]
         if operand_access is not None:
-            return self.read(operand, operand_access)
+            return [(operand, operand_access)], lambda trees: trees[0]
         if operand in self.materialized or operand.producer is None:
-            return self.load_flat(operand, flat_offset(access, op.result.shape, self.rank))
+            return (), lambda _: self.load_flat(operand, flat_offset(access, op.result.shape,
+                                                                      self.rank))
         raise NeedsMaterialize(operand)
 
 
@@ -198,11 +226,22 @@ class Emitter:
         return total if const == 0 else b.add(total, index(const), flags=["nsw"])
 
     def emit(self, node: Node) -> lir.Value:
-        found = self._memo.get(id(node))
-        if found is None:
-            found = self._emit(node)
-            self._memo[id(node)] = found
-        return found
+        """The LLVM value of `node`, emitting its arguments first (first to last,
+        depth first) with an explicit stack: deep trees overflow Python's recursion."""
+        todo = [node]
+        while todo:
+            current = todo[-1]
+            if id(current) in self._memo:
+                todo.pop()
+                continue
+            if isinstance(current, Apply):
+                missing = [arg for arg in current.args if id(arg) not in self._memo]
+                if missing:
+                    todo.extend(reversed(missing))
+                    continue
+            todo.pop()
+            self._memo[id(current)] = self._emit(current)
+        return self._memo[id(node)]
 
     def _emit(self, node: Node) -> lir.Value:
         if isinstance(node, Load):

@@ -2,9 +2,11 @@
 
 `lower_graph` decides fusion, plans one kernel per materialized value (a loop
 nest in its own internal function whose buffer arguments are `noalias`, inlined
-later), plans the scratch arena, and emits the entry points `@propc.<name>` and
-`@propc.<name>.run` (codegen/entry.py), which load the buffer pointers once and
-call the kernels in graph order. The
+later unless the graph has more than INLINED_KERNELS kernels), plans the scratch
+arena, and emits the entry points `@propc.<name>` and `@propc.<name>.run`
+(codegen/entry.py), which load the buffer pointers once and call the kernels in
+graph order (through group functions of INLINED_KERNELS calls each in big graphs).
+The
 `propc.` prefix keeps graph names out of the C namespace: a graph called `exp`
 must not capture the libm calls that `llvm.exp` becomes.
 """
@@ -28,7 +30,7 @@ from ..plan.fusion import plan_fusion
 from ..kernels.logsumexp import lower_logsumexp
 from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower_reduce_max,
                       lower_reduce_min, lower_reduce_sum)
-from .entry import emit_entry_points
+from .entry import emit_entry_points, load_slot
 from .kernel_dedupe import KernelTable
 from .llvmtypes import I8, PTR, index
 from ..kernels.matmul_epilogue import fuse_epilogues
@@ -39,6 +41,11 @@ from ..registry import LOWERINGS, Lowering, lowering_of
 from ..threads.host import pool_in_use, thread_count
 from .steps import WORKSPACE, KernelEnv, KernelPlan, plan_threads
 from ..plan.views import VIEWS
+
+# A graph of more kernels keeps each in its own function: inlined into one entry
+# function, LLVM's passes took time quadratic in their number (a dict of 500 arrays
+# in and out: 8 s of 10). Below it, inlining keeps small graphs one function.
+INLINED_KERNELS = 64
 
 
 def _register_all() -> None:
@@ -107,7 +114,31 @@ def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = F
 
     `checks`: debug mode, a bounds check on every element access (codegen/bounds.py).
     """
-    symbol = f"propc.{name}"
+    return emit_plan(module, name, plan_graph(graph, checks=checks))
+
+
+@dataclass
+class GraphPlan:
+    """Everything decided about a graph before any LLVM IR is emitted (a loop body's
+    plan is made while its loop is planned: its arena size is part of the loop's)."""
+
+    graph: Graph
+    kernels: list
+    homes: dict
+    memory: MemoryPlan
+    offsets: dict
+    in_place: dict
+    kernels_function: lir.Function | None = None   # set once emitted
+
+    @property
+    def team(self) -> int:
+        """Threads its parallel regions use (1: none; then no pool is taken)."""
+        return max((getattr(step, "threads", 1) for kernel in self.kernels
+                    for step in kernel.steps), default=1) if pool_in_use() else 1
+
+
+def plan_graph(graph: Graph, *, checks: bool = False) -> GraphPlan:
+    """Fusion, kernels, threads and the buffer plan of `graph`."""
     materialized = plan_fusion(graph)
     while True:
         try:
@@ -122,18 +153,25 @@ def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = F
         plan_threads(kernels, thread_count())
     homes = _homes(graph, kernels, materialized)
     memory, offsets, in_place = plan_memory(graph, kernels, homes, checks=checks)
-    described = _emit_entry(module, symbol, graph, kernels, homes, offsets, in_place,
-                            memory.error_slot)
-    return LoweredGraph(graph, name, symbol, memory, len(kernels), described)
+    return GraphPlan(graph, kernels, homes, memory, offsets, in_place)
+
+
+def emit_plan(module: lir.Module, name: str, plan: GraphPlan) -> LoweredGraph:
+    """Emit the entry points `propc.<name>` (and `.run`) of a planned graph."""
+    symbol = f"propc.{name}"
+    described = _emit_entry(module, symbol, plan)
+    return LoweredGraph(plan.graph, name, symbol, plan.memory, len(plan.kernels), described)
 
 
 def _live_ops(graph: Graph) -> list:
     """Ops whose results the outputs depend on (dead ops are not compiled)."""
     needed: set[Value] = set(graph.outputs)
+    live = []
     for op in reversed(graph.ops):
-        if op.result in needed:
+        if any(result in needed for result in op.results):
             needed.update(op.operands)
-    return [op for op in graph.ops if op.result in needed]
+            live.append(op)
+    return live[::-1]
 
 
 def _global_constant(op) -> bool:
@@ -188,34 +226,22 @@ def _homes(graph: Graph, kernels: list[KernelPlan], materialized: set[Value]) ->
             homes[kernel.dest] = Home("output", kernel.dest.position)
         elif kernel.dest not in homes:
             homes[kernel.dest] = Home("scratch")
+        for value in kernel.also_writes:          # a loop's other results
+            homes.setdefault(value, Home("scratch"))
         for value in kernel.reads():
             if value not in homes:
                 homes[value] = Home("constant")
     return homes
 
 
-def _emit_entry(module: lir.Module, symbol: str, graph: Graph, kernels: list[KernelPlan],
-                homes: dict, offsets: dict, in_place: dict, error_slot: int | None) -> list:
+def _emit_entry(module: lir.Module, symbol: str, plan: GraphPlan) -> list:
     """Emit the entry points calling every kernel; returns the kernels' descriptions."""
+    graph, kernels, homes = plan.graph, plan.kernels, plan.homes
+    offsets, in_place, error_slot = plan.offsets, plan.in_place, plan.memory.error_slot
     n_in, n_out = len(graph.inputs), len(graph.outputs)
-    team = max((getattr(step, "threads", 1) for kernel in kernels for step in kernel.steps),
-               default=1) if pool_in_use() else 1
-    builder, arrays, arena = emit_entry_points(module, symbol, n_in + n_out, team)
-    pointers: dict[object, lir.Value] = {}
-    for key, home in homes.items():
-        if home.kind == "input":
-            pointers[key] = arrays[home.position]
-        elif home.kind == "output":
-            pointers[key] = arrays[n_in + home.position]
-        elif home.kind == "scratch":
-            pointers[key] = builder.gep(arena, [index(offsets[key])], inbounds=True,
-                                        source_etype=I8)
-        else:
-            pointers[key] = _constant_global(module, f"{symbol}.const", key)
-    record = None
-    if error_slot is not None:
-        record = builder.gep(arena, [index(error_slot)], inbounds=True, source_etype=I8)
-        clear_record(builder, record)
+    builder, arrays, arena = emit_entry_points(module, symbol, n_in + n_out, plan.team)
+    plan.kernels_function = builder.function
+    site = _CallSite(module, symbol, builder, arrays, arena, error_slot, homes, offsets, n_in)
     numbers = graph.value_numbers()
     described = []
     table = KernelTable(module)
@@ -223,9 +249,9 @@ def _emit_entry(module: lir.Module, symbol: str, graph: Graph, kernels: list[Ker
         origin = kernel.dest.producer if isinstance(kernel.dest, Value) else None
         keys = _kernel_keys(kernel, numbers, in_place)
         described.append(describe_kernel(kernel, origin, keys, graph, homes, numbers))
-        checked = None if record is None else position
+        checked = None if error_slot is None else position
         # debug mode checks spans against the whole buffers: offsets stay inside
-        hoisted = {} if record is not None else {
+        hoisted = {} if error_slot is not None else {
             key: elements for key, elements in kernel.pointer_offsets().items()
             if key in keys and key is not in_place.get(kernel.dest)}
         mark = table.mark()
@@ -233,17 +259,95 @@ def _emit_entry(module: lir.Module, symbol: str, graph: Graph, kernels: list[Ker
             fn = _emit_kernel(module, f"{symbol}.k{position}", kernel, keys, homes,
                               in_place.get(kernel.dest), checked, graph, frozenset(hoisted))
         fn = table.intern(fn, mark)
-        args = [_moved(builder, pointers[key], key, hoisted.get(key, 0)) for key in keys]
-        if kernel.workspace:
-            args.append(builder.gep(arena, [index(offsets[Workspace(position)])],
-                                    inbounds=True, source_etype=I8))
-        if record is not None:
-            args.append(record)
-        builder.call(fn, args)
-        if record is not None:
-            return_if_failed(builder, record)
+        if len(kernels) > INLINED_KERNELS:
+            fn.attributes.add("noinline")
+            if position % INLINED_KERNELS == 0:
+                site.open_group(f"{symbol}.g{position // INLINED_KERNELS}")
+        site.call(fn, keys, hoisted, Workspace(position) if kernel.workspace else None)
+    site.close_group()
     builder.ret_void()
     return described
+
+
+class _CallSite:
+    """Where the entry calls kernels: the entry function itself or, in a graph of
+    more than INLINED_KERNELS kernels, a run of internal functions each calling up
+    to that many (one basic block of thousands of calls and pointer loads took
+    LLVM's instruction selection and scheduling time quadratic in its length).
+    A group function loads the pointers it needs from the entry's buffer block."""
+
+    def __init__(self, module: lir.Module, symbol: str, builder: lir.IRBuilder, arrays: list,
+                 arena: lir.Value, error_slot: int | None, homes: dict, offsets: dict,
+                 n_in: int):
+        self.module, self.entry, self.homes, self.offsets = module, builder, homes, offsets
+        self.n_in, self.n_arrays, self.error_slot = n_in, len(arrays), error_slot
+        self.builder, self.arena, self.arrays = builder, arena, arrays
+        self.record = self.entry_record = None
+        if error_slot is not None:
+            self.record = self.entry_record = self._at(error_slot)
+            clear_record(builder, self.record)
+        self.local: dict[object, lir.Value] = {}  # pointers made in the current function
+        self.constants = {key: _constant_global(module, f"{symbol}.const", key)
+                          for key, home in homes.items() if home.kind == "constant"}
+
+    def open_group(self, name: str) -> None:
+        """Send the following calls to a new group function, called from the entry."""
+        self.close_group()
+        fn = lir.Function(self.module, lir.FunctionType(lir.VoidType(), [PTR]), name)
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        fn.attributes.add("noinline")
+        buffers = self.entry.function.args[0]
+        self.entry.call(fn, [buffers])
+        if self.entry_record is not None:
+            return_if_failed(self.entry, self.entry_record)
+        self.builder = lir.IRBuilder(fn.append_basic_block("entry"))
+        self.arrays = [None] * self.n_arrays  # loaded from the block on first use
+        self.arena = load_slot(self.builder, fn.args[0], self.n_arrays)
+        self.local = {}
+        if self.error_slot is not None:
+            self.record = self._at(self.error_slot)
+
+    def close_group(self) -> None:
+        if self.builder is not self.entry:
+            self.builder.ret_void()
+            self.builder = self.entry
+
+    def call(self, fn: lir.Function, keys: list, hoisted: dict, workspace) -> None:
+        """Call kernel `fn` on the buffers of `keys`, each moved by its `hoisted`
+        offset, then its workspace and error record when it has them."""
+        args = [_moved(self.builder, self.pointer(key), key, hoisted.get(key, 0))
+                for key in keys]
+        if workspace is not None:
+            args.append(self._at(self.offsets[workspace]))
+        if self.record is not None:
+            args.append(self.record)
+        self.builder.call(fn, args)
+        if self.record is not None:
+            return_if_failed(self.builder, self.record)
+
+    def pointer(self, key) -> lir.Value:
+        """The buffer of `key` in the current function."""
+        home = self.homes[key]
+        if home.kind == "constant":
+            return self.constants[key]
+        found = self.local.get(key)
+        if found is None:
+            if home.kind == "scratch":
+                found = self._at(self.offsets[key])
+            else:
+                found = self._array(home.position + (self.n_in if home.kind == "output" else 0))
+            self.local[key] = found
+        return found
+
+    def _array(self, position: int) -> lir.Value:
+        if self.arrays[position] is None:
+            self.arrays[position] = load_slot(self.builder, self.builder.function.args[0],
+                                              position)
+        return self.arrays[position]
+
+    def _at(self, offset: int) -> lir.Value:
+        return self.builder.gep(self.arena, [index(offset)], inbounds=True, source_etype=I8)
 
 
 def _kernel_keys(kernel: KernelPlan, numbers: dict, in_place: dict) -> list:
@@ -251,7 +355,7 @@ def _kernel_keys(kernel: KernelPlan, numbers: dict, in_place: dict) -> list:
     reads; an operand it overwrites in place shares the destination's argument."""
     shared = in_place.get(kernel.dest)
     reads = [key for key in _sorted_reads(kernel, numbers) if key is not shared]
-    return [kernel.dest] + reads
+    return [kernel.dest] + list(kernel.also_writes) + reads
 
 
 def _sorted_reads(kernel: KernelPlan, numbers: dict) -> list:
@@ -319,3 +423,10 @@ def _constant_global(module: lir.Module, prefix: str, value: Value) -> lir.Value
     variable.linkage = "private"
     variable.align = ALIGN
     return variable
+
+
+# Control flow (scan, cond, while_loop): native loops calling their regions, which are
+# planned and emitted by the two functions above (codegen/loops_scan.py).
+from .loops_scan import control_flow_lowerings  # noqa: E402
+
+LOWERINGS.update(control_flow_lowerings(plan_graph, emit_plan))

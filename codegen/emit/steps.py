@@ -260,12 +260,14 @@ class KernelPlan:
     dest: object
     steps: list
     workspace: int = 0
+    also_writes: tuple = ()     # a control-flow op's other results (codegen/loops_scan.py)
 
     def reads(self) -> set[Value]:
         found: set[Value] = set()
         for step in self.steps:
             found |= step.reads()
         found.discard(self.dest)
+        found.difference_update(self.also_writes)
         return found
 
     def pointer_offsets(self) -> dict[Value, int]:

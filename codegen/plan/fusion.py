@@ -27,6 +27,9 @@ def plan_fusion(graph: Graph) -> set[Value]:
         lowering = lowering_of(op.prim)
         if lowering.kind == "kernel":
             materialized.add(op.result)
+            if op.regions():          # a loop or branch reads and writes whole buffers
+                materialized.update(op.results)
+                materialized.update(op.operands)
             if lowering.view_operands:
                 for operand in op.operands:
                     materialized.add(view_base(operand))

@@ -189,8 +189,9 @@ def plan_memory(graph, kernels: list[KernelPlan], homes: dict, *, checks: bool =
     first: dict[object, int] = {}
     last: dict[object, int] = {}
     for position, kernel in enumerate(kernels):
-        first.setdefault(kernel.dest, position)
-        last[kernel.dest] = max(last.get(kernel.dest, position), position)
+        for dest in (kernel.dest, *kernel.also_writes):
+            first.setdefault(dest, position)
+            last[dest] = max(last.get(dest, position), position)
         for value in kernel.reads():
             last[value] = max(last.get(value, position), position)
     numbers = graph.value_numbers()

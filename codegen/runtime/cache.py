@@ -14,11 +14,14 @@ upgrading llvmlite or moving the cache to another CPU never loads stale code.
 + target + versions.) Entries are never evicted: delete the directory to reclaim it.
 
 An entry is one file: a magic line, the SHA-256 of the body, then the body
-(three lengths, JSON metadata, object code, zlib-compressed LLVM IR). A corrupt or
-truncated file fails the checksum and is treated as a miss (the rebuilt entry
-replaces it). Writers write a private temporary file in the same directory and
+(four lengths, the entry's own key, JSON metadata, object code, zlib-compressed
+LLVM IR). A corrupt or truncated file fails the checksum and is treated as a miss
+(the rebuilt entry replaces it); so is a valid entry found under another key's
+file name (copied or renamed by hand: its code is for another graph). Writers write a private temporary file in the same directory and
 `os.replace` it into place, so concurrent processes writing the same entry never
-expose a half-written file: readers see the old file, the new one, or none.
+expose a half-written file: readers see the old file, the new one, or none. The
+temporary files of writers killed before the rename are removed by the first
+store of a later process, once they are an hour old.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ import os
 import struct
 import sys
 import tempfile
-import threading
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,13 +42,14 @@ from pathlib import Path
 import llvmlite
 import llvmlite.binding as llvm
 
+from ..forksafe import ForkSafeLock
 from ..llvm_init import initialise
 
 log = logging.getLogger("propc.cache")
 
-FORMAT = "v1"
+FORMAT = "v2"  # v2: the key is inside the checksummed body
 MAGIC = b"PROPC-CACHE-" + FORMAT.encode() + b"\n"
-_HEADER = struct.Struct("<QQQ")
+_HEADER = struct.Struct("<QQQQ")
 _DIGEST_BYTES = 32
 SUFFIX = ".entry"
 
@@ -62,7 +66,7 @@ class CacheStats:
 
 
 stats = CacheStats()
-_STATS_LOCK = threading.Lock()
+_STATS_LOCK = ForkSafeLock()
 
 
 def _count(name: str) -> None:
@@ -163,12 +167,13 @@ def load(key: str) -> CacheEntry | None:
         _count("misses")
         return None
     except OSError as err:
-        log.warning("propc cache: cannot read %s: %s", path, err)
+        _warn_unusable("read", path, err)
         _count("rejected")
         return None
-    entry = decode(data)
+    entry = decode(data, key)
     if entry is None:
-        log.warning("propc cache: %s is corrupt or truncated; it will be rebuilt", path)
+        log.warning("propc cache: %s is corrupt, truncated or stored under another key; "
+                    "it will be rebuilt", path)
         _count("rejected")
         return None
     _count("hits")
@@ -183,14 +188,15 @@ def store(key: str, entry: CacheEntry) -> bool:
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path.parent)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.",
                                              suffix=".tmp")
         with os.fdopen(handle, "wb") as stream:
-            stream.write(encode(entry))
+            stream.write(encode(entry, key))
         os.replace(temporary, path)
         temporary = None
     except OSError as err:
-        log.warning("propc cache: cannot write %s: %s", path, err)
+        _warn_unusable("write", path, err)
         _count("store_failures")
         return False
     finally:
@@ -201,26 +207,68 @@ def store(key: str, entry: CacheEntry) -> bool:
     return True
 
 
-def encode(entry: CacheEntry) -> bytes:
-    """The bytes of an entry file: magic, checksum of the body, body."""
+_WARNED: set[Path] = set()
+
+
+def _warn_unusable(action: str, path: Path, err: OSError) -> None:
+    """Say once per directory that the cache cannot be used there, with what to do
+    about it; later failures only at debug level (a read-only or full cache
+    directory used to warn on every compile)."""
+    if path.parent in _WARNED:
+        log.debug("propc cache: cannot %s %s: %s", action, path, err)
+        return
+    _WARNED.add(path.parent)
+    log.warning("propc cache: cannot %s %s: %s; compiling without the disk cache there "
+                "(set PROPC_CACHE_DIR to a writable directory, or PROPC_CACHE=0 to switch "
+                "the disk cache off)", action, path, err)
+
+
+STALE_TEMPORARY_SECONDS = 3600  # a writer holds its temporary file for milliseconds
+_SWEPT: set[Path] = set()
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Delete the temporary files of writers that died between writing and renaming
+    (killed processes), once per directory per process: those older than
+    STALE_TEMPORARY_SECONDS, so a live writer's file is never touched."""
+    if directory in _SWEPT:
+        return
+    _SWEPT.add(directory)
+    limit = time.time() - STALE_TEMPORARY_SECONDS
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < limit:
+                        os.unlink(entry.path)
+                        log.info("propc cache: removed stale temporary file %s", entry.path)
+
+
+def encode(entry: CacheEntry, key: str = "") -> bytes:
+    """The bytes of the entry file of `key`: magic, checksum of the body, body."""
     meta = json.dumps(entry.meta, sort_keys=True).encode()
-    body = (_HEADER.pack(len(meta), len(entry.object_code), len(entry.llvm_ir_compressed))
-            + meta + entry.object_code + entry.llvm_ir_compressed)
+    stamp = key.encode()
+    body = (_HEADER.pack(len(stamp), len(meta), len(entry.object_code),
+                         len(entry.llvm_ir_compressed))
+            + stamp + meta + entry.object_code + entry.llvm_ir_compressed)
     return MAGIC + hashlib.sha256(body).digest() + body
 
 
-def decode(data: bytes) -> CacheEntry | None:
-    """Parse an entry file; None unless magic, checksum and lengths all agree."""
+def decode(data: bytes, key: str | None = None) -> CacheEntry | None:
+    """Parse an entry file; None unless magic, checksum and lengths all agree and,
+    when `key` is given, the entry was stored under that key."""
     start = len(MAGIC) + _DIGEST_BYTES
     if len(data) < start + _HEADER.size or not data.startswith(MAGIC):
         return None
     body = data[start:]
     if hashlib.sha256(body).digest() != data[len(MAGIC):start]:
         return None
-    meta_len, object_len, ir_len = _HEADER.unpack_from(body)
-    if _HEADER.size + meta_len + object_len + ir_len != len(body):
+    key_len, meta_len, object_len, ir_len = _HEADER.unpack_from(body)
+    if _HEADER.size + key_len + meta_len + object_len + ir_len != len(body):
         return None
-    position = _HEADER.size
+    position = _HEADER.size + key_len
+    if key is not None and body[_HEADER.size:position] != key.encode():
+        return None
     try:
         decoded = json.loads(body[position:position + meta_len])
     except ValueError:

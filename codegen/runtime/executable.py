@@ -314,7 +314,7 @@ def _build_and_store(key: str, graphs: list[Graph], names: list, options: dict
         meta = {"graphs": [code.to_meta() for code in codes], "externals": _externals(module)}
         if jit.unoptimised_ir is not None:
             meta["unoptimised_ir"] = jit.unoptimised_ir
-        cache.store(key, cache.CacheEntry(meta, jit.object_code, cache.compress_ir(jit.llvm_ir)))
+        cache.store(key, cache.CacheEntry(meta, jit.object_code, jit.compressed_ir))
     times = {"lower": lowering, **jit.times, "cache store": time.perf_counter() - stored_at}
     return [Executable(code, jit, compile_times=times) for code in codes]
 

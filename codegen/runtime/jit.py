@@ -8,20 +8,24 @@ switched on.
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 import time
-from typing import Callable
+import zlib
+from typing import Callable, Iterator
 
 import llvmlite.binding as llvm
 from llvmlite.binding import ffi
 import llvmlite.ir as lir
 
 from ..errors import CodegenError
+from ..forksafe import ForkSafeLock
 from ..llvm_init import initialise
 
 # llvmlite works in LLVM's one global context and releases the GIL while doing so:
 # compiles from several threads are serialised (calling compiled code is not).
-_COMPILE_LOCK = threading.RLock()
+_COMPILE_LOCK = ForkSafeLock(reentrant=True)
 
 
 def host_target_machine(opt: int = 3) -> llvm.TargetMachine:
@@ -50,12 +54,13 @@ def prepare_module(module: lir.Module) -> None:
     module.data_layout = str(machine.target_data)
 
 
-def parse_and_verify(module: lir.Module) -> llvm.ModuleRef:
-    """Parse llvmlite IR text into an LLVM module and run LLVM's verifier on it."""
+def parse_and_verify(module: lir.Module, context=None) -> llvm.ModuleRef:
+    """Parse llvmlite IR text into an LLVM module (in `context`, default LLVM's
+    global one) and run LLVM's verifier on it."""
     initialise()
     text = str(module)
     try:
-        parsed = llvm.parse_assembly(text)
+        parsed = llvm.parse_assembly(text, context)
         parsed.verify()
     except RuntimeError as err:
         raise CodegenError(f"generated LLVM IR is invalid: {err}") from None
@@ -89,13 +94,45 @@ def _dispose_pass_manager(manager) -> None:
         manager.detach()
 
 
+def finalize(engine) -> None:
+    """`engine.finalize_object()` with Ctrl-C held back until it returns.
+
+    While finalising, MCJIT calls back into Python (the object cache hooks). A
+    KeyboardInterrupt raised inside such a callback cannot leave it: ctypes prints
+    "Exception ignored" and the compile carries on, so the interrupt was lost. On
+    the main thread (the only one Python runs signal handlers on) a SIGINT that
+    arrives meanwhile is recorded and handed to the previous handler afterwards."""
+    with _interrupts_deferred():
+        engine.finalize_object()
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):  # another thread, or SIG_IGN / SIG_DFL / not Python's
+        yield
+        return
+    caught: list = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            previous(*caught[0])
+
+
 class JitModule:
     """An optimised module living in its own MCJIT engine.
 
     Holds the engine (and so the machine code) alive; `address(name)` gives the
     entry point of a function defined in the module. `object_code` is the native
     object MCJIT produced (what the disk cache stores); `JitModule.from_object`
-    loads such an object back without parsing, optimising or generating anything.
+    loads such an object back without parsing, optimising or generating anything,
+    and a fresh compile does the same once its object is made (the compiling engine
+    is released). `compressed_ir` (fresh compiles) is the optimised IR, zlib'd.
     """
 
     def __init__(self, module: lir.Module, *, debug: bool = False, keep_ir: bool | None = None):
@@ -108,26 +145,51 @@ class JitModule:
         started = time.perf_counter()
         prepare_module(module)
         self.unoptimised_ir = str(module) if keep_ir else None
-        parsed = parse_and_verify(module)
+        # A context of its own, freed with the module: what optimising and generating
+        # code leave in a context (uniqued constants, metadata) stayed in LLVM's global
+        # one for good, ~6 KiB per compile.
+        context = llvm.create_context()
+        parsed = parse_and_verify(module, context)
         parsed_at = time.perf_counter()
         machine = host_target_machine()
         optimise(parsed, machine)
         if debug:
             parsed.verify()
         optimised_at = time.perf_counter()
-        self._llvm_ir: str | None = str(parsed)
-        self._llvm_ir_loader = None
+        from .cache import compress_ir
+        self.compressed_ir = compress_ir(str(parsed))
+        self._llvm_ir: str | None = None
+        self._llvm_ir_loader = self._decompressed_ir
         self._asm: str | None = None
-        engine_machine = host_target_machine()
-        self._engine = llvm.create_mcjit_compiler(parsed, engine_machine)
+        engine = llvm.create_mcjit_compiler(parsed, host_target_machine())
         captured: list[bytes] = []
-        self._engine.set_object_cache(lambda _module, data: captured.append(bytes(data)), None)
-        self._engine.finalize_object()
+        engine.set_object_cache(lambda _module, data: captured.append(bytes(data)), None)
+        finalize(engine)
         # seconds per stage: IR text + LLVM parse, the optimiser, machine code
         self.times = {"parse": parsed_at - started, "optimise": optimised_at - parsed_at,
                       "machine code": time.perf_counter() - optimised_at}
-        self._module = parsed
         self.object_code = captured[0] if captured else b""
+        if not self.object_code:
+            self._engine, self._module, self._context = engine, parsed, context
+            return
+        # The compiling engine keeps the LLVM module and its code generator's state
+        # (~700 KiB for a small graph): drop it and load the object code it made, so
+        # that a fresh compile keeps what a disk-cache load keeps (~95 KiB).
+        engine.close()
+        context.close()
+        self._load(self.object_code)
+
+    def _load(self, object_code: bytes) -> None:
+        """An engine running `object_code` (no parsing, optimising or generating)."""
+        self._module = llvm.parse_assembly("")
+        self._engine = llvm.create_mcjit_compiler(self._module, host_target_machine())
+        # MCJIT asks the object cache before generating code for a module: handing
+        # it the stored object makes it load that instead of compiling anything.
+        self._engine.set_object_cache(None, lambda _module: object_code)
+        finalize(self._engine)
+
+    def _decompressed_ir(self) -> str:
+        return zlib.decompress(self.compressed_ir).decode()
 
     @classmethod
     def from_object(cls, object_code: bytes, llvm_ir: Callable[[], str],
@@ -139,13 +201,9 @@ class JitModule:
         self = cls.__new__(cls)
         with _COMPILE_LOCK:
             initialise()
-            self._module = llvm.parse_assembly("")
-            self._engine = llvm.create_mcjit_compiler(self._module, host_target_machine())
-            # MCJIT asks the object cache before generating code for a module: handing
-            # it the stored object makes it load that instead of compiling anything.
-            self._engine.set_object_cache(None, lambda _module: object_code)
-            self._engine.finalize_object()
+            self._load(object_code)
         self.object_code = object_code
+        self.compressed_ir = None  # a loaded module's IR comes from `llvm_ir`
         self.unoptimised_ir = unoptimised_ir
         self.times = {}
         self._llvm_ir = None
@@ -214,7 +272,7 @@ def load_shared_library(name: str, build: LibraryBuilder, options: dict | None =
             meta = {"internal": internal,
                     "types": {public: str(kind) for public, kind in types.items()}}
             cache.store(key, cache.CacheEntry(meta, jit.object_code,
-                                              cache.compress_ir(jit.llvm_ir)))
+                                              jit.compressed_ir))
     for public, symbol in internal.items():
         llvm.add_symbol(public, jit.address(symbol))
     _LIBRARIES[name] = jit  # keeps the machine code alive for the process

@@ -28,16 +28,19 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import subprocess
-import threading
 from typing import Iterator
 
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
+from ..forksafe import ForkSafeLock
 from ..target import exporting, thread_override
 from ..kernels.matmul_ir import I64, PTR, counted, i64
+
+log = logging.getLogger("propc.compile")
 
 PARALLEL = "propc.shared.parallel"
 # body(data, chunk, chunks): one chunk of a region's work
@@ -49,7 +52,7 @@ CHUNKS_PER_THREAD = 4
 # libgomp's idle threads sleep at once unless the user asked otherwise (see above)
 DEFAULT_WAIT_POLICY = "PASSIVE"
 
-_LOCK = threading.Lock()
+_LOCK = ForkSafeLock()
 _GOMP: list[bool] = []
 _HANDLES: list = []  # libgomp stays mapped: LLVM closes its own handles at exit
 
@@ -162,11 +165,33 @@ def available_cores() -> int:
 
 
 def requested_threads() -> int:
-    """PROPC_NUM_THREADS when it is a positive integer, else the available cores."""
+    """PROPC_NUM_THREADS when it is a positive integer (at most MAX_THREADS_PER_CPU
+    threads per CPU of the machine), else the available cores. A value that is not
+    used as given is said once, with what is used instead."""
     text = os.environ.get("PROPC_NUM_THREADS", "").strip()
-    if text.isdigit() and int(text) > 0:
-        return int(text)
-    return available_cores()
+    if not text:
+        return available_cores()
+    if not (text.isdigit() and int(text) > 0):
+        cores = available_cores()
+        _warn_once(text, f"PROPC_NUM_THREADS={text!r} is not a positive integer; "
+                         f"using the {cores} available core(s)")
+        return cores
+    cap = MAX_THREADS_PER_CPU * (os.cpu_count() or 1)
+    if int(text) > cap:
+        _warn_once(text, f"PROPC_NUM_THREADS={text} is more than {MAX_THREADS_PER_CPU} "
+                         f"threads per CPU of this machine ({os.cpu_count()}); using {cap}")
+        return cap
+    return int(text)
+
+
+MAX_THREADS_PER_CPU = 2
+_WARNED: set[str] = set()
+
+
+def _warn_once(text: str, message: str) -> None:
+    if text not in _WARNED:
+        _WARNED.add(text)
+        log.warning("propc: %s", message)
 
 
 def thread_count() -> int:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
-import threading
 
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
+from ..forksafe import ForkSafeLock
 from ..kernels.matmul import emit_sgemm, emit_sgemm_batched, host_config
 from .sgemm import emit_sgemm_parallel
 from ..runtime.jit import load_shared_library
@@ -31,7 +31,7 @@ BATCHED = "propc.shared.sgemm_batched"
 THREADED = "propc.shared.sgemm_parallel"
 SERIAL_AFTER_FORK = "propc.shared.parallel_serial"
 POOL_AWAKE = "propc.shared.pool_awake"
-_LIBRARY_LOCK = threading.Lock()
+_LIBRARY_LOCK = ForkSafeLock()
 _LIBRARY: dict = {}
 _NATIVE_CALLBACKS: list = []
 

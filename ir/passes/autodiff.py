@@ -34,12 +34,12 @@ from typing import Sequence
 
 from ..builder import Builder
 from ..errors import IRError
-from ..graph import CustomVJP, Graph, Op, Value
+from ..graph import CustomVJP, Graph, Op, Value, as_results, bind_results
 from ..types import TensorType
 from ..verify import verify
 from .dce import live_ops
 from .rebuild import copy_op, start
-from .vjp_rules import VJP_RULES
+from .vjp_rules import FORWARD_RULES, VJP_RULES
 
 
 class AutodiffError(IRError, ValueError):
@@ -121,22 +121,37 @@ def _active_values(inputs: list[Value], ops: list[Op],
     for op in ops:
         region = region_of.get(op.result)
         sources = op.operands if region is None else region.inputs + region.closed
-        if op.result.dtype.is_float and any(v in active for v in sources):
-            active.add(op.result)
+        if any(v in active for v in sources):
+            active.update(r for r in op.results if r.dtype.is_float)
     return active
 
 
+def _result_cotangents(op: Op, cotangents: dict[Value, Value | Zero],
+                       active: set[Value]) -> "Value | list[Value | Zero] | None":
+    """What `op`'s rule gets as `g`: its result's cotangent, or for a control-flow op
+    the list of its results' cotangents (Zero where none); None when all are zero."""
+    found = [cotangents.get(r) if r in active else None for r in op.results]
+    if all(g is None or isinstance(g, Zero) for g in found):
+        return None
+    if not op.regions():
+        return found[0]
+    return [Zero(r.type) if g is None else g for r, g in zip(op.results, found)]
+
+
 def _backprop_op(b: Builder, op: Op, cotangents: dict[Value, Value | Zero],
-                 active: set[Value]) -> None:
+                 active: set[Value], saved: dict[Op, object]) -> None:
     """Apply `op`'s rule to its result's cotangent; add the results to its operands."""
-    g = cotangents.get(op.result)
-    if g is None or isinstance(g, Zero) or op.result not in active:
+    g = _result_cotangents(op, cotangents, active)
+    if g is None:
         return
     rule = VJP_RULES.get(op.prim)
     if rule is None:
         raise AutodiffError(f"no VJP rule for primitive {op.prim!r} (at {op.loc})")
     with b.at(op.loc):
-        results = rule(b, g, op, list(op.operands))
+        if op in saved:
+            results = rule(b, g, op, list(op.operands), saved=saved[op])
+        else:
+            results = rule(b, g, op, list(op.operands))
         if len(results) != len(op.operands):
             raise IRError(f"internal: VJP rule of {op.prim} returned {len(results)} "
                           f"cotangents for {len(op.operands)} operands")
@@ -148,6 +163,28 @@ def _backprop_op(b: Builder, op: Op, cotangents: dict[Value, Value | Zero],
                               f"for a {operand.type} operand")
             previous = cotangents.get(operand, Zero(operand.type))
             cotangents[operand] = add_cotangents(b, previous, ct)
+
+
+def _copy_primal(b: Builder, graph: Graph, mapping: dict[Value, Value],
+                 chosen: tuple[int, ...]) -> tuple[list[Op], dict[Op, object]]:
+    """Copy the primal ops into the joint graph. An active op with a FORWARD_RULES
+    entry (a scan) is emitted by that rule, which also returns what its VJP rule
+    needs later (its stacked residuals); returns the new ops and that map."""
+    active = _active_values([graph.inputs[i] for i in chosen], graph.ops)
+    primal_ops: list[Op] = []
+    saved: dict[Op, object] = {}
+    for op in graph.ops:
+        operands = [mapping[v] for v in op.operands]
+        forward = FORWARD_RULES.get(op.prim)
+        if forward is not None and any(v in active for v in op.operands):
+            with b.at(op.loc):
+                emitted, kept = forward(b, op, operands)
+            saved[as_results(emitted)[0].producer] = kept
+        else:
+            emitted = copy_op(b, op, operands)
+        bind_results(mapping, op, emitted)
+        primal_ops.append(as_results(emitted)[0].producer)
+    return primal_ops, saved
 
 
 def _region_ops(region: CustomVJP) -> list[Op]:
@@ -215,10 +252,7 @@ def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> VJPGraph:
     verify(graph)
     chosen = _check_wrt(graph, wrt)
     b, mapping = start(graph)
-    primal_ops = []
-    for op in graph.ops:
-        mapping[op.result] = copy_op(b, op, [mapping[v] for v in op.operands])
-        primal_ops.append(mapping[op.result].producer)
+    primal_ops, saved = _copy_primal(b, graph, mapping, chosen)
     inputs = [mapping[v] for v in graph.inputs]
     outputs = [mapping[v] for v in graph.outputs]
     seeded = tuple(i for i, v in enumerate(outputs) if v.dtype.is_float)
@@ -235,7 +269,7 @@ def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> VJPGraph:
         if op in triggers:
             given.update(_backprop_region(b, triggers[op], cotangents, active))
         if op not in inside:
-            _backprop_op(b, op, cotangents, active)
+            _backprop_op(b, op, cotangents, active, saved)
     results = [cotangents.get(inputs[i], Zero(inputs[i].type)) for i in chosen]
     b.output(*outputs, *[instantiate(b, ct) for ct in results])
     built = b.build()

@@ -115,6 +115,26 @@ def defunrolled(*names: str) -> None:
     register(*names)(_unrolled)
 
 
+def _unrolled_results(b, op, operands, batched, size):
+    """`_unrolled` for an op with several results (control flow): one op per example,
+    each result joined along the batch axis; returns the tuple of batched results."""
+    if size == 0:
+        return tuple(b.full((0,) + v.shape, 0, v.dtype) for v in op.results)
+    per_result = [[] for _ in op.results]
+    for index in range(size):
+        per_example = [_example(b, v, index) if is_batched else v
+                       for v, is_batched in zip(operands, batched)]
+        for joined, result in zip(per_result, b.emit(op.prim, *per_example, **op.attrs)):
+            joined.append(b.reshape(result, shape=(1,) + result.shape))
+    return tuple(parts[0] if size == 1 else b.concatenate(*parts, axis=0)
+                 for parts in per_result)
+
+
+# while_loop (ir/control_flow.py): one loop per example, since examples may stop after
+# different trip counts; scan and cond batch their regions (ir/passes/batch_control.py).
+register("while_loop")(_unrolled_results)
+
+
 # --------------------------------------------------------------------------------------
 # the table
 

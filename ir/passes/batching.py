@@ -24,7 +24,7 @@ from typing import Sequence
 
 from ..builder import Builder
 from ..errors import IRError
-from ..graph import CustomVJP, Graph, Value
+from ..graph import CustomVJP, Graph, Value, as_results, bind_results
 from ..types import TensorType
 from ..verify import verify
 from .batch_rules import BATCH_RULES, materialize
@@ -70,19 +70,20 @@ def batch_graph(graph: Graph, batched: Sequence[bool], size: int) -> BatchedGrap
         operands = [mapping[v] for v in op.operands]
         flags = [v in is_batched for v in op.operands]
         if not any(flags):
-            mapping[op.result] = copy_op(b, op, operands)
+            bind_results(mapping, op, copy_op(b, op, operands))
             continue
         rule = BATCH_RULES.get(op.prim)
         if rule is None:
             raise BatchingError(f"no batching rule for primitive {op.prim!r} (at {op.loc})")
         with b.at(op.loc):
             result = rule(b, op, operands, flags, size)
-        expected = batched_type(op.result.type, size)
-        if result.type != expected:
-            raise IRError(f"internal: batching rule of {op.prim} gave {result.type}, "
-                          f"expected {expected}")
-        mapping[op.result] = result
-        is_batched.add(op.result)
+        for old, new in zip(op.results, as_results(result)):   # several: control flow
+            expected = batched_type(old.type, size)
+            if new.type != expected:
+                raise IRError(f"internal: batching rule of {op.prim} gave {new.type}, "
+                              f"expected {expected}")
+            mapping[old] = new
+            is_batched.add(old)
     b.output(*[mapping[v] for v in graph.outputs])
     result_graph = b.build()
     result_graph.custom_vjps.extend(_batch_region(region, mapping, is_batched, size)

@@ -167,8 +167,10 @@ def op_cost(op: Op, index: int, name: str) -> CostRow:
     if rule is None:
         raise IRError(f"cost: no cost rule for primitive {op.prim!r}")
     read = sum(v.type.nbytes for v in op.operands)
-    return CostRow(index, op.prim, f"{name} = {op.prim}", op.result.type, rule(op), read,
-                   op.result.type.nbytes, op.loc)
+    written = sum(v.type.nbytes for v in op.results)
+    note = COST_NOTES[op.prim](op) if op.prim in COST_NOTES else ""
+    return CostRow(index, op.prim, f"{name} = {op.prim}{note}", op.result.type, rule(op), read,
+                   written, op.loc)
 
 
 def cost(graph: Graph) -> CostReport:
@@ -182,6 +184,8 @@ def cost(graph: Graph) -> CostReport:
         report.bytes += row.bytes
         if op.prim in CONTRACTIONS:
             report.dot_flops += row.flops
+        elif op.prim in CONTROL_DOT_FLOPS:          # products inside loop bodies
+            report.dot_flops += CONTROL_DOT_FLOPS[op.prim](op)
     return report
 
 
@@ -213,3 +217,9 @@ def format_report(report: CostReport) -> str:
     title = f"cost of @{report.graph_name}: {report.flops:,} flops " \
             f"({report.dot_flops:,} in contractions), {report.bytes:,} bytes"
     return "\n".join([title, line(_HEADERS), rule, *body, rule, line(total)])
+
+
+from .cost_control import (CONTROL_COST_RULES, CONTROL_DOT_FLOPS,  # noqa: E402
+                           COST_NOTES)
+
+COST_RULES.update(CONTROL_COST_RULES)

@@ -114,8 +114,8 @@ def _is_canonical_splat(prim: str, operands: list[Value]) -> bool:
 
 def fold_op(builder: Builder, op: Op, operands: list[Value]) -> Value | None:
     """The folded replacement of `op` on its new `operands`, or None if it stays."""
-    if _is_source(op) or _is_canonical_splat(op.prim, operands):
-        return None
+    if _is_source(op) or _is_canonical_splat(op.prim, operands) or op.regions():
+        return None                       # control flow is simplified inside, not folded
     if get_primitive(op.prim).elementwise:
         scalars = [splat_scalar(v) for v in operands]
         if all(s is not None for s in scalars):

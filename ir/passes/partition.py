@@ -44,7 +44,7 @@ from typing import Iterable
 
 from ..builder import Builder
 from ..errors import IRError
-from ..graph import Graph, Op, Value
+from ..graph import Graph, Op, Value, bind_results
 from ..ops import get_primitive
 from .autodiff import VJPGraph
 from .dce import live_ops
@@ -71,7 +71,7 @@ def _tangent_values(graph: Graph, cotangent_inputs: list[Value],
     tangent = set(cotangent_inputs)
     for op in graph.ops:
         if op in given_backward or any(v in tangent for v in op.operands):
-            tangent.add(op.result)
+            tangent.update(op.results)
     return tangent
 
 
@@ -87,14 +87,28 @@ class _Placement:
         self.residuals: set[Value] = set()
 
     def copies_input(self, value: Value) -> bool:
-        """Is `value` made from inputs and constants by views and copies alone?"""
-        known = self.copies_of_inputs.get(value)
-        if known is None:
-            op = value.producer
-            known = op is None or (_moves_data(op) and all(
-                self.copies_input(v) for v in op.operands)) or not op.operands
-            self.copies_of_inputs[value] = known
-        return known
+        """Is `value` made from inputs and constants by views and copies alone?
+
+        Answered with an explicit stack (operands first), not recursion, so a chain
+        of thousands of views and copies needs no Python stack depth."""
+        pending = [value]
+        while pending:
+            current = pending[-1]
+            if current in self.copies_of_inputs:
+                pending.pop()
+                continue
+            op = current.producer
+            if op is None or not op.operands or not _moves_data(op):
+                self.copies_of_inputs[current] = op is None or not op.operands
+                pending.pop()
+                continue
+            unknown = [v for v in op.operands if v not in self.copies_of_inputs]
+            if unknown:
+                pending.extend(unknown)
+                continue
+            self.copies_of_inputs[current] = all(self.copies_of_inputs[v] for v in op.operands)
+            pending.pop()
+        return self.copies_of_inputs[value]
 
     def recompute(self, value: Value) -> bool:
         """Is the primal-side `value` recomputed in the backward (rules 2-4)?"""
@@ -125,7 +139,7 @@ class _Placement:
 
     def recompute_elementwise(self, order: list[Value]) -> None:
         """Policy step: drop elementwise residuals computable from what is available."""
-        available = set(self.residuals) | {op.result for op in self.backward_ops}
+        available = set(self.residuals) | {v for op in self.backward_ops for v in op.results}
         for value in order:
             op = value.producer
             if (value in self.residuals and op is not None and op.operands
@@ -149,13 +163,13 @@ def _subgraph(name: str, graph: Graph, inputs: list[Value], ops: Iterable[Op],
                     raise IRError(f"internal: partition of @{graph.name} left {op.prim} at "
                                   f"{op.loc} without its operand {v.type}")
                 operands.append(mapping[v])
-            mapping[op.result] = copy_op(b, op, operands)
+            bind_results(mapping, op, copy_op(b, op, operands))
     b.output(*[mapping[v] for v in outputs])
     return b.build()
 
 
 def _definition_order(graph: Graph) -> list[Value]:
-    return list(graph.inputs) + [op.result for op in graph.ops]
+    return list(graph.inputs) + [v for op in graph.ops for v in op.results]
 
 
 def partition(vjp: VJPGraph, policy: str = "save") -> tuple[Graph, Graph]:

@@ -12,13 +12,15 @@ from typing import Callable
 
 from ..builder import Builder
 from ..errors import IRError
-from ..graph import Graph, Op, Value
+from ..graph import Graph, Op, Value, as_results, bind_results
 
 Rewrite = Callable[[Builder, Op, list[Value]], "Value | None"]
 
 
-def copy_op(builder: Builder, op: Op, operands: list[Value]) -> Value:
-    """Emit `op` unchanged on new operands, keeping its attributes and location."""
+def copy_op(builder: Builder, op: Op, operands: list[Value]) -> "Value | tuple[Value, ...]":
+    """Emit `op` unchanged on new operands, keeping its attributes and location.
+
+    Returns the new result, or the tuple of new results for a control-flow op."""
     return builder.emit(op.prim, *operands, loc=op.loc, **op.attrs)
 
 
@@ -58,10 +60,11 @@ def rebuild(graph: Graph, rewrite: Rewrite) -> Graph:
             new = rewrite(builder, op, operands)
             if new is None:
                 new = copy_op(builder, op, operands)
-        if new.type != op.result.type:
+        new_types = tuple(v.type for v in as_results(new))
+        if new_types != op.result_types:
             raise IRError(f"internal: rewriting {op.prim} at {op.loc} changed its type "
-                          f"from {op.result.type} to {new.type}")
-        mapping[op.result] = new
+                          f"from {op.result_types} to {new_types}")
+        bind_results(mapping, op, new)
     return _finish(graph, builder, mapping)
 
 
@@ -71,5 +74,5 @@ def copy_ops(graph: Graph, keep: Callable[[Op], bool]) -> Graph:
     for op in graph.ops:
         if keep(op):
             operands = [_mapped(graph, mapping, v, op.prim) for v in op.operands]
-            mapping[op.result] = copy_op(builder, op, operands)
+            bind_results(mapping, op, copy_op(builder, op, operands))
     return _finish(graph, builder, mapping)

@@ -19,6 +19,7 @@ from .algebra import ALGEBRA_RULES, rewrite_algebra
 from .cse import cse
 from .dce import dce
 from .fold import FOLD_LIMIT, fold_constants
+from .regions import simplify_regions
 
 __all__ = ["ALGEBRA_RULES", "FOLD_LIMIT", "cse", "dce", "fold_constants",
            "rewrite_algebra", "simplify", "simplify_once"]
@@ -29,8 +30,8 @@ graphs reach the fixpoint in a handful."""
 
 
 def simplify_once(graph: Graph) -> Graph:
-    """One round: fold, rewrite, merge duplicates, drop dead ops."""
-    return dce(cse(rewrite_algebra(fold_constants(graph))))
+    """One round: fold, rewrite, merge duplicates, drop dead ops (regions included)."""
+    return dce(cse(rewrite_algebra(fold_constants(simplify_regions(graph, simplify)))))
 
 
 def simplify(graph: Graph, verify: bool = False, max_rounds: int = MAX_ROUNDS) -> Graph:

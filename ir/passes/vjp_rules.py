@@ -45,6 +45,13 @@ LinearTranspose = Callable[[Builder, Value, dict[str, Any], list[TensorType]], C
 
 VJP_RULES: dict[str, VJPRule] = {}
 
+FORWARD_RULES: dict[str, Callable] = {}
+"""Ops whose VJP needs values computed inside their own regions (scan's per-iteration
+residuals): `FORWARD_RULES[prim](b, op, operands, wrt_active)` emits the op's
+primal copy in the joint graph, returning `(results, saved)`; the op's VJP rule then
+gets `saved=` (ir/passes/vjp_control.py fills both tables for the control-flow ops,
+whose rules take the list of result cotangents as `g`)."""
+
 
 def register(*names: str) -> Callable[[VJPRule], VJPRule]:
     """Decorator: register one VJP rule for one or more primitives."""

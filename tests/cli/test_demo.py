@@ -41,3 +41,16 @@ def test_cnn_demo_quick_trains_and_agrees():
     assert "conv" in out and "all leaves agree" in out
     match = re.fullmatch(r"test accuracy: (0\.\d{3}|1\.000)", out.strip().splitlines()[-1])
     assert match and float(match.group(1)) > 0.8
+def test_demo_rnn_reaches_the_accuracy_target():
+    """The scanned RNN reading digits row by row: the full run (15 epochs, seconds)."""
+    result = subprocess.run([sys.executable, "-m", "propc", "demo", "--model", "rnn"],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    positions = [out.index(f"== {n}.") for n in range(1, 6)]
+    assert positions == sorted(positions)
+    assert "the time loop is one scan op" in out and "all leaves agree" in out
+    last = out.strip().splitlines()[-1]
+    match = re.fullmatch(r"test accuracy: (0\.9\d{2}|1\.000)", last)
+    assert match, last
+    assert float(match.group(1)) >= 0.95

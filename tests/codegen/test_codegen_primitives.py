@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import codegen
+from control_flow_cases import cond_branches, scan_attrs, scan_loss, while_regions
 from ir import PRIMITIVES, Builder, DType, Graph, TensorType, interpret
 from codegen_oracle import assert_matches, random_array
 
@@ -307,6 +308,28 @@ for dtype in NUMERIC:
     for shape, dim in (((17,), 0), ((3, 5), 1), ((3, 5), 0), ((0, 4), 1)):
         add_case(f"iota-{dtype}-{shape_text(shape)}-d{dim}", [],
                  lambda b, s=shape, d=dim, t=dtype: b.iota(shape=s, dtype=t, dimension=d))
+
+
+# ---- control flow: native loops and branches (codegen/loops_scan.py) -----------------------
+
+for dtype in (I32, I64):
+    add_case(f"scan-{dtype}", [TensorType((3,), dtype)] * 2 + [TensorType((4, 3), dtype)],
+             lambda b, *xs, d=dtype: b.emit("scan", *xs, **scan_attrs(d, 4))[0])
+    add_case(f"scan-{dtype}-reversed", [TensorType((3,), dtype)] * 2 + [TensorType((4, 3), dtype)],
+             lambda b, *xs, d=dtype: b.emit("scan", *xs, **scan_attrs(d, 4, True))[1])
+    for pred in (True, False):
+        add_case(f"cond-{dtype}-{pred}", [TensorType((), BOOL)] + [TensorType((3,), dtype)] * 2,
+                 lambda b, *xs, d=dtype: b.emit("cond", *xs, **cond_branches(d))[0],
+                 inputs=[np.array(pred), np.arange(3).astype(dtype.numpy),
+                         np.array([5, -2, 7], dtype.numpy)])
+    add_case(f"while_loop-{dtype}", [TensorType((3,), dtype), TensorType((), I32)],
+             lambda b, *xs, d=dtype: b.emit("while_loop", *xs, **while_regions(d))[0],
+             inputs=[np.array([1, -2, 3], dtype.numpy), np.array(-4, np.int32)])
+add_case("scan-f32-rnn", [TensorType((2, 3), F32)] * 2 + [TensorType((6, 2, 3), F32)],
+         lambda b, c, h, xs: scan_loss(b, c, h, xs), kind="ulp", ulps=64, atol=1e-5)
+add_case("scan-f32-rnn-reversed-empty", [TensorType((3,), F32)] * 2 + [TensorType((0, 3), F32)],
+         lambda b, c, h, xs: scan_loss(b, c, h, xs, reverse=True), kind="ulp", ulps=8)
+# (the loss sums the carry: a reduction's order differs compiled, so a few ulps)
 
 
 # --------------------------------------------------------------------------------------------

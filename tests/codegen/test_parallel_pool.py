@@ -80,10 +80,17 @@ def test_regions_of_a_call_run_every_chunk_once_on_the_pool():
             region(ctypes.cast(body, ctypes.c_void_p), None, 2, 8)
 
     callback = ENTRY(entry)
-    team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
-    counts = collections.Counter((chunk, chunks) for chunk, chunks, _ in seen)
-    assert counts == {(chunk, 8): 5 for chunk in range(8)}
     caller = threading.get_ident()
+    # on a loaded machine the worker may be off its core for a whole call (its
+    # regions then run serially, correctly): try again, up to 5 calls
+    for _attempt in range(5):
+        seen.clear()
+        team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
+        counts = collections.Counter((chunk, chunks) for chunk, chunks, _ in seen)
+        assert counts == {(chunk, 8): 5 for chunk in range(8)}
+        if {ident for *_, ident in seen} - {caller}:
+            break
+        time.sleep(0.1)
     assert {ident for *_, ident in seen} - {caller}, "a pool worker ran chunks"
     assert owners[0] != 0, "the call held the pool"
     assert _pool_slot(OWNER).value == 0 and _pool_slot(ACTIVE).value == 0, "and gave it back"
@@ -177,8 +184,17 @@ def test_a_pool_region_the_worker_slowed_down_backs_off():
         skips.append((first, list(seen)))
 
     callback = ENTRY(entry)
-    team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
-    (pending, (first, second)) = skips
+    # the worker must take part in the first region for it to lose; on a loaded
+    # machine it may be off its core then (the region runs serially): try again
+    # after the pool's contention hold (50 ms) has passed
+    for _attempt in range(5):
+        skips.clear()
+        seen.clear()
+        team(ctypes.cast(callback, ctypes.c_void_p), None, 2)
+        (pending, (first, second)) = skips
+        if len(set(first)) == 2:
+            break
+        time.sleep(0.1)
     assert len(set(first)) == 2, "the worker took a chunk"
     assert pending >= 1
     assert second == [caller, caller]

@@ -17,7 +17,15 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))
 from op_cases import OP_CASES  # noqa: E402
 
 EPS = 1e-6
-F64_CASES = [c for c in OP_CASES if c.shapes and c.dtype is DType.f64]
+# while_loop has no reverse mode, and jvp is its transpose: a named test below
+F64_CASES = [c for c in OP_CASES if c.shapes and c.dtype is DType.f64 and c.prim != "while_loop"]
+
+
+def test_jvp_through_while_loop_is_a_type_error():
+    case = next(c for c in OP_CASES if c.prim == "while_loop" and c.dtype is DType.f64)
+    arrays = case.make_inputs(np.random.default_rng(3))
+    with pytest.raises(TypeError, match="fori_loop"):
+        pc.jvp(_one_op(case.graph(arrays)), tuple(arrays), tuple(np.zeros_like(a) for a in arrays))
 
 
 def _one_op(graph):

@@ -120,8 +120,9 @@ def output_precisions(graph: ir.Graph) -> list[np.dtype]:
     value's few-ulp error survives a later convert to float64; else its own dtype."""
     computes_f32: dict[ir.Value, bool] = {}
     for op in graph.ops:
-        own = bool(op.operands) and op.result.dtype is ir.DType.f32
-        computes_f32[op.result] = own or any(computes_f32.get(v, False) for v in op.operands)
+        for result in op.results:             # (control-flow ops have several)
+            own = bool(op.operands) and result.dtype is ir.DType.f32
+            computes_f32[result] = own or any(computes_f32.get(v, False) for v in op.operands)
     return [np.dtype(np.float32) if computes_f32.get(v, False) else v.dtype.numpy
             for v in graph.outputs]
 
@@ -149,6 +150,12 @@ def unreliable_elements(graph: ir.Graph, arrays: list[np.ndarray]) -> list[np.nd
     masks: dict[ir.Value, np.ndarray | None] = {}
     for op in graph.ops:
         operands = [values[v] for v in op.operands]
+        if op.regions():      # a loop or branch: its regions may round like INEXACT ops
+            for result in op.results:
+                inexact[result] = True
+                masks[result] = _unreliable_result(op, operands, [masks.get(v) for v in
+                                                                  op.operands], [])
+            continue
         inexact[op.result] = op.prim in INEXACT or any(inexact.get(v, False)
                                                        for v in op.operands)
         masks[op.result] = _unreliable_result(op, operands, [masks.get(v) for v in op.operands],

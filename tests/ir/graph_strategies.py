@@ -368,6 +368,11 @@ def _iota(ctx: GraphContext) -> Value:
                     dimension=ctx.ints(0, len(shape) - 1))
 
 
+from control_flow_strategies import CONTROL_FLOW_MAKERS  # noqa: E402
+
+MAKERS.update(CONTROL_FLOW_MAKERS)
+
+
 # --------------------------------------------------------------------------------------
 # whole graphs
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import functools
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 import ir
 from graph_strategies import graphs
+from control_flow_cases import example as control_flow_example
 from ir import Builder, DType, SourceLoc, TensorType, TypeRuleError
 
 LOC = SourceLoc("model.py", 14)
@@ -97,6 +99,7 @@ EXAMPLES.update({
     "scatter_add": lambda b, d: b.scatter_add(b.input(T((3, 4), d)),
                                               b.input(T((5, 4), DType.i64)),
                                               b.input(T((5, 4), d)), axis=0),
+    **{prim: functools.partial(control_flow_example, prim) for prim in ("scan", "cond", "while_loop")},
 })
 
 

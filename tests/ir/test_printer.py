@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import ir
+from control_flow_cases import cond_branches, scan_attrs, while_regions
 from ir import Builder, DType, SourceLoc, TensorType
 
 LOC = SourceLoc("model.py", 14)
@@ -26,7 +27,8 @@ def one_op_text(operand_types: list[str], prim: str, attrs: dict) -> str:
     b = Builder("t")
     operands = [b.input(tensor_type(t)) for t in operand_types]
     b.loc = LOC
-    b.output(b.emit(prim, *operands, **attrs))
+    emitted = b.emit(prim, *operands, **attrs)
+    b.output(*(emitted if isinstance(emitted, tuple) else (emitted,)))
     return str(b.build())
 
 
@@ -105,6 +107,14 @@ OP_LINES = [
      "%2 = gather %0, %1 {axis=0} : f32[2,3]"),
     (["f32[7,3]", "i32[2,3]", "f32[2,3]"], "scatter_add", {"axis": 0},
      "%3 = scatter_add %0, %1, %2 {axis=0} : f32[7,3]"),
+    # control flow: several results, regions printed below the line (test_control_flow_ir)
+    (["f32[3]", "f32[3]", "f32[4,3]"], "scan", scan_attrs(DType.f32, 4),
+     "%3, %4 = scan %0, %1, %2 {checkpoint=false, length=4, num_carry=1, num_consts=1, "
+     "reverse=false} : f32[3], f32[4,3]"),
+    (["bool[]", "i32[3]", "i32[3]"], "cond", cond_branches(DType.i32),
+     "%3, %4 = cond %0, %1, %2 : i32[3], i32[3]"),
+    (["f64[3]", "i32[]"], "while_loop", while_regions(DType.f64),
+     "%2, %3 = while_loop %0, %1 {num_consts=0} : f64[3], i32[]"),
 ]
 
 

@@ -2,6 +2,7 @@
 plus named edge cases (ties, NaN in untaken branches, the double-where idiom)."""
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 from typing import Callable
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ir
+from control_flow_cases import cond_loss, scan_loss
 from ir import PRIMITIVES, DType, TensorType
 from ir.passes.autodiff import vjp_graph
 from ir.passes.vjp_rules import VJP_RULES
@@ -173,8 +175,21 @@ WINDOW_CASES = [
         x, _indices(b, _PICKS, DType.i32), u, axis=1), (f64(2, 5), f64(2, 4))),
 ]
 
+BOOL = TensorType((), DType.bool)
+CONTROL_FLOW_CASES = [
+    Case("scan", scan_loss, (f64(2, 3), f64(2, 3), f64(5, 2, 3))),
+    Case("scan reversed, checkpointed", functools.partial(scan_loss, reverse=True,
+                                                           checkpoint=True),
+         (f64(2, 3), f64(2, 3), f64(4, 2, 3))),
+    Case("scan of no trips", scan_loss, (f64(3,), f64(3,), f64(0, 3))),
+    Case("cond taking the true branch", cond_loss, (BOOL, f64(3,), f64(3,)),
+         (lambda rng, shape: np.array(True),)),
+    Case("cond taking the false branch", cond_loss, (BOOL, f64(3,), f64(3,)),
+         (lambda rng, shape: np.array(False),)),
+]
+
 ALL_CASES = ([make(shape) for make in ELEMENTWISE for shape in [(3, 4), ()]]
-             + DOT_CASES + SHAPE_CASES + WINDOW_CASES)
+             + DOT_CASES + SHAPE_CASES + WINDOW_CASES + CONTROL_FLOW_CASES)
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda case: case.name)
@@ -191,8 +206,9 @@ def test_every_primitive_has_a_rule():
 
 def test_every_primitive_is_exercised():
     used = {op.prim for case in ALL_CASES for op in graph_of(case.fn, *case.types).ops}
-    # stop_gradient's true derivative differs from its rule: a named test covers it
-    assert set(PRIMITIVES) - used == {"stop_gradient"}
+    # stop_gradient's true derivative differs from its rule, and while_loop has none:
+    # named tests cover them
+    assert set(PRIMITIVES) - used == {"stop_gradient", "while_loop"}
 
 
 @pytest.mark.parametrize("dims", [dict(lb=(), rb=(), lc=(1,), rc=(0,)),
