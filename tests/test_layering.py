@@ -249,3 +249,41 @@ def test_only_the_threads_interface_is_imported_from_outside_it():
            if sub != "threads" and name.startswith("codegen.threads.")
            and name not in THREADS_INTERFACE]
     assert not bad, "\n".join(bad)
+
+
+# --------------------------------------------------------------------------------------
+# codegen takes the environment from its options builder only (issue 15)
+
+OPTIONS_BUILDER = ROOT / "codegen" / "options.py"
+_ENV_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
+def environment_uses(path: Path) -> list[int]:
+    """Lines of `path` that touch the process environment: os.environ / os.getenv /
+    os.putenv / os.unsetenv (any alias of os), or those names imported from os."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    os_names = {alias.asname or alias.name for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names if alias.name == "os"}
+    lines = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr in _ENV_NAMES
+                and isinstance(node.value, ast.Name) and node.value.id in os_names):
+            lines.append(node.lineno)
+        elif (isinstance(node, ast.ImportFrom) and node.module == "os"
+              and any(alias.name in _ENV_NAMES for alias in node.names)):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_the_environment_check_sees_reads_and_writes(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import os as o\nfrom os import getenv\nx = o.environ.get('A')\n"
+                     "o.environ['B'] = '1'\ny = os_path = 1\n")
+    assert environment_uses(probe) == [2, 3, 4]
+
+
+def test_codegen_reads_the_environment_only_in_its_options_builder():
+    assert environment_uses(OPTIONS_BUILDER), "the options builder reads the environment"
+    bad = [f"{path.relative_to(ROOT)}:{line}" for path in _python_files("codegen")
+           if path != OPTIONS_BUILDER for line in environment_uses(path)]
+    assert not bad, "os.environ outside codegen/options.py:\n" + "\n".join(bad)

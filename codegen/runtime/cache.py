@@ -44,6 +44,7 @@ import llvmlite.binding as llvm
 
 from ..forksafe import ForkSafeLock
 from ..llvm_init import initialise
+from ..options import from_environment
 
 log = logging.getLogger("propc.cache")
 
@@ -91,13 +92,7 @@ class CacheEntry:
 
 def cache_directory() -> Path | None:
     """The cache directory, or None when `PROPC_CACHE=0` disables the disk cache."""
-    if os.environ.get("PROPC_CACHE", "1").strip() in ("0", "false", "no", "off"):
-        return None
-    explicit = os.environ.get("PROPC_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "propc"
+    return from_environment().cache_dir
 
 
 @functools.lru_cache(maxsize=None)
@@ -107,7 +102,8 @@ def source_digest() -> str:
     install of it) gives new keys. Stat, not read: it is paid by every warm start."""
     import ir
     digest = hashlib.sha256()
-    for package in (os.path.dirname(ir.__file__), os.path.dirname(__file__)):
+    codegen_root = os.path.dirname(os.path.dirname(__file__))  # codegen/, not runtime/
+    for package in (os.path.dirname(ir.__file__), codegen_root):
         for path, size, mtime in sorted(_python_files(package)):
             digest.update(f"{path}\0{size}\0{mtime}\n".encode())
     return digest.hexdigest()

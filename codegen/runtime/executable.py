@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import threading
 import time
 from typing import Callable, NamedTuple
@@ -39,16 +38,16 @@ from ..errors import CodegenError
 from .jit import JitModule
 from ..emit.lowering import LoweredGraph, lower_graph, unique_name
 from ..plan.memplan import ALIGN, MemoryPlan
+from ..options import from_environment
 
 log = logging.getLogger("propc.compile")
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
-_TRUE_WORDS = ("1", "true", "yes", "on")
 
 
 def debug_from_environment() -> bool:
     """True when `PROPC_DEBUG` asks for bounds-checked code (1, true, yes, on)."""
-    return os.environ.get("PROPC_DEBUG", "").strip().lower() in _TRUE_WORDS
+    return from_environment().debug
 
 
 def compile_options(debug: bool | None) -> dict:

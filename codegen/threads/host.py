@@ -16,7 +16,8 @@ without libgomp the library runs every chunk on the calling thread (never fails)
 
 The thread count of generated code is `thread_count()`: PROPC_NUM_THREADS, else the
 cores this process may run on. libgomp's waiting: unless OMP_WAIT_POLICY or
-GOMP_SPINCOUNT is set, `load_gomp` makes its idle threads sleep at once
+GOMP_SPINCOUNT is set, `load_gomp` makes its idle threads sleep at once (the one
+environment write of codegen, in codegen/options.py, the options builder)
 (OMP_WAIT_POLICY=PASSIVE) instead of spinning for about half a millisecond after
 each region: measured on this 2-core machine, a spinning worker next to one busy
 process (or next to OpenBLAS's own spinning threads, as when NumPy matmuls
@@ -37,6 +38,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from ..forksafe import ForkSafeLock
+from ..options import from_environment, prepare_libgomp_environment
 from ..target import exporting, thread_override
 from ..kernels.matmul_ir import I64, PTR, counted, i64
 
@@ -49,8 +51,6 @@ PARALLEL_TYPE = lir.FunctionType(lir.VoidType(), [PTR, PTR, I64, I64])
 # chunks a parallel loop is cut into per thread (a late thread leaves its chunks to
 # the others; the sgemm uses one chunk per thread: each chunk re-packs an operand)
 CHUNKS_PER_THREAD = 4
-# libgomp's idle threads sleep at once unless the user asked otherwise (see above)
-DEFAULT_WAIT_POLICY = "PASSIVE"
 
 _LOCK = ForkSafeLock()
 _GOMP: list[bool] = []
@@ -133,16 +133,11 @@ def regions_are_cheap() -> bool:
 
 
 def _spinning_from_environment() -> bool:
-    policy = os.environ.get("OMP_WAIT_POLICY", "").strip().upper()
-    if policy:
-        return policy == "ACTIVE"
-    count = os.environ.get("GOMP_SPINCOUNT", "").strip().lower()
-    return count in ("infinite", "infinity") or (count.isdigit() and int(count) > 0)
+    return from_environment().spinning
 
 
 def _load() -> bool:
-    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = DEFAULT_WAIT_POLICY  # read when libgomp starts
+    prepare_libgomp_environment()  # the wait policy is read when libgomp starts
     for candidate in _library_candidates():
         try:
             # a ctypes handle is never closed: LLVM's own (dlclosed when LLVM shuts down
@@ -168,7 +163,7 @@ def requested_threads() -> int:
     """PROPC_NUM_THREADS when it is a positive integer (at most MAX_THREADS_PER_CPU
     threads per CPU of the machine), else the available cores. A value that is not
     used as given is said once, with what is used instead."""
-    text = os.environ.get("PROPC_NUM_THREADS", "").strip()
+    text = from_environment().num_threads
     if not text:
         return available_cores()
     if not (text.isdigit() and int(text) > 0):
