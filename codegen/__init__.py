@@ -27,8 +27,11 @@ tile store vs separate kernels).
 from .emit.bounds import BoundsCheckError
 from .errors import CodegenError
 from .plan.memplan import MemoryPlan
-from .registry import LOWERINGS, Lowering
+from .registry import LOWERINGS, Lowering, Registry
 from .runtime.executable import Executable, compile_graph, compile_graphs, compile_traced
+from .emit.lowering import fill_lowerings
 
-__all__ = ["BoundsCheckError", "CodegenError", "Executable", "LOWERINGS", "Lowering",
+fill_lowerings(LOWERINGS)  # the lowering table, filled once, here
+
+__all__ = ["BoundsCheckError", "CodegenError", "Executable", "LOWERINGS", "Lowering", "Registry",
            "MemoryPlan", "compile_graph", "compile_graphs", "compile_traced"]

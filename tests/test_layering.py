@@ -287,3 +287,23 @@ def test_codegen_reads_the_environment_only_in_its_options_builder():
     bad = [f"{path.relative_to(ROOT)}:{line}" for path in _python_files("codegen")
            if path != OPTIONS_BUILDER for line in environment_uses(path)]
     assert not bad, "os.environ outside codegen/options.py:\n" + "\n".join(bad)
+
+
+# --------------------------------------------------------------------------------------
+# codegen's per-primitive tables: one Registry type, refusing duplicates (issue 15)
+
+def test_codegen_tables_are_registries_that_refuse_a_second_entry():
+    import codegen
+    from codegen.emit.elementwise import EMITTERS
+    from codegen.plan.views import VIEWS
+    from codegen.registry import Registry
+    for table in (codegen.LOWERINGS, EMITTERS, VIEWS):
+        assert isinstance(table, Registry)
+        name = next(iter(table))
+        with pytest.raises(ValueError, match="registered twice"):
+            table.add(name, table[name])
+        with pytest.raises(ValueError, match="registered twice"):
+            table.update({name: table[name]})
+    fresh = Registry("probe")
+    fresh.register("a", "b")(len)
+    assert dict(fresh) == {"a": len, "b": len}

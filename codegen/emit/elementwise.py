@@ -27,10 +27,8 @@ from ir.types import DType
 
 from .llvmtypes import register_type, scalar_constant
 
-try:
-    from ..kernels import mathlib as _mathlib
-except ImportError:  # helper F's module not written yet: intrinsics only
-    _mathlib = None
+from ..kernels.mathlib import MATH_FUNCTIONS
+from ..registry import Registry
 
 # The one switch between inline polynomial math and LLVM intrinsics (libm calls).
 USE_MATHLIB = True
@@ -46,16 +44,9 @@ class Scalar:
 
 
 Emitter = Callable[[lir.IRBuilder, list, Scalar], lir.Value]
-EMITTERS: dict[str, Emitter] = {}
-
-
-def emitter(*names: str):
-    """Decorator: register a scalar emitter for one or more primitives."""
-    def wrap(fn: Emitter) -> Emitter:
-        for name in names:
-            EMITTERS[name] = fn
-        return fn
-    return wrap
+EMITTERS: Registry = Registry("scalar emitter")
+# Decorator: register a scalar emitter for one or more primitives
+emitter = EMITTERS.register
 
 
 def intrinsic(builder: lir.IRBuilder, name: str, args: list, ret: lir.Type | None = None
@@ -83,10 +74,8 @@ def _type_suffix(t: lir.Type) -> str:
 
 def math_function(name: str) -> Callable[..., lir.Value]:
     """emit(builder, *args) for a transcendental: helper F's polynomial if present."""
-    if USE_MATHLIB and _mathlib is not None:
-        found = getattr(_mathlib, f"emit_{name}", None)
-        if found is not None:
-            return found
+    if USE_MATHLIB and name in MATH_FUNCTIONS:
+        return MATH_FUNCTIONS[name]
     return lambda builder, *args: intrinsic(builder, f"llvm.{name}", list(args))
 
 

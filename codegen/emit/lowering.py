@@ -37,7 +37,8 @@ from ..kernels.matmul_epilogue import fuse_epilogues
 from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, clear_record,
                      describe_kernel, return_if_failed)
 from ..plan.memplan import ALIGN, MemoryPlan, Workspace, plan_memory
-from ..registry import LOWERINGS, Lowering, lowering_of
+from ..registry import LOWERINGS, Lowering, Registry, lowering_of
+from .loops_scan import control_flow_lowerings
 from ..threads.host import pool_in_use, thread_count
 from .steps import WORKSPACE, KernelEnv, KernelPlan, plan_threads
 from ..plan.views import VIEWS
@@ -48,30 +49,32 @@ from ..plan.views import VIEWS
 INLINED_KERNELS = 64
 
 
-def _register_all() -> None:
-    for name, fn in EMITTERS.items():
-        LOWERINGS[name] = Lowering("elementwise", fn)
-    for name, fn in VIEWS.items():
-        LOWERINGS[name] = Lowering("view", fn)
-    LOWERINGS["constant"] = Lowering(
-        "source", constant_source,
-        needs_buffer=lambda op: splat_value(op.attrs["value"]) is None)
-    LOWERINGS["iota"] = Lowering("source", iota_source)
-    LOWERINGS["reduce_sum"] = Lowering("kernel", lower_reduce_sum)
-    LOWERINGS["reduce_max"] = Lowering("kernel", lower_reduce_max)
-    LOWERINGS["reduce_min"] = Lowering("kernel", lower_reduce_min)
-    LOWERINGS["logsumexp"] = Lowering("kernel", lower_logsumexp)
-    LOWERINGS["pad"] = Lowering("kernel", lower_pad)
-    LOWERINGS["concatenate"] = Lowering("kernel", lower_concatenate)
-    LOWERINGS["dot"] = Lowering("kernel", lower_dot, view_operands=True)
-    LOWERINGS["conv"] = Lowering("kernel", lower_conv)
-    LOWERINGS["reduce_window_sum"] = Lowering("kernel", lower_reduce_window_sum)
-    LOWERINGS["reduce_window_max"] = Lowering("kernel", lower_reduce_window_max)
-    LOWERINGS["gather"] = Lowering("kernel", lower_gather)
-    LOWERINGS["scatter_add"] = Lowering("kernel", lower_scatter_add)
+def fill_lowerings(table: Registry) -> None:
+    """Enter every primitive's lowering into `table` (codegen.LOWERINGS: called once,
+    by codegen/__init__.py): the scalar emitters, the views, the sources, the kernels
+    and the control-flow ops (native loops calling their regions, planned and emitted
+    by `plan_graph` / `emit_plan` below; codegen/emit/loops_scan.py)."""
+    table.update({name: Lowering("elementwise", fn) for name, fn in EMITTERS.items()})
+    table.update({name: Lowering("view", fn) for name, fn in VIEWS.items()})
+    table.update({
+        "constant": Lowering("source", constant_source,
+                             needs_buffer=lambda op: splat_value(op.attrs["value"]) is None),
+        "iota": Lowering("source", iota_source),
+        "reduce_sum": Lowering("kernel", lower_reduce_sum),
+        "reduce_max": Lowering("kernel", lower_reduce_max),
+        "reduce_min": Lowering("kernel", lower_reduce_min),
+        "logsumexp": Lowering("kernel", lower_logsumexp),
+        "pad": Lowering("kernel", lower_pad),
+        "concatenate": Lowering("kernel", lower_concatenate),
+        "dot": Lowering("kernel", lower_dot, view_operands=True),
+        "conv": Lowering("kernel", lower_conv),
+        "reduce_window_sum": Lowering("kernel", lower_reduce_window_sum),
+        "reduce_window_max": Lowering("kernel", lower_reduce_window_max),
+        "gather": Lowering("kernel", lower_gather),
+        "scatter_add": Lowering("kernel", lower_scatter_add),
+    })
+    table.update(control_flow_lowerings(plan_graph, emit_plan))
 
-
-_register_all()
 
 
 @dataclass(frozen=True)
@@ -424,9 +427,3 @@ def _constant_global(module: lir.Module, prefix: str, value: Value) -> lir.Value
     variable.align = ALIGN
     return variable
 
-
-# Control flow (scan, cond, while_loop): native loops calling their regions, which are
-# planned and emitted by the two functions above (codegen/loops_scan.py).
-from .loops_scan import control_flow_lowerings  # noqa: E402
-
-LOWERINGS.update(control_flow_lowerings(plan_graph, emit_plan))

@@ -11,18 +11,13 @@ from typing import Callable
 
 from ir.graph import Op
 
+from ..registry import Registry
 from .affine import Access, Affine
 
 ViewFn = Callable[[Op, Access, int], "Access | None"]
-VIEWS: dict[str, ViewFn] = {}
-
-
-def view(name: str):
-    """Decorator: register the index map of view primitive `name`."""
-    def wrap(fn: ViewFn) -> ViewFn:
-        VIEWS[name] = fn
-        return fn
-    return wrap
+VIEWS: Registry = Registry("view")
+# Decorator: register the index map of view primitive `name`
+view = VIEWS.register
 
 
 @view("broadcast_in_dim")
