@@ -20,6 +20,7 @@ from ir.graph import Op, Value
 from ir.types import DType
 
 from ..plan.affine import Affine, flat_offset
+from ..plan.dot_axes import dot_axes
 from ..emit.expr import ExprBuilder
 from ..emit.kernels import fill_step
 from ..emit.llvmtypes import scalar_constant
@@ -58,10 +59,7 @@ def _multiply_add(dtype: DType, flags: tuple[str, ...]):
 
 def _generic_dot(op: Op, materialized: set[Value]) -> KernelPlan:
     lhs, rhs = op.operands
-    lb, rb = op.attrs["lhs_batch"], op.attrs["rhs_batch"]
-    lc, rc = op.attrs["lhs_contract"], op.attrs["rhs_contract"]
-    lf = [a for a in range(lhs.ndim) if a not in lb + lc]
-    rf = [a for a in range(rhs.ndim) if a not in rb + rc]
+    lb, rb, lc, rc, lf, rf = dot_axes(op)
     dtype = op.result.dtype
     # Reduce in a register with the contraction innermost when rhs has no free axes
     # or is laid out with a contracted axis last (rhs transposed: walking its free

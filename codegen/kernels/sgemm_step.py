@@ -20,6 +20,7 @@ import llvmlite.ir as lir
 from ir.graph import Op, Value
 
 from ..plan.affine import Affine, LoopPlan, flat_offset, plan_loops
+from ..plan.dot_axes import dot_axes
 from ..emit.expr import ExprBuilder, Load
 from ..threads.host import regions_are_cheap, thread_count
 from ..threads.library import BATCHED, SINGLE, THREADED, shared_sgemm
@@ -53,10 +54,7 @@ class SgemmShape:
 def plan_sgemm(op: Op, materialized: set[Value]) -> KernelPlan | None:
     """A kernel plan calling sgemm for `op`, or None when it does not qualify."""
     lhs, rhs = op.operands
-    lb, rb = op.attrs["lhs_batch"], op.attrs["rhs_batch"]
-    lc, rc = op.attrs["lhs_contract"], op.attrs["rhs_contract"]
-    lf = [a for a in range(lhs.ndim) if a not in lb + lc]
-    rf = [a for a in range(rhs.ndim) if a not in rb + rc]
+    lb, rb, lc, rc, lf, rf = dot_axes(op)
     counts = [len(lb), len(lf), len(rf), len(lc)]
     rank = sum(counts)
     starts = [sum(counts[:g]) for g in range(4)]
