@@ -3,12 +3,12 @@
 `LOWERINGS[prim]` says which of four kinds a primitive is, with the function that
 implements it:
 - "elementwise": `fn(builder, args, Scalar) -> value` computes one element
-  (codegen/elementwise.py); fused into whatever loop reads it;
-- "view": `fn(op, access, rank) -> access | None` maps indices (codegen/views.py);
+  (codegen/emit/elementwise.py); fused into whatever loop reads it;
+- "view": `fn(op, access, rank) -> access | None` maps indices (codegen/plan/views.py);
   fused, costs nothing;
-- "source": `fn(op, access, rank) -> Node` (constant, iota; codegen/expr.py);
+- "source": `fn(op, access, rank) -> Node` (constant, iota; codegen/emit/expr.py);
 - "kernel": `fn(kernel_context, op)` emits a loop nest that writes the op's
-  buffer (reductions, dot, pad, concatenate; codegen/kernels.py, codegen/dot.py).
+  buffer (reductions, dot, pad, concatenate; codegen/emit/kernels.py, codegen/kernels/dot.py).
 
 The table is filled explicitly, once, by `codegen.emit.lowering.fill_lowerings` (called
 by codegen/__init__.py); `tests/test_registry.py` checks that every primitive of

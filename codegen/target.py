@@ -1,5 +1,5 @@
 """The CPU that generated code is planned for: this machine (the JIT's, always) or
-a named x86-64 level that an exported library is built for (codegen/export.py).
+a named x86-64 level that an exported library is built for (codegen/runtime/export.py).
 
 Lowering asks two things that depend on the CPU and the process: which vector
 features to plan the sgemm's register blocking for (`features()`, read by
@@ -112,7 +112,7 @@ def features() -> Mapping[str, bool]:
 
 def exporting() -> bool:
     """Whether code is being planned for another process (an export): then it has
-    no thread pool, and regions are planned as expensive (codegen/parallel.py)."""
+    no thread pool, and regions are planned as expensive (codegen/threads/host.py)."""
     return current() is not None
 
 

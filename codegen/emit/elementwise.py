@@ -14,7 +14,7 @@ vectoriser widens the loops they sit in. Semantics follow `ir/interpret.py` exac
 No fast-math flags anywhere here: NaN behaviour matters for every op.
 
 Transcendentals go through `math_function`, the one place that chooses between
-helper F's inline polynomials (codegen/mathlib.py) and LLVM intrinsics.
+helper F's inline polynomials (codegen/kernels/mathlib.py) and LLVM intrinsics.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ Two functions per graph:
         costs ~1.5 µs: for small graphs that is most of the call.
 
 A graph with parallel regions has a third function: `.run` then hands its
-buffers to `propc.shared.team` (codegen/parallel_pool.py), which calls
+buffers to `propc.shared.team` (codegen/threads/pool.py), which calls
 
     void @propc.<name>.body(ptr %buffers)
 

@@ -1,5 +1,5 @@
 """Kernel plans for the ops that write a buffer: fused elementwise results, copies,
-reductions, pad and concatenate (dot lives in codegen/dot.py).
+reductions, pad and concatenate (dot lives in codegen/kernels/dot.py).
 
 Each `lower_*` function takes the op and the set of materialized values and returns
 a `KernelPlan`; operands that are fused get computed inside the kernel's loops.

@@ -78,7 +78,7 @@ def element_pointer(builder: lir.IRBuilder, base: lir.Value, offset: lir.Value,
 def load_element(builder: lir.IRBuilder, base: lir.Value, offset: lir.Value,
                  dtype: DType) -> lir.Value:
     """Load element `offset` of a buffer as a register value (bool bytes → i1)."""
-    check_access(builder, base, offset, "load")  # debug mode only (codegen/bounds.py)
+    check_access(builder, base, offset, "load")  # debug mode only (codegen/emit/bounds.py)
     address = element_pointer(builder, base, offset, dtype)
     loaded = builder.load(address, typ=memory_type(dtype), align=dtype.itemsize)
     if dtype is DType.bool:
@@ -89,7 +89,7 @@ def load_element(builder: lir.IRBuilder, base: lir.Value, offset: lir.Value,
 def store_element(builder: lir.IRBuilder, base: lir.Value, offset: lir.Value,
                   dtype: DType, value: lir.Value) -> None:
     """Store a register value into element `offset` of a buffer (i1 → 0/1 byte)."""
-    check_access(builder, base, offset, "store")  # debug mode only (codegen/bounds.py)
+    check_access(builder, base, offset, "store")  # debug mode only (codegen/emit/bounds.py)
     address = element_pointer(builder, base, offset, dtype)
     if dtype is DType.bool:
         value = builder.zext(value, I8)

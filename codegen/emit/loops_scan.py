@@ -6,7 +6,7 @@ its own scratch arena) and emitted once, as the kernel function of its own entry
 point; the op becomes one kernel of the enclosing graph that calls it:
 
 - scan: a counted loop of `length` trips. Each trip fills the region's buffer table
-  (the `.run` calling convention of codegen/entry.py: inputs, outputs, arena) with
+  (the `.run` calling convention of codegen/emit/entry.py: inputs, outputs, arena) with
   the consts, the carries it starts from, the slice `i` of every x (a pointer into
   the xs buffer, no copy) and, as outputs, the next carry buffers and the slice `i`
   of every stacked y (the body writes straight into the result: stacked outputs
@@ -223,7 +223,7 @@ class WhileStep(_ControlStep):
 
 
 def control_flow_lowerings(plan_graph: Callable, emit_plan: Callable) -> dict[str, Lowering]:
-    """The LOWERINGS entries of scan, cond and while_loop; codegen/lowering.py passes
+    """The LOWERINGS entries of scan, cond and while_loop; codegen/emit/lowering.py passes
     its planner and emitter (a region is lowered like a graph of its own)."""
 
     def kernel(op: Op, step: _ControlStep) -> KernelPlan:

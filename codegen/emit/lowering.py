@@ -4,7 +4,7 @@
 nest in its own internal function whose buffer arguments are `noalias`, inlined
 later unless the graph has more than INLINED_KERNELS kernels), plans the scratch
 arena, and emits the entry points `@propc.<name>` and `@propc.<name>.run`
-(codegen/entry.py), which load the buffer pointers once and call the kernels in
+(codegen/emit/entry.py), which load the buffer pointers once and call the kernels in
 graph order (through group functions of INLINED_KERNELS calls each in big graphs).
 The
 `propc.` prefix keeps graph names out of the C namespace: a graph called `exp`
@@ -115,7 +115,7 @@ def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = F
                 ) -> LoweredGraph:
     """Add the entry function `propc.<name>` computing `graph` to `module`.
 
-    `checks`: debug mode, a bounds check on every element access (codegen/bounds.py).
+    `checks`: debug mode, a bounds check on every element access (codegen/emit/bounds.py).
     """
     return emit_plan(module, name, plan_graph(graph, checks=checks))
 

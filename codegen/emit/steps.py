@@ -51,10 +51,10 @@ class KernelEnv:
 EXPENSIVE = {"exp": 10, "log": 10, "tanh": 10, "sin": 12, "cos": 12, "pow": 20, "sqrt": 3,
              "div": 3}
 # Less work than this (~0.4 ms on one core) stays on one thread when a region has
-# to wake sleeping threads (10-80 µs here: libgomp teams, codegen/parallel.py) ...
+# to wake sleeping threads (10-80 µs here: libgomp teams, codegen/threads/host.py) ...
 PARALLEL_MIN_WORK = 4_000_000
 # ... and less than this (~0.1 ms) when the threads spin for it (~1 µs: the pool of
-# a compiled call, codegen/parallel_pool.py, or OMP_WAIT_POLICY=ACTIVE)
+# a compiled call, codegen/threads/pool.py, or OMP_WAIT_POLICY=ACTIVE)
 SPINNING_MIN_WORK = 1_000_000
 
 
@@ -260,7 +260,7 @@ class KernelPlan:
     dest: object
     steps: list
     workspace: int = 0
-    also_writes: tuple = ()     # a control-flow op's other results (codegen/loops_scan.py)
+    also_writes: tuple = ()     # a control-flow op's other results (codegen/emit/loops_scan.py)
 
     def reads(self) -> set[Value]:
         found: set[Value] = set()

@@ -1,4 +1,4 @@
-"""Direct loop lowerings of `conv` and `reduce_window_sum/max` (codegen/direct.py).
+"""Direct loop lowerings of `conv` and `reduce_window_sum/max` (codegen/emit/direct.py).
 
 conv: the output is zero-filled, then loops (batch, output position, group, window
 tap, input channel) load one input element (the identity 0 where the tap falls in
@@ -27,7 +27,7 @@ from ..emit.steps import KernelPlan
 
 
 def lower_conv(op: Op, materialized: set[Value]) -> KernelPlan:
-    """float32 single-group convs go through sgemm (codegen/conv_gemm.py), the rest
+    """float32 single-group convs go through sgemm (codegen/kernels/conv_gemm.py), the rest
     through the direct loops below."""
     if USE_SGEMM_CONV and gemm_qualifies(op):
         return lower_conv_gemm(op, materialized)

@@ -1,7 +1,7 @@
 """Lowering of `dot` (general contraction) to loop nests.
 
 `lower_dot` is the one entry point: it first offers the op to the fast packed sgemm
-emitter (helper G's codegen/matmul.py, `_fast_matmul`), and otherwise builds a
+emitter (helper G's codegen/kernels/matmul.py, `_fast_matmul`), and otherwise builds a
 generic loop nest valid for every batch/contract configuration and dtype:
 - rhs laid out with a free axis last: loops batch, lhs-free, contract, rhs-free
   ("i-k-j"), the output zero-filled first and accumulated in place; the innermost
@@ -39,7 +39,7 @@ def lower_dot(op: Op, materialized: set[Value]) -> KernelPlan:
 
 
 def _fast_matmul(op: Op, materialized: set[Value]) -> KernelPlan | None:
-    """The packed float32 sgemm of codegen/matmul.py, when the contraction is one
+    """The packed float32 sgemm of codegen/kernels/matmul.py, when the contraction is one
     (batched) matrix product over strided views; None means not handled."""
     if not USE_SGEMM or op.result.dtype is not DType.f32:
         return None

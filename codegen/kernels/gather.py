@@ -1,9 +1,9 @@
-"""Direct loop lowerings of `gather` and `scatter_add` (codegen/direct.py).
+"""Direct loop lowerings of `gather` and `scatter_add` (codegen/emit/direct.py).
 
 An index is loaded, widened to i64 and clamped to the axis (out-of-range indices
 clamp in every build, like the interpreter). In debug mode the access is also
 checked: an out-of-range index makes the checked offset -1, so the call stops with
-BoundsCheckError naming the op (codegen/bounds.py).
+BoundsCheckError naming the op (codegen/emit/bounds.py).
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ Methods (ideas from the classic literature, code and coefficients our own):
   arrangement: the leading term f is exact).
 - tanh: t = expm1(2|x|) / (expm1(2|x|) + 2) with the sign copied back; accurate
   near 0 because expm1 is, and saturates to exactly 1 past the rounding point.
-- sin/cos (codegen/mathlib_trig.py): n = round(x*2/pi), r = x - n*pi/2 with a
+- sin/cos (codegen/kernels/mathlib_trig.py): n = round(x*2/pi), r = x - n*pi/2 with a
   three-part pi/2 for moderate x, and for huge x (from 2^14 in f32, 2^30 in f64) a
   Payne-Hanek style reduction by the bits of 2/pi that line up with x's exponent;
   Taylor series of sin and cos on |r| <= pi/4 and a quadrant select.
@@ -358,7 +358,7 @@ def _wide(m: _Math) -> _Math:
 
 
 def emit_sin(builder: lir.IRBuilder, x: lir.Value) -> lir.Value:
-    """sin(x): inline, vectorisable, ~1 ulp for every finite x (codegen/mathlib_trig.py);
+    """sin(x): inline, vectorisable, ~1 ulp for every finite x (codegen/kernels/mathlib_trig.py);
     sin(+-0)=+-0, sin(+-inf)=NaN."""
     m = _Math(builder, x.type)
     result = sin_quadrant(m, _wide(m), x, 0)

@@ -1,4 +1,4 @@
-"""sin and cos for codegen/mathlib.py: straight-line, vectorisable, accurate to ~1 ulp
+"""sin and cos for codegen/kernels/mathlib.py: straight-line, vectorisable, accurate to ~1 ulp
 over the WHOLE float range (|x| up to 3.4e38 in f32, 1.8e308 in f64).
 
 Why: argument reduction x = n*pi/2 + r is the hard part of sin/cos.  A three-part

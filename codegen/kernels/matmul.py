@@ -28,10 +28,10 @@ the same function), then one `call` per product with strides in elements; reserv
 Batched products: `emit_sgemm_batched` (a loop over the same sgemm; stride 0
 broadcasts an operand). Threads: split C into row blocks (offset A, C and M) or
 column blocks (offset B, C and N), each call with its own scratch; the function
-has no global state (codegen/matmul_parallel.py does this). Epilogues: compiled
+has no global state (codegen/threads/sgemm.py does this). Epilogues: compiled
 into the final store of C through `Epilogue` (see matmul_ir.py), or, with
 callback=True, a function pointer called on each finished block of C (how graph
-kernels fuse their elementwise consumers: codegen/matmul_epilogue.py).
+kernels fuse their elementwise consumers: codegen/kernels/matmul_epilogue.py).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shared pieces of the float32 matmul emitter (codegen/matmul.py and its helpers
+"""Shared pieces of the float32 matmul emitter (codegen/kernels/matmul.py and its helpers
 matmul_pack.py, matmul_kernel.py): the blocking geometry `SgemmConfig`, the
 `Epilogue` extension point, and small llvmlite helpers (counted loops with runtime
 bounds, float addressing, intrinsic declarations).

@@ -1,4 +1,4 @@
-"""Float32 dot through the packed sgemm of codegen/matmul.py.
+"""Float32 dot through the packed sgemm of codegen/kernels/matmul.py.
 
 A dot qualifies when, in the loop space (batch, lhs free, rhs free, contract), each
 of the four groups collapses to at most one loop for both operands and the result:
@@ -30,7 +30,7 @@ from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
 GROUPS = ("batch", "m", "n", "k")
 # fewer FLOPs than this (~0.35 ms on one core) and a product runs on one thread
 # when a region has to wake sleeping threads (10-80 µs on this machine: libgomp
-# teams, codegen/parallel.py); 16 MFLOP products (~0.2 ms) gained nothing then
+# teams, codegen/threads/host.py); 16 MFLOP products (~0.2 ms) gained nothing then
 THREADED_MIN_FLOPS = 32_000_000
 # ... and from this size when the threads spin for it (the pool of a compiled
 # call, or OMP_WAIT_POLICY=ACTIVE): a region then costs ~1 µs; the 256x256 layers
@@ -122,7 +122,7 @@ def _shape(plan: LoopPlan, starts: list[int], a: Affine, b: Affine, c: Affine
 
 class SgemmStep(Step):
     """Calls the shared sgemm (batched when there is a batch loop, threaded when
-    `threads` > 1). `epilogue` (codegen/matmul_epilogue.py) is elementwise code run
+    `threads` > 1). `epilogue` (codegen/kernels/matmul_epilogue.py) is elementwise code run
     on each finished tile of C; then `dest` is the epilogue's result, whose buffer
     holds the raw product until the epilogue rewrites it."""
 
@@ -142,7 +142,7 @@ class SgemmStep(Step):
 
     def scratch_stride(self) -> int:
         """Bytes of packing scratch per thread (64-byte aligned): for the largest
-        block of C one thread computes (codegen/matmul_parallel.py)."""
+        block of C one thread computes (codegen/threads/sgemm.py)."""
         from ..threads.sgemm import block_scratch_bytes
         s = self.shape
         return block_scratch_bytes(s.m, s.n, s.k, self.threads)
@@ -196,7 +196,7 @@ class SgemmStep(Step):
             b.call(shared_sgemm(module, BATCHED), batch + args)
 
     def _check_spans(self, env: KernelEnv) -> None:
-        """Debug mode (codegen/bounds.py): the library call's reads of A and B and
+        """Debug mode (codegen/emit/bounds.py): the library call's reads of A and B and
         writes of C, checked by their lowest and highest element offsets against
         the kernel's buffer arguments (keyed by the un-shifted pointers, so "const"
         goes into the offsets). C is written when the product is not empty (K = 0

@@ -4,17 +4,17 @@
 An `Executable` calls its native entry point once per invocation through a
 `ctypes.CFUNCTYPE` (which releases the GIL), passing one pointer to a block holding
 the input arrays and the freshly allocated output arrays (as array objects: the
-entry reads their data pointers, see codegen/entry.py) and the scratch arena. The
+entry reads their data pointers, see codegen/emit/entry.py) and the scratch arena. The
 block and the arena are per thread, so several Python threads may call one
 Executable at the same time.
 
-Compiling goes through the disk cache (codegen/cache.py): a hit loads the stored
+Compiling goes through the disk cache (codegen/runtime/cache.py): a hit loads the stored
 object code (no lowering, no LLVM); a miss compiles and stores it.
 
 Debug mode (`debug=True`, or the environment variable `PROPC_DEBUG=1` when `debug`
 is left None) verifies the graphs and compiles a bounds check into every load and
 store: an out-of-bounds access stops the call with `BoundsCheckError` naming the
-op (codegen/bounds.py). An explicit `debug=True` also keeps the unoptimised IR.
+op (codegen/emit/bounds.py). An explicit `debug=True` also keeps the unoptimised IR.
 """
 from __future__ import annotations
 

@@ -4,8 +4,8 @@
     code.object_code    # ELF object: NAME_* functions global, everything else internal
 
 One LLVM module holds, for every pass, the graph's kernels and entry
-(codegen/lowering.py, lowered for the target and its thread count), its C function
-NAME_PASS (codegen/export_abi.py), the queries NAME_workspace_bytes /
+(codegen/emit/lowering.py, lowered for the target and its thread count), its C function
+NAME_PASS (codegen/runtime/export_abi.py), the queries NAME_workspace_bytes /
 NAME_abi_version / NAME_ir_hash, and the sgemm the kernels call, defined in the
 module itself under the symbols graph code calls in the JIT (`propc.shared.*`)
 instead of the process-wide library. Every definition except NAME_* then gets
@@ -15,8 +15,8 @@ nothing of propc: only libc (aligned_alloc, free, mem*) and libm.
 The code is position independent (no text relocations in a shared library) and
 reentrant (the arena is per call). By default it is single-threaded (no libgomp);
 with `threads` > 1 its big products and loops run as libgomp teams (no thread
-pool: the pool lives in propc's process-wide library, codegen/parallel_pool.py).
-codegen/export_link.py turns the object into a shared library; export_header.py
+pool: the pool lives in propc's process-wide library, codegen/threads/pool.py).
+codegen/runtime/export_link.py turns the object into a shared library; export_header.py
 writes its C header.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The C functions an exported library defines (codegen/export.py), emitted as LLVM IR.
+"""The C functions an exported library defines (codegen/runtime/export.py), emitted as LLVM IR.
 
 For a library called NAME with a pass called PASS:
 
@@ -11,7 +11,7 @@ For a library called NAME with a pass called PASS:
     int NAME_abi_version(void)            ABI_VERSION
     const char *NAME_ir_hash(void)        the hash of the exported IR text
 
-NAME_PASS fills the buffer block of `propc.<pass>.run` (codegen/entry.py: inputs,
+NAME_PASS fills the buffer block of `propc.<pass>.run` (codegen/emit/entry.py: inputs,
 outputs, arena) and calls it. The arena is allocated with C11 `aligned_alloc`
 when the caller passes none, so a call needs nothing else from the library.
 """

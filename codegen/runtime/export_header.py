@@ -1,4 +1,4 @@
-"""The C99 header of an exported library (codegen/export.py, export_abi.py).
+"""The C99 header of an exported library (codegen/runtime/export.py, export_abi.py).
 
 `header_text(code, arguments, source)` documents, for each pass, the argument
 order with every array's role, shape and dtype, as a comment and as `#define`s

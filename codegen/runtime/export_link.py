@@ -1,4 +1,4 @@
-"""Link an exported object (codegen/export.py) into a shared library with the
+"""Link an exported object (codegen/runtime/export.py) into a shared library with the
 system C compiler.
 
     link_shared("out/model.o", "out/model.so", "model")

@@ -3,11 +3,11 @@
 Generated code never names libgomp: a graph module that wants a parallel region
 calls `propc.shared.parallel(body, data, threads, chunks)` (or the threaded sgemm
 `propc.shared.sgemm_parallel`), defined in the process-wide library of
-codegen/sgemm_step.py (see codegen/parallel_region.py), whose threads claim
+codegen/threads/library.py (see codegen/threads/region.py), whose threads claim
 chunks 0..chunks-1, running `body(data, chunk, chunks)` for each; regions that
 ran slower than one thread would have (other processes on the cores) make the
 next ones serial for a while. A graph with regions runs inside
-`propc.shared.team` (codegen/parallel_pool.py): for the call it holds a pool of
+`propc.shared.team` (codegen/threads/pool.py): for the call it holds a pool of
 worker threads that spin for its regions (~1 µs each) and sleep between calls.
 A call that finds the pool taken (another Python thread's call) forks a libgomp
 team per region instead (`GOMP_parallel`). Only the library depends on libgomp,
@@ -91,12 +91,12 @@ def threads_spin() -> bool:
     OMP_WAIT_POLICY=ACTIVE or a positive GOMP_SPINCOUNT (read once, when libgomp
     starts), instead of sleeping at once (propc's default). A region then costs
     about a microsecond rather than a wake-up of tens, so smaller products and
-    loops pay for threads (codegen/steps.py, codegen/sgemm_step.py)."""
+    loops pay for threads (codegen/emit/steps.py, codegen/kernels/sgemm_step.py)."""
     load_gomp()
     return _SPINNING[0]
 
 
-# Compiled calls with parallel regions hold the thread pool (codegen/parallel_pool.py)
+# Compiled calls with parallel regions hold the thread pool (codegen/threads/pool.py)
 # while they run; False: every region wakes a libgomp team of its own (for comparison)
 USE_POOL = True
 
@@ -127,7 +127,7 @@ def pool_in_use() -> bool:
 def regions_are_cheap() -> bool:
     """Whether a parallel region costs about a microsecond (the pool, or libgomp
     threads that spin), not a wake-up of tens: smaller products and loops then
-    pay for threads (codegen/steps.py, codegen/sgemm_step.py). Never for exported
+    pay for threads (codegen/emit/steps.py, codegen/kernels/sgemm_step.py). Never for exported
     code: how its libgomp waits is the other process's business."""
     return not exporting() and (pool_in_use() or threads_spin())
 

@@ -48,7 +48,7 @@ def shared_sgemm(module: lir.Module, symbol: str) -> lir.Function:
 
 def load_library() -> dict[str, lir.FunctionType]:
     """Make the shared sgemm symbols callable in this process (once): compiled, or
-    loaded from the disk cache (codegen/jit.py). Returns their types by symbol.
+    loaded from the disk cache (codegen/runtime/jit.py). Returns their types by symbol.
     libgomp is loaded first when present: the library's threaded functions call it
     (without it they run on the calling thread: a different library, "sgemm-serial")."""
     with _LIBRARY_LOCK:
@@ -71,7 +71,7 @@ def _serial_in_forked_children() -> None:
 
 def _pool_asleep_at_exit() -> None:
     """At exit, let the pool's workers fall asleep before the interpreter frees the
-    library's code (codegen/parallel_pool.py)."""
+    library's code (codegen/threads/pool.py)."""
     awake = ctypes.CFUNCTYPE(ctypes.c_int64)(llvm.address_of_symbol(POOL_AWAKE))
     _NATIVE_CALLBACKS.append(awake)
     atexit.register(wait_until_asleep, awake)

@@ -2,13 +2,13 @@
 
     void team(ptr entry, ptr buffers, i64 threads)
 
-runs `entry(buffers)` (a graph's kernels, codegen/entry.py) on the calling thread.
+runs `entry(buffers)` (a graph's kernels, codegen/emit/entry.py) on the calling thread.
 For the length of the call that thread owns the process's pool: `threads - 1`
 worker threads (started on first use, then kept) that wait, spinning, for the
 jobs `propc.shared.parallel` posts to the pool's job block
-(codegen/parallel_region.py). A region then costs a cache-line handoff, about a
+(codegen/threads/region.py). A region then costs a cache-line handoff, about a
 microsecond, where a libgomp region whose workers sleep between regions (propc's
-default wait policy, codegen/parallel.py) costs a wake-up of tens of µs.
+default wait policy, codegen/threads/host.py) costs a wake-up of tens of µs.
 
 Outside compiled calls the workers sleep, so nothing spins while Python or NumPy
 runs. A call that finds them asleep wakes them through a futex after narrowing

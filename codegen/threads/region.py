@@ -1,4 +1,4 @@
-"""The library side of codegen/parallel.py: `propc.shared.parallel`, a fork-join
+"""The library side of codegen/threads/host.py: `propc.shared.parallel`, a fork-join
 region whose threads claim chunks of work, with a guard for busy cores.
 
     void parallel(ptr body, ptr data, i64 threads, i64 chunks)
@@ -9,7 +9,7 @@ chunks by decrementing its `REMAINING` counter, so the calling thread starts
 claiming at once and a worker that arrives late finds its share already taken.
 Who the other threads are:
 - when the calling thread owns the process's thread pool for a compiled call
-  (codegen/parallel_pool.py), the job is posted to the pool's block, whose
+  (codegen/threads/pool.py), the job is posted to the pool's block, whose
   workers are already waiting, spinning: a region costs a cache-line handoff;
 - otherwise `GOMP_parallel` starts a libgomp team of up to `threads` threads for
   this region alone (waking sleeping threads: tens of µs here).
@@ -45,7 +45,7 @@ LOST_NUMERATOR, LOST_DENOMINATOR = 1, 1
 # process-wide state: regions still to run serially, the current backoff length
 SKIP = "propc_parallel_skip"
 BACKOFF = "propc_parallel_backoff"
-# the thread pool's block (codegen/parallel_pool.py), laid out as a job block
+# the thread pool's block (codegen/threads/pool.py), laid out as a job block
 POOL = "propc_pool"
 
 # The job block, in i64 slots; each group of eight is one cache line, so the

@@ -4,17 +4,17 @@
                         CALLBACK_ARGS included>)
 
 C is cut into one block per thread, each computed with the ordinary sgemm
-(codegen/matmul.py) on its own scratch, `scratch + block * scratch_stride` (a
+(codegen/kernels/matmul.py) on its own scratch, `scratch + block * scratch_stride` (a
 stride of at least `block_scratch_bytes(M, N, K, threads)`: the scratch of the
 largest block, 64-byte aligned); the threads
-claim blocks in turn (codegen/parallel.py), so a late thread's block is done by
+claim blocks in turn (codegen/threads/host.py), so a late thread's block is done by
 another. C is split into column blocks
 (whole NR-wide panels, each thread packing only its columns of B) when N is at
 least as large as M, else into row blocks (whole MR-tall panels): the operand
 every thread then packs whole is the smaller one. The run-time epilogue sees
 absolute coordinates (row0/col0 shifted by the block's origin), so it needs no
 change. With threads <= 1, or while the parallel regions back off (see
-codegen/parallel_region.py), it is one plain call on the whole scratch (`threads *
+codegen/threads/region.py), it is one plain call on the whole scratch (`threads *
 scratch_stride` bytes: `threaded_workspace_bytes` reserves at least the whole
 product's sgemm_scratch_bytes there).
 
@@ -91,7 +91,7 @@ def emit_sgemm_parallel(module: lir.Module, name: str, sgemm: lir.Function,
                         parallel: lir.Function, config: SgemmConfig,
                         gomp: bool = True) -> lir.Function:
     """Define the threaded sgemm `name` calling `sgemm` (emitted with callback=True)
-    on each thread's block, through `parallel` (codegen/parallel_region.py's
+    on each thread's block, through `parallel` (codegen/threads/region.py's
     emit_parallel). When that backoff says serial (or threads <= 1), one plain call."""
     arg_types = [I64, I64] + [arg.type for arg in sgemm.args]
     fn = lir.Function(module, lir.FunctionType(lir.VoidType(), arg_types), name=name)
