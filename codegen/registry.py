@@ -3,20 +3,23 @@
 `LOWERINGS[prim]` says which of four kinds a primitive is, with the function that
 implements it:
 - "elementwise": `fn(builder, args, Scalar) -> value` computes one element
-  (codegen/elementwise.py); fused into whatever loop reads it;
-- "view": `fn(op, access, rank) -> access | None` maps indices (codegen/views.py);
+  (codegen/emit/elementwise.py); fused into whatever loop reads it;
+- "view": `fn(op, access, rank) -> access | None` maps indices (codegen/plan/views.py);
   fused, costs nothing;
-- "source": `fn(op, access, rank) -> Node` (constant, iota; codegen/expr.py);
+- "source": `fn(op, access, rank) -> Node` (constant, iota; codegen/emit/expr.py);
 - "kernel": `fn(kernel_context, op)` emits a loop nest that writes the op's
-  buffer (reductions, dot, pad, concatenate; codegen/kernels.py, codegen/dot.py).
+  buffer (reductions, dot, pad, concatenate; codegen/emit/kernels.py, codegen/kernels/dot.py).
 
-The table is filled by codegen/lowering.py; `tests/test_registry.py` checks that
-every primitive of `ir.ops.PRIMITIVES` has an entry.
+The table is filled explicitly, once, by `codegen.emit.lowering.fill_lowerings` (called
+by codegen/__init__.py); `tests/test_registry.py` checks that every primitive of
+`ir.ops.PRIMITIVES` has an entry. Every per-primitive table of codegen (this one, the
+scalar emitters of codegen/emit/elementwise.py, the index maps of
+codegen/plan/views.py) is a `Registry`, which refuses a second entry for a name.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 from .errors import CodegenError
 
@@ -41,7 +44,38 @@ class Lowering:
             raise ValueError(f"unknown lowering kind {self.kind!r}")
 
 
-LOWERINGS: dict[str, Lowering] = {}
+class Registry(dict):
+    """A per-primitive table, name -> entry, filled with `add` (or the `register`
+    decorator, or `update`), all of which refuse a name already there: one
+    primitive, one entry. Reading is a dict's. Item assignment still replaces an
+    entry on purpose (a test patches one entry for a call and puts it back)."""
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
+
+    def add(self, name: str, entry):
+        """Enter `entry` under `name`; ValueError when `name` has one already."""
+        if name in self:
+            raise ValueError(f"{self.what} table: {name!r} is registered twice "
+                             f"({self[name]!r} and {entry!r})")
+        super().__setitem__(name, entry)
+        return entry
+
+    def update(self, entries: Mapping = (), **more) -> None:  # type: ignore[override]
+        for name, entry in dict(entries, **more).items():
+            self.add(name, entry)
+
+    def register(self, *names: str) -> Callable:
+        """Decorator: enter the function under each of `names`."""
+        def wrap(fn):
+            for name in names:
+                self.add(name, fn)
+            return fn
+        return wrap
+
+
+LOWERINGS: Registry = Registry("lowering")
 
 
 def lowering_of(prim: str) -> Lowering:
@@ -50,3 +84,6 @@ def lowering_of(prim: str) -> Lowering:
     if found is None:
         raise CodegenError(f"the llvm backend has no lowering for primitive {prim!r}")
     return found
+
+
+__all__ = ["KINDS", "LOWERINGS", "Lowering", "Registry", "lowering_of"]

@@ -1,5 +1,5 @@
 """The CPU that generated code is planned for: this machine (the JIT's, always) or
-a named x86-64 level that an exported library is built for (codegen/export.py).
+a named x86-64 level that an exported library is built for (codegen/runtime/export.py).
 
 Lowering asks two things that depend on the CPU and the process: which vector
 features to plan the sgemm's register blocking for (`features()`, read by
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Iterator, Mapping
 
 import llvmlite.binding as llvm
+
+from .llvm_init import initialise
 
 HOST = "host"
 _BASE = ("cmov", "cx8", "fxsr", "mmx", "sse", "sse2")
@@ -51,7 +53,6 @@ class Target:
 
     def target_machine(self, *, pic: bool = False, opt: int = 3) -> llvm.TargetMachine:
         """A new LLVM target machine for this CPU (position independent with `pic`)."""
-        from .jit import initialise
         initialise()
         target = llvm.Target.from_default_triple()
         return target.create_target_machine(cpu=self.cpu, features=self.feature_string,
@@ -111,7 +112,7 @@ def features() -> Mapping[str, bool]:
 
 def exporting() -> bool:
     """Whether code is being planned for another process (an export): then it has
-    no thread pool, and regions are planned as expensive (codegen/parallel.py)."""
+    no thread pool, and regions are planned as expensive (codegen/threads/host.py)."""
     return current() is not None
 
 

@@ -28,10 +28,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from codegen.export import ExportPass, build_object
-from codegen.export_abi import ABI_VERSION
-from codegen.export_header import header_text
-from codegen.export_link import link_shared
+from codegen.runtime.export import ExportPass, build_object
+from codegen.runtime.export_abi import ABI_VERSION
+from codegen.runtime.export_header import header_text
+from codegen.runtime.export_link import link_shared
 from codegen.target import named_target
 from ir.passes.simplify import simplify
 

@@ -42,7 +42,7 @@ def yield_when_oversubscribed() -> None:
     let MPICH's waiting ranks yield their core instead of spinning on it, unless the
     user set it (measured here, 4 ranks on 2 cores: 0.89 s instead of 1.29 s for
     100 steps of 2-4 ms of work and an Allreduce)."""
-    from codegen.parallel import available_cores
+    from codegen.threads.host import available_cores
     launcher = os.environ.get("MPI_LOCALNRANKS") or os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE")
     if launcher and launcher.isdigit() and int(launcher) > available_cores():
         os.environ.setdefault("MPIR_CVAR_ENABLE_HEAVY_YIELD", "1")
@@ -53,7 +53,7 @@ def one_thread_per_core(ranks_here: int) -> None:
     give each rank on this host an equal share of its cores (1 when oversubscribed),
     so N ranks do not start N * cores compute threads."""
     if "PROPC_NUM_THREADS" not in os.environ:
-        from codegen.parallel import available_cores
+        from codegen.threads.host import available_cores
         os.environ["PROPC_NUM_THREADS"] = str(max(1, available_cores() // ranks_here))
 
 

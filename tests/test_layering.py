@@ -109,3 +109,201 @@ def test_importing_a_package_loads_no_higher_layer(package, forbidden):
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------------------
+# no import cycles; codegen's subpackages layered (issue 15)
+
+def _package_modules(package: str) -> dict[str, Path]:
+    return {_module_name(path): path for path in _python_files(package)}
+
+
+def _import_edges(package: str, module_level_only: bool) -> dict[str, set[str]]:
+    """module -> modules of the same package it imports. `from pkg import name` counts
+    as importing pkg.name when that is a module, else pkg (its __init__)."""
+    modules = _package_modules(package)
+    edges: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        nodes = tree.body if module_level_only else list(ast.walk(tree))
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _resolve(node, path)
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules
+                           else base for alias in node.names]
+            else:
+                continue
+            edges[name].update(t for t in targets if t in modules and t != name)
+    return edges
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.parametrize("package,module_level_only", [
+    ("ir", True),
+    ("codegen", False),   # lazy imports included: no cycle may hide in a function
+    ("propc", True),      # the front end's lazy imports break the language's own cycles
+])
+def test_no_import_cycle_inside_a_package(package, module_level_only):
+    cycles = _cycles(_import_edges(package, module_level_only))
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+# ir's cycles through lazy imports that remain (STYLE.md asks for none): Graph.__str__
+# calls the printer, which tells region attributes by their Graph type; the cost
+# table's control-flow rows call back into the per-op cost. No new one may appear.
+IR_LAZY_CYCLES_LEFT = [["ir.graph", "ir.printer"], ["ir.passes.cost", "ir.passes.cost_control"]]
+
+
+def test_no_new_lazy_import_cycle_in_ir():
+    cycles = _cycles(_import_edges("ir", module_level_only=False))
+    new = [cycle for cycle in cycles if cycle not in IR_LAZY_CYCLES_LEFT]
+    assert not new, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in new)
+
+
+# which codegen subpackages each may import (top-level helper modules such as
+# codegen.errors, codegen.registry, codegen.target and codegen.llvm_init are shared)
+CODEGEN_LAYERS = {
+    "plan": {"plan"},
+    "emit": {"plan", "emit", "kernels", "threads"},
+    "kernels": {"plan", "emit", "kernels", "threads", "runtime"},
+    "threads": {"kernels", "threads", "runtime"},
+    "runtime": {"plan", "emit", "kernels", "threads", "runtime"},
+}
+# what the rest of codegen may import of the threads package: the host's thread
+# count and libgomp, the process-wide library's symbols, the threaded sgemm's sizes
+THREADS_INTERFACE = {"codegen.threads.host", "codegen.threads.library",
+                     "codegen.threads.sgemm"}
+PLAN_ALLOWED_TOP = {"codegen.errors", "codegen.registry"}
+
+
+def _codegen_imports():
+    for path in _python_files("codegen"):
+        parts = _module_name(path).split(".")
+        sub = parts[1] if len(parts) > 2 or (path.name == "__init__.py" and len(parts) > 1) else None
+        for name, line in imported_modules(path):
+            yield path, sub, name, line
+
+
+def test_codegen_subpackages_import_only_their_layers():
+    bad = []
+    for path, sub, name, line in _codegen_imports():
+        target = name.split(".")
+        if sub is None or target[0] != "codegen" or len(target) < 2:
+            continue
+        if target[1] in CODEGEN_LAYERS and target[1] not in CODEGEN_LAYERS[sub]:
+            bad.append(f"{path.relative_to(ROOT)}:{line} ({sub}) imports {name}")
+    assert not bad, "\n".join(bad)
+
+
+def test_plan_is_pure_python():
+    """Planning never needs LLVM: no llvmlite, and of codegen only plan, errors and
+    the registry."""
+    bad = [f"{path.relative_to(ROOT)}:{line} imports {name}"
+           for path, sub, name, line in _codegen_imports() if sub == "plan"
+           and (name.split(".")[0] == "llvmlite"
+                or (name.startswith("codegen") and not name.startswith("codegen.plan")
+                    and name not in PLAN_ALLOWED_TOP))]
+    assert not bad, "\n".join(bad)
+
+
+def test_only_the_threads_interface_is_imported_from_outside_it():
+    bad = [f"{path.relative_to(ROOT)}:{line} imports {name}"
+           for path, sub, name, line in _codegen_imports()
+           if sub != "threads" and name.startswith("codegen.threads.")
+           and name not in THREADS_INTERFACE]
+    assert not bad, "\n".join(bad)
+
+
+# --------------------------------------------------------------------------------------
+# codegen takes the environment from its options builder only (issue 15)
+
+OPTIONS_BUILDER = ROOT / "codegen" / "options.py"
+_ENV_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
+def environment_uses(path: Path) -> list[int]:
+    """Lines of `path` that touch the process environment: os.environ / os.getenv /
+    os.putenv / os.unsetenv (any alias of os), or those names imported from os."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    os_names = {alias.asname or alias.name for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names if alias.name == "os"}
+    lines = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr in _ENV_NAMES
+                and isinstance(node.value, ast.Name) and node.value.id in os_names):
+            lines.append(node.lineno)
+        elif (isinstance(node, ast.ImportFrom) and node.module == "os"
+              and any(alias.name in _ENV_NAMES for alias in node.names)):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_the_environment_check_sees_reads_and_writes(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import os as o\nfrom os import getenv\nx = o.environ.get('A')\n"
+                     "o.environ['B'] = '1'\ny = os_path = 1\n")
+    assert environment_uses(probe) == [2, 3, 4]
+
+
+def test_codegen_reads_the_environment_only_in_its_options_builder():
+    assert environment_uses(OPTIONS_BUILDER), "the options builder reads the environment"
+    bad = [f"{path.relative_to(ROOT)}:{line}" for path in _python_files("codegen")
+           if path != OPTIONS_BUILDER for line in environment_uses(path)]
+    assert not bad, "os.environ outside codegen/options.py:\n" + "\n".join(bad)
+
+
+# --------------------------------------------------------------------------------------
+# codegen's per-primitive tables: one Registry type, refusing duplicates (issue 15)
+
+def test_codegen_tables_are_registries_that_refuse_a_second_entry():
+    import codegen
+    from codegen.emit.elementwise import EMITTERS
+    from codegen.plan.views import VIEWS
+    from codegen.registry import Registry
+    for table in (codegen.LOWERINGS, EMITTERS, VIEWS):
+        assert isinstance(table, Registry)
+        name = next(iter(table))
+        with pytest.raises(ValueError, match="registered twice"):
+            table.add(name, table[name])
+        with pytest.raises(ValueError, match="registered twice"):
+            table.update({name: table[name]})
+    fresh = Registry("probe")
+    fresh.register("a", "b")(len)
+    assert dict(fresh) == {"a": len, "b": len}

@@ -22,7 +22,7 @@ from op_cases import OP_CASES
 TABLES = [
     ("ir.interpret", "IMPLS"),
     ("ir.passes.cost", "COST_RULES"),
-    ("codegen.lowering", "LOWERINGS"),     # filled when codegen/lowering.py loads
+    ("codegen.emit.lowering", "LOWERINGS"),     # filled when codegen/lowering.py loads
     ("ir.passes.vjp_rules", "VJP_RULES"),
     ("ir.passes.batch_rules", "BATCH_RULES"),
 ]

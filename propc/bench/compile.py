@@ -67,7 +67,7 @@ def _case(name: str):
 def measure(name: str) -> dict:
     """Compile case `name` in this process (its disk cache as the environment says)."""
     import propc as pc
-    from codegen.sgemm_step import load_library
+    from codegen.threads.library import load_library
     from ir.passes.simplify import simplify
     started = time.perf_counter()
     load_library()

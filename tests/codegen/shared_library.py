@@ -7,11 +7,11 @@ import ctypes
 
 import llvmlite.binding as llvm
 
-from codegen.sgemm_step import load_library
+from codegen.threads.library import load_library
 
 
 def shared_function(symbol: str, *argtypes, restype=None):
-    """The library's public function `symbol` (e.g. codegen.parallel.PARALLEL)."""
+    """The library's public function `symbol` (e.g. codegen.threads.host.PARALLEL)."""
     load_library()
     address = llvm.address_of_symbol(symbol)
     assert address, symbol
@@ -20,7 +20,7 @@ def shared_function(symbol: str, *argtypes, restype=None):
 
 def library_i64(name: str, slot: int = 0) -> ctypes.c_int64:
     """i64 `slot` of the library global `name` (a counter, or a slot of a block)."""
-    from codegen import jit
+    from codegen.runtime import jit
     load_library()
     address = jit._LIBRARIES["sgemm"]._engine.get_global_value_address(name)
     assert address, name

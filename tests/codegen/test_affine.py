@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from codegen.affine import Affine, flat_offset, identity_access, plan_loops
-from codegen.views import reshape_access
+from codegen.plan.affine import Affine, flat_offset, identity_access, plan_loops
+from codegen.plan.views import reshape_access
 from ir import Builder, DType, TensorType
 
 

@@ -16,7 +16,11 @@ import numpy as np
 import pytest
 
 import codegen
-from codegen import cache, dot, elementwise, matmul_epilogue, parallel
+from codegen.runtime import cache
+from codegen.kernels import dot
+from codegen.emit import elementwise
+from codegen.kernels import matmul_epilogue
+from codegen.threads import host as parallel
 from ir import Builder, DType, TensorType
 
 from codegen_graphs import bcast, layer_graph, layer_reference
@@ -227,14 +231,15 @@ CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     import codegen
-    from codegen import cache, parallel
+    from codegen.runtime import cache
+    from codegen.threads import host as parallel
     sys.path.insert(0, sys.argv[1])
     from test_cache import scaled_tanh_graph, check_scaled
     exe = codegen.compile_graph(scaled_tanh_graph())
     check_scaled(exe)
     # hammer the entry: store it again and load it, many times, in every process
     key = cache.cache_key("graphs", [str(scaled_tanh_graph()), ""],
-                          codegen.runtime.compile_options(None))
+                          codegen.runtime.executable.compile_options(None))
     entry = cache.load(key)
     bad = 0
     for _ in range(60):
@@ -323,7 +328,8 @@ WARM_CHILD = textwrap.dedent("""
     import json, time
     import numpy as np
     import propc as pc
-    from codegen import cache, parallel
+    from codegen.runtime import cache
+    from codegen.threads import host as parallel
 
     def model(w, x):
         return pc.tanh(x @ w).sum(axis=1)

@@ -202,7 +202,7 @@ def test_run_entry_takes_plain_buffer_pointers():
 
 def test_float32_matmul_workspace_is_in_the_buffer_plan():
     """The packed sgemm's panels live in the arena (when the sgemm is switched on)."""
-    from codegen.dot import USE_SGEMM
+    from codegen.kernels.dot import USE_SGEMM
     b = Builder("mm")
     x = b.input(TensorType((64, 96), F32))
     w = b.input(TensorType((96, 80), F32))
@@ -214,7 +214,7 @@ def test_float32_matmul_workspace_is_in_the_buffer_plan():
 
 
 def test_lowering_failures_name_the_op_and_source_line(monkeypatch):
-    from codegen.elementwise import EMITTERS
+    from codegen.emit.elementwise import EMITTERS
     from ir import SourceLoc
     b = Builder("f")
     b.loc = SourceLoc("model.py", 14)

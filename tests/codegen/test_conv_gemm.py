@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import codegen
-from codegen import conv as conv_lowering
-from codegen.conv_gemm import BLOCK_FLOATS, CONTRACTION_TARGET, ConvGemmStep
+from codegen.kernels import conv as conv_lowering
+from codegen.kernels.conv_gemm import BLOCK_FLOATS, CONTRACTION_TARGET, ConvGemmStep
 from ir import Builder, DType, TensorType, interpret
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import codegen
-from codegen import kernels
+from codegen.emit import kernels
 from codegen.registry import Lowering
-from codegen.views import slice_access, transpose_access
+from codegen.plan.views import slice_access, transpose_access
 from ir import Builder, DType, SourceLoc, TensorType, interpret
 
 from codegen_graphs import bcast, layer_graph, train_step_graph, train_step_inputs

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import codegen
-from codegen import sgemm_step
+from codegen.kernels import sgemm_step
 from ir import Builder, DType, SourceLoc, TensorType, interpret
 
 from codegen_oracle import assert_matches, random_array

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import codegen
-from codegen.bounds import BoundsCheckError
+from codegen.emit.bounds import BoundsCheckError
 from ir import Builder, DType, TensorType, interpret
 
 

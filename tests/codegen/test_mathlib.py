@@ -21,7 +21,7 @@ import llvmlite.ir as lir
 import numpy as np
 import pytest
 
-from codegen.mathlib import MATH_FUNCTIONS, ULP_BOUNDS
+from codegen.kernels.mathlib import MATH_FUNCTIONS, ULP_BOUNDS
 
 UNARY = ["exp", "log", "tanh", "sin", "cos"]
 NUMPY = {"exp": np.exp, "log": np.log, "tanh": np.tanh, "sin": np.sin, "cos": np.cos,

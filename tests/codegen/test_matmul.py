@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codegen.matmul import (AVX2_CONFIG, AVX512_CONFIG, Epilogue, SgemmConfig, emit_sgemm,
+from codegen.kernels.matmul import (AVX2_CONFIG, AVX512_CONFIG, Epilogue, SgemmConfig, emit_sgemm,
                             emit_sgemm_batched, host_config, sgemm_scratch_bytes)
 
 TINY = SgemmConfig(vector_width=4, mr=3, nr_vectors=2, kc=5, mc=6, nc=16)

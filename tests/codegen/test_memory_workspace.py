@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import propc as pc
-from codegen import parallel
-from codegen.matmul import host_config, sgemm_scratch_bytes
-from codegen.memplan import Lifetime, assign_offsets
+from codegen.threads import host as parallel
+from codegen.kernels.matmul import host_config, sgemm_scratch_bytes
+from codegen.plan.memplan import Lifetime, assign_offsets
 
 BATCH, N_IN, HIDDEN, N_OUT = 256, 784, 512, 10
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from codegen.memplan import Lifetime, align_up, assign_offsets
+from codegen.plan.memplan import Lifetime, align_up, assign_offsets
 
 
 @st.composite

@@ -17,12 +17,13 @@ import llvmlite.ir as lir
 import numpy as np
 import pytest
 
-from codegen import parallel, runtime
-from codegen.lowering import lower_graph
+from codegen.threads import host as parallel
+from codegen.runtime import executable as runtime
+from codegen.emit.lowering import lower_graph
 from ir import Builder, DType, TensorType
-from codegen.matmul import sgemm_scratch_bytes
-from codegen.parallel_region import BACKOFF, SKIP
-from codegen.sgemm_step import THREADED
+from codegen.kernels.matmul import sgemm_scratch_bytes
+from codegen.threads.region import BACKOFF, SKIP
+from codegen.threads.library import THREADED
 from shared_library import library_i64, shared_function  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -175,7 +176,7 @@ def test_split_range_covers_the_range_once():
     """split_range through the library's threaded sgemm is covered below; here the
     arithmetic itself, emitted into a tiny function."""
     import llvmlite.ir as lir
-    from codegen.jit import JitModule
+    from codegen.runtime.jit import JitModule
     module = lir.Module("split")
     i64 = lir.IntType(64)
     fn = lir.Function(module, lir.FunctionType(lir.VoidType(), [i64] * 4 + [lir.PointerType()]),

@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from codegen import parallel
-from codegen.parallel_pool import TEAM, wait_until_asleep
-from codegen.parallel_region import (ACTIVE, BACKOFF, CONTENDED, HEARTBEAT, OWNER, POOL, SKIP,
+from codegen.threads import host as parallel
+from codegen.threads.pool import TEAM, wait_until_asleep
+from codegen.threads.region import (ACTIVE, BACKOFF, CONTENDED, HEARTBEAT, OWNER, POOL, SKIP,
                                      SLEEPERS, WORKERS)
-from codegen.sgemm_step import POOL_AWAKE
+from codegen.threads.library import POOL_AWAKE
 from shared_library import library_i64, shared_function  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not parallel.pool_in_use(), reason="needs libgomp and futexes")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import codegen
-from codegen import matmul_epilogue
+from codegen.kernels import matmul_epilogue
 from codegen_graphs import bcast, full, matmul
 from ir import Builder, DType, TensorType
 

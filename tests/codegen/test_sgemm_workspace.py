@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 
 import codegen
-from codegen import parallel
-from codegen.jit import JitModule
-from codegen.matmul import host_config, sgemm_scratch_bytes
-from codegen.matmul_parallel import block_scratch_bytes, largest_share
-from codegen.sgemm_step import THREADED, THREADED_MIN_FLOPS, load_library
+from codegen.threads import host as parallel
+from codegen.runtime.jit import JitModule
+from codegen.kernels.matmul import host_config, sgemm_scratch_bytes
+from codegen.threads.sgemm import block_scratch_bytes, largest_share
+from codegen.kernels.sgemm_step import THREADED_MIN_FLOPS
+from codegen.threads.library import THREADED, load_library
 from ir import Builder, DType, TensorType, interpret
 from shared_library import library_i64  # noqa: E402
 
@@ -95,7 +96,7 @@ def test_block_scratch_of_the_large_mlp_layer_is_about_half():
 
 
 def _library_skip_counter() -> ctypes.c_int64:
-    from codegen.parallel_region import SKIP
+    from codegen.threads.region import SKIP
     return library_i64(SKIP)
 
 

@@ -109,7 +109,7 @@ def test_threaded_export_needs_libgomp_and_computes_the_same(tmp_path):
     """threads=2: the 33 MFLOP product runs as a libgomp team (GOMP_parallel, libgomp
     needed, still only NAME_* exported); a C program and load_exported get exactly
     what pc.compile gets."""
-    from codegen.parallel import load_gomp
+    from codegen.threads.host import load_gomp
     if not load_gomp():
         pytest.skip("needs libgomp")
     rng = np.random.default_rng(5)

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-import codegen.export_abi
+import codegen.runtime.export_abi
 import propc as pc
 from propc import exported as loader
 from propc.export_cli import main as export_main
@@ -68,7 +68,7 @@ def test_bad_name_and_cpu(tmp_path):
 
 
 def test_loader_speaks_the_backend_abi():
-    assert loader.ABI_VERSION == codegen.export_abi.ABI_VERSION
+    assert loader.ABI_VERSION == codegen.runtime.export_abi.ABI_VERSION
 
 
 def _copy(tiny, tmp_path):
@@ -98,7 +98,7 @@ def test_manifest_of_another_abi_version(tiny, tmp_path):
 
 
 def test_library_of_another_abi_version(tmp_path, monkeypatch):
-    monkeypatch.setattr(codegen.export_abi, "ABI_VERSION", loader.ABI_VERSION + 1)
+    monkeypatch.setattr(codegen.runtime.export_abi, "ABI_VERSION", loader.ABI_VERSION + 1)
     pc.export(double, pc.ShapeDtype((3,)), pc.ShapeDtype((3,)), path=str(tmp_path),
               name="tiny")
     with pytest.raises(ValueError, match="has ABI version 2, its manifest says 1"):

@@ -11,7 +11,7 @@ import pytest
 
 import codegen
 import propc as pc
-from codegen import kernels
+from codegen.emit import kernels
 from codegen.registry import Lowering
 
 

@@ -85,7 +85,7 @@ def test_regression_valid_cache_entry_under_another_keys_file_name_ran_the_wrong
     copied over the file of `a - 3` was loaded and `a - 3` returned `a + 3`."""
     import shutil
 
-    from codegen import cache
+    from codegen.runtime import cache
     monkeypatch.setenv("PROPC_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("PROPC_CACHE", raising=False)
     a = np.arange(4, dtype=np.float32)
@@ -206,7 +206,7 @@ def test_regression_temporary_files_of_killed_cache_writers_were_never_removed(
     import os
     import time
 
-    from codegen import cache
+    from codegen.runtime import cache
     monkeypatch.setenv("PROPC_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("PROPC_CACHE", raising=False)
     directory = tmp_path / cache.FORMAT
@@ -275,7 +275,7 @@ def test_regression_bad_or_huge_thread_counts_were_used_silently(monkeypatch, ca
     import logging
     import os
 
-    from codegen import parallel
+    from codegen.threads import host as parallel
     caplog.set_level(logging.WARNING, logger="propc.compile")
     monkeypatch.setenv("PROPC_NUM_THREADS", "eight")
     for _ in range(3):

@@ -1,0 +1,79 @@
+"""Compile options: every setting codegen takes from the environment, read here only.
+
+    options = from_environment()     # a frozen CompileOptions, built at the edge
+
+Nothing else in codegen reads or writes `os.environ` (tests/test_layering.py checks
+it): the modules that need a setting take it from a CompileOptions built by
+`from_environment`. The settings:
+
+- PROPC_DEBUG (1/true/yes/on): bounds checks compiled into every memory access
+  (codegen/emit/bounds.py) when a compile does not say `debug=` itself;
+- PROPC_NUM_THREADS: the threads generated code uses (codegen/threads/host.py
+  interprets the text: a bad or huge value is said once and replaced);
+- OMP_WAIT_POLICY / GOMP_SPINCOUNT: whether libgomp's idle threads spin (then
+  parallel regions are cheap and smaller work gets threads);
+- PROPC_CACHE=0 / PROPC_CACHE_DIR / XDG_CACHE_HOME: the disk cache's directory.
+
+libgomp reads its wait policy from the process environment once, when it is loaded,
+and has no call to set it afterwards or per team: `prepare_libgomp_environment` makes
+the one write codegen does, OMP_WAIT_POLICY=PASSIVE (idle threads sleep at once)
+unless the user chose a policy or a spin count, just before libgomp is loaded.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+# libgomp's idle threads sleep at once unless the user asked otherwise
+DEFAULT_WAIT_POLICY = "PASSIVE"
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """The environment's settings for codegen, read once (see the module docstring)."""
+
+    debug: bool = False
+    num_threads: str = ""          # PROPC_NUM_THREADS as given ("" when unset)
+    spinning: bool = False         # libgomp's idle threads spin (user's wait policy)
+    cache_dir: Path | None = None  # None: the disk cache is off
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> CompileOptions:
+    """The CompileOptions the environment (default: this process's) asks for."""
+    env = os.environ if environ is None else environ
+    return CompileOptions(debug=env.get("PROPC_DEBUG", "").strip().lower() in TRUE_WORDS,
+                          num_threads=env.get("PROPC_NUM_THREADS", "").strip(),
+                          spinning=_spinning(env), cache_dir=_cache_dir(env))
+
+
+def _spinning(env: Mapping[str, str]) -> bool:
+    policy = env.get("OMP_WAIT_POLICY", "").strip().upper()
+    if policy:
+        return policy == "ACTIVE"
+    count = env.get("GOMP_SPINCOUNT", "").strip().lower()
+    return count in ("infinite", "infinity") or (count.isdigit() and int(count) > 0)
+
+
+def _cache_dir(env: Mapping[str, str]) -> Path | None:
+    if env.get("PROPC_CACHE", "1").strip() in ("0", "false", "no", "off"):
+        return None
+    explicit = env.get("PROPC_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "propc"
+
+
+def prepare_libgomp_environment() -> None:
+    """Before libgomp loads: idle threads sleep at once (OMP_WAIT_POLICY=PASSIVE)
+    unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT (libgomp reads them when
+    it starts, from the process environment only)."""
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = DEFAULT_WAIT_POLICY
+
+
+__all__ = ["CompileOptions", "DEFAULT_WAIT_POLICY", "TRUE_WORDS", "from_environment",
+           "prepare_libgomp_environment"]

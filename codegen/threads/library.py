@@ -1,0 +1,119 @@
+"""The process-wide library: the sgemm and the thread functions, compiled once.
+
+Graph modules never define the sgemm or talk to libgomp or the pool themselves: they
+declare the library's public symbols (`shared_sgemm(module, symbol)`) and call them.
+The library is compiled once per process into its own JIT module (it takes most of a
+second to optimise and would otherwise be paid by every graph), or loaded from the
+disk cache, and its symbols are registered globally. Its functions: the single,
+batched and threaded sgemm (codegen/kernels/matmul*.py), `parallel` (a region, see
+region.py), `team` (the pool of a compiled call, pool.py), the switch that makes a
+forked child serial, and the pool's awake count (waited on at exit).
+"""
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+
+import llvmlite.binding as llvm
+import llvmlite.ir as lir
+
+from ..forksafe import ForkSafeLock
+from ..kernels.matmul import emit_sgemm, emit_sgemm_batched, host_config
+from .sgemm import emit_sgemm_parallel
+from ..runtime.jit import load_shared_library
+from .host import PARALLEL, load_gomp
+from .pool import TEAM, emit_awake_count, emit_team, wait_until_asleep
+from .region import emit_parallel, emit_serial_switch
+
+SINGLE = "propc.shared.sgemm"
+BATCHED = "propc.shared.sgemm_batched"
+THREADED = "propc.shared.sgemm_parallel"
+SERIAL_AFTER_FORK = "propc.shared.parallel_serial"
+POOL_AWAKE = "propc.shared.pool_awake"
+_LIBRARY_LOCK = ForkSafeLock()
+_LIBRARY: dict = {}
+_NATIVE_CALLBACKS: list = []
+
+
+def shared_sgemm(module: lir.Module, symbol: str) -> lir.Function:
+    """Declare the process-wide function `symbol` (SINGLE, BATCHED, THREADED or
+    parallel.PARALLEL) in `module`, compiling the shared library on first use."""
+    types = load_library()
+    found = module.globals.get(symbol)
+    if found is None:
+        found = lir.Function(module, types[symbol], symbol)
+    return found
+
+
+def load_library() -> dict[str, lir.FunctionType]:
+    """Make the shared sgemm symbols callable in this process (once): compiled, or
+    loaded from the disk cache (codegen/runtime/jit.py). Returns their types by symbol.
+    libgomp is loaded first when present: the library's threaded functions call it
+    (without it they run on the calling thread: a different library, "sgemm-serial")."""
+    with _LIBRARY_LOCK:
+        if not _LIBRARY:
+            gomp = load_gomp()
+            name = "sgemm" if gomp else "sgemm-serial"
+            _LIBRARY.update(load_shared_library(name, lambda: _build_library(gomp)))
+            _serial_in_forked_children()
+            _pool_asleep_at_exit()
+    return _LIBRARY
+
+
+def _serial_in_forked_children() -> None:
+    """libgomp's threads do not survive os.fork(): a child that started a region
+    would hang, so forked children run every region on one thread."""
+    switch = ctypes.CFUNCTYPE(None)(llvm.address_of_symbol(SERIAL_AFTER_FORK))
+    _NATIVE_CALLBACKS.append(switch)
+    os.register_at_fork(after_in_child=switch)
+
+
+def _pool_asleep_at_exit() -> None:
+    """At exit, let the pool's workers fall asleep before the interpreter frees the
+    library's code (codegen/threads/pool.py)."""
+    awake = ctypes.CFUNCTYPE(ctypes.c_int64)(llvm.address_of_symbol(POOL_AWAKE))
+    _NATIVE_CALLBACKS.append(awake)
+    atexit.register(wait_until_asleep, awake)
+
+
+def _build_library(gomp: bool) -> tuple[lir.Module, dict[str, lir.Function]]:
+    """The module defining the shared functions, by public symbol."""
+    library = lir.Module(name="propc_sgemm_library")
+    single = emit_sgemm(library, "propc_sgemm", callback=True)
+    batched = emit_sgemm_batched(library, "propc_sgemm_batched", sgemm_name="propc_sgemm")
+    parallel = emit_parallel(library, gomp)
+    threaded = emit_sgemm_parallel(library, "propc_sgemm_parallel", single, parallel,
+                                   host_config(), gomp)
+    serial = emit_serial_switch(library, "propc_parallel_serial")
+    team = emit_team(library, gomp)
+    awake = emit_awake_count(library, "propc_pool_awake")
+    return library, {SINGLE: single, BATCHED: batched, PARALLEL: parallel, THREADED: threaded,
+                     SERIAL_AFTER_FORK: serial, TEAM: team, POOL_AWAKE: awake}
+
+
+
+def define_exported_library(module: lir.Module, threads: int) -> None:
+    """Define, in an exported module, what its graph kernels call under the symbols
+    they call it by: the single and batched sgemm, and with threads the region
+    function and threaded sgemm (libgomp teams: exported code has no thread pool)."""
+    single = emit_sgemm(module, SINGLE, callback=True)
+    emit_sgemm_batched(module, BATCHED, sgemm_name=SINGLE)
+    if threads > 1:
+        region = _alias(module, PARALLEL, emit_parallel(module, gomp=True))
+        emit_sgemm_parallel(module, THREADED, single, region, host_config(), gomp=True)
+
+
+def _alias(module: lir.Module, symbol: str, target: lir.Function) -> lir.Function:
+    """`symbol`, a function that calls `target` with its own arguments (inlined)."""
+    fn = lir.Function(module, target.function_type, symbol)
+    fn.attributes.add("nounwind")
+    fn.attributes.add("alwaysinline")
+    builder = lir.IRBuilder(fn.append_basic_block("entry"))
+    builder.call(target, fn.args)
+    builder.ret_void()
+    return fn
+
+
+__all__ = ["BATCHED", "POOL_AWAKE", "SERIAL_AFTER_FORK", "SINGLE", "TEAM", "THREADED", "define_exported_library", "load_library",
+           "shared_sgemm"]
