@@ -93,8 +93,8 @@ def lower_reduce(op: Op, materialized: set[Value], kind: str) -> KernelPlan:
         reduced_size *= shape[a]
     if reduced_size == 0:
         return KernelPlan(op.result, [fill_step(op.result.shape, dtype, identity, op.result)])
-    in_register = len(shape) - 1 in axes
-    order = kept + sorted(axes) if in_register else list(range(len(shape)))
+    in_register = _last_real_axis(shape) in axes
+    order = kept + sorted(axes) if in_register else _size_one_first(shape)
     rank = len(order)
     exprs = ExprBuilder(materialized, rank)
     access = tuple(Affine.counter(order.index(a), rank) for a in range(len(shape)))
@@ -109,6 +109,22 @@ def lower_reduce(op: Op, materialized: set[Value], kind: str) -> KernelPlan:
                       in_register)
     steps = [] if in_register else [fill_step(op.result.shape, dtype, identity, op.result)]
     return KernelPlan(op.result, steps + [step])
+
+
+def _last_real_axis(shape) -> int:
+    """The last axis longer than 1 (the last axis when none is). Size-1 axes move no
+    data, so whether a reduction runs in a register is decided by this axis: a
+    max-pool VJP sums (n, 1, h, 2, w, 2, c, 1) over (1, 3, 5, 7), and treating the
+    trailing 1 as the contiguous axis made that an unvectorised scalar loop."""
+    longer = [axis for axis, size in enumerate(shape) if size > 1]
+    return longer[-1] if longer else len(shape) - 1
+
+
+def _size_one_first(shape) -> list[int]:
+    """Operand order with size-1 axes outermost, so the innermost loop is the last
+    axis that moves through memory."""
+    ones = [axis for axis, size in enumerate(shape) if size == 1]
+    return ones + [axis for axis, size in enumerate(shape) if size != 1]
 
 
 def lower_reduce_sum(op: Op, materialized: set[Value]) -> KernelPlan:

@@ -165,6 +165,15 @@ for prim, dtypes in (("reduce_sum", NUMERIC), ("reduce_max", ALL), ("reduce_min"
                      [TensorType(shape, dtype)],
                      lambda b, x, p=prim, a=axes: b.emit(p, x, axes=a), kind=kind,
                      sum_axes=axes)
+# size-1 axes around the reduced ones (a tiled max-pool VJP's window sums): the loops
+# are planned from the last axis longer than 1 (codegen/emit/kernels.py)
+for prim, dtypes in (("reduce_sum", NUMERIC), ("reduce_max", FLOATS)):
+    for dtype in dtypes:
+        for shape, axes in (((3, 1, 4, 2, 5, 1), (1, 3, 5)), ((2, 1, 3, 1), (1, 3))):
+            add_case(f"{prim}-{dtype}-{shape_text(shape)}-axes{''.join(map(str, axes))}",
+                     [TensorType(shape, dtype)],
+                     lambda b, x, p=prim, a=axes: b.emit(p, x, axes=a),
+                     kind="sum" if dtype.is_float else "exact", sum_axes=axes)
 
 # logsumexp: two passes over each row, inline exp/log: close in ulps, plus an absolute
 # allowance for results near 0 (m + log(s) cancels there)
