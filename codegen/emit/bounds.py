@@ -94,6 +94,12 @@ def checking(checker: BoundsChecker | None) -> Iterator[None]:
         _ACTIVE.checker = previous
 
 
+def checks_active() -> bool:
+    """Whether the kernel being emitted is checked (debug mode): code that would move
+    accesses into a function of its own keeps them in the kernel then."""
+    return getattr(_ACTIVE, "checker", None) is not None
+
+
 def check_access(builder: lir.IRBuilder, base: lir.Value, offset: lir.Value, kind: str) -> None:
     """Emit the bounds check of one element access when a checker is active."""
     checker = getattr(_ACTIVE, "checker", None)

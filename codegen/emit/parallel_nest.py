@@ -49,6 +49,30 @@ def emit_parallel_nest(builder: lir.IRBuilder, pointers: dict, sizes: Sequence[i
                  [builder.bitcast(region, PTR), data, i64(threads), i64(chunks)])
 
 
+def emit_chunked_region(builder: lir.IRBuilder, values: Sequence[lir.Value], threads: int,
+                        body: Callable[[lir.IRBuilder, list, lir.Value], None]) -> None:
+    """Run `body(b, values, chunk)` for chunk in range(threads), the chunks shared by
+    `threads` threads: the body is emitted into a function of its own that gets the
+    pointer `values` (passed through an array) and its chunk number. Each chunk runs
+    once, so a chunk may own per-chunk scratch indexed by its number."""
+    module = builder.module
+    name = module.get_unique_name(f"{builder.function.name}.chunk")
+    fn = lir.Function(module, lir.FunctionType(lir.VoidType(), [PTR] * len(values)
+                                               + [I64, I64]), name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    b = lir.IRBuilder(fn.append_basic_block("entry"))
+    body(b, list(fn.args[:len(values)]), fn.args[len(values)])
+    b.ret_void()
+    region = _emit_region_body(module, fn, len(values))
+    data = builder.alloca(lir.ArrayType(PTR, max(len(values), 1)))
+    data.type = PTR
+    for position, value in enumerate(values):
+        builder.store(value, builder.gep(data, [i64(position)], source_etype=PTR))
+    builder.call(shared_sgemm(module, PARALLEL),
+                 [builder.bitcast(region, PTR), data, i64(threads), i64(threads)])
+
+
 def _emit_nest_function(module, prefix: str, pointers: dict, distinct: list, sizes, body,
                         grain: int) -> lir.Function:
     """void nest(ptr buffers..., i64 chunk, i64 chunks): one chunk of the nest."""
@@ -87,4 +111,4 @@ def _emit_region_body(module, nest: lir.Function, count: int) -> lir.Function:
 
 
 
-__all__ = ["PointBody", "emit_parallel_nest"]
+__all__ = ["PointBody", "emit_chunked_region", "emit_parallel_nest"]

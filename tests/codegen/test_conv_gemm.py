@@ -9,7 +9,8 @@ import pytest
 
 import codegen
 from codegen.kernels import conv as conv_lowering
-from codegen.kernels.conv_gemm import BLOCK_FLOATS, CONTRACTION_TARGET, ConvGemmStep
+from codegen.kernels import conv_blocking
+from codegen.kernels.conv_blocking import BLOCK_FLOATS, CONTRACTION_TARGET, plan_blocking
 from ir import Builder, DType, TensorType, interpret
 
 
@@ -28,20 +29,33 @@ def attrs(strides, low, high, lhs=(1, 1), rhs=(1, 1)):
 
 CASES = [
     # 64 channels: 16 taps per block, so a 5x5 window takes a full and a partial block;
-    # 2*14*14 = 392 rows: a full block of 256 and a partial one
-    ("blocks", (2, 14, 14, 64), (5, 5, 64, 8), attrs((1, 1), (2, 2), (2, 2))),
+    # 41 lines of 7 rows, at most 36 lines a block: blocks of 21 and 20 lines
+    ("blocks", (1, 41, 7, 64), (5, 5, 64, 8), attrs((1, 1), (2, 2), (2, 2))),
     ("strided dilated cropped", (3, 9, 8, 5), (3, 2, 5, 7),
      attrs((2, 1), (1, -1), (0, 2), lhs=(1, 2), rhs=(2, 1))),
     ("kernel gradient shape", (4, 6, 6, 40), (4, 4, 40, 3), attrs((1, 1), (0, 1), (1, 0))),
+    # 3 channels, 40 features: k-major patches, a row-major product
+    ("few channels wide", (2, 9, 7, 3), (3, 3, 3, 40), attrs((1, 1), (1, 1), (1, 1))),
+    # 9 channels, 33 features, batch 1: row-major patches and product
+    ("wide", (1, 6, 5, 9), (3, 2, 9, 33), attrs((2, 1), (1, 0), (1, 1), rhs=(1, 2))),
 ]
+
+
+def test_the_cases_take_every_layout_and_orientation():
+    """Row-major and k-major patches, each with a plain and a transposed product."""
+    kinds = set()
+    for _, x_shape, w_shape, attributes in CASES:
+        blocking = plan_blocking(conv_graph(x_shape, w_shape, **attributes).ops[0])
+        kinds.add((blocking.columns, blocking.transposed))
+    assert kinds == {(False, False), (False, True), (True, False), (True, True)}
 
 
 def test_the_blocks_of_the_first_case_are_partial():
     graph = conv_graph(*CASES[0][1:3], **CASES[0][3])
-    step = ConvGemmStep(graph.ops[0])
+    step = plan_blocking(graph.ops[0])
     assert step.tap_block == CONTRACTION_TARGET // 64 and step.taps % step.tap_block
-    assert step.row_block == BLOCK_FLOATS // (step.tap_block * 64)
-    assert step.rows > step.row_block and step.rows % step.row_block
+    assert step.lines_per_block <= BLOCK_FLOATS // (step.tap_block * 64 * step.line)
+    assert step.lines > step.lines_per_block and step.lines % step.lines_per_block
 
 
 @pytest.mark.parametrize("name,x_shape,w_shape,attributes", CASES, ids=[c[0] for c in CASES])
@@ -70,3 +84,20 @@ def test_sgemm_conv_in_debug_mode():
     graph = conv_graph(x_shape, w_shape, **attributes)
     (got,) = codegen.compile_graph(graph, debug=True)(x, w)
     np.testing.assert_allclose(got, interpret(graph, x, w)[0], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("name,x_shape,w_shape,attributes", CASES, ids=[c[0] for c in CASES])
+def test_row_blocks_shared_by_three_threads(name, x_shape, w_shape, attributes, monkeypatch):
+    """Every conv, however small, made to pay for threads: each of 3 threads takes
+    whole row blocks with its own workspace slot (codegen/kernels/conv_blocking.py)."""
+    monkeypatch.setenv("PROPC_NUM_THREADS", "3")
+    monkeypatch.setattr(conv_blocking, "_least_flops", lambda: 0)
+    graph = conv_graph(x_shape, w_shape, **attributes)
+    blocking = plan_blocking(graph.ops[0])
+    assert blocking.region == (3 if blocking.lines >= 3 else 1)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    (expected,) = interpret(graph, x, w)
+    (got,) = codegen.compile_graph(graph)(x, w)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())

@@ -1,0 +1,151 @@
+"""How a float32 conv is cut into patches blocks and sgemm calls (codegen/kernels/conv_gemm.py).
+
+The conv is out[rows, K] = patches[rows, taps * C] . kernel[taps * C, K], rows the
+output positions (batch and spatial, in the result's order). Rows are grouped in
+lines (the positions along the last spatial axis, which share everything but that
+coordinate), and blocks are whole lines, so the patches code finds a line's
+coordinates once and walks its positions with a constant trip count.
+
+Choices, each made here once per conv:
+- blocks: a patches block stays near BLOCK_FLOATS (cache sized) while giving sgemm
+  a contraction of about CONTRACTION_TARGET (at least one tap): the forward convs
+  (many rows, short contraction) and the kernel-gradient convs (few rows, a
+  contraction over the whole batch) both run as well-shaped products;
+- layout: with few input channels (a first layer's 1 or 3) a tap's channels are
+  too short to copy as a run, so the block is written k-major ("columns": one
+  contiguous run of rows per tap and channel, a vectorised loop), else row-major
+  (one memcpy of C channels per row and tap);
+- transposed: with fewer output features than the sgemm's register tile is wide
+  (NR: 32 floats with AVX-512) a row-major product would compute half-empty tiles,
+  so the block computes out^T = kernel^T . patches^T into scratch and transposes
+  it into the output;
+- threads: a conv big enough to pay for threads, with at least a line per
+  thread, is cut into at least one row block per thread and each thread takes
+  whole row blocks (its own patches, scratch and one-thread sgemm calls: the
+  patches are written in parallel and the whole conv costs one region); else
+  each block's product is split by the threaded sgemm when it is big enough.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ir.graph import Op
+
+from ..threads.host import regions_are_cheap, thread_count
+from ..threads.sgemm import block_scratch_bytes, threaded_workspace_bytes
+from .matmul import SCRATCH_ALIGN, host_config, round_up
+from .sgemm_step import SPINNING_MIN_FLOPS, THREADED_MIN_FLOPS
+
+BLOCK_FLOATS = 1 << 18          # one patches block: 1 MiB of float32
+CONTRACTION_TARGET = 1024       # taps * C per sgemm call, at least one tap
+COLUMN_CHANNELS = 8             # fewer input channels: the k-major ("columns") layout
+
+
+@dataclass(frozen=True)
+class ConvBlocking:
+    """The geometry of one conv's blocked product (see the module docstring)."""
+
+    rows: int
+    features: int
+    channels: int
+    taps: int
+    line: int                 # output positions per line (last spatial axis)
+    lines: int
+    tap_block: int
+    lines_per_block: int
+    columns: bool             # k-major patches block
+    transposed: bool          # out^T = kernel^T . patches^T per block
+    region: int               # threads sharing the row blocks (1: no region)
+    sgemm_threads: int        # threads of each block's product (region == 1)
+
+    @property
+    def depth(self) -> int:
+        """Contraction of one full tap block."""
+        return self.tap_block * self.channels
+
+    @property
+    def row_block(self) -> int:
+        return self.lines_per_block * self.line
+
+    @property
+    def row_blocks(self) -> int:
+        return -(-self.lines // self.lines_per_block)
+
+    @property
+    def tap_blocks(self) -> int:
+        return -(-self.taps // self.tap_block)
+
+    def product(self) -> tuple[int, int, int]:
+        """(M, N, K) of one block's sgemm call."""
+        if self.transposed:
+            return self.features, self.row_block, self.depth
+        return self.row_block, self.features, self.depth
+
+    def sgemm_bytes(self) -> int:
+        m, n, k = self.product()
+        return round_up(threaded_workspace_bytes(m, n, k, self.sgemm_threads), SCRATCH_ALIGN)
+
+    def sgemm_stride(self) -> int:
+        """Packing scratch per thread of a threaded call."""
+        m, n, k = self.product()
+        return block_scratch_bytes(m, n, k, self.sgemm_threads)
+
+    def patches_bytes(self) -> int:
+        return round_up(self.row_block * self.depth * 4, SCRATCH_ALIGN)
+
+    def transposed_bytes(self) -> int:
+        return round_up(self.row_block * self.features * 4, SCRATCH_ALIGN) if self.transposed else 0
+
+    def slot_bytes(self) -> int:
+        """One thread's workspace: sgemm scratch, patches block, transposed result."""
+        return self.sgemm_bytes() + self.patches_bytes() + self.transposed_bytes()
+
+    def workspace_bytes(self) -> int:
+        return self.region * self.slot_bytes()
+
+
+def plan_blocking(op: Op) -> ConvBlocking:
+    """Blocks, layout, orientation and threads of a conv through sgemm."""
+    x, w = op.operands
+    y = op.result
+    n = len(op.attrs["strides"])
+    channels, features = x.shape[-1], w.shape[-1]
+    taps = 1
+    for size in w.shape[:n]:
+        taps *= size
+    rows = y.type.size // features
+    line = y.shape[-2] if n else 1
+    lines = rows // line
+    tap_block = max(1, min(taps, CONTRACTION_TARGET // max(channels, 1)))
+    depth = tap_block * channels
+    most_lines = max(1, min(lines, BLOCK_FLOATS // (depth * line)))
+    threads = thread_count()
+    big = 2 * rows * features * taps * channels >= _least_flops()
+    region = threads if big and threads > 1 and lines >= threads else 1
+    lines_per_block = _balanced(lines, most_lines, region)
+    columns = channels < COLUMN_CHANNELS and tap_block == taps
+    transposed = features < host_config().nr and lines_per_block * line >= 2 * features
+    sgemm_threads = 1
+    if region == 1 and threads > 1:
+        m = lines_per_block * line
+        sgemm_threads = threads if 2 * m * features * depth >= _least_flops() else 1
+    return ConvBlocking(rows, features, channels, taps, line, lines, tap_block,
+                        lines_per_block, columns, transposed, region, sgemm_threads)
+
+
+def _least_flops() -> int:
+    """The product size from which threads pay, by the rule sgemm_step uses for a dot."""
+    return SPINNING_MIN_FLOPS if regions_are_cheap() else THREADED_MIN_FLOPS
+
+
+def _balanced(lines: int, most: int, threads: int) -> int:
+    """Lines per block: at most `most`, with at least one block per thread and a
+    block count that is a multiple of `threads` where possible (equal shares for
+    the threads of a region)."""
+    blocks = max(-(-lines // most), threads)
+    blocks = -(-blocks // threads) * threads
+    return max(1, -(-lines // blocks))
+
+
+__all__ = ["BLOCK_FLOATS", "COLUMN_CHANNELS", "CONTRACTION_TARGET", "ConvBlocking",
+           "plan_blocking"]
