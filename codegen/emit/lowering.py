@@ -34,6 +34,7 @@ from .entry import emit_entry_points, load_slot
 from .kernel_dedupe import KernelTable
 from .llvmtypes import I8, PTR, index
 from ..kernels.matmul_epilogue import fuse_epilogues
+from ..kernels.conv_epilogue import fuse_conv_epilogues
 from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, clear_record,
                      describe_kernel, return_if_failed)
 from ..plan.memplan import ALIGN, MemoryPlan, Workspace, plan_memory
@@ -153,6 +154,7 @@ def plan_graph(graph: Graph, *, checks: bool = False) -> GraphPlan:
             materialized.add(need.value)
     if not checks:  # debug mode checks every access inside the kernel's own function
         kernels = fuse_epilogues(graph, kernels)
+        kernels = fuse_conv_epilogues(graph, kernels)
         plan_threads(kernels, thread_count())
     homes = _homes(graph, kernels, materialized)
     memory, offsets, in_place = plan_memory(graph, kernels, homes, checks=checks)

@@ -171,7 +171,8 @@ class ConvGemmStep(Step):
             return
         address = b.ptrtoint(callback, lir.IntType(64))
         with b.if_then(b.icmp_signed("!=", address, index(0))):
-            function = b.bitcast(callback, EPILOGUE_TYPE.as_pointer())
+            # an indirect call needs a pointer typed with its function type
+            function = b.inttoptr(address, EPILOGUE_TYPE.as_pointer())
             b.call(function, [context, first_row, index(0), rows, index(s.features)])
 
 

@@ -38,13 +38,17 @@ class TileEpilogue:
     """
 
     def __init__(self, exprs: ExprBuilder, node: Node, product: Value, dest: Value,
-                 dest_offset, shape: tuple[int, int], numbers: dict):
+                 dest_offset, shape: tuple[int, int], numbers: dict,
+                 plan: LoopPlan | None = None):
         self.exprs = exprs
         self.node = node
         self.product = product
         self.dest = dest
         self.dest_offset = dest_offset
         self.shape = shape
+        # E's loop space as the [M, N] product: its two axes, or (a conv's consumer,
+        # codegen/kernels/conv_epilogue.py) the leading axes merged into M
+        self.plan = plan or LoopPlan(tuple(shape), ((0,), (1,)), 2)
         # the context's pointers, in a fixed order (generated code is deterministic)
         self.keys = sorted(self.reads(), key=lambda v: numbers.get(v, -1)) + [dest]
 
@@ -108,9 +112,8 @@ class TileEpilogue:
         return fn
 
     def _point(self, b: lir.IRBuilder, pointers: dict, row0, col0, counters) -> list:
-        plan = LoopPlan(tuple(self.shape), ((0,), (1,)), 2)
         where = [b.add(row0, counters[0], flags=["nsw"]), b.add(col0, counters[1], flags=["nsw"])]
-        point = Emitter(b, pointers, plan, where)
+        point = Emitter(b, pointers, self.plan, where)
         value = point.emit(self.node)
         store_element(b, pointers[self.dest], point.offset(self.dest_offset), self.dest.dtype,
                       value)
