@@ -7,6 +7,8 @@ coordinate), and blocks are whole lines, so the patches code finds a line's
 coordinates once and walks its positions with a constant trip count.
 
 Choices, each made here once per conv:
+- direct: a contraction of at most DIRECT_MAX_DEPTH (a first layer) skips patches
+  and sgemm: each row's features are summed in registers (conv_direct.py);
 - blocks: a patches block stays near BLOCK_FLOATS (cache sized) while giving sgemm
   a contraction of about CONTRACTION_TARGET (at least one tap): the forward convs
   (many rows, short contraction) and the kernel-gradient convs (few rows, a
@@ -42,6 +44,10 @@ COLUMN_CHANNELS = 8             # fewer input channels: the k-major ("columns") 
 # a transposed product pays for its copy back from a contraction about this long
 # (measured: 16 features, contraction 288: 73 vs 88 µs; contraction 9: 39 vs 24 µs)
 TRANSPOSED_MIN_DEPTH = 64
+# at most this contraction (taps * C) and these features: the conv runs in vector
+# registers without patches or sgemm (a first layer's 3x3 or 5x5 window on 1 channel)
+DIRECT_MAX_DEPTH = 32
+DIRECT_MAX_FEATURES = 64
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class ConvBlocking:
     transposed: bool          # out^T = kernel^T . patches^T per block
     region: int               # threads sharing the row blocks (1: no region)
     sgemm_threads: int        # threads of each block's product (region == 1)
+    direct: bool = False      # rows in registers, no patches (codegen/kernels/conv_direct.py)
 
     @property
     def depth(self) -> int:
@@ -85,6 +92,8 @@ class ConvBlocking:
         return self.row_block, self.features, self.depth
 
     def sgemm_bytes(self) -> int:
+        if self.direct:
+            return 0
         m, n, k = self.product()
         return round_up(threaded_workspace_bytes(m, n, k, self.sgemm_threads), SCRATCH_ALIGN)
 
@@ -94,6 +103,8 @@ class ConvBlocking:
         return block_scratch_bytes(m, n, k, self.sgemm_threads)
 
     def patches_bytes(self) -> int:
+        if self.direct:
+            return 0
         return round_up(self.row_block * self.depth * 4, SCRATCH_ALIGN)
 
     def transposed_bytes(self) -> int:
@@ -126,15 +137,16 @@ def plan_blocking(op: Op) -> ConvBlocking:
     big = 2 * rows * features * taps * channels >= _least_flops()
     region = threads if big and threads > 1 and lines >= threads else 1
     lines_per_block = _balanced(lines, most_lines, region)
+    direct = taps * channels <= DIRECT_MAX_DEPTH and features <= DIRECT_MAX_FEATURES
     columns = channels < COLUMN_CHANNELS and tap_block == taps
-    transposed = (features < host_config().nr and depth >= TRANSPOSED_MIN_DEPTH
+    transposed = (not direct and features < host_config().nr and depth >= TRANSPOSED_MIN_DEPTH
                   and lines_per_block * line >= 2 * features)
     sgemm_threads = 1
-    if region == 1 and threads > 1:
+    if region == 1 and threads > 1 and not direct:
         m = lines_per_block * line
         sgemm_threads = threads if 2 * m * features * depth >= _least_flops() else 1
     return ConvBlocking(rows, features, channels, taps, line, lines, tap_block,
-                        lines_per_block, columns, transposed, region, sgemm_threads)
+                        lines_per_block, columns, transposed, region, sgemm_threads, direct)
 
 
 def _least_flops() -> int:

@@ -30,6 +30,7 @@ from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
 from ..threads.host import split_range
 from ..threads.library import SINGLE, THREADED, shared_sgemm
 from .conv_blocking import plan_blocking
+from .conv_direct import emit_direct_block
 from .conv_patches import PatchWriter
 from .matmul import EPILOGUE_TYPE
 from .matmul_ir import counted, float_at, smin
@@ -86,7 +87,7 @@ class ConvGemmStep(Step):
         if self.epilogue is not None:
             callback = self.epilogue.emit_callback(env)
         values = [env.pointers[x], env.pointers[w], env.pointers[self.dest],
-                  env.pointers[WORKSPACE], *callback]
+                  env.pointers.get(WORKSPACE, NULL), *callback]
         if self.blocking.region > 1 and not checks_active():
             emit_chunked_region(b, values, self.blocking.region,
                                 lambda inner, args, chunk: self._chunk(inner, args, chunk))
@@ -98,36 +99,48 @@ class ConvGemmStep(Step):
         """The row blocks of share `chunk` (of `region` shares), with the chunk's own
         slot of the workspace."""
         s = self.blocking
-        x, w, y, workspace, callback, context = values
+        workspace = values[3]
         shares = s.region if chunks is None else chunks
         first, stop = split_range(b, index(s.row_blocks), chunk, index(shares), 1)
         slot = b.gep(workspace, [b.mul(chunk, index(s.slot_bytes()))], inbounds=True,
                      source_etype=lir.IntType(8))
-        scratch = slot
-        block = b.gep(slot, [index(s.sgemm_bytes())], inbounds=True, source_etype=lir.IntType(8))
-        turned = b.gep(block, [index(s.patches_bytes())], inbounds=True,
-                       source_etype=lir.IntType(8))
         with counted(b, first, stop, index(1), "cblock") as row_chunk:
             first_line = b.mul(row_chunk, index(s.lines_per_block))
             lines = smin(b, index(s.lines_per_block), b.sub(index(s.lines), first_line))
-            first_row = b.mul(first_line, index(s.line))
-            rows = b.mul(lines, index(s.line))
-            target = turned if s.transposed else float_at(b, y, b.mul(first_row, index(s.features)))
-            ending = [callback, context, first_row] if not s.transposed else [NULL, NULL, first_row]
+            self._block(b, values, slot, first_line, lines)
 
-            def tap_chunk(tap_index, last):
-                first_tap = b.mul(tap_index, index(s.tap_block))
-                taps = smin(b, index(s.tap_block), b.sub(index(s.taps), first_tap))
-                self.patches.fill(b, x, block, first_line, lines, first_tap, taps)
-                self._multiply(b, w, block, scratch, target, rows, first_tap, taps, tap_index,
-                               last, ending)
-            if s.tap_blocks == 1:
-                tap_chunk(index(0), None)
-            else:
-                with counted(b, index(0), index(s.tap_blocks), index(1), "ctap") as tap_index:
-                    tap_chunk(tap_index, b.icmp_signed("==", tap_index, index(s.tap_blocks - 1)))
-            if s.transposed:
-                self._transpose_out(b, turned, y, first_row, rows, callback, context)
+    def _block(self, b: lir.IRBuilder, values: list, slot: lir.Value, first_line: lir.Value,
+               lines: lir.Value) -> None:
+        """One row block: its patches and products (or direct rows), then the epilogue."""
+        s = self.blocking
+        x, w, y, _, callback, context = values
+        first_row = b.mul(first_line, index(s.line))
+        rows = b.mul(lines, index(s.line))
+        if s.direct:
+            emit_direct_block(b, self.op, s, x, w, y, first_line, lines)
+            self._end_block(b, callback, context, first_row, rows)
+            return
+        block = b.gep(slot, [index(s.sgemm_bytes())], inbounds=True, source_etype=lir.IntType(8))
+        turned = b.gep(block, [index(s.patches_bytes())], inbounds=True,
+                       source_etype=lir.IntType(8))
+        target = turned if s.transposed else float_at(b, y, b.mul(first_row, index(s.features)))
+        # the sgemm runs the epilogue itself, unless the result is transposed after it
+        ending = [NULL, NULL, first_row] if s.transposed else [callback, context, first_row]
+
+        def tap_chunk(tap_index, last):
+            first_tap = b.mul(tap_index, index(s.tap_block))
+            taps = smin(b, index(s.tap_block), b.sub(index(s.taps), first_tap))
+            self.patches.fill(b, x, block, first_line, lines, first_tap, taps)
+            self._multiply(b, w, block, slot, target, rows, first_tap, taps, tap_index, last,
+                           ending)
+        if s.tap_blocks == 1:
+            tap_chunk(index(0), None)
+        else:
+            with counted(b, index(0), index(s.tap_blocks), index(1), "ctap") as tap_index:
+                tap_chunk(tap_index, b.icmp_signed("==", tap_index, index(s.tap_blocks - 1)))
+        if s.transposed:
+            self._transpose_out(b, turned, y, first_row, rows)
+            self._end_block(b, callback, context, first_row, rows)
 
     def _multiply(self, b, w_ptr, block, scratch, target, rows, first_tap, taps, tap_index,
                   last, ending) -> None:
@@ -157,8 +170,8 @@ class ConvGemmStep(Step):
         else:
             b.call(shared_sgemm(b.module, SINGLE), args)
 
-    def _transpose_out(self, b, turned, y, first_row, rows, callback, context) -> None:
-        """y[first_row + r, k] = turned[k, r], then the epilogue on those rows."""
+    def _transpose_out(self, b, turned, y, first_row, rows) -> None:
+        """y[first_row + r, k] = turned[k, r]."""
         s = self.blocking
         with counted(b, index(0), rows, index(1), "trow") as row:
             out = float_at(b, y, b.mul(b.add(first_row, row), index(s.features)))
@@ -167,13 +180,16 @@ class ConvGemmStep(Step):
                                                                index(s.row_block)), row)),
                                typ=F32)
                 b.store(value, float_at(b, out, index(feature)))
+
+    def _end_block(self, b, callback, context, first_row, rows) -> None:
+        """The epilogue on rows [first_row, +rows), all features (when there is one)."""
         if self.epilogue is None:
             return
         address = b.ptrtoint(callback, lir.IntType(64))
         with b.if_then(b.icmp_signed("!=", address, index(0))):
             # an indirect call needs a pointer typed with its function type
             function = b.inttoptr(address, EPILOGUE_TYPE.as_pointer())
-            b.call(function, [context, first_row, index(0), rows, index(s.features)])
+            b.call(function, [context, first_row, index(0), rows, index(self.blocking.features)])
 
 
 __all__ = ["ConvGemmStep", "gemm_qualifies", "lower_conv_gemm"]

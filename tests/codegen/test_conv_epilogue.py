@@ -1,6 +1,6 @@
 """Conv epilogues (codegen/kernels/conv_epilogue.py): a conv's bias + relu consumer
 run on the conv's finished row blocks, against the interpreter; with plain and
-transposed products, one thread and row blocks shared by three, batch 1 and odd
+transposed products and convs summed in registers, one thread and row blocks shared by three, batch 1 and odd
 sizes; and the consumers that must not be fused (the conv is also an output, or is
 read transposed)."""
 from __future__ import annotations
@@ -51,9 +51,9 @@ def run_both(graph, seed=0):
 
 
 # (x, w): a plain product (32 features); a transposed one (5 features, contraction
-# 9 * 13 = 117); batch 1 with odd sizes
-SHAPES = [((2, 7, 5, 3), (3, 3, 3, 32)), ((3, 6, 7, 13), (3, 3, 13, 5)),
-          ((1, 9, 11, 9), (3, 3, 9, 35))]
+# 9 * 13 = 117); batch 1 with odd sizes; a contraction of 27, summed in registers
+SHAPES = [((2, 7, 5, 4), (3, 3, 4, 32)), ((3, 6, 7, 13), (3, 3, 13, 5)),
+          ((1, 9, 11, 9), (3, 3, 9, 35)), ((2, 7, 5, 3), (3, 3, 3, 32))]
 
 
 @pytest.mark.parametrize("threads", [1, 3])
@@ -67,9 +67,13 @@ def test_bias_relu_runs_as_the_conv_epilogue(x_shape, w_shape, threads, monkeypa
     run_both(graph)
 
 
-def test_the_cases_take_both_orientations():
-    kinds = {fused_convs(bias_relu_graph(*shapes))[0].blocking.transposed for shapes in SHAPES}
-    assert kinds == {False, True}
+def kind(blocking) -> str:
+    return "direct" if blocking.direct else "transposed" if blocking.transposed else "plain"
+
+
+def test_the_cases_take_every_kind_of_conv():
+    kinds = {kind(fused_convs(bias_relu_graph(*shapes))[0].blocking) for shapes in SHAPES}
+    assert kinds == {"plain", "transposed", "direct"}
 
 
 @pytest.mark.parametrize("case", ["also_output", "transposed_read"])

@@ -34,20 +34,26 @@ CASES = [
     ("strided dilated cropped", (3, 13, 8, 5), (5, 3, 5, 7),
      attrs((2, 1), (1, -1), (0, 2), lhs=(1, 2), rhs=(2, 1))),
     ("kernel gradient shape", (4, 6, 6, 40), (4, 4, 40, 3), attrs((1, 1), (0, 1), (1, 0))),
-    # 3 channels, 40 features: k-major patches, a row-major product
-    ("few channels wide", (2, 9, 7, 3), (3, 3, 3, 40), attrs((1, 1), (1, 1), (1, 1))),
+    # 4 channels, 40 features: k-major patches, a row-major product
+    ("few channels wide", (2, 9, 7, 4), (3, 3, 4, 40), attrs((1, 1), (1, 1), (1, 1))),
+    # contractions of 25 and 27: in registers (codegen/kernels/conv_direct.py), a line
+    # of 9 positions is a group of 8 and a tail of 1
+    ("first layer", (1, 9, 9, 1), (5, 5, 1, 20), attrs((1, 1), (2, 2), (2, 2))),
+    ("first layer strided dilated", (2, 8, 9, 3), (3, 3, 3, 10),
+     attrs((2, 1), (1, 0), (0, 2), lhs=(1, 2), rhs=(2, 1))),
     # 9 channels, 33 features, batch 1: row-major patches and product
     ("wide", (1, 6, 5, 9), (3, 2, 9, 33), attrs((2, 1), (1, 0), (1, 1), rhs=(1, 2))),
 ]
 
 
 def test_the_cases_take_every_layout_and_orientation():
-    """Row-major and k-major patches, each with a plain and a transposed product."""
+    """Row-major and k-major patches, each with a plain and a transposed product, and
+    the convs in registers."""
     kinds = set()
     for _, x_shape, w_shape, attributes in CASES:
         blocking = plan_blocking(conv_graph(x_shape, w_shape, **attributes).ops[0])
-        kinds.add((blocking.columns, blocking.transposed))
-    assert kinds == {(False, False), (False, True), (True, False), (True, True)}
+        kinds.add("direct" if blocking.direct else (blocking.columns, blocking.transposed))
+    assert kinds == {(False, False), (False, True), (True, False), (True, True), "direct"}
 
 
 def test_the_blocks_of_the_first_case_are_partial():
@@ -66,7 +72,8 @@ def test_sgemm_conv_matches_interpreter_and_direct_loops(name, x_shape, w_shape,
     w = rng.standard_normal(w_shape).astype(np.float32)
     graph = conv_graph(x_shape, w_shape, **attributes)
     (fast,) = codegen.compile_graph(graph)(x, w)
-    assert "propc.shared.sgemm" in codegen.compile_graph(graph).llvm_ir
+    in_registers = plan_blocking(graph.ops[0]).direct
+    assert ("propc.shared.sgemm" in codegen.compile_graph(graph).llvm_ir) is not in_registers
     (expected,) = interpret(graph, x, w)
     scale = np.abs(expected).max()
     np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-5 * scale)
