@@ -28,34 +28,34 @@ def fuse_conv_epilogues(graph, kernels: list[KernelPlan]) -> list[KernelPlan]:
     """The kernel list with each fusable (conv, consumer map) pair merged."""
     if not USE_EPILOGUES:
         return kernels
-    readers: dict[Value, list[int]] = {}
-    for position, kernel in enumerate(kernels):
-        for value in kernel.reads():
-            readers.setdefault(value, []).append(position)
+    readers = _readers(kernels)
     producer = {kernel.dest: position for position, kernel in enumerate(kernels)}
-    outputs = set(graph.outputs)
-    numbers = graph.value_numbers()
     merged = list(kernels)
     removed: set[int] = set()
     for position, kernel in enumerate(kernels):
         step, plan = _row_map(kernel)
-        if step is None:
-            continue
-        for product in _candidates(step):   # loaded only where the map writes
+        for product in _candidates(step) if step is not None else []:
             source = producer.get(product)
-            if (source is None or source in removed or product in outputs
+            conv = None if source is None else _plain_conv(kernels[source])
+            if (conv is None or source in removed or product in graph.outputs
                     or readers.get(product) != [position]):
                 continue
-            conv = _plain_conv(kernels[source])
-            if conv is None:
-                continue
             epilogue = TileEpilogue(step.exprs, step.node, product, kernel.dest,
-                                    step.dest_offset, plan.sizes, numbers, plan)
+                                    step.dest_offset, plan.sizes, graph.value_numbers(), plan)
             fused = conv.with_epilogue(kernel.dest, epilogue)
             merged[position] = KernelPlan(kernel.dest, [fused], fused.workspace_bytes())
             removed.add(source)
             break
     return [kernel for position, kernel in enumerate(merged) if position not in removed]
+
+
+def _readers(kernels: list[KernelPlan]) -> dict[Value, list[int]]:
+    """value -> positions of the kernels that read it."""
+    found: dict[Value, list[int]] = {}
+    for position, kernel in enumerate(kernels):
+        for value in kernel.reads():
+            found.setdefault(value, []).append(position)
+    return found
 
 
 def _row_map(kernel: KernelPlan) -> tuple[MapStep | None, LoopPlan | None]:
