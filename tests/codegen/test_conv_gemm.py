@@ -83,8 +83,9 @@ def test_sgemm_conv_matches_interpreter_and_direct_loops(name, x_shape, w_shape,
     np.testing.assert_allclose(direct(x, w)[0], expected, rtol=1e-5, atol=1e-5 * scale)
 
 
-def test_sgemm_conv_in_debug_mode():
-    x_shape, w_shape, attributes = CASES[1][1:]
+@pytest.mark.parametrize("case", [1, 5], ids=["patches", "in registers"])
+def test_sgemm_conv_in_debug_mode(case):
+    x_shape, w_shape, attributes = CASES[case][1:]
     rng = np.random.default_rng(1)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
