@@ -5,9 +5,11 @@ rows the output positions (batch and spatial, in the result's order) and the ker
 already laid out as that matrix (window, C, K row-major). The patches matrix is
 never built whole: the kernel loops over blocks of rows and blocks of taps, writes
 one block of patches (codegen/kernels/conv_patches.py) into its workspace and calls
-sgemm on it, accumulating over the tap blocks. How the conv is cut, laid out and
-threaded is decided once in codegen/kernels/conv_blocking.py. Nothing here is a
-residual: the blocks are scratch.
+sgemm on it, accumulating over the tap blocks; a conv with a contraction short
+enough sums its rows in registers instead (codegen/kernels/conv_direct.py). How the
+conv is cut, laid out and threaded is decided once in codegen/kernels/conv_blocking.py;
+with threads, each runs whole row blocks in its own workspace slot, all in one
+parallel region. Nothing here is a residual: the blocks are scratch.
 
 An elementwise consumer of the conv (its bias add, relu) can run as the product's
 epilogue (codegen/kernels/conv_epilogue.py): `dest` is then the consumer's buffer,
