@@ -50,11 +50,12 @@ def emit_parallel_nest(builder: lir.IRBuilder, pointers: dict, sizes: Sequence[i
 
 
 def emit_chunked_region(builder: lir.IRBuilder, values: Sequence[lir.Value], threads: int,
-                        body: Callable[[lir.IRBuilder, list, lir.Value], None]) -> None:
-    """Run `body(b, values, chunk)` for chunk in range(threads), the chunks shared by
-    `threads` threads: the body is emitted into a function of its own that gets the
-    pointer `values` (passed through an array) and its chunk number. Each chunk runs
-    once, so a chunk may own per-chunk scratch indexed by its number."""
+                        chunks: int, body: Callable[[lir.IRBuilder, list, lir.Value], None]
+                        ) -> None:
+    """Run `body(b, values, chunk)` for chunk in range(chunks), the chunks shared by
+    `threads` threads (at most `threads` run at once): the body is emitted into a
+    function of its own that gets the pointer `values` (passed through an array) and
+    its chunk number."""
     module = builder.module
     name = module.get_unique_name(f"{builder.function.name}.chunk")
     fn = lir.Function(module, lir.FunctionType(lir.VoidType(), [PTR] * len(values)
@@ -70,7 +71,7 @@ def emit_chunked_region(builder: lir.IRBuilder, values: Sequence[lir.Value], thr
     for position, value in enumerate(values):
         builder.store(value, builder.gep(data, [i64(position)], source_etype=PTR))
     builder.call(shared_sgemm(module, PARALLEL),
-                 [builder.bitcast(region, PTR), data, i64(threads), i64(threads)])
+                 [builder.bitcast(region, PTR), data, i64(threads), i64(chunks)])
 
 
 def _emit_nest_function(module, prefix: str, pointers: dict, distinct: list, sizes, body,

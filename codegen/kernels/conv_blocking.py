@@ -23,8 +23,10 @@ Choices, each made here once per conv:
   it into the output (when the contraction is long enough to pay for that copy);
 - threads: a conv big enough to pay for threads, with at least a line per
   thread, is cut into at least one row block per thread and each thread takes
-  whole row blocks (its own patches, scratch and one-thread sgemm calls: the
-  patches are written in parallel and the whole conv costs one region); else
+  whole row blocks (patches, scratch and one-thread sgemm calls in a workspace
+  slot it claims: the patches are written in parallel and the whole conv costs one
+  region; the blocks are cut in several shares per thread, taken by whichever
+  thread is free, so a thread kept off its core delays little); else
   each block's product is split by the threaded sgemm when it is big enough.
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 
 from ir.graph import Op
 
-from ..threads.host import regions_are_cheap, thread_count
+from ..threads.host import CHUNKS_PER_THREAD, regions_are_cheap, thread_count
 from ..threads.sgemm import block_scratch_bytes, threaded_workspace_bytes
 from .matmul import SCRATCH_ALIGN, host_config, round_up
 from .sgemm_step import SPINNING_MIN_FLOPS, THREADED_MIN_FLOPS
@@ -114,8 +116,17 @@ class ConvBlocking:
         """One thread's workspace: sgemm scratch, patches block, transposed result."""
         return self.sgemm_bytes() + self.patches_bytes() + self.transposed_bytes()
 
+    def chunks(self) -> int:
+        """Shares of the row blocks in a region: several per thread, so a thread that
+        was off its core leaves its shares to the others."""
+        return min(self.row_blocks, self.region * CHUNKS_PER_THREAD) if self.region > 1 else 1
+
+    def flags_bytes(self) -> int:
+        """The slots' busy flags (one i64 each) ahead of the slots, in a region."""
+        return round_up(8 * self.region, SCRATCH_ALIGN) if self.region > 1 else 0
+
     def workspace_bytes(self) -> int:
-        return self.region * self.slot_bytes()
+        return self.flags_bytes() + self.region * self.slot_bytes()
 
 
 def plan_blocking(op: Op) -> ConvBlocking:

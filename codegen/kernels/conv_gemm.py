@@ -26,11 +26,12 @@ from ir.types import DType
 
 from ..emit.bounds import check_span, checks_active
 from ..emit.direct import buffered_operands
-from ..emit.llvmtypes import F32, I32, PTR, index
+from ..emit.llvmtypes import F32, I32, I64, PTR, index
 from ..emit.parallel_nest import emit_chunked_region
 from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
 from ..threads.host import split_range
 from ..threads.library import SINGLE, THREADED, shared_sgemm
+from ..threads.region import store_atomic
 from .conv_blocking import plan_blocking
 from .conv_direct import emit_direct_block
 from .conv_patches import PatchWriter
@@ -90,26 +91,33 @@ class ConvGemmStep(Step):
             callback = self.epilogue.emit_callback(env)
         values = [env.pointers[x], env.pointers[w], env.pointers[self.dest],
                   env.pointers.get(WORKSPACE, NULL), *callback]
-        if self.blocking.region > 1 and not checks_active():
-            emit_chunked_region(b, values, self.blocking.region,
-                                lambda inner, args, chunk: self._chunk(inner, args, chunk))
+        s = self.blocking
+        if s.region > 1 and not checks_active():
+            flags = values[3]
+            for position in range(s.region):     # every slot free
+                b.store(index(0), b.gep(flags, [index(position)], source_etype=I64))
+            emit_chunked_region(b, values, s.region, s.chunks(),
+                                lambda inner, args, chunk: self._chunk(inner, args, chunk,
+                                                                       s.chunks()))
         else:
-            self._chunk(b, values, index(0), chunks=1)
+            self._chunk(b, values, index(0), 1)
 
-    def _chunk(self, b: lir.IRBuilder, values: list, chunk: lir.Value,
-               chunks: int | None = None) -> None:
-        """The row blocks of share `chunk` (of `region` shares), with the chunk's own
-        slot of the workspace."""
+    def _chunk(self, b: lir.IRBuilder, values: list, chunk: lir.Value, chunks: int) -> None:
+        """The row blocks of share `chunk` of `chunks`, in a workspace slot it holds
+        meanwhile (claimed from the busy flags in a region: at most `region` shares
+        run at once, so one is always free)."""
         s = self.blocking
         workspace = values[3]
-        shares = s.region if chunks is None else chunks
-        first, stop = split_range(b, index(s.row_blocks), chunk, index(shares), 1)
-        slot = b.gep(workspace, [b.mul(chunk, index(s.slot_bytes()))], inbounds=True,
-                     source_etype=lir.IntType(8))
+        first, stop = split_range(b, index(s.row_blocks), chunk, index(chunks), 1)
+        number = _claim_slot(b, workspace, s.region) if chunks > 1 else index(0)
+        offset = b.add(index(s.flags_bytes()), b.mul(number, index(s.slot_bytes())))
+        slot = b.gep(workspace, [offset], inbounds=True, source_etype=lir.IntType(8))
         with counted(b, first, stop, index(1), "cblock") as row_chunk:
             first_line = b.mul(row_chunk, index(s.lines_per_block))
             lines = smin(b, index(s.lines_per_block), b.sub(index(s.lines), first_line))
             self._block(b, values, slot, first_line, lines)
+        if chunks > 1:
+            store_atomic(b, index(0), b.gep(workspace, [number], source_etype=I64), "release")
 
     def _block(self, b: lir.IRBuilder, values: list, slot: lir.Value, first_line: lir.Value,
                lines: lir.Value) -> None:
@@ -192,6 +200,26 @@ class ConvGemmStep(Step):
             # an indirect call needs a pointer typed with its function type
             function = b.inttoptr(address, EPILOGUE_TYPE.as_pointer())
             b.call(function, [context, first_row, index(0), rows, index(self.blocking.features)])
+
+
+
+def _claim_slot(b: lir.IRBuilder, flags: lir.Value, slots: int) -> lir.Value:
+    """The number of a free slot, marked busy: busy flag 0 -> 1 by compare-and-swap,
+    trying the slots in turn until one is taken."""
+    entry = b.block
+    trying = b.append_basic_block("slot.try")
+    taken = b.append_basic_block("slot.taken")
+    b.branch(trying)
+    b.position_at_end(trying)
+    number = b.phi(I64, name="slot")
+    number.add_incoming(index(0), entry)
+    swapped = b.cmpxchg(b.gep(flags, [number], source_etype=I64), index(0), index(1),
+                        "acquire", "monotonic")
+    following = b.urem(b.add(number, index(1)), index(slots))
+    number.add_incoming(following, trying)
+    b.cbranch(b.extract_value(swapped, 1), taken, trying)
+    b.position_at_end(taken)
+    return number
 
 
 __all__ = ["ConvGemmStep", "gemm_qualifies", "lower_conv_gemm"]
