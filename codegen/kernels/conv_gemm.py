@@ -31,7 +31,6 @@ from ..emit.parallel_nest import emit_chunked_region
 from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
 from ..threads.host import split_range
 from ..threads.library import SINGLE, THREADED, shared_sgemm
-from ..threads.region import store_atomic
 from .conv_blocking import plan_blocking
 from .conv_direct import emit_direct_block
 from .conv_patches import PatchWriter
@@ -117,7 +116,9 @@ class ConvGemmStep(Step):
             lines = smin(b, index(s.lines_per_block), b.sub(index(s.lines), first_line))
             self._block(b, values, slot, first_line, lines)
         if chunks > 1:
-            store_atomic(b, index(0), b.gep(workspace, [number], source_etype=I64), "release")
+            # free the slot; release: its writes come before the next claim sees it free
+            b.atomic_rmw("xchg", b.gep(workspace, [number], source_etype=I64), index(0),
+                         "release")
 
     def _block(self, b: lir.IRBuilder, values: list, slot: lir.Value, first_line: lir.Value,
                lines: lir.Value) -> None:
