@@ -27,17 +27,43 @@ KINDS = ("elementwise", "view", "source", "kernel")
 
 
 @dataclass(frozen=True)
-class Lowering:
-    """One primitive's lowering: its kind and the function implementing it.
+class EpilogueRule:
+    """How a kernel primitive (a product: dot; conv can plug in the same way) runs
+    the elementwise kernel that alone reads its result as an epilogue on each
+    finished block (codegen/plan/epilogues.py decides, the kernel follows):
 
-    `view_operands`: a kernel that indexes its operands freely (dot) wants them as
-    views of buffers, not as fused computations it would redo per use.
+    - `accepts(op, materialized) -> bool`: a pure planning query, whether the op's
+      kernel writes its result in blocks an epilogue can take (for dot: one
+      non-batched row-major sgemm);
+    - `lower(op, materialized, epilogue) -> KernelPlan`: the op's kernel writing
+      the consumer's buffer, with `epilogue` (codegen/kernels/matmul_epilogue.py's
+      TileEpilogue) run per block.
+    """
+
+    accepts: Callable
+    lower: Callable
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """One primitive's lowering: its kind, the function implementing it, and the
+    planning queries the fusion planner (codegen/plan/fusion.py) asks of it:
+
+    - `view_operands`: a kernel that indexes its operands freely (dot) wants them
+      as views of buffers, not as fused computations it would redo per use;
+    - `needs_buffer(op) -> bool`: a source or view whose result always has a
+      buffer (a non-uniform constant);
+    - `buffered_operands(op) -> bool`: a kernel that reads its operands from
+      buffers (hand-written loop nests: conv, gather, windows with padding);
+    - `epilogue`: the product's EpilogueRule, None when it takes no epilogue.
     """
 
     kind: str
     fn: Callable
     view_operands: bool = False
     needs_buffer: Callable | None = None
+    buffered_operands: Callable | None = None
+    epilogue: EpilogueRule | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -86,4 +112,4 @@ def lowering_of(prim: str) -> Lowering:
     return found
 
 
-__all__ = ["KINDS", "LOWERINGS", "Lowering", "Registry", "lowering_of"]
+__all__ = ["EpilogueRule", "KINDS", "LOWERINGS", "Lowering", "Registry", "lowering_of"]

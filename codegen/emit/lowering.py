@@ -20,20 +20,23 @@ import llvmlite.ir as lir
 
 from ir.graph import Graph, Value
 
-from ..kernels.conv import lower_conv, lower_reduce_window_max, lower_reduce_window_sum
-from ..kernels.dot import lower_dot
+from ..kernels.conv import (lower_conv, lower_reduce_window_max, lower_reduce_window_sum,
+                            window_reads_buffer)
+from ..kernels.dot import DOT_EPILOGUE, lower_dot
 from ..kernels.gather import lower_gather, lower_scatter_add
 from .elementwise import EMITTERS
 from ..errors import CodegenError, lowering_op
-from .expr import NeedsMaterialize, constant_source, iota_source, splat_value
-from ..plan.fusion import plan_fusion
+from .direct import reads_buffers
+from .expr import constant_source, iota_source, splat_value
+from ..plan.fusion import FusionPlan, global_constant, live_ops, plan_fusion
 from ..kernels.logsumexp import lower_logsumexp
 from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower_reduce_max,
                       lower_reduce_min, lower_reduce_sum)
 from .entry import emit_entry_points, load_slot
 from .kernel_dedupe import KernelTable
 from .llvmtypes import I8, PTR, index
-from ..kernels.matmul_epilogue import fuse_epilogues
+from ..kernels import matmul_epilogue
+from ..kernels.matmul_epilogue import lower_with_epilogue
 from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, clear_record,
                      describe_kernel, return_if_failed)
 from ..plan.memplan import ALIGN, MemoryPlan, Workspace, plan_memory
@@ -66,12 +69,14 @@ def fill_lowerings(table: Registry) -> None:
         "logsumexp": Lowering("kernel", lower_logsumexp),
         "pad": Lowering("kernel", lower_pad),
         "concatenate": Lowering("kernel", lower_concatenate),
-        "dot": Lowering("kernel", lower_dot, view_operands=True),
-        "conv": Lowering("kernel", lower_conv),
-        "reduce_window_sum": Lowering("kernel", lower_reduce_window_sum),
-        "reduce_window_max": Lowering("kernel", lower_reduce_window_max),
-        "gather": Lowering("kernel", lower_gather),
-        "scatter_add": Lowering("kernel", lower_scatter_add),
+        "dot": Lowering("kernel", lower_dot, view_operands=True, epilogue=DOT_EPILOGUE),
+        "conv": Lowering("kernel", lower_conv, buffered_operands=reads_buffers),
+        "reduce_window_sum": Lowering("kernel", lower_reduce_window_sum,
+                                      buffered_operands=window_reads_buffer),
+        "reduce_window_max": Lowering("kernel", lower_reduce_window_max,
+                                      buffered_operands=window_reads_buffer),
+        "gather": Lowering("kernel", lower_gather, buffered_operands=reads_buffers),
+        "scatter_add": Lowering("kernel", lower_scatter_add, buffered_operands=reads_buffers),
     })
     table.update(control_flow_lowerings(plan_graph, emit_plan))
 
@@ -141,18 +146,13 @@ class GraphPlan:
 
 
 def plan_graph(graph: Graph, *, checks: bool = False) -> GraphPlan:
-    """Fusion, kernels, threads and the buffer plan of `graph`."""
-    materialized = plan_fusion(graph)
-    while True:
-        try:
-            kernels = _plan_kernels(graph, materialized)
-            break
-        except NeedsMaterialize as need:
-            if need.value in materialized:
-                raise CodegenError("fusion could not place a value in a buffer") from None
-            materialized.add(need.value)
-    if not checks:  # debug mode checks every access inside the kernel's own function
-        kernels = fuse_epilogues(graph, kernels)
+    """Fusion (epilogues included), kernels, threads and the buffer plan of `graph`,
+    each decided once: the kernels follow the fusion plan."""
+    # debug mode checks every access inside the kernel's own function: no epilogues
+    fusion = plan_fusion(graph, epilogues=bool(matmul_epilogue.USE_EPILOGUES) and not checks)
+    materialized = fusion.materialized
+    kernels = _plan_kernels(graph, fusion)
+    if not checks:
         plan_threads(kernels, thread_count())
     homes = _homes(graph, kernels, materialized)
     memory, offsets, in_place = plan_memory(graph, kernels, homes, checks=checks)
@@ -166,40 +166,31 @@ def emit_plan(module: lir.Module, name: str, plan: GraphPlan) -> LoweredGraph:
     return LoweredGraph(plan.graph, name, symbol, plan.memory, len(plan.kernels), described)
 
 
-def _live_ops(graph: Graph) -> list:
-    """Ops whose results the outputs depend on (dead ops are not compiled)."""
-    needed: set[Value] = set(graph.outputs)
-    live = []
-    for op in reversed(graph.ops):
-        if any(result in needed for result in op.results):
-            needed.update(op.operands)
-            live.append(op)
-    return live[::-1]
-
-
-def _global_constant(op) -> bool:
-    lowering = lowering_of(op.prim)
-    return lowering.needs_buffer is not None and lowering.needs_buffer(op)
-
-
 def _output_homes(graph: Graph) -> dict[Value, int]:
     """Computed values written straight into their first output position."""
     homes: dict[Value, int] = {}
     for position, value in enumerate(graph.outputs):
-        if value.producer is not None and value not in homes and not _global_constant(
+        if value.producer is not None and value not in homes and not global_constant(
                 value.producer):
             homes[value] = position
     return homes
 
 
-def _plan_kernels(graph: Graph, materialized: set[Value]) -> list[KernelPlan]:
+def _plan_kernels(graph: Graph, fusion: FusionPlan) -> list[KernelPlan]:
+    """One kernel per materialized live value, in graph order, as the fusion plan
+    says: a product with an epilogue is built at its consumer's place."""
+    materialized, products = fusion.materialized, fusion.products
+    numbers = graph.value_numbers() if fusion.epilogues else {}
     kernels = []
-    for op in _live_ops(graph):
-        if op.result not in materialized or _global_constant(op):
+    for op in live_ops(graph):
+        if op.result not in materialized or op.result in products or global_constant(op):
             continue
-        with lowering_op(op, passthrough=(NeedsMaterialize,)):
+        with lowering_op(op):
             lowering = lowering_of(op.prim)
-            if lowering.kind == "kernel":
+            if op.result in fusion.epilogues:
+                kernels.append(lower_with_epilogue(op, fusion.epilogues[op.result],
+                                                   materialized, numbers))
+            elif lowering.kind == "kernel":
                 kernels.append(lowering.fn(op, materialized))
             else:
                 kernels.append(lower_map(op, materialized))
