@@ -1,25 +1,30 @@
 """The per-primitive lowering registry: how the backend handles each primitive.
 
-`LOWERINGS[prim]` says which of four kinds a primitive is, with the function that
-implements it:
-- "elementwise": `fn(builder, args, Scalar) -> value` computes one element
-  (codegen/emit/elementwise.py); fused into whatever loop reads it;
-- "view": `fn(op, access, rank) -> access | None` maps indices (codegen/plan/views.py);
-  fused, costs nothing;
-- "source": `fn(op, access, rank) -> Node` (constant, iota; codegen/emit/expr.py);
-- "kernel": `fn(kernel_context, op)` emits a loop nest that writes the op's
-  buffer (reductions, dot, pad, concatenate; codegen/emit/kernels.py, codegen/kernels/dot.py).
+Every primitive has exactly one lowering path (tests/test_registry.py checks it):
+- "elementwise": an entry of the scalar emitters, `EMITTERS`
+  (codegen/emit/elementwise.py: the code for one element and its cost), fused
+  into whatever loop reads it; `lowering_of` answers `ELEMENTWISE` for them;
+- an entry of `LOWERINGS` (a `Lowering`) for the rest:
+  * "view": `fn(op, access, rank) -> access | None` maps indices
+    (codegen/plan/views.py); fused, costs nothing;
+  * "source": `fn(op, access, rank) -> Node` (constant, iota;
+    codegen/plan/expr_tree.py);
+  * "kernel": `fn(op, materialized) -> KernelPlan`, the loop nests that write the
+    op's buffer (reductions, dot, pad, concatenate, conv, control flow; codegen/emit/
+    kernels.py, codegen/kernels/), with the planning queries the fusion planner asks.
 
-The table is filled explicitly, once, by `codegen.emit.lowering.fill_lowerings` (called
-by codegen/__init__.py); `tests/test_registry.py` checks that every primitive of
-`ir.ops.PRIMITIVES` has an entry. Every per-primitive table of codegen (this one, the
-scalar emitters of codegen/emit/elementwise.py, the index maps of
-codegen/plan/views.py) is a `Registry`, which refuses a second entry for a name.
+`LOWERINGS` is filled explicitly, once, by `codegen.emit.lowering.fill_lowerings`
+(called by codegen/__init__.py), which also records every primitive's path in
+`LOWERING_PATHS` (refusing a primitive with two). Every per-primitive table of
+codegen (these, the scalar emitters, the index maps of codegen/plan/views.py) is a
+`Registry`, which refuses a second entry for a name.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Mapping
+
+from ir.ops import PRIMITIVES
 
 from .errors import CodegenError
 
@@ -102,14 +107,23 @@ class Registry(dict):
 
 
 LOWERINGS: Registry = Registry("lowering")
+# primitive -> its one lowering path ("elementwise", "view", "source", "kernel")
+LOWERING_PATHS: Registry = Registry("lowering path")
+# What `lowering_of` answers for an elementwise primitive without a LOWERINGS entry:
+# it is emitted per element by its scalar emitter (codegen/emit/elementwise.EMITTERS).
+ELEMENTWISE = Lowering("elementwise", None)
 
 
 def lowering_of(prim: str) -> Lowering:
     """The lowering of `prim`; CodegenError (not KeyError) when there is none."""
     found = LOWERINGS.get(prim)
-    if found is None:
-        raise CodegenError(f"the llvm backend has no lowering for primitive {prim!r}")
-    return found
+    if found is not None:
+        return found
+    primitive = PRIMITIVES.get(prim)
+    if primitive is not None and primitive.elementwise:
+        return ELEMENTWISE
+    raise CodegenError(f"the llvm backend has no lowering for primitive {prim!r}")
 
 
-__all__ = ["EpilogueRule", "KINDS", "LOWERINGS", "Lowering", "Registry", "lowering_of"]
+__all__ = ["ELEMENTWISE", "EpilogueRule", "KINDS", "LOWERINGS", "LOWERING_PATHS", "Lowering",
+           "Registry", "lowering_of"]

@@ -22,7 +22,7 @@ from op_cases import OP_CASES
 TABLES = [
     ("ir.interpret", "IMPLS"),
     ("ir.passes.cost", "COST_RULES"),
-    ("codegen.emit.lowering", "LOWERINGS"),     # filled when codegen/lowering.py loads
+    ("codegen", "LOWERING_PATHS"),      # LOWERINGS + EMITTERS, filled when codegen loads
     ("ir.passes.vjp_rules", "VJP_RULES"),
     ("ir.passes.batch_rules", "BATCH_RULES"),
 ]
@@ -43,6 +43,24 @@ def test_table_covers_every_primitive(module, attribute):
     table = getattr(importlib.import_module(module), attribute)
     assert isinstance(table, dict), f"{module}.{attribute} is a {type(table).__name__}"
     assert_table_covers(table, f"{module}.{attribute}")
+
+
+def test_every_primitive_has_exactly_one_lowering_path():
+    """Elementwise primitives are emitted by EMITTERS alone, the rest by LOWERINGS
+    alone: no entry is a dead second path, and `lowering_of` finds each."""
+    import codegen
+    from codegen.emit.elementwise import EMITTERS
+    from codegen.registry import ELEMENTWISE, lowering_of
+    assert not set(codegen.LOWERINGS) & set(EMITTERS)
+    assert_table_covers(set(codegen.LOWERINGS) | set(EMITTERS), "LOWERINGS + EMITTERS")
+    for name in EMITTERS:
+        assert PRIMITIVES[name].elementwise and lowering_of(name) is ELEMENTWISE, name
+        assert EMITTERS[name].cost >= 1, name
+    for name, lowering in codegen.LOWERINGS.items():
+        assert lowering.kind != "elementwise" and lowering_of(name) is lowering, name
+    assert dict(codegen.LOWERING_PATHS) == {
+        **dict.fromkeys(EMITTERS, "elementwise"),
+        **{name: lowering.kind for name, lowering in codegen.LOWERINGS.items()}}
 
 
 def test_op_cases_cover_every_primitive():

@@ -40,7 +40,7 @@ from ..kernels.matmul_epilogue import lower_with_epilogue
 from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, clear_record,
                      describe_kernel, return_if_failed)
 from ..plan.memplan import ALIGN, MemoryPlan, Workspace, plan_memory
-from ..registry import LOWERINGS, Lowering, Registry, lowering_of
+from ..registry import LOWERING_PATHS, LOWERINGS, Lowering, Registry, lowering_of
 from .loops_scan import control_flow_lowerings
 from ..threads.host import pool_in_use, thread_count
 from .steps import WORKSPACE, KernelEnv, KernelPlan, plan_threads
@@ -52,12 +52,14 @@ from ..plan.views import VIEWS
 INLINED_KERNELS = 64
 
 
-def fill_lowerings(table: Registry) -> None:
-    """Enter every primitive's lowering into `table` (codegen.LOWERINGS: called once,
-    by codegen/__init__.py): the scalar emitters, the views, the sources, the kernels
-    and the control-flow ops (native loops calling their regions, planned and emitted
-    by `plan_graph` / `emit_plan` below; codegen/emit/loops_scan.py)."""
-    table.update({name: Lowering("elementwise", fn) for name, fn in EMITTERS.items()})
+def fill_lowerings(table: Registry, paths: Registry) -> None:
+    """Enter the lowering of every primitive that is not elementwise into `table`
+    (codegen.LOWERINGS: called once, by codegen/__init__.py): the views, the sources,
+    the kernels and the control-flow ops (native loops calling their regions, planned
+    and emitted by `plan_graph` / `emit_plan` below; codegen/emit/loops_scan.py).
+    Elementwise primitives are emitted through EMITTERS alone. `paths`
+    (codegen.LOWERING_PATHS) gets every primitive's one path; a primitive in both
+    tables is refused there."""
     table.update({name: Lowering("view", fn) for name, fn in VIEWS.items()})
     table.update({
         "constant": Lowering("source", constant_source,
@@ -79,6 +81,8 @@ def fill_lowerings(table: Registry) -> None:
         "scatter_add": Lowering("kernel", lower_scatter_add, buffered_operands=reads_buffers),
     })
     table.update(control_flow_lowerings(plan_graph, emit_plan))
+    paths.update(dict.fromkeys(EMITTERS, "elementwise"))
+    paths.update({name: lowering.kind for name, lowering in table.items()})
 
 
 

@@ -23,6 +23,7 @@ from ir.graph import Value
 from ir.types import DType
 
 from ..plan.affine import Affine, plan_loops
+from .elementwise import element_cost
 from .expr import Apply, Emitter, ExprBuilder, Load, Node
 from .llvmtypes import index, load_element, store_element
 from .loops import loop_nest
@@ -46,10 +47,6 @@ class KernelEnv:
     hoisted: frozenset = frozenset()
 
 
-# Per-element cost of a primitive in `Step.work` units (~0.1 ns each): the inline
-# polynomial transcendentals cost about ten simple operations.
-EXPENSIVE = {"exp": 10, "log": 10, "tanh": 10, "sin": 12, "cos": 12, "pow": 20, "sqrt": 3,
-             "div": 3}
 # Less work than this (~0.4 ms on one core) stays on one thread when a region has
 # to wake sleeping threads (10-80 µs here: libgomp teams, codegen/threads/host.py) ...
 PARALLEL_MIN_WORK = 4_000_000
@@ -91,7 +88,8 @@ class Step:
 
 
 def node_cost(nodes: Sequence[Node]) -> int:
-    """Operations per loop point of the expression trees (shared subtrees once)."""
+    """Operations per loop point of the expression trees (shared subtrees once): each
+    elementwise primitive's cost from its EMITTERS entry, 1 per load."""
     seen: set[int] = set()
     total = 0
     stack = list(nodes)
@@ -101,7 +99,7 @@ def node_cost(nodes: Sequence[Node]) -> int:
             continue
         seen.add(id(node))
         if isinstance(node, Apply):
-            total += EXPENSIVE.get(node.prim, 1)
+            total += element_cost(node.prim)
             stack.extend(node.args)
         elif isinstance(node, Load):
             total += 1
