@@ -15,8 +15,10 @@ per-primitive lowering registry of the primitives that are not elementwise
 EMITTERS alone), filled here, once, by `fill_lowerings` (codegen/emit/lowering.py).
 
 Layout, one subpackage per stage (which may import which: tests/test_layering.py):
-- plan/ (pure Python, no LLVM): fusion decides which values get buffers; affine
-  index maps and views; the buffer plan places intermediates in one scratch arena;
+- plan/ (pure Python, no LLVM): the fusion plan, made in one pass (which values get
+  buffers, which elementwise kernels run as a product's epilogue), expression
+  trees, the sgemm layout query, the ThreadPlan; affine index maps and views; the
+  buffer plan places intermediates in one scratch arena;
 - emit/: each buffer is written by one kernel, a loop nest over affine indices
   (expr, steps, kernels, loops, parallel_nest); entry points; the lowering driver;
 - kernels/: primitive-specific kernels (packed float32 sgemm, conv, gather,

@@ -203,7 +203,7 @@ CODEGEN_LAYERS = {
     "plan": {"plan"},
     "emit": {"plan", "emit", "kernels", "threads"},
     "kernels": {"plan", "emit", "kernels", "threads", "runtime"},
-    "threads": {"kernels", "threads", "runtime"},
+    "threads": {"plan", "kernels", "threads", "runtime"},   # plan: the ThreadPlan it makes
     "runtime": {"plan", "emit", "kernels", "threads", "runtime"},
 }
 # what the rest of codegen may import of the threads package: the host's thread
@@ -287,6 +287,62 @@ def test_codegen_reads_the_environment_only_in_its_options_builder():
     bad = [f"{path.relative_to(ROOT)}:{line}" for path in _python_files("codegen")
            if path != OPTIONS_BUILDER for line in environment_uses(path)]
     assert not bad, "os.environ outside codegen/options.py:\n" + "\n".join(bad)
+
+
+# CompileOptions are built once, at the edge, and passed down (issue 15): only the
+# compile entry points call the options builder; nothing below them does.
+
+# file -> the functions in it that may call `from_environment`
+OPTIONS_EDGE = {
+    "codegen/runtime/executable.py": {"edge_options"},  # codegen's public compile functions
+    "propc/compile.py": {"_executable", "pass_runners"},  # propc's compile entry
+    "propc/bench/compile.py": {"measure"},              # the bench's library warm-up
+}
+
+
+def builder_calls(path: Path, name: str = "from_environment") -> list[tuple[str, int]]:
+    """(enclosing function, line) of every call of `name` (plain or as an attribute)
+    in `path`; "<module>" for calls outside any function."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+
+    def visit(node, function):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, child.name)
+                continue
+            if isinstance(child, ast.Call):
+                called = child.func
+                called_name = called.id if isinstance(called, ast.Name) else getattr(
+                    called, "attr", None)
+                if called_name == name:
+                    found.append((function, child.lineno))
+            visit(child, function)
+    visit(tree, "<module>")
+    return found
+
+
+def test_the_builder_call_check_sees_calls_and_their_function(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import codegen.options as o\nx = o.from_environment()\n"
+                     "def f():\n    return from_environment().debug\n")
+    assert builder_calls(probe) == [("<module>", 2), ("f", 4)]
+
+
+def test_compile_options_are_built_only_at_the_edge():
+    bad = []
+    for package in ("codegen", "propc"):
+        for path in _python_files(package):
+            relative = str(path.relative_to(ROOT))
+            if relative == "codegen/options.py":
+                continue
+            allowed = OPTIONS_EDGE.get(relative, set())
+            bad += [f"{relative}:{line} (in {function})"
+                    for function, line in builder_calls(path) if function not in allowed]
+    assert not bad, "from_environment() below the edge:\n" + "\n".join(bad)
+    for relative, functions in OPTIONS_EDGE.items():
+        found = {function for function, _ in builder_calls(ROOT / relative)}
+        assert found == functions, f"{relative}: the edge calls are in {found}"
 
 
 # --------------------------------------------------------------------------------------

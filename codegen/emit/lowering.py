@@ -1,6 +1,7 @@
 """Lowering a graph to one LLVM function: the LOWERINGS registry and the driver.
 
-`lower_graph` decides fusion, plans one kernel per materialized value (a loop
+`lower_graph` makes the fusion plan (codegen/plan/fusion.py: buffers and
+epilogues, one pass), plans one kernel per materialized value as it says (a loop
 nest in its own internal function whose buffer arguments are `noalias`, inlined
 later unless the graph has more than INLINED_KERNELS kernels), plans the scratch
 arena, and emits the entry points `@propc.<name>` and `@propc.<name>.run`
@@ -29,6 +30,7 @@ from ..errors import CodegenError, lowering_op
 from .direct import reads_buffers
 from .expr import constant_source, iota_source, splat_value
 from ..plan.fusion import FusionPlan, global_constant, live_ops, plan_fusion
+from ..plan.threads import SERIAL, ThreadPlan
 from ..kernels.logsumexp import lower_logsumexp
 from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower_reduce_max,
                       lower_reduce_min, lower_reduce_sum)
@@ -42,7 +44,7 @@ from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, cle
 from ..plan.memplan import ALIGN, MemoryPlan, Workspace, plan_memory
 from ..registry import LOWERING_PATHS, LOWERINGS, Lowering, Registry, lowering_of
 from .loops_scan import control_flow_lowerings
-from ..threads.host import pool_in_use, thread_count
+from ..threads.host import planning
 from .steps import WORKSPACE, KernelEnv, KernelPlan, plan_threads
 from ..plan.views import VIEWS
 
@@ -120,13 +122,14 @@ def unique_name(name: str, taken: set[str]) -> str:
     return symbol
 
 
-def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = False
-                ) -> LoweredGraph:
+def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = False,
+                threads: ThreadPlan = SERIAL) -> LoweredGraph:
     """Add the entry function `propc.<name>` computing `graph` to `module`.
 
-    `checks`: debug mode, a bounds check on every element access (codegen/emit/bounds.py).
+    `checks`: debug mode, a bounds check on every element access (codegen/emit/bounds.py);
+    `threads`: the compile's ThreadPlan (made at the edge from its CompileOptions).
     """
-    return emit_plan(module, name, plan_graph(graph, checks=checks))
+    return emit_plan(module, name, plan_graph(graph, checks=checks, threads=threads))
 
 
 @dataclass
@@ -140,27 +143,32 @@ class GraphPlan:
     memory: MemoryPlan
     offsets: dict
     in_place: dict
+    threads: ThreadPlan = SERIAL
     kernels_function: lir.Function | None = None   # set once emitted
 
     @property
     def team(self) -> int:
         """Threads its parallel regions use (1: none; then no pool is taken)."""
+        if not self.threads.pool:
+            return 1
         return max((getattr(step, "threads", 1) for kernel in self.kernels
-                    for step in kernel.steps), default=1) if pool_in_use() else 1
+                    for step in kernel.steps), default=1)
 
 
-def plan_graph(graph: Graph, *, checks: bool = False) -> GraphPlan:
+def plan_graph(graph: Graph, *, checks: bool = False, threads: ThreadPlan = SERIAL
+               ) -> GraphPlan:
     """Fusion (epilogues included), kernels, threads and the buffer plan of `graph`,
-    each decided once: the kernels follow the fusion plan."""
+    each decided once: the kernels follow the fusion plan and the thread plan."""
     # debug mode checks every access inside the kernel's own function: no epilogues
-    fusion = plan_fusion(graph, epilogues=bool(matmul_epilogue.USE_EPILOGUES) and not checks)
-    materialized = fusion.materialized
-    kernels = _plan_kernels(graph, fusion)
+    fusion = plan_fusion(graph, epilogues=bool(matmul_epilogue.USE_EPILOGUES) and not checks,
+                         threads=threads)
+    with planning(threads):   # for the kernels that ask without arguments (conv_gemm)
+        kernels = _plan_kernels(graph, fusion)
     if not checks:
-        plan_threads(kernels, thread_count())
-    homes = _homes(graph, kernels, materialized)
+        plan_threads(kernels, threads)
+    homes = _homes(graph, kernels, fusion.materialized)
     memory, offsets, in_place = plan_memory(graph, kernels, homes, checks=checks)
-    return GraphPlan(graph, kernels, homes, memory, offsets, in_place)
+    return GraphPlan(graph, kernels, homes, memory, offsets, in_place, threads)
 
 
 def emit_plan(module: lir.Module, name: str, plan: GraphPlan) -> LoweredGraph:
@@ -182,7 +190,8 @@ def _output_homes(graph: Graph) -> dict[Value, int]:
 
 def _plan_kernels(graph: Graph, fusion: FusionPlan) -> list[KernelPlan]:
     """One kernel per materialized live value, in graph order, as the fusion plan
-    says: a product with an epilogue is built at its consumer's place."""
+    says (each kernel lowering gets the plan): a product with an epilogue is built
+    at its consumer's place."""
     materialized, products = fusion.materialized, fusion.products
     numbers = graph.value_numbers() if fusion.epilogues else {}
     kernels = []
@@ -193,9 +202,9 @@ def _plan_kernels(graph: Graph, fusion: FusionPlan) -> list[KernelPlan]:
             lowering = lowering_of(op.prim)
             if op.result in fusion.epilogues:
                 kernels.append(lower_with_epilogue(op, fusion.epilogues[op.result],
-                                                   materialized, numbers))
+                                                   fusion, numbers))
             elif lowering.kind == "kernel":
-                kernels.append(lowering.fn(op, materialized))
+                kernels.append(lowering.fn(op, fusion))
             else:
                 kernels.append(lower_map(op, materialized))
     output_homes = _output_homes(graph)

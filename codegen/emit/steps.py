@@ -23,6 +23,7 @@ from ir.graph import Value
 from ir.types import DType
 
 from ..plan.affine import Affine, plan_loops
+from ..plan.threads import ThreadPlan
 from .elementwise import element_cost
 from .expr import Apply, Emitter, ExprBuilder, Load, Node
 from .llvmtypes import index, load_element, store_element
@@ -234,17 +235,16 @@ class ReduceStep(Step):
         loop_nest(b, self.plan.sizes, body)
 
 
-def plan_threads(kernels: list, threads: int) -> None:
+def plan_threads(kernels: list, threads: ThreadPlan) -> None:
     """Give steps with enough work a thread split (their `threads` attribute)."""
-    if threads <= 1:
+    if threads.count <= 1:
         return
-    from ..threads.host import regions_are_cheap
-    least = SPINNING_MIN_WORK if regions_are_cheap() else PARALLEL_MIN_WORK
+    least = SPINNING_MIN_WORK if threads.cheap_regions else PARALLEL_MIN_WORK
     for kernel in kernels:
         for step in kernel.steps:
             sizes = step.parallel_sizes()
             if sizes and sizes[0] > 1 and step.work() >= least:
-                step.threads = min(threads, sizes[0])
+                step.threads = min(threads.count, sizes[0])
 
 
 @dataclass

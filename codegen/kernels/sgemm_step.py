@@ -1,9 +1,9 @@
 """Float32 dot through the packed sgemm of codegen/kernels/matmul.py.
 
-A dot qualifies when, in the loop space (batch, lhs free, rhs free, contract), each
-of the four groups collapses to at most one loop for both operands and the result:
-it is then `batch` products C[M,N] = A[M,K] . B[K,N] with A and B read through
-strides (transposed operands cost no copy: the packing reads them). The sgemm's
+Whether a dot qualifies, and its sizes and strides, is a planning question
+(codegen/plan/sgemm_layout.py): `batch` products C[M,N] = A[M,K] . B[K,N] with A
+and B read through strides (transposed operands cost no copy: the packing reads
+them). Its threads follow the compile's ThreadPlan. The sgemm's
 packing scratch comes from the kernel's workspace in the buffer plan: per thread,
 the scratch of the largest block of C that thread computes. In debug mode the
 call's reads and writes are bounds checked by their lowest and highest offsets.
@@ -18,9 +18,10 @@ import llvmlite.ir as lir
 from ir.graph import Op, Value
 
 from ..errors import CodegenError
+from ..plan.fusion import FusionPlan
 from ..plan.sgemm_layout import SgemmShape, sgemm_layout, writes_rows
+from ..plan.threads import ThreadPlan
 from ..emit.expr import ExprBuilder
-from ..threads.host import regions_are_cheap, thread_count
 from ..threads.library import BATCHED, SINGLE, THREADED, shared_sgemm
 from ..emit.llvmtypes import F32, I32, PTR, index
 from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
@@ -35,37 +36,37 @@ THREADED_MIN_FLOPS = 32_000_000
 SPINNING_MIN_FLOPS = 4_000_000
 
 
-def plan_sgemm(op: Op, materialized: set[Value]) -> KernelPlan | None:
+def plan_sgemm(op: Op, materialized: FusionPlan) -> KernelPlan | None:
     """A kernel plan calling sgemm for `op`, or None when it does not qualify
-    (codegen/plan/sgemm_layout.py)."""
+    (codegen/plan/sgemm_layout.py); its threads follow the plan's ThreadPlan."""
     layout = sgemm_layout(op, materialized)
     if layout is None:
         return None
-    threads = _threads_for(layout.shape)
+    threads = _threads_for(layout.shape, materialized.threads)
     step = SgemmStep(layout.exprs, layout.lhs, layout.rhs, op.result, layout.shape, threads)
     return KernelPlan(op.result, [step], step.workspace_bytes())
 
 
-def plan_sgemm_with_epilogue(op: Op, materialized, epilogue) -> KernelPlan:
+def plan_sgemm_with_epilogue(op: Op, materialized: FusionPlan, epilogue) -> KernelPlan:
     """The sgemm of dot `op` writing the epilogue's destination and running it on
     each finished block (the fusion plan's choice: codegen/plan/epilogues.py)."""
     layout = sgemm_layout(op, materialized)
     if layout is None or not writes_rows(layout.shape, op.result):
         raise CodegenError("the fusion plan gave an epilogue to a dot that is not one "
                            "row-major sgemm")
-    threads = _threads_for(layout.shape)
+    threads = _threads_for(layout.shape, materialized.threads)
     step = SgemmStep(layout.exprs, layout.lhs, layout.rhs, epilogue.dest, layout.shape,
                      threads, epilogue)
     return KernelPlan(epilogue.dest, [step], step.workspace_bytes())
 
 
-def _threads_for(shape: "SgemmShape") -> int:
+def _threads_for(shape: SgemmShape, threads: ThreadPlan) -> int:
     """Threads for one product: all of them when it is big enough to pay for a
     parallel region, else 1 (batched products stay on one thread)."""
-    least = SPINNING_MIN_FLOPS if regions_are_cheap() else THREADED_MIN_FLOPS
+    least = SPINNING_MIN_FLOPS if threads.cheap_regions else THREADED_MIN_FLOPS
     if shape.batch != 1 or 2 * shape.m * shape.n * shape.k < least:
         return 1
-    return thread_count()
+    return threads.count
 
 
 class SgemmStep(Step):

@@ -30,19 +30,26 @@ from ir.graph import Graph, Op, Value
 from ..registry import lowering_of
 from .affine import identity_access
 from .epilogues import plan_epilogues
+from .threads import SERIAL, ThreadPlan
 
 
 @dataclass(frozen=True)
 class FusionPlan:
-    """What fusion decided for one graph.
+    """What the kernels of one graph follow; the second argument of every kernel
+    lowering (`value in plan`: whether the plan gives `value` a buffer).
 
     `materialized`: the values with a buffer; `epilogues`: consumer value -> the
     product whose kernel computes the consumer per block (the product then has no
-    kernel of its own; its buffer is the consumer's).
+    kernel of its own; its buffer is the consumer's); `threads`: the compile's
+    ThreadPlan (codegen/plan/threads.py).
     """
 
     materialized: frozenset
     epilogues: Mapping[Value, Value] = field(default_factory=dict)
+    threads: ThreadPlan = SERIAL
+
+    def __contains__(self, value) -> bool:
+        return value in self.materialized
 
     @property
     def products(self) -> frozenset:
@@ -50,8 +57,10 @@ class FusionPlan:
         return frozenset(self.epilogues.values())
 
 
-def plan_fusion(graph: Graph, *, epilogues: bool = True) -> FusionPlan:
-    """The fusion plan of `graph`; `epilogues=False` gives every product its own kernel."""
+def plan_fusion(graph: Graph, *, epilogues: bool = True, threads: ThreadPlan = SERIAL
+                ) -> FusionPlan:
+    """The fusion plan of `graph`; `epilogues=False` gives every product its own kernel;
+    `threads` is passed through to the kernels."""
     live = live_ops(graph)
     materialized: set[Value] = set(graph.inputs) | set(graph.outputs)
     for op in graph.ops:
@@ -61,7 +70,7 @@ def plan_fusion(graph: Graph, *, epilogues: bool = True) -> FusionPlan:
     _materialize_repeated_work(graph, materialized)
     frozen = frozenset(materialized)
     chosen = plan_epilogues(graph, live, frozen) if epilogues else {}
-    return FusionPlan(frozen, chosen)
+    return FusionPlan(frozen, chosen, threads)
 
 
 def live_ops(graph: Graph) -> list[Op]:
