@@ -28,6 +28,7 @@ import ctypes
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import llvmlite.binding as llvm
@@ -90,7 +91,7 @@ class _Compile(NamedTuple):
 
     key_options: dict
     threads: ThreadPlan
-    cache_dir: object   # Path | None
+    cache_dir: Path | None
 
 
 def _settings(debug: bool | None, options: CompileOptions | None) -> _Compile:
@@ -361,7 +362,7 @@ def _externals(module: lir.Module) -> list[str]:
                   if fn.is_declaration and fn.name.startswith("propc."))
 
 
-def _provide_symbols(names: list[str], cache_dir) -> None:
+def _provide_symbols(names: list[str], cache_dir: Path | None) -> None:
     """Make the propc symbols compiled or cached code calls resolvable before it is
     loaded: machine code with an unresolved call would jump to address 0. The
     shared library is loaded on demand (its disk cache in `cache_dir`); anything
