@@ -9,9 +9,11 @@ Every primitive has exactly one lowering path (tests/test_registry.py checks it)
     (codegen/plan/views.py); fused, costs nothing;
   * "source": `fn(op, access, rank) -> Node` (constant, iota;
     codegen/plan/expr_tree.py);
-  * "kernel": `fn(op, materialized) -> KernelPlan`, the loop nests that write the
-    op's buffer (reductions, dot, pad, concatenate, conv, control flow; codegen/emit/
-    kernels.py, codegen/kernels/), with the planning queries the fusion planner asks.
+  * "kernel": `fn(op, plan) -> KernelPlan`, the loop nests that write the op's
+    buffer (reductions, dot, pad, concatenate, conv, control flow; codegen/emit/
+    kernels.py, codegen/kernels/), following the graph's FusionPlan `plan`
+    (codegen/plan/fusion.py: `value in plan` when it has a buffer; `plan.threads`),
+    with the planning queries the fusion planner asks beforehand.
 
 `LOWERINGS` is filled explicitly, once, by `codegen.emit.lowering.fill_lowerings`
 (called by codegen/__init__.py), which also records every primitive's path in
@@ -40,7 +42,7 @@ class EpilogueRule:
     - `accepts(op, materialized) -> bool`: a pure planning query, whether the op's
       kernel writes its result in blocks an epilogue can take (for dot: one
       non-batched row-major sgemm);
-    - `lower(op, materialized, epilogue) -> KernelPlan`: the op's kernel writing
+    - `lower(op, plan, epilogue) -> KernelPlan`: the op's kernel writing
       the consumer's buffer, with `epilogue` (codegen/kernels/matmul_epilogue.py's
       TileEpilogue) run per block.
     """
