@@ -216,3 +216,10 @@ def test_registry_enters_a_decorated_function_under_every_name():
     with pytest.raises(ValueError, match=r"probe table: 'a' is registered twice"):
         fresh.add("a", max)
     assert fresh["a"] is len
+
+
+def test_codegen_tables_use_the_same_registry_type():
+    import codegen.registry
+    from ir.registry import Registry
+    assert codegen.registry.Registry is Registry
+    assert isinstance(codegen.registry.LOWERINGS, Registry)
