@@ -16,7 +16,7 @@ from .registry import Registry
 from .types import DType
 
 Impl = Callable[..., np.ndarray]
-IMPLS: Registry = Registry("interpreter")
+IMPLS: Registry = Registry("interpreter")              # name -> Impl
 
 register = IMPLS.register
 """Decorator: register one implementation for one or more primitives."""

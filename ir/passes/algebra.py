@@ -267,7 +267,7 @@ def reduce_extremum_rule(b: Builder, op: Op, operands: list[Value]) -> Value | N
     return _broadcast_to_result(b, source, shape, dims)
 
 
-ALGEBRA_RULES: Registry = Registry("algebra rule")
+ALGEBRA_RULES: Registry = Registry("algebra rule")     # name -> Rule
 ALGEBRA_RULES.update({
     "add": add_rule,
     "sub": sub_rule,

@@ -34,7 +34,7 @@ from ..registry import Registry
 
 BatchRule = Callable[[Builder, Op, list[Value], list[bool], int], Value]
 
-BATCH_RULES: Registry = Registry("batching rule")
+BATCH_RULES: Registry = Registry("batching rule")     # name -> BatchRule
 
 register = BATCH_RULES.register
 """Decorator: register one batching rule for one or more primitives."""

@@ -89,7 +89,7 @@ _FREE = ("stop_gradient", "broadcast_in_dim", "reshape", "transpose", "slice", "
          "concatenate", "constant", "iota")
 _REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min")
 
-COST_RULES: Registry = Registry("cost")
+COST_RULES: Registry = Registry("cost")                  # name -> CostRule
 COST_RULES.update({
     **{name: _per_output_element for name in _ELEMENTWISE},
     **{name: _free for name in _FREE},

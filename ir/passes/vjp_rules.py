@@ -44,7 +44,7 @@ Cotangents = list["Value | None"]
 VJPRule = Callable[[Builder, Value, Op, list[Value]], Cotangents]
 LinearTranspose = Callable[[Builder, Value, dict[str, Any], list[TensorType]], Cotangents]
 
-VJP_RULES: Registry = Registry("VJP rule")
+VJP_RULES: Registry = Registry("VJP rule")             # name -> VJPRule
 
 FORWARD_RULES: Registry = Registry("forward rule")
 """Ops whose VJP needs values computed inside their own regions (scan's per-iteration
