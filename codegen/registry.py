@@ -24,9 +24,10 @@ codegen (these, the scalar emitters, the index maps of codegen/plan/views.py) is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable
 
 from ir.ops import PRIMITIVES
+from ir.registry import Registry  # the one per-primitive table type (ir/registry.py)
 
 from .errors import CodegenError
 
@@ -75,37 +76,6 @@ class Lowering:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown lowering kind {self.kind!r}")
-
-
-class Registry(dict):
-    """A per-primitive table, name -> entry, filled with `add` (or the `register`
-    decorator, or `update`), all of which refuse a name already there: one
-    primitive, one entry. Reading is a dict's. Item assignment still replaces an
-    entry on purpose (a test patches one entry for a call and puts it back)."""
-
-    def __init__(self, what: str):
-        super().__init__()
-        self.what = what
-
-    def add(self, name: str, entry):
-        """Enter `entry` under `name`; ValueError when `name` has one already."""
-        if name in self:
-            raise ValueError(f"{self.what} table: {name!r} is registered twice "
-                             f"({self[name]!r} and {entry!r})")
-        super().__setitem__(name, entry)
-        return entry
-
-    def update(self, entries: Mapping = (), **more) -> None:  # type: ignore[override]
-        for name, entry in dict(entries, **more).items():
-            self.add(name, entry)
-
-    def register(self, *names: str) -> Callable:
-        """Decorator: enter the function under each of `names`."""
-        def wrap(fn):
-            for name in names:
-                self.add(name, fn)
-            return fn
-        return wrap
 
 
 LOWERINGS: Registry = Registry("lowering")

@@ -176,3 +176,68 @@ def test_splat_transparent_ops_keep_a_splat(case):
     out = run_op(case.prim, case.attrs, splat, case.graph(splat).outputs[0].dtype)
     assert out.dtype == case.dtype.numpy
     assert np.array_equal(out, np.full(out.shape, 3, dtype=case.dtype.numpy))
+
+
+# --------------------------------------------------------------------------------------
+# one table type: every per-primitive table of ir is an ir.registry.Registry, which
+# refuses a second entry for a name (issue 15)
+
+IR_REGISTRIES = [
+    ("ir.primitive", "PRIMITIVES"), ("ir.interpret", "IMPLS"),
+    ("ir.passes.vjp_rules", "VJP_RULES"), ("ir.passes.vjp_rules", "FORWARD_RULES"),
+    ("ir.passes.batch_rules", "BATCH_RULES"), ("ir.passes.cost", "COST_RULES"),
+    ("ir.passes.cost", "CONTRACTION_FLOPS"), ("ir.passes.cost", "COST_NOTES"),
+    ("ir.passes.algebra", "ALGEBRA_RULES"),
+]
+
+
+def _ir_modules() -> list[str]:
+    import pkgutil
+    import ir.passes
+    return (["ir." + m.name for m in pkgutil.iter_modules(importlib.import_module("ir").__path__)]
+            + ["ir.passes." + m.name for m in pkgutil.iter_modules(ir.passes.__path__)])
+
+
+@pytest.mark.parametrize("module,attribute", IR_REGISTRIES,
+                         ids=[f"{m}.{a}" for m, a in IR_REGISTRIES])
+def test_ir_tables_are_registries_that_refuse_a_second_entry(module, attribute):
+    from ir.registry import Registry
+    table = getattr(importlib.import_module(module), attribute)
+    assert isinstance(table, Registry)
+    before = dict(table)
+    name = next(iter(table))
+    with pytest.raises(ValueError, match=f"{name!r} is registered twice"):
+        table.add(name, object())
+    with pytest.raises(ValueError, match="registered twice"):
+        table.register(name)(len)
+    with pytest.raises(ValueError, match="registered twice"):
+        table.update({name: object()})
+    assert dict(table) == before
+
+
+def test_every_table_keyed_by_primitive_names_in_ir_is_a_registry():
+    """No hand-rolled dict of primitive names is left anywhere in ir (module level)."""
+    from ir.registry import Registry
+    plain = [f"{name}.{attribute}" for name in _ir_modules()
+             for attribute, value in vars(importlib.import_module(name)).items()
+             if isinstance(value, dict) and not attribute.startswith("__") and value
+             and all(key in PRIMITIVES for key in value) and not isinstance(value, Registry)]
+    assert not plain, f"per-primitive tables that are plain dicts: {plain}"
+
+
+def test_registry_enters_a_decorated_function_under_every_name():
+    from ir.registry import Registry
+    fresh = Registry("probe")
+    assert fresh.register("a", "b")(len) is len
+    fresh.update({"c": abs}, d=min)
+    assert dict(fresh) == {"a": len, "b": len, "c": abs, "d": min}
+    with pytest.raises(ValueError, match=r"probe table: 'a' is registered twice"):
+        fresh.add("a", max)
+    assert fresh["a"] is len
+
+
+def test_codegen_tables_use_the_same_registry_type():
+    import codegen.registry
+    from ir.registry import Registry
+    assert codegen.registry.Registry is Registry
+    assert isinstance(codegen.registry.LOWERINGS, Registry)
