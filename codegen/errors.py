@@ -17,13 +17,11 @@ def describe(op) -> str:
 
 
 @contextlib.contextmanager
-def lowering_op(op, passthrough: tuple = ()) -> Iterator[None]:
+def lowering_op(op) -> Iterator[None]:
     """Re-raise failures while lowering `op` as CodegenError naming the op and its
-    source line (exceptions in `passthrough` are control flow and pass unchanged)."""
+    source line."""
     try:
         yield
-    except passthrough:
-        raise
     except CodegenError as err:
         if str(err).startswith("lowering "):
             raise

@@ -2,9 +2,15 @@
 
     options = from_environment()     # a frozen CompileOptions, built at the edge
 
-Nothing else in codegen reads or writes `os.environ` (tests/test_layering.py checks
-it): the modules that need a setting take it from a CompileOptions built by
-`from_environment`. The settings:
+Nothing else in codegen reads or writes `os.environ`, and `from_environment` is
+called only at the edge (tests/test_layering.py checks both): propc's compile entry
+(propc/compile.py) builds the options once per compile and passes them to
+codegen's compile functions (codegen/runtime/executable.py, which build them
+themselves only for a direct caller that passes none). Below the edge the settings
+travel as arguments: `debug` as lowering's `checks`, the thread settings as one
+`ThreadPlan` (codegen/plan/threads.py, made by codegen/threads/host.thread_plan),
+the cache directory to the disk cache and the process-wide library's loader.
+The settings:
 
 - PROPC_DEBUG (1/true/yes/on): bounds checks compiled into every memory access
   (codegen/emit/bounds.py) when a compile does not say `debug=` itself;

@@ -1,13 +1,14 @@
 """The CPU that generated code is planned for: this machine (the JIT's, always) or
 a named x86-64 level that an exported library is built for (codegen/runtime/export.py).
 
-Lowering asks two things that depend on the CPU and the process: which vector
-features to plan the sgemm's register blocking for (`features()`, read by
-codegen/matmul.host_config) and how many threads generated code may use
-(`thread_override()`, read by codegen/parallel.thread_count). By default both
+Lowering asks which vector features to plan the sgemm's register blocking for
+(`features()`, read by codegen/kernels/matmul.host_config) and whether code is
+planned for another process (`exporting()`: no thread pool there). By default they
 describe this process on this machine. `targeting(target)` switches them for the
 calling thread only, while a library for another CPU is lowered; other threads
-(and their JIT compiles) keep seeing the host.
+(and their JIT compiles) keep seeing the host. (The thread count of an export is
+`target.threads`, which codegen/runtime/export.py puts in the ThreadPlan it lowers
+with.)
 
 The levels are the x86-64 micro-architecture levels of the System V psABI (LLVM
 knows them as CPU names); `LEVEL_FEATURES` lists what each adds, so planning
@@ -42,7 +43,7 @@ class Target:
     `cpu` and `feature_string` are what LLVM's target machine is made with (an
     empty feature string: the named CPU's own features); `flags` maps feature
     names to whether the CPU has them (what lowering plans with); `threads` is the
-    thread count generated code may use (None: the process's setting).
+    thread count an export's code may use (None: 1).
     """
 
     name: str
@@ -116,11 +117,5 @@ def exporting() -> bool:
     return current() is not None
 
 
-def thread_override() -> int | None:
-    """The thread count the current target fixes, None when the process decides."""
-    chosen = current()
-    return chosen.threads if chosen is not None else None
-
-
 __all__ = ["CPU_CHOICES", "HOST", "LEVEL_FEATURES", "Target", "current", "exporting", "features",
-           "named_target", "targeting", "thread_override"]
+           "named_target", "targeting"]

@@ -20,8 +20,9 @@ own. A region is named after its attribute (`graph @body {`).
   carries once `cond` is false.
 
 The shape rules check each region's signature against the operands and name both
-types on a mismatch. This module registers the interpreter and cost rules too; the
-VJP rules live in ir/passes/vjp_control.py.
+types on a mismatch. This module registers the interpreter rules too; the VJP and
+forward rules live in ir/passes/vjp_control.py, the batching rules in
+ir/passes/batch_control.py, the cost rules in ir/passes/cost_control.py.
 """
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .printer import print_graph
 from .types import DType, TensorType
 
 
@@ -223,7 +224,7 @@ class Graph:
         return hash(self.structure())
 
     def __str__(self) -> str:
-        from .printer import print_graph
+        """The text form (ir/printer.py), which `ir.parse` reads back."""
         return print_graph(self)
 
     def __repr__(self) -> str:

@@ -12,21 +12,14 @@ import numpy as np
 
 from .errors import InterpretError
 from .graph import Graph, Op, Value
+from .registry import Registry
 from .types import DType
 
 Impl = Callable[..., np.ndarray]
-IMPLS: dict[str, Impl] = {}
+IMPLS: Registry = Registry("interpreter")              # name -> Impl
 
-
-def register(*names: str):
-    """Decorator: register one implementation for one or more primitives."""
-    def wrap(fn: Impl) -> Impl:
-        for name in names:
-            if name in IMPLS:
-                raise ValueError(f"interpreter rule for {name!r} registered twice")
-            IMPLS[name] = fn
-        return fn
-    return wrap
+register = IMPLS.register
+"""Decorator: register one implementation for one or more primitives."""
 
 
 def _unary(np_fn):

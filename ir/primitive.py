@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import TypeRuleError
+from .registry import Registry
 from .types import DType, TensorType
 
 # A rule returns one TensorType, or a tuple of them for an op with several results
@@ -62,15 +63,13 @@ class Primitive:
         return self.rule(self.name, operand_types, attrs)
 
 
-PRIMITIVES: dict[str, Primitive] = {}
+PRIMITIVES: Registry = Registry("primitive")
 
 
 def define(name: str, arity: int | None, rule: ShapeRule, *, attrs: dict[str, str] | None = None,
            elementwise: bool = False, free_view: bool = False, copy: bool = False,
            splat_transparent: bool = False, doc: str = "") -> Primitive:
     """Add a primitive to PRIMITIVES; the flags are described on `Primitive`."""
-    if name in PRIMITIVES:
-        raise ValueError(f"primitive {name!r} defined twice")
     if free_view and copy:
         raise ValueError(f"primitive {name!r} cannot be both a free view and a copy")
     if (free_view or splat_transparent) and arity != 1:
@@ -78,8 +77,7 @@ def define(name: str, arity: int | None, rule: ShapeRule, *, attrs: dict[str, st
                          "take one operand")
     prim = Primitive(name, arity, rule, dict(attrs or {}), elementwise, free_view, copy,
                      splat_transparent, doc)
-    PRIMITIVES[name] = prim
-    return prim
+    return PRIMITIVES.add(name, prim)
 
 
 def get_primitive(name: str) -> Primitive:

@@ -14,15 +14,21 @@ Values are numbered in definition order. Attributes are sorted by name. A traili
 residual outputs of a forward graph (last outputs). Everything after `#` is a
 comment: the parser reads the source location from an op's comment and ignores the
 rest.
+
+The printer reads a graph through its public face only (inputs, ops, outputs,
+`value_numbers`, `Op.regions`), so it never imports ir/graph.py: graph.py imports it
+for `Graph.__str__`, and the dependency points one way.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .graph import Graph, Op, Value
 from .types import DType
+
+if TYPE_CHECKING:                       # annotations only: no import at run time
+    from .graph import Graph, Op, Value
 
 
 def format_scalar(x: Any) -> str:
@@ -61,7 +67,8 @@ def format_op(op: Op, names: dict[Value, str]) -> str:
     text = ", ".join(names.get(v, "%?") for v in op.results) + f" = {op.prim}"
     if op.operands:
         text += " " + ", ".join(names.get(v, "%?") for v in op.operands)
-    plain = [k for k in sorted(op.attrs) if not isinstance(op.attrs[k], Graph)]
+    regions = dict(op.regions())
+    plain = [k for k in sorted(op.attrs) if k not in regions]
     if plain:
         text += " {" + ", ".join(f"{k}={format_attr(op.attrs[k])}" for k in plain) + "}"
     text += " : " + ", ".join(str(v.type) for v in op.results)

@@ -6,6 +6,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ir.differences import central_differences
+
 from .errors import api_boundary
 from .pytree import tree_flatten, tree_paths
 from .reports import COMPARE_TOLERANCES, ComparisonReport, LeafComparison, compare_arrays
@@ -65,24 +67,16 @@ def _with_leaf(args64: tuple, leaf_index: int, value: np.ndarray) -> tuple:
 def _numeric_grad(f64: Callable, args64: tuple, leaf_index: int, analytic: np.ndarray,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(numeric, analytic-projected) pairs for one leaf: per element when small, along
-    random directions when large."""
+    random directions when large (ir/differences.py computes the differences)."""
     x = np.asarray(tree_flatten(args64)[0][leaf_index], dtype=np.float64)
 
-    def directional(direction: np.ndarray) -> float:
-        h = 1e-6 * max(1.0, float(np.max(np.abs(x))) if x.size else 1.0)
-        plus = float(f64(*_with_leaf(args64, leaf_index, x + h * direction)))
-        minus = float(f64(*_with_leaf(args64, leaf_index, x - h * direction)))
-        return (plus - minus) / (2 * h)
+    def at(value: np.ndarray) -> float:
+        return float(f64(*_with_leaf(args64, leaf_index, value)))
 
     if x.size <= FULL_CHECK_LIMIT:
-        numeric = np.empty(x.shape, dtype=np.float64)
-        for index in np.ndindex(x.shape):
-            basis = np.zeros_like(x)
-            basis[index] = 1.0
-            numeric[index] = directional(basis)
-        return numeric, analytic.astype(np.float64)
+        return central_differences(at, x), analytic.astype(np.float64)
     directions = [rng.standard_normal(x.shape) for _ in range(RANDOM_DIRECTIONS)]
-    numeric = np.array([directional(d) for d in directions])
+    numeric = central_differences(at, x, directions=directions)
     projected = np.array([float(np.sum(analytic.astype(np.float64) * d)) for d in directions])
     return numeric, projected
 

@@ -25,6 +25,7 @@ import numpy as np
 import codegen
 import ir
 from codegen.forksafe import ForkSafeLock
+from codegen.options import from_environment
 from ir.passes.simplify import simplify
 
 from .arguments import ArgumentSplitter, CallKey, argument_paths
@@ -390,8 +391,9 @@ class Compiled:
             with self._lock:
                 if entry.executable is None:
                     with gc_paused():
-                        entry.executable = codegen.compile_traced(str(entry.traced.graph),
-                                                                  lambda: entry.graph)
+                        entry.executable = codegen.compile_traced(
+                            str(entry.traced.graph), lambda: entry.graph,
+                            options=from_environment())   # built once, at the edge
                     self.compile_count += 1
         return entry.executable
 
@@ -637,7 +639,8 @@ def pass_runners(forward: ir.Graph, backward: ir.Graph, native: bool,
         return [contiguous(v) for v in values]
 
     if native:
-        fwd_exe, bwd_exe = codegen.compile_graphs([forward, backward])
+        fwd_exe, bwd_exe = codegen.compile_graphs([forward, backward],
+                                                  options=from_environment())
         return PassRunners(lambda values: fwd_exe(*forward_inputs(values)),
                            lambda values: bwd_exe(*backward_inputs(values)),
                            fwd_exe.llvm_ir)

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from ir.differences import central_differences
 from propc import reference_mlp
 from propc.bench import build_parser, run_worker
 from propc.bench import main as bench_main
@@ -172,18 +173,13 @@ def test_reference_gradients_match_central_differences():
     params = [(w.astype(np.float64), b.astype(np.float64)) for w, b in params]
     x = x.astype(np.float64)
     _, grads = reference_mlp.loss_and_grads(params, x, labels)
-    eps = 1e-6
     for layer, (w, b) in enumerate(params):
         for leaf, array in enumerate((w, b)):
-            numeric = np.zeros_like(array)
-            for index in np.ndindex(array.shape):
-                saved = array[index]
-                array[index] = saved + eps
-                up = _loss64(params, x, labels)
-                array[index] = saved - eps
-                down = _loss64(params, x, labels)
-                array[index] = saved
-                numeric[index] = (up - down) / (2 * eps)
+            def at(value, layer=layer, leaf=leaf):
+                moved = [list(pair) for pair in params]
+                moved[layer][leaf] = value
+                return _loss64(moved, x, labels)
+            numeric = central_differences(at, array, step=1e-6)
             np.testing.assert_allclose(grads[layer][leaf], numeric, rtol=1e-5, atol=1e-8,
                                        err_msg=f"layer {layer} leaf {leaf}")
 

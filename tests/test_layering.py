@@ -118,6 +118,17 @@ def _package_modules(package: str) -> dict[str, Path]:
     return {_module_name(path): path for path in _python_files(package)}
 
 
+def _typing_only_imports(tree: ast.Module) -> set[int]:
+    """ids of the import nodes under `if TYPE_CHECKING:`: they name types for
+    annotations and never run, so they make no import cycle."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING",
+                                                                    "typing.TYPE_CHECKING"):
+            skipped.update(id(inner) for part in node.body for inner in ast.walk(part))
+    return skipped
+
+
 def _import_edges(package: str, module_level_only: bool) -> dict[str, set[str]]:
     """module -> modules of the same package it imports. `from pkg import name` counts
     as importing pkg.name when that is a module, else pkg (its __init__)."""
@@ -126,7 +137,10 @@ def _import_edges(package: str, module_level_only: bool) -> dict[str, set[str]]:
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), filename=str(path))
         nodes = tree.body if module_level_only else list(ast.walk(tree))
+        typing_only = _typing_only_imports(tree)
         for node in nodes:
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -170,31 +184,28 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def test_imports_for_annotations_only_are_no_edges():
+    tree = ast.parse("from typing import TYPE_CHECKING\nimport a\n"
+                     "if TYPE_CHECKING:\n    from b import c\nelse:\n    import d\n")
+    skipped = _typing_only_imports(tree)
+    names = [ast.unparse(node) for node in ast.walk(tree)
+             if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skipped]
+    assert names == ["from typing import TYPE_CHECKING", "import a", "import d"]
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
 @pytest.mark.parametrize("package,module_level_only", [
-    ("ir", True),
-    ("codegen", False),   # lazy imports included: no cycle may hide in a function
+    ("ir", False),        # lazy imports included: no cycle may hide in a function
+    ("codegen", False),
     ("propc", True),      # the front end's lazy imports break the language's own cycles
 ])
 def test_no_import_cycle_inside_a_package(package, module_level_only):
     cycles = _cycles(_import_edges(package, module_level_only))
     assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
-
-
-# ir's cycles through lazy imports that remain (STYLE.md asks for none): Graph.__str__
-# calls the printer, which tells region attributes by their Graph type; the cost
-# table's control-flow rows call back into the per-op cost. No new one may appear.
-IR_LAZY_CYCLES_LEFT = [["ir.graph", "ir.printer"], ["ir.passes.cost", "ir.passes.cost_control"]]
-
-
-def test_no_new_lazy_import_cycle_in_ir():
-    cycles = _cycles(_import_edges("ir", module_level_only=False))
-    new = [cycle for cycle in cycles if cycle not in IR_LAZY_CYCLES_LEFT]
-    assert not new, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in new)
 
 
 # which codegen subpackages each may import (top-level helper modules such as
@@ -203,7 +214,7 @@ CODEGEN_LAYERS = {
     "plan": {"plan"},
     "emit": {"plan", "emit", "kernels", "threads"},
     "kernels": {"plan", "emit", "kernels", "threads", "runtime"},
-    "threads": {"kernels", "threads", "runtime"},
+    "threads": {"plan", "kernels", "threads", "runtime"},   # plan: the ThreadPlan it makes
     "runtime": {"plan", "emit", "kernels", "threads", "runtime"},
 }
 # what the rest of codegen may import of the threads package: the host's thread
@@ -287,6 +298,62 @@ def test_codegen_reads_the_environment_only_in_its_options_builder():
     bad = [f"{path.relative_to(ROOT)}:{line}" for path in _python_files("codegen")
            if path != OPTIONS_BUILDER for line in environment_uses(path)]
     assert not bad, "os.environ outside codegen/options.py:\n" + "\n".join(bad)
+
+
+# CompileOptions are built once, at the edge, and passed down (issue 15): only the
+# compile entry points call the options builder; nothing below them does.
+
+# file -> the functions in it that may call `from_environment`
+OPTIONS_EDGE = {
+    "codegen/runtime/executable.py": {"edge_options"},  # codegen's public compile functions
+    "propc/compile.py": {"_executable", "pass_runners"},  # propc's compile entry
+    "propc/bench/compile.py": {"measure"},              # the bench's library warm-up
+}
+
+
+def builder_calls(path: Path, name: str = "from_environment") -> list[tuple[str, int]]:
+    """(enclosing function, line) of every call of `name` (plain or as an attribute)
+    in `path`; "<module>" for calls outside any function."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+
+    def visit(node, function):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, child.name)
+                continue
+            if isinstance(child, ast.Call):
+                called = child.func
+                called_name = called.id if isinstance(called, ast.Name) else getattr(
+                    called, "attr", None)
+                if called_name == name:
+                    found.append((function, child.lineno))
+            visit(child, function)
+    visit(tree, "<module>")
+    return found
+
+
+def test_the_builder_call_check_sees_calls_and_their_function(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import codegen.options as o\nx = o.from_environment()\n"
+                     "def f():\n    return from_environment().debug\n")
+    assert builder_calls(probe) == [("<module>", 2), ("f", 4)]
+
+
+def test_compile_options_are_built_only_at_the_edge():
+    bad = []
+    for package in ("codegen", "propc"):
+        for path in _python_files(package):
+            relative = str(path.relative_to(ROOT))
+            if relative == "codegen/options.py":
+                continue
+            allowed = OPTIONS_EDGE.get(relative, set())
+            bad += [f"{relative}:{line} (in {function})"
+                    for function, line in builder_calls(path) if function not in allowed]
+    assert not bad, "from_environment() below the edge:\n" + "\n".join(bad)
+    for relative, functions in OPTIONS_EDGE.items():
+        found = {function for function, _ in builder_calls(ROOT / relative)}
+        assert found == functions, f"{relative}: the edge calls are in {found}"
 
 
 # --------------------------------------------------------------------------------------

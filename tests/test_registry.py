@@ -22,7 +22,7 @@ from op_cases import OP_CASES
 TABLES = [
     ("ir.interpret", "IMPLS"),
     ("ir.passes.cost", "COST_RULES"),
-    ("codegen.emit.lowering", "LOWERINGS"),     # filled when codegen/lowering.py loads
+    ("codegen", "LOWERING_PATHS"),      # LOWERINGS + EMITTERS, filled when codegen loads
     ("ir.passes.vjp_rules", "VJP_RULES"),
     ("ir.passes.batch_rules", "BATCH_RULES"),
 ]
@@ -43,6 +43,24 @@ def test_table_covers_every_primitive(module, attribute):
     table = getattr(importlib.import_module(module), attribute)
     assert isinstance(table, dict), f"{module}.{attribute} is a {type(table).__name__}"
     assert_table_covers(table, f"{module}.{attribute}")
+
+
+def test_every_primitive_has_exactly_one_lowering_path():
+    """Elementwise primitives are emitted by EMITTERS alone, the rest by LOWERINGS
+    alone: no entry is a dead second path, and `lowering_of` finds each."""
+    import codegen
+    from codegen.emit.elementwise import EMITTERS
+    from codegen.registry import ELEMENTWISE, lowering_of
+    assert not set(codegen.LOWERINGS) & set(EMITTERS)
+    assert_table_covers(set(codegen.LOWERINGS) | set(EMITTERS), "LOWERINGS + EMITTERS")
+    for name in EMITTERS:
+        assert PRIMITIVES[name].elementwise and lowering_of(name) is ELEMENTWISE, name
+        assert EMITTERS[name].cost >= 1, name
+    for name, lowering in codegen.LOWERINGS.items():
+        assert lowering.kind != "elementwise" and lowering_of(name) is lowering, name
+    assert dict(codegen.LOWERING_PATHS) == {
+        **dict.fromkeys(EMITTERS, "elementwise"),
+        **{name: lowering.kind for name, lowering in codegen.LOWERINGS.items()}}
 
 
 def test_op_cases_cover_every_primitive():
@@ -158,3 +176,68 @@ def test_splat_transparent_ops_keep_a_splat(case):
     out = run_op(case.prim, case.attrs, splat, case.graph(splat).outputs[0].dtype)
     assert out.dtype == case.dtype.numpy
     assert np.array_equal(out, np.full(out.shape, 3, dtype=case.dtype.numpy))
+
+
+# --------------------------------------------------------------------------------------
+# one table type: every per-primitive table of ir is an ir.registry.Registry, which
+# refuses a second entry for a name (issue 15)
+
+IR_REGISTRIES = [
+    ("ir.primitive", "PRIMITIVES"), ("ir.interpret", "IMPLS"),
+    ("ir.passes.vjp_rules", "VJP_RULES"), ("ir.passes.vjp_rules", "FORWARD_RULES"),
+    ("ir.passes.batch_rules", "BATCH_RULES"), ("ir.passes.cost", "COST_RULES"),
+    ("ir.passes.cost", "CONTRACTION_FLOPS"), ("ir.passes.cost", "COST_NOTES"),
+    ("ir.passes.algebra", "ALGEBRA_RULES"),
+]
+
+
+def _ir_modules() -> list[str]:
+    import pkgutil
+    import ir.passes
+    return (["ir." + m.name for m in pkgutil.iter_modules(importlib.import_module("ir").__path__)]
+            + ["ir.passes." + m.name for m in pkgutil.iter_modules(ir.passes.__path__)])
+
+
+@pytest.mark.parametrize("module,attribute", IR_REGISTRIES,
+                         ids=[f"{m}.{a}" for m, a in IR_REGISTRIES])
+def test_ir_tables_are_registries_that_refuse_a_second_entry(module, attribute):
+    from ir.registry import Registry
+    table = getattr(importlib.import_module(module), attribute)
+    assert isinstance(table, Registry)
+    before = dict(table)
+    name = next(iter(table))
+    with pytest.raises(ValueError, match=f"{name!r} is registered twice"):
+        table.add(name, object())
+    with pytest.raises(ValueError, match="registered twice"):
+        table.register(name)(len)
+    with pytest.raises(ValueError, match="registered twice"):
+        table.update({name: object()})
+    assert dict(table) == before
+
+
+def test_every_table_keyed_by_primitive_names_in_ir_is_a_registry():
+    """No hand-rolled dict of primitive names is left anywhere in ir (module level)."""
+    from ir.registry import Registry
+    plain = [f"{name}.{attribute}" for name in _ir_modules()
+             for attribute, value in vars(importlib.import_module(name)).items()
+             if isinstance(value, dict) and not attribute.startswith("__") and value
+             and all(key in PRIMITIVES for key in value) and not isinstance(value, Registry)]
+    assert not plain, f"per-primitive tables that are plain dicts: {plain}"
+
+
+def test_registry_enters_a_decorated_function_under_every_name():
+    from ir.registry import Registry
+    fresh = Registry("probe")
+    assert fresh.register("a", "b")(len) is len
+    fresh.update({"c": abs}, d=min)
+    assert dict(fresh) == {"a": len, "b": len, "c": abs, "d": min}
+    with pytest.raises(ValueError, match=r"probe table: 'a' is registered twice"):
+        fresh.add("a", max)
+    assert fresh["a"] is len
+
+
+def test_codegen_tables_use_the_same_registry_type():
+    import codegen.registry
+    from ir.registry import Registry
+    assert codegen.registry.Registry is Registry
+    assert isinstance(codegen.registry.LOWERINGS, Registry)

@@ -3,8 +3,8 @@ reduce_window_sum/max, gather, scatter_add): plain loop nests over materialized
 operand buffers, index arithmetic emitted as i64 instructions.
 
 These are the straightforward lowerings every such primitive has (the fast paths
-build on them). Operands are read from buffers: a fused operand is given one
-(`NeedsMaterialize`). Positions outside an operand (padding, dilation holes) are
+build on them). Operands are read from buffers: the fusion plan gives them one
+(their Lowering's `buffered_operands` query, codegen/plan/fusion.py). Positions outside an operand (padding, dilation holes) are
 read from a clamped, in-bounds address and replaced by the identity with a select,
 so the loops have no branches and no access leaves its buffer.
 """
@@ -17,7 +17,7 @@ import llvmlite.ir as lir
 from ir.graph import Op, Value
 from ir.types import DType
 
-from .expr import NeedsMaterialize
+from ..errors import CodegenError
 from .llvmtypes import I1, I64, index, load_element, scalar_constant, store_element
 from .loops import loop_nest
 from .steps import KernelEnv, KernelPlan, Step
@@ -41,10 +41,12 @@ class DirectStep(Step):
 
 
 def buffered_operands(op: Op, materialized: set[Value]) -> None:
-    """Ask fusion for a buffer for every operand that has none."""
+    """Check that the fusion plan gave every operand a buffer (its Lowering's
+    `buffered_operands` query says so); CodegenError when it did not."""
     for operand in op.operands:
         if operand not in materialized and operand.producer is not None:
-            raise NeedsMaterialize(operand)
+            raise CodegenError(f"{op.prim}: the fusion plan left an operand without the "
+                               "buffer this kernel reads")
 
 
 def flat(b: lir.IRBuilder, indices: Sequence[lir.Value], shape: Sequence[int]) -> lir.Value:
@@ -53,6 +55,15 @@ def flat(b: lir.IRBuilder, indices: Sequence[lir.Value], shape: Sequence[int]) -
     for position, size in zip(indices, shape):
         offset = b.add(b.mul(offset, index(size)), position)
     return offset
+
+
+def digits(b: lir.IRBuilder, value: lir.Value, shape: Sequence[int]) -> list[lir.Value]:
+    """Row-major multi-index of flat offset `value` (an i64) in `shape` (flat's inverse)."""
+    found = []
+    for size in reversed(shape):
+        found.append(b.urem(value, index(size)))
+        value = b.udiv(value, index(size))
+    return list(reversed(found))
 
 
 def all_of(b: lir.IRBuilder, conditions: Sequence[lir.Value]) -> lir.Value:
@@ -106,11 +117,17 @@ def add_values(b: lir.IRBuilder, x: lir.Value, y: lir.Value, dtype: DType) -> li
     return b.fadd(x, y) if dtype.is_float else b.add(x, y)
 
 
+def reads_buffers(op: Op) -> bool:
+    """The `buffered_operands` planning query of a kernel that always reads its
+    operands from buffers (codegen/registry.py)."""
+    return True
+
+
 def plan(op: Op, materialized: set[Value], bodies: Sequence[Body]) -> KernelPlan:
     """The kernel of `op`: its bodies in order, reading the op's operands."""
     buffered_operands(op, materialized)
     return KernelPlan(op.result, [DirectStep(op.operands, body) for body in bodies])
 
 
-__all__ = ["DirectStep", "I64", "add_values", "all_of", "copy_body", "fill_body", "flat",
-           "plan", "window_position"]
+__all__ = ["DirectStep", "I64", "add_values", "all_of", "buffered_operands", "copy_body",
+           "fill_body", "flat", "plan", "reads_buffers", "window_position"]

@@ -44,9 +44,39 @@ class Scalar:
 
 
 Emitter = Callable[[lir.IRBuilder, list, Scalar], lir.Value]
+
+
+@dataclass(frozen=True)
+class ScalarOp:
+    """One elementwise primitive's entry: `emit` computes one element; `cost` is its
+    price per element in simple operations (~0.1 ns each: the inline polynomial
+    transcendentals cost about ten), what thread planning weighs a loop's work by
+    (codegen/emit/steps.py)."""
+
+    emit: Emitter
+    cost: int = 1
+
+
+# The one table of elementwise primitives (tests/test_registry.py: every primitive
+# is here or in codegen.LOWERINGS, never both).
 EMITTERS: Registry = Registry("scalar emitter")
-# Decorator: register a scalar emitter for one or more primitives
-emitter = EMITTERS.register
+
+
+def emitter(*names: str, cost: int = 1) -> Callable[[Emitter], Emitter]:
+    """Decorator: register `fn` as the scalar emitter of each of `names`, costing
+    `cost` simple operations per element."""
+    def wrap(fn: Emitter) -> Emitter:
+        for name in names:
+            EMITTERS.add(name, ScalarOp(fn, cost))
+        return fn
+    return wrap
+
+
+def element_cost(prim: str) -> int:
+    """Simple operations per element of elementwise `prim` (1 when it has no emitter:
+    emitting it then fails, naming the op)."""
+    found = EMITTERS.get(prim)
+    return 1 if found is None else found.cost
 
 
 def intrinsic(builder: lir.IRBuilder, name: str, args: list, ret: lir.Type | None = None
@@ -82,10 +112,12 @@ def math_function(name: str) -> Callable[..., lir.Value]:
 # --------------------------------------------------------------------------------------
 # float unary
 
-for _name in ("exp", "log", "tanh", "sqrt", "sin", "cos"):
+# (name, operations per element): the polynomials of codegen/kernels/mathlib.py
+for _name, _cost in (("exp", 10), ("log", 10), ("tanh", 10), ("sqrt", 3), ("sin", 12),
+                     ("cos", 12)):
     def _make(name: str) -> Emitter:
         return lambda b, args, s: math_function(name)(b, args[0])
-    emitter(_name)(_make(_name))
+    emitter(_name, cost=_cost)(_make(_name))
 
 
 @emitter("neg")
@@ -153,7 +185,7 @@ def _min(b, args, s):
     return emit_min(b, args[0], args[1], s.result_dtype)
 
 
-@emitter("div")
+@emitter("div", cost=3)
 def _div(b, args, s):
     x, y = args
     if s.result_dtype.is_float:
@@ -179,7 +211,7 @@ def emit_floor_div(b: lir.IRBuilder, x: lir.Value, y: lir.Value) -> lir.Value:
     return b.select(y_zero, zero, result)
 
 
-@emitter("pow")
+@emitter("pow", cost=20)
 def _pow(b, args, s):
     return math_function("pow")(b, args[0], args[1])
 
@@ -257,11 +289,12 @@ def _float_to_int(b: lir.IRBuilder, x: lir.Value, target: DType) -> lir.Value:
 
 def emit_elementwise(b: lir.IRBuilder, prim: str, args: list, scalar: Scalar) -> lir.Value:
     """Emit primitive `prim` on register operands; KeyError-free lookup."""
-    fn = EMITTERS.get(prim)
-    if fn is None:
+    found = EMITTERS.get(prim)
+    if found is None:
         raise NotImplementedError(f"no scalar emitter for primitive {prim!r}")
-    return fn(b, args, scalar)
+    return found.emit(b, args, scalar)
 
 
-__all__ = ["EMITTERS", "Scalar", "emit_convert", "emit_elementwise", "emit_floor_div",
+__all__ = ["EMITTERS", "Scalar", "ScalarOp", "element_cost", "emit_convert", "emit_elementwise",
+           "emit_floor_div",
            "emit_max", "emit_min", "intrinsic", "math_function"]

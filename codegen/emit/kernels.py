@@ -1,8 +1,9 @@
 """Kernel plans for the ops that write a buffer: fused elementwise results, copies,
 reductions, pad and concatenate (dot lives in codegen/kernels/dot.py).
 
-Each `lower_*` function takes the op and the set of materialized values and returns
-a `KernelPlan`; operands that are fused get computed inside the kernel's loops.
+Each `lower_*` function takes the op and the fusion plan (anything answering
+`value in plan`: whether a value has a buffer; codegen/plan/fusion.py) and returns a
+`KernelPlan`; operands that are fused get computed inside the kernel's loops.
 """
 from __future__ import annotations
 

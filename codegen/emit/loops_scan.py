@@ -229,16 +229,19 @@ def control_flow_lowerings(plan_graph: Callable, emit_plan: Callable) -> dict[st
     def kernel(op: Op, step: _ControlStep) -> KernelPlan:
         return KernelPlan(op.results[0], [step], step.workspace, tuple(op.results[1:]))
 
-    def scan(op: Op, materialized) -> KernelPlan:
-        return kernel(op, ScanStep(op, _Region(op.attrs["body"], plan_graph, emit_plan)))
+    def region(graph: Graph, plan) -> _Region:
+        """A region planned with the enclosing graph's thread plan."""
+        return _Region(graph, lambda body: plan_graph(body, threads=plan.threads), emit_plan)
 
-    def cond(op: Op, materialized) -> KernelPlan:
-        regions = [_Region(op.attrs[name], plan_graph, emit_plan)
-                   for name in ("true_branch", "false_branch")]
+    def scan(op: Op, plan) -> KernelPlan:
+        return kernel(op, ScanStep(op, region(op.attrs["body"], plan)))
+
+    def cond(op: Op, plan) -> KernelPlan:
+        regions = [region(op.attrs[name], plan) for name in ("true_branch", "false_branch")]
         return kernel(op, CondStep(op, *regions))
 
-    def while_loop(op: Op, materialized) -> KernelPlan:
-        regions = [_Region(op.attrs[name], plan_graph, emit_plan) for name in ("cond", "body")]
+    def while_loop(op: Op, plan) -> KernelPlan:
+        regions = [region(op.attrs[name], plan) for name in ("cond", "body")]
         return kernel(op, WhileStep(op, *regions))
 
     return {"scan": Lowering("kernel", scan), "cond": Lowering("kernel", cond),

@@ -1,6 +1,7 @@
 """Lowering a graph to one LLVM function: the LOWERINGS registry and the driver.
 
-`lower_graph` decides fusion, plans one kernel per materialized value (a loop
+`lower_graph` makes the fusion plan (codegen/plan/fusion.py: buffers and
+epilogues, one pass), plans one kernel per materialized value as it says (a loop
 nest in its own internal function whose buffer arguments are `noalias`, inlined
 later unless the graph has more than INLINED_KERNELS kernels), plans the scratch
 arena, and emits the entry points `@propc.<name>` and `@propc.<name>.run`
@@ -20,27 +21,31 @@ import llvmlite.ir as lir
 
 from ir.graph import Graph, Value
 
-from ..kernels.conv import lower_conv, lower_reduce_window_max, lower_reduce_window_sum
-from ..kernels.dot import lower_dot
+from ..kernels.conv import (lower_conv, lower_reduce_window_max, lower_reduce_window_sum,
+                            window_reads_buffer)
+from ..kernels.conv_epilogue import CONV_EPILOGUE
+from ..kernels.dot import DOT_EPILOGUE, lower_dot
 from ..kernels.gather import lower_gather, lower_scatter_add
 from .elementwise import EMITTERS
 from ..errors import CodegenError, lowering_op
-from .expr import NeedsMaterialize, constant_source, iota_source, splat_value
-from ..plan.fusion import plan_fusion
+from .direct import reads_buffers
+from .expr import constant_source, iota_source, splat_value
+from ..plan.fusion import FusionPlan, global_constant, live_ops, plan_fusion
+from ..plan.threads import SERIAL, ThreadPlan
 from ..kernels.logsumexp import lower_logsumexp
 from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower_reduce_max,
                       lower_reduce_min, lower_reduce_sum)
 from .entry import emit_entry_points, load_slot
 from .kernel_dedupe import KernelTable
 from .llvmtypes import I8, PTR, index
-from ..kernels.matmul_epilogue import fuse_epilogues
-from ..kernels.conv_epilogue import fuse_conv_epilogues
+from ..kernels import matmul_epilogue
+from ..kernels.matmul_epilogue import lower_with_epilogue
 from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, clear_record,
                      describe_kernel, return_if_failed)
 from ..plan.memplan import ALIGN, MemoryPlan, Workspace, plan_memory
-from ..registry import LOWERINGS, Lowering, Registry, lowering_of
+from ..registry import LOWERING_PATHS, LOWERINGS, Lowering, Registry, lowering_of
 from .loops_scan import control_flow_lowerings
-from ..threads.host import pool_in_use, thread_count
+from ..threads.host import planning
 from .steps import WORKSPACE, KernelEnv, KernelPlan, plan_threads
 from ..plan.views import VIEWS
 
@@ -50,12 +55,14 @@ from ..plan.views import VIEWS
 INLINED_KERNELS = 64
 
 
-def fill_lowerings(table: Registry) -> None:
-    """Enter every primitive's lowering into `table` (codegen.LOWERINGS: called once,
-    by codegen/__init__.py): the scalar emitters, the views, the sources, the kernels
-    and the control-flow ops (native loops calling their regions, planned and emitted
-    by `plan_graph` / `emit_plan` below; codegen/emit/loops_scan.py)."""
-    table.update({name: Lowering("elementwise", fn) for name, fn in EMITTERS.items()})
+def fill_lowerings(table: Registry, paths: Registry) -> None:
+    """Enter the lowering of every primitive that is not elementwise into `table`
+    (codegen.LOWERINGS: called once, by codegen/__init__.py): the views, the sources,
+    the kernels and the control-flow ops (native loops calling their regions, planned
+    and emitted by `plan_graph` / `emit_plan` below; codegen/emit/loops_scan.py).
+    Elementwise primitives are emitted through EMITTERS alone. `paths`
+    (codegen.LOWERING_PATHS) gets every primitive's one path; a primitive in both
+    tables is refused there."""
     table.update({name: Lowering("view", fn) for name, fn in VIEWS.items()})
     table.update({
         "constant": Lowering("source", constant_source,
@@ -67,14 +74,19 @@ def fill_lowerings(table: Registry) -> None:
         "logsumexp": Lowering("kernel", lower_logsumexp),
         "pad": Lowering("kernel", lower_pad),
         "concatenate": Lowering("kernel", lower_concatenate),
-        "dot": Lowering("kernel", lower_dot, view_operands=True),
-        "conv": Lowering("kernel", lower_conv),
-        "reduce_window_sum": Lowering("kernel", lower_reduce_window_sum),
-        "reduce_window_max": Lowering("kernel", lower_reduce_window_max),
-        "gather": Lowering("kernel", lower_gather),
-        "scatter_add": Lowering("kernel", lower_scatter_add),
+        "dot": Lowering("kernel", lower_dot, view_operands=True, epilogue=DOT_EPILOGUE),
+        "conv": Lowering("kernel", lower_conv, buffered_operands=reads_buffers,
+                         epilogue=CONV_EPILOGUE),
+        "reduce_window_sum": Lowering("kernel", lower_reduce_window_sum,
+                                      buffered_operands=window_reads_buffer),
+        "reduce_window_max": Lowering("kernel", lower_reduce_window_max,
+                                      buffered_operands=window_reads_buffer),
+        "gather": Lowering("kernel", lower_gather, buffered_operands=reads_buffers),
+        "scatter_add": Lowering("kernel", lower_scatter_add, buffered_operands=reads_buffers),
     })
     table.update(control_flow_lowerings(plan_graph, emit_plan))
+    paths.update(dict.fromkeys(EMITTERS, "elementwise"))
+    paths.update({name: lowering.kind for name, lowering in table.items()})
 
 
 
@@ -112,13 +124,14 @@ def unique_name(name: str, taken: set[str]) -> str:
     return symbol
 
 
-def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = False
-                ) -> LoweredGraph:
+def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = False,
+                threads: ThreadPlan = SERIAL) -> LoweredGraph:
     """Add the entry function `propc.<name>` computing `graph` to `module`.
 
-    `checks`: debug mode, a bounds check on every element access (codegen/emit/bounds.py).
+    `checks`: debug mode, a bounds check on every element access (codegen/emit/bounds.py);
+    `threads`: the compile's ThreadPlan (made at the edge from its CompileOptions).
     """
-    return emit_plan(module, name, plan_graph(graph, checks=checks))
+    return emit_plan(module, name, plan_graph(graph, checks=checks, threads=threads))
 
 
 @dataclass
@@ -132,33 +145,32 @@ class GraphPlan:
     memory: MemoryPlan
     offsets: dict
     in_place: dict
+    threads: ThreadPlan = SERIAL
     kernels_function: lir.Function | None = None   # set once emitted
 
     @property
     def team(self) -> int:
         """Threads its parallel regions use (1: none; then no pool is taken)."""
+        if not self.threads.pool:
+            return 1
         return max((getattr(step, "threads", 1) for kernel in self.kernels
-                    for step in kernel.steps), default=1) if pool_in_use() else 1
+                    for step in kernel.steps), default=1)
 
 
-def plan_graph(graph: Graph, *, checks: bool = False) -> GraphPlan:
-    """Fusion, kernels, threads and the buffer plan of `graph`."""
-    materialized = plan_fusion(graph)
-    while True:
-        try:
-            kernels = _plan_kernels(graph, materialized)
-            break
-        except NeedsMaterialize as need:
-            if need.value in materialized:
-                raise CodegenError("fusion could not place a value in a buffer") from None
-            materialized.add(need.value)
-    if not checks:  # debug mode checks every access inside the kernel's own function
-        kernels = fuse_epilogues(graph, kernels)
-        kernels = fuse_conv_epilogues(graph, kernels)
-        plan_threads(kernels, thread_count())
-    homes = _homes(graph, kernels, materialized)
+def plan_graph(graph: Graph, *, checks: bool = False, threads: ThreadPlan = SERIAL
+               ) -> GraphPlan:
+    """Fusion (epilogues included), kernels, threads and the buffer plan of `graph`,
+    each decided once: the kernels follow the fusion plan and the thread plan."""
+    # debug mode checks every access inside the kernel's own function: no epilogues
+    fusion = plan_fusion(graph, epilogues=bool(matmul_epilogue.USE_EPILOGUES) and not checks,
+                         threads=threads)
+    with planning(threads):   # for the kernels that ask without arguments (conv_gemm)
+        kernels = _plan_kernels(graph, fusion)
+    if not checks:
+        plan_threads(kernels, threads)
+    homes = _homes(graph, kernels, fusion.materialized)
     memory, offsets, in_place = plan_memory(graph, kernels, homes, checks=checks)
-    return GraphPlan(graph, kernels, homes, memory, offsets, in_place)
+    return GraphPlan(graph, kernels, homes, memory, offsets, in_place, threads)
 
 
 def emit_plan(module: lir.Module, name: str, plan: GraphPlan) -> LoweredGraph:
@@ -168,41 +180,33 @@ def emit_plan(module: lir.Module, name: str, plan: GraphPlan) -> LoweredGraph:
     return LoweredGraph(plan.graph, name, symbol, plan.memory, len(plan.kernels), described)
 
 
-def _live_ops(graph: Graph) -> list:
-    """Ops whose results the outputs depend on (dead ops are not compiled)."""
-    needed: set[Value] = set(graph.outputs)
-    live = []
-    for op in reversed(graph.ops):
-        if any(result in needed for result in op.results):
-            needed.update(op.operands)
-            live.append(op)
-    return live[::-1]
-
-
-def _global_constant(op) -> bool:
-    lowering = lowering_of(op.prim)
-    return lowering.needs_buffer is not None and lowering.needs_buffer(op)
-
-
 def _output_homes(graph: Graph) -> dict[Value, int]:
     """Computed values written straight into their first output position."""
     homes: dict[Value, int] = {}
     for position, value in enumerate(graph.outputs):
-        if value.producer is not None and value not in homes and not _global_constant(
+        if value.producer is not None and value not in homes and not global_constant(
                 value.producer):
             homes[value] = position
     return homes
 
 
-def _plan_kernels(graph: Graph, materialized: set[Value]) -> list[KernelPlan]:
+def _plan_kernels(graph: Graph, fusion: FusionPlan) -> list[KernelPlan]:
+    """One kernel per materialized live value, in graph order, as the fusion plan
+    says (each kernel lowering gets the plan): a product with an epilogue is built
+    at its consumer's place."""
+    materialized, products = fusion.materialized, fusion.products
+    numbers = graph.value_numbers() if fusion.epilogues else {}
     kernels = []
-    for op in _live_ops(graph):
-        if op.result not in materialized or _global_constant(op):
+    for op in live_ops(graph):
+        if op.result not in materialized or op.result in products or global_constant(op):
             continue
-        with lowering_op(op, passthrough=(NeedsMaterialize,)):
+        with lowering_op(op):
             lowering = lowering_of(op.prim)
-            if lowering.kind == "kernel":
-                kernels.append(lowering.fn(op, materialized))
+            if op.result in fusion.epilogues:
+                kernels.append(lower_with_epilogue(op, fusion.epilogues[op.result],
+                                                   fusion, numbers))
+            elif lowering.kind == "kernel":
+                kernels.append(lowering.fn(op, fusion))
             else:
                 kernels.append(lower_map(op, materialized))
     output_homes = _output_homes(graph)

@@ -23,6 +23,8 @@ from ir.graph import Value
 from ir.types import DType
 
 from ..plan.affine import Affine, plan_loops
+from ..plan.threads import ThreadPlan
+from .elementwise import element_cost
 from .expr import Apply, Emitter, ExprBuilder, Load, Node
 from .llvmtypes import index, load_element, store_element
 from .loops import loop_nest
@@ -46,10 +48,6 @@ class KernelEnv:
     hoisted: frozenset = frozenset()
 
 
-# Per-element cost of a primitive in `Step.work` units (~0.1 ns each): the inline
-# polynomial transcendentals cost about ten simple operations.
-EXPENSIVE = {"exp": 10, "log": 10, "tanh": 10, "sin": 12, "cos": 12, "pow": 20, "sqrt": 3,
-             "div": 3}
 # Less work than this (~0.4 ms on one core) stays on one thread when a region has
 # to wake sleeping threads (10-80 µs here: libgomp teams, codegen/threads/host.py) ...
 PARALLEL_MIN_WORK = 4_000_000
@@ -91,7 +89,8 @@ class Step:
 
 
 def node_cost(nodes: Sequence[Node]) -> int:
-    """Operations per loop point of the expression trees (shared subtrees once)."""
+    """Operations per loop point of the expression trees (shared subtrees once): each
+    elementwise primitive's cost from its EMITTERS entry, 1 per load."""
     seen: set[int] = set()
     total = 0
     stack = list(nodes)
@@ -101,7 +100,7 @@ def node_cost(nodes: Sequence[Node]) -> int:
             continue
         seen.add(id(node))
         if isinstance(node, Apply):
-            total += EXPENSIVE.get(node.prim, 1)
+            total += element_cost(node.prim)
             stack.extend(node.args)
         elif isinstance(node, Load):
             total += 1
@@ -236,17 +235,16 @@ class ReduceStep(Step):
         loop_nest(b, self.plan.sizes, body)
 
 
-def plan_threads(kernels: list, threads: int) -> None:
+def plan_threads(kernels: list, threads: ThreadPlan) -> None:
     """Give steps with enough work a thread split (their `threads` attribute)."""
-    if threads <= 1:
+    if threads.count <= 1:
         return
-    from ..threads.host import regions_are_cheap
-    least = SPINNING_MIN_WORK if regions_are_cheap() else PARALLEL_MIN_WORK
+    least = SPINNING_MIN_WORK if threads.cheap_regions else PARALLEL_MIN_WORK
     for kernel in kernels:
         for step in kernel.steps:
             sizes = step.parallel_sizes()
             if sizes and sizes[0] > 1 and step.work() >= least:
-                step.threads = min(threads, sizes[0])
+                step.threads = min(threads.count, sizes[0])
 
 
 @dataclass

@@ -96,6 +96,16 @@ def _trivial(attrs: dict, axis: int) -> bool:
             and attrs["padding_low"][axis] == 0 and attrs["padding_high"][axis] == 0)
 
 
+def window_reads_buffer(op: Op) -> bool:
+    """The `buffered_operands` planning query of reduce_window_sum/max: windows with
+    padding (and empty ones) read the operand's buffer; the others read it through
+    affine indices, so its elementwise producers fuse into the pooling loop."""
+    (x,) = op.operands
+    fused = (x.type.size > 0 and op.result.type.size > 0 and x.ndim > 0
+             and not any(op.attrs["padding_low"] + op.attrs["padding_high"]))
+    return not fused
+
+
 def _lower_reduce_window(op: Op, materialized: set[Value], kind: str) -> KernelPlan:
     """Fill the output with the identity, then loop over (output axes but the last,
     window taps, last output axis) combining into the output in memory: the innermost
@@ -108,7 +118,7 @@ def _lower_reduce_window(op: Op, materialized: set[Value], kind: str) -> KernelP
     identity = 0 if kind == "sum" else lowest(dtype)
     if x.type.size == 0 or y.type.size == 0:
         return plan(op, materialized, [fill_body(y, identity)])
-    if x.ndim and not any(attrs["padding_low"] + attrs["padding_high"]):
+    if not window_reads_buffer(op):
         return _fused_reduce_window(op, materialized, kind, identity)
     start = scalar_constant(identity, dtype)
     combine = _combine(kind, dtype)

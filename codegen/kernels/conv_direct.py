@@ -19,10 +19,9 @@ import llvmlite.ir as lir
 
 from ir.graph import Op
 
-from ..emit.direct import all_of, flat, window_position
+from ..emit.direct import all_of, digits, flat, window_position
 from ..emit.llvmtypes import F32, I32, index, load_element
 from .conv_blocking import ConvBlocking
-from .conv_patches import digits
 from .matmul_ir import counted, declare, float_at
 
 ROW_GROUP = 8

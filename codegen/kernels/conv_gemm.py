@@ -63,10 +63,6 @@ class ConvGemmStep(Step):
         self.threads = max(self.blocking.region, self.blocking.sgemm_threads)
         self.patches = PatchWriter(op, self.blocking)
 
-    def with_epilogue(self, dest: Value, epilogue) -> "ConvGemmStep":
-        """The same conv writing `dest` through `epilogue` (TileEpilogue)."""
-        return ConvGemmStep(self.op, dest, epilogue)
-
     def reads(self) -> set[Value]:
         found = set(self.op.operands)
         if self.epilogue is not None:

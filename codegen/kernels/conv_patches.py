@@ -15,22 +15,13 @@ import llvmlite.ir as lir
 from ir.graph import Op
 
 from ..emit.bounds import check_access
-from ..emit.direct import all_of, flat, window_position
+from ..emit.direct import all_of, digits, flat, window_position
 from ..emit.llvmtypes import F32, I64, PTR, index, load_element, store_element
 from ..emit.loops import loop_nest
 from .conv_blocking import ConvBlocking
 from .matmul_ir import counted, declare
 
 ZERO = lir.Constant(F32, 0.0)
-
-
-def digits(b: lir.IRBuilder, value: lir.Value, sizes) -> list[lir.Value]:
-    """Row-major multi-index of a flat index over `sizes`."""
-    found = []
-    for size in reversed(sizes):
-        found.append(b.urem(value, index(size)))
-        value = b.udiv(value, index(size))
-    return list(reversed(found))
 
 
 class PatchWriter:
@@ -117,4 +108,4 @@ def copy_or_zero(b: lir.IRBuilder, inside: lir.Value, x: lir.Value, source: lir.
                             lir.Constant(lir.IntType(1), 0)])
 
 
-__all__ = ["PatchWriter", "copy_or_zero", "digits"]
+__all__ = ["PatchWriter", "copy_or_zero"]

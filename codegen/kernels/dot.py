@@ -21,6 +21,8 @@ from ir.types import DType
 
 from ..plan.affine import Affine, flat_offset
 from ..plan.dot_axes import dot_axes
+from ..plan.sgemm_layout import sgemm_layout, writes_rows
+from ..registry import EpilogueRule
 from ..emit.expr import ExprBuilder
 from ..emit.kernels import fill_step
 from ..emit.llvmtypes import scalar_constant
@@ -36,6 +38,24 @@ def lower_dot(op: Op, materialized: set[Value]) -> KernelPlan:
     if fast is not None:
         return fast
     return _generic_dot(op, materialized)
+
+
+def dot_takes_epilogue(op: Op, materialized) -> bool:
+    """The dot's EpilogueRule query (pure): its kernel is one non-batched sgemm
+    writing the [M, N] result row-major, so a tile epilogue can follow it."""
+    if not USE_SGEMM or op.result.dtype is not DType.f32:
+        return False
+    layout = sgemm_layout(op, materialized)
+    return layout is not None and writes_rows(layout.shape, op.result)
+
+
+def lower_dot_with_epilogue(op: Op, materialized, epilogue) -> KernelPlan:
+    """The dot's EpilogueRule kernel: the sgemm running `epilogue` per block."""
+    from .sgemm_step import plan_sgemm_with_epilogue
+    return plan_sgemm_with_epilogue(op, materialized, epilogue)
+
+
+DOT_EPILOGUE = EpilogueRule(dot_takes_epilogue, lower_dot_with_epilogue)
 
 
 def _fast_matmul(op: Op, materialized: set[Value]) -> KernelPlan | None:

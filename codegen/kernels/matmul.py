@@ -43,19 +43,20 @@ from .matmul_ir import I32, I64, PTR, Epilogue, SgemmConfig, counted, float_at, 
 from .matmul_kernel import FLAG_ACCUMULATE, FLAG_EPILOGUE, emit_micro_kernel
 from .matmul_pack import emit_pack
 
-__all__ = ["AVX2_CONFIG", "AVX512_CONFIG", "BASIC_CONFIG", "CALLBACK_ARGS", "EPILOGUE_TYPE",
+__all__ = ["AVX2_CONFIG", "AVX512_CONFIG", "BASIC_CONFIG", "CALLBACK_ARGS", "CALLBACK_ARG_TYPES",
+           "EPILOGUE_TYPE", "SGEMM_ARG_TYPES",
            "Epilogue", "SGEMM_ARGS", "SgemmConfig", "emit_sgemm", "emit_sgemm_batched",
            "host_config", "sgemm_scratch_bytes"]
 
 SGEMM_ARGS = ["M", "N", "K", "A", "rsA", "csA", "B", "rsB", "csB", "C", "ldc", "accumulate",
               "scratch"]
-_SGEMM_TYPES = [I64, I64, I64, PTR, I64, I64, PTR, I64, I64, PTR, I64, I32, PTR]
+SGEMM_ARG_TYPES = [I64, I64, I64, PTR, I64, I64, PTR, I64, I64, PTR, I64, I32, PTR]
 # The run-time epilogue of `emit_sgemm(..., callback=True)`: after the last block of
 # K, `epilogue(context, row0 + row, col0 + col, rows, cols)` runs on each finished
 # block of C at C[row, col] (up to MC rows x NC columns: one row block of a column
 # block, still in cache), unless `epilogue` is null.
 CALLBACK_ARGS = ["epilogue", "context", "row0", "col0"]
-_CALLBACK_TYPES = [PTR, PTR, I64, I64]
+CALLBACK_ARG_TYPES = [PTR, PTR, I64, I64]
 EPILOGUE_TYPE = lir.FunctionType(lir.VoidType(), [PTR, I64, I64, I64, I64])
 SCRATCH_ALIGN = 64
 
@@ -114,9 +115,9 @@ def emit_sgemm(module: lir.Module, name: str = "propc_sgemm", *,
         return existing
     config = config or host_config()
     extra_types = list(epilogue.arg_types) if epilogue else []
-    callback_types = _CALLBACK_TYPES if callback else []
+    callback_types = CALLBACK_ARG_TYPES if callback else []
     fn = lir.Function(module, lir.FunctionType(lir.VoidType(),
-                                               _SGEMM_TYPES + callback_types + extra_types),
+                                               SGEMM_ARG_TYPES + callback_types + extra_types),
                       name=name)
     fn.attributes.add("nounwind")
     names = SGEMM_ARGS + (CALLBACK_ARGS if callback else [])

@@ -1,33 +1,32 @@
-"""Matmul epilogues: the elementwise kernel that consumes a float32 dot, run on each
-block of C right after the sgemm finishes it (while the block is in cache).
+"""Matmul epilogues: the elementwise kernel that consumes a float32 dot (or conv),
+run on each block of C right after the sgemm finishes it (while the block is in cache).
 
-`fuse_epilogues` rewrites a graph's kernel list: a dot kernel D (one non-batched
-sgemm writing a row-major [M, N] buffer) whose result is read by exactly one map
-kernel E (one loop over the same [M, N] space, reading D only at the element it
-writes) becomes one kernel at E's place: the sgemm writes into E's buffer, and
-E's expression, with D's loads reading that buffer, is compiled into a small
-function the sgemm calls per finished block (matmul.py's run-time epilogue). So
-`tanh(x @ W + b)`, the tanh derivative `(dz @ W.T) * (1 - h*h)` and the SGD update
-`W - lr * (x.T @ dz)` each run in one pass, and the dot's own buffer disappears.
-Moving the sgemm later, to E's place, is always legal: only E reads D, and the
-buffer plan computes lifetimes from the rewritten list.
+The fusion plan (codegen/plan/epilogues.py) picks the pairs: a dot D (one
+non-batched sgemm writing a row-major [M, N] buffer) read only by one map kernel
+E, at the element E writes. `lower_with_epilogue` builds their one kernel at E's
+place: the sgemm writes into E's buffer, and E's expression, with D's loads
+reading that buffer, is compiled into a small function the sgemm calls per
+finished block (matmul.py's run-time epilogue).
 """
 from __future__ import annotations
 
 import llvmlite.ir as lir
 
-from ir.graph import Value
-from ir.types import DType
+from ir.graph import Op, Value
 
-from ..plan.affine import LoopPlan, flat_offset, identity_access
+from ..plan.affine import LoopPlan
+from ..registry import lowering_of
+from ..emit.direct import digits
 from ..emit.expr import Emitter, ExprBuilder, Node
+from ..emit.kernels import lower_map
 from ..emit.llvmtypes import PTR, index, store_element
 from ..emit.loops import loop_nest
 from .matmul import EPILOGUE_TYPE
 from .matmul_ir import I64, counted, i64
-from ..emit.steps import KernelEnv, KernelPlan, MapStep
+from ..emit.steps import KernelEnv, KernelPlan
 
-# The one switch for epilogue fusion (off: every dot writes its own buffer).
+# The one switch for epilogue fusion (off: every product writes its own buffer;
+# codegen/emit/lowering.py passes it to the fusion planner).
 USE_EPILOGUES = True
 
 
@@ -38,17 +37,18 @@ class TileEpilogue:
     """
 
     def __init__(self, exprs: ExprBuilder, node: Node, product: Value, dest: Value,
-                 dest_offset, shape: tuple[int, int], numbers: dict,
-                 plan: LoopPlan | None = None):
+                 dest_offset, shape: tuple[int, ...], numbers: dict):
         self.exprs = exprs
         self.node = node
         self.product = product
         self.dest = dest
         self.dest_offset = dest_offset
-        self.shape = shape
-        # E's loop space as the [M, N] product: its two axes, or (a conv's consumer,
-        # codegen/kernels/conv_epilogue.py) the leading axes merged into M
-        self.plan = plan or LoopPlan(tuple(shape), ((0,), (1,)), 2)
+        # E's loop space: the product's [M, N], or (a conv's consumer) its output
+        # shape, whose leading axes flatten into M (a row: one output position) and
+        # whose last axis is N (the features)
+        self.shape = tuple(shape)
+        self.plan = LoopPlan(self.shape, tuple((axis,) for axis in range(len(shape))),
+                             len(shape))
         # the context's pointers, in a fixed order (generated code is deterministic)
         self.keys = sorted(self.reads(), key=lambda v: numbers.get(v, -1)) + [dest]
 
@@ -97,7 +97,7 @@ class TileEpilogue:
         pointers[self.product] = pointers[self.dest]
         row0, col0, rows, cols = fn.args[count:]
         b = lir.IRBuilder(fn.append_basic_block("entry"))
-        width = self.shape[1]
+        width = self.shape[-1]
         whole_rows = b.icmp_signed("==", cols, i64(width))
         with b.if_else(whole_rows) as (then, otherwise):
             with then:  # the usual block (N <= NC): rows of a constant width
@@ -112,7 +112,9 @@ class TileEpilogue:
         return fn
 
     def _point(self, b: lir.IRBuilder, pointers: dict, row0, col0, counters) -> list:
-        where = [b.add(row0, counters[0], flags=["nsw"]), b.add(col0, counters[1], flags=["nsw"])]
+        row = b.add(row0, counters[0], flags=["nsw"])
+        where = [row] if len(self.shape) == 2 else digits(b, row, self.shape[:-1])
+        where = where + [b.add(col0, counters[1], flags=["nsw"])]
         point = Emitter(b, pointers, self.plan, where)
         value = point.emit(self.node)
         store_element(b, pointers[self.dest], point.offset(self.dest_offset), self.dest.dtype,
@@ -120,83 +122,15 @@ class TileEpilogue:
         return []
 
 
-def fuse_epilogues(graph, kernels: list[KernelPlan]) -> list[KernelPlan]:
-    """The kernel list with each fusable (dot, consumer map) pair merged."""
-    from .sgemm_step import SgemmStep
-    if not USE_EPILOGUES:
-        return kernels
-    readers: dict[Value, list[int]] = {}
-    for position, kernel in enumerate(kernels):
-        for value in kernel.reads():
-            readers.setdefault(value, []).append(position)
-    producer = {kernel.dest: position for position, kernel in enumerate(kernels)}
-    outputs = set(graph.outputs)
-    numbers = graph.value_numbers()
-    merged = list(kernels)
-    removed: set[int] = set()
-    for position, kernel in enumerate(kernels):
-        step = _map_step(kernel)
-        if step is None:
-            continue
-        for product in _candidates(step):
-            source = producer.get(product)
-            if (source is None or source in removed or product in outputs
-                    or readers.get(product) != [position]):
-                continue
-            sgemm = _plain_sgemm(kernels[source], SgemmStep)
-            if sgemm is None or not _fits(step, sgemm, product):
-                continue
-            epilogue = TileEpilogue(step.exprs, step.node, product, kernel.dest,
-                                    step.dest_offset, product.shape, numbers)
-            fused = SgemmStep(sgemm.exprs, sgemm.lhs, sgemm.rhs, kernel.dest, sgemm.shape,
-                              sgemm.threads, epilogue)
-            merged[position] = KernelPlan(kernel.dest, [fused], kernels[source].workspace)
-            removed.add(source)
-            break
-    return [kernel for position, kernel in enumerate(merged) if position not in removed]
+def lower_with_epilogue(op: Op, product: Value, materialized, numbers: dict) -> KernelPlan:
+    """The kernel of the fusion plan's pair (consumer `op`, `product`): the map of
+    `op` as a TileEpilogue of the product's kernel, which writes `op`'s buffer
+    (codegen/plan/epilogues.py chose the pair; the product's EpilogueRule builds it)."""
+    step = lower_map(op, materialized).steps[0]
+    epilogue = TileEpilogue(step.exprs, step.node, product, op.result, step.dest_offset,
+                            product.shape, numbers)
+    return lowering_of(product.producer.prim).epilogue.lower(product.producer, materialized,
+                                                             epilogue)
 
 
-def _map_step(kernel: KernelPlan) -> MapStep | None:
-    """The kernel's one map step when it writes a float32 [M, N] value row-major."""
-    if len(kernel.steps) != 1 or not isinstance(kernel.steps[0], MapStep):
-        return None
-    step = kernel.steps[0]
-    dest = kernel.dest
-    if (not isinstance(dest, Value) or step.dest is not dest or dest.dtype is not DType.f32
-            or len(dest.shape) != 2 or step.empty):
-        return None
-    if step.dest_offset != flat_offset(identity_access(2), dest.shape, 2):
-        return None
-    return step
-
-
-def _candidates(step: MapStep) -> list[Value]:
-    """Values the map loads only at the element it writes, with its own shape."""
-    found = []
-    for load in step.exprs.loads:
-        value = load.value
-        if value in found or value.shape != step.dest.shape or value.dtype is not DType.f32:
-            continue
-        if all(other.offset == step.dest_offset for other in step.exprs.loads
-               if other.value is value):
-            found.append(value)
-    return found
-
-
-def _plain_sgemm(kernel: KernelPlan, sgemm_step: type):
-    """The kernel's sgemm step when it is one product without an epilogue yet."""
-    if len(kernel.steps) != 1 or not isinstance(kernel.steps[0], sgemm_step):
-        return None
-    step = kernel.steps[0]
-    return step if step.epilogue is None and step.shape.batch == 1 else None
-
-
-def _fits(step: MapStep, sgemm, product: Value) -> bool:
-    """The product is C[M, N] stored row-major from offset 0, matching the map."""
-    s = sgemm.shape
-    rows, columns = product.shape
-    return (s.m == rows and s.n == columns and s.c.get("const", 0) == 0
-            and s.c.get("m", columns) == columns and rows > 0 and columns > 0)
-
-
-__all__ = ["TileEpilogue", "fuse_epilogues"]
+__all__ = ["TileEpilogue", "USE_EPILOGUES", "lower_with_epilogue"]

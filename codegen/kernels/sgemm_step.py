@@ -1,9 +1,9 @@
 """Float32 dot through the packed sgemm of codegen/kernels/matmul.py.
 
-A dot qualifies when, in the loop space (batch, lhs free, rhs free, contract), each
-of the four groups collapses to at most one loop for both operands and the result:
-it is then `batch` products C[M,N] = A[M,K] . B[K,N] with A and B read through
-strides (transposed operands cost no copy: the packing reads them). The sgemm's
+Whether a dot qualifies, and its sizes and strides, is a planning question
+(codegen/plan/sgemm_layout.py): `batch` products C[M,N] = A[M,K] . B[K,N] with A
+and B read through strides (transposed operands cost no copy: the packing reads
+them). Its threads follow the compile's ThreadPlan. The sgemm's
 packing scratch comes from the kernel's workspace in the buffer plan: per thread,
 the scratch of the largest block of C that thread computes. In debug mode the
 call's reads and writes are bounds checked by their lowest and highest offsets.
@@ -13,21 +13,19 @@ The sgemm itself is compiled once per process into the shared library
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import llvmlite.ir as lir
 
 from ir.graph import Op, Value
 
-from ..plan.affine import Affine, LoopPlan, flat_offset, plan_loops
-from ..plan.dot_axes import dot_axes
-from ..emit.expr import ExprBuilder, Load
-from ..threads.host import regions_are_cheap, thread_count
+from ..errors import CodegenError
+from ..plan.fusion import FusionPlan
+from ..plan.sgemm_layout import SgemmShape, sgemm_layout, writes_rows
+from ..plan.threads import ThreadPlan
+from ..emit.expr import ExprBuilder
 from ..threads.library import BATCHED, SINGLE, THREADED, shared_sgemm
 from ..emit.llvmtypes import F32, I32, PTR, index
 from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
 
-GROUPS = ("batch", "m", "n", "k")
 # fewer FLOPs than this (~0.35 ms on one core) and a product runs on one thread
 # when a region has to wake sleeping threads (10-80 µs on this machine: libgomp
 # teams, codegen/threads/host.py); 16 MFLOP products (~0.2 ms) gained nothing then
@@ -38,86 +36,37 @@ THREADED_MIN_FLOPS = 32_000_000
 SPINNING_MIN_FLOPS = 4_000_000
 
 
-@dataclass(frozen=True)
-class SgemmShape:
-    """Sizes and element strides of one (batched) product."""
-
-    batch: int
-    m: int
-    n: int
-    k: int
-    a: dict  # group -> stride of lhs, plus "const"
-    b: dict
-    c: dict
-
-
-def plan_sgemm(op: Op, materialized: set[Value]) -> KernelPlan | None:
-    """A kernel plan calling sgemm for `op`, or None when it does not qualify."""
-    lhs, rhs = op.operands
-    lb, rb, lc, rc, lf, rf = dot_axes(op)
-    counts = [len(lb), len(lf), len(rf), len(lc)]
-    rank = sum(counts)
-    starts = [sum(counts[:g]) for g in range(4)]
-    lhs_access = _access(lhs.ndim, [(lb, starts[0]), (lf, starts[1]), (lc, starts[3])], rank)
-    rhs_access = _access(rhs.ndim, [(rb, starts[0]), (rc, starts[3]), (rf, starts[2])], rank)
-    exprs = ExprBuilder(materialized, rank)
-    a_node, b_node = exprs.read(lhs, lhs_access), exprs.read(rhs, rhs_access)
-    if not (isinstance(a_node, Load) and isinstance(b_node, Load)):
+def plan_sgemm(op: Op, materialized: FusionPlan) -> KernelPlan | None:
+    """A kernel plan calling sgemm for `op`, or None when it does not qualify
+    (codegen/plan/sgemm_layout.py); its threads follow the plan's ThreadPlan."""
+    layout = sgemm_layout(op, materialized)
+    if layout is None:
         return None
-    dest_axes = list(range(starts[0], starts[2] + counts[2]))
-    dest = flat_offset(tuple(Affine.counter(k, rank) for k in dest_axes), op.result.shape, rank)
-    sizes = ([lhs.shape[a] for a in lb] + [lhs.shape[a] for a in lf]
-             + [rhs.shape[a] for a in rf] + [lhs.shape[a] for a in lc])
-    plan = plan_loops(sizes, [a_node.offset, b_node.offset, dest], barriers=starts[1:])
-    shape = _shape(plan, starts, a_node.offset, b_node.offset, dest)
-    if shape is None:
-        return None
-    threads = _threads_for(shape)
-    step = SgemmStep(exprs, a_node.value, b_node.value, op.result, shape, threads)
+    threads = _threads_for(layout.shape, materialized.threads)
+    step = SgemmStep(layout.exprs, layout.lhs, layout.rhs, op.result, layout.shape, threads)
     return KernelPlan(op.result, [step], step.workspace_bytes())
 
 
-def _threads_for(shape: "SgemmShape") -> int:
+def plan_sgemm_with_epilogue(op: Op, materialized: FusionPlan, epilogue) -> KernelPlan:
+    """The sgemm of dot `op` writing the epilogue's destination and running it on
+    each finished block (the fusion plan's choice: codegen/plan/epilogues.py)."""
+    layout = sgemm_layout(op, materialized)
+    if layout is None or not writes_rows(layout.shape, op.result):
+        raise CodegenError("the fusion plan gave an epilogue to a dot that is not one "
+                           "row-major sgemm")
+    threads = _threads_for(layout.shape, materialized.threads)
+    step = SgemmStep(layout.exprs, layout.lhs, layout.rhs, epilogue.dest, layout.shape,
+                     threads, epilogue)
+    return KernelPlan(epilogue.dest, [step], step.workspace_bytes())
+
+
+def _threads_for(shape: SgemmShape, threads: ThreadPlan) -> int:
     """Threads for one product: all of them when it is big enough to pay for a
     parallel region, else 1 (batched products stay on one thread)."""
-    least = SPINNING_MIN_FLOPS if regions_are_cheap() else THREADED_MIN_FLOPS
+    least = SPINNING_MIN_FLOPS if threads.cheap_regions else THREADED_MIN_FLOPS
     if shape.batch != 1 or 2 * shape.m * shape.n * shape.k < least:
         return 1
-    return thread_count()
-
-
-def _access(ndim: int, groups, rank: int):
-    access = [Affine.constant(0, rank)] * ndim
-    for axes, first in groups:
-        for position, axis in enumerate(axes):
-            access[axis] = Affine.counter(first + position, rank)
-    return tuple(access)
-
-
-def _shape(plan: LoopPlan, starts: list[int], a: Affine, b: Affine, c: Affine
-           ) -> SgemmShape | None:
-    """Sizes and strides per group, or None if a group needs more than one loop."""
-    found: dict[str, tuple[int, int]] = {}
-    for position, group in enumerate(plan.groups):
-        name = GROUPS[max(g for g in range(4) if starts[g] <= group[0])]
-        if name in found:
-            return None
-        found[name] = (position, plan.sizes[position])
-    a_coeffs, a_const = plan.project(a)
-    b_coeffs, b_const = plan.project(b)
-    c_coeffs, c_const = plan.project(c)
-
-    def strides(coeffs, const):
-        table = {name: coeffs[position] for name, (position, _) in found.items()}
-        table["const"] = const
-        return table
-
-    size = {name: found.get(name, (0, 1))[1] for name in GROUPS}
-    c_strides = strides(c_coeffs, c_const)
-    if c_strides.get("n", 1) != 1:
-        return None
-    return SgemmShape(size["batch"], size["m"], size["n"], size["k"],
-                      strides(a_coeffs, a_const), strides(b_coeffs, b_const), c_strides)
+    return threads.count
 
 
 class SgemmStep(Step):
@@ -234,4 +183,5 @@ def _shifted(builder: lir.IRBuilder, pointer: lir.Value, elements: int) -> lir.V
 
 
 __all__ = ["SPINNING_MIN_FLOPS", "SgemmShape", "SgemmStep", "THREADED_MIN_FLOPS", "plan_sgemm",
+           "plan_sgemm_with_epilogue",
            "shared_sgemm"]

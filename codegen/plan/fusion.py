@@ -1,9 +1,15 @@
-"""Which values get a buffer ("materialized") and which are computed inside the loops
-that read them ("fused").
+"""The fusion plan: which values get a buffer ("materialized"), which are computed
+inside the loops that read them ("fused"), and which elementwise kernels run as
+the epilogue of a product. Decided in one pass, before any kernel is built; the
+kernels follow it (a kernel finding a value without the buffer it needs is a
+CodegenError, a planner bug, never a request to plan again).
 
 Rules, in one forward pass over the ops:
 - graph inputs and outputs, kernel results (reductions, dot, pad, concatenate)
   and non-uniform constants (module globals) have buffers;
+- the operands of a kernel that reads buffers (`Lowering.buffered_operands`:
+  conv, gather, windows with padding), and the operand of a view that is not an
+  affine index map (a reshape merging axes is read as a flat buffer), have buffers;
 - an elementwise/view/iota value is fused into its readers, except when
   * readers that end up in different kernels read it and its fused computation
     does arithmetic (recomputing it per kernel would repeat work), or
@@ -11,32 +17,114 @@ Rules, in one forward pass over the ops:
     be repeated per broadcast copy), or
   * a kernel with `view_operands` (dot) reads it through views: dot indexes its
     operands K or N times per element, so the operand's base gets a buffer.
-- `refine` adds a value the kernel planner could not fuse (`NeedsMaterialize`).
+Then epilogues (codegen/plan/epilogues.py): a product read only by one elementwise
+kernel, at the element that kernel writes, runs that kernel per finished block.
 """
 from __future__ import annotations
 
-from ir.graph import Graph, Value
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from ir.graph import Graph, Op, Value
 
 from ..registry import lowering_of
+from .affine import identity_access
+from .epilogues import plan_epilogues
+from .threads import SERIAL, ThreadPlan
 
 
-def plan_fusion(graph: Graph) -> set[Value]:
-    """The set of values that get their own buffer."""
+@dataclass(frozen=True)
+class FusionPlan:
+    """What the kernels of one graph follow; the second argument of every kernel
+    lowering (`value in plan`: whether the plan gives `value` a buffer).
+
+    `materialized`: the values with a buffer; `epilogues`: consumer value -> the
+    product whose kernel computes the consumer per block (the product then has no
+    kernel of its own; its buffer is the consumer's); `threads`: the compile's
+    ThreadPlan (codegen/plan/threads.py).
+    """
+
+    materialized: frozenset
+    epilogues: Mapping[Value, Value] = field(default_factory=dict)
+    threads: ThreadPlan = SERIAL
+
+    def __contains__(self, value) -> bool:
+        return value in self.materialized
+
+    @property
+    def products(self) -> frozenset:
+        """Products whose kernel is their consumer's (no kernel of their own)."""
+        return frozenset(self.epilogues.values())
+
+
+def plan_fusion(graph: Graph, *, epilogues: bool = True, threads: ThreadPlan = SERIAL
+                ) -> FusionPlan:
+    """The fusion plan of `graph`; `epilogues=False` gives every product its own kernel;
+    `threads` is passed through to the kernels."""
+    live = live_ops(graph)
     materialized: set[Value] = set(graph.inputs) | set(graph.outputs)
     for op in graph.ops:
-        lowering = lowering_of(op.prim)
-        if lowering.kind == "kernel":
-            materialized.add(op.result)
-            if op.regions():          # a loop or branch reads and writes whole buffers
-                materialized.update(op.results)
-                materialized.update(op.operands)
-            if lowering.view_operands:
-                for operand in op.operands:
-                    materialized.add(view_base(operand))
-        elif lowering.needs_buffer is not None and lowering.needs_buffer(op):
-            materialized.add(op.result)
+        _own_buffers(op, materialized)
+    for op in live:
+        _operand_buffers(op, materialized)
     _materialize_repeated_work(graph, materialized)
-    return materialized
+    frozen = frozenset(materialized)
+    chosen = plan_epilogues(graph, live, frozen) if epilogues else {}
+    return FusionPlan(frozen, chosen, threads)
+
+
+def live_ops(graph: Graph) -> list[Op]:
+    """Ops whose results the outputs depend on (dead ops are not compiled)."""
+    needed: set[Value] = set(graph.outputs)
+    live = []
+    for op in reversed(graph.ops):
+        if any(result in needed for result in op.results):
+            needed.update(op.operands)
+            live.append(op)
+    return live[::-1]
+
+
+def global_constant(op: Op) -> bool:
+    """A constant kept as a module global (a non-uniform one): a buffer, no kernel."""
+    lowering = lowering_of(op.prim)
+    return lowering.needs_buffer is not None and lowering.needs_buffer(op)
+
+
+def _own_buffers(op: Op, materialized: set[Value]) -> None:
+    """Buffers an op's kind asks for: kernel results (a loop's or branch's operands
+    and results too: it reads and writes whole buffers), dot's view bases, global
+    constants."""
+    lowering = lowering_of(op.prim)
+    if lowering.kind == "kernel":
+        materialized.add(op.result)
+        if op.regions():
+            materialized.update(op.results)
+            materialized.update(op.operands)
+        if lowering.view_operands:
+            for operand in op.operands:
+                materialized.add(view_base(operand))
+    elif global_constant(op):
+        materialized.add(op.result)
+
+
+def _operand_buffers(op: Op, materialized: set[Value]) -> None:
+    """Operands a live op can only read from a buffer: those of a buffer-reading
+    kernel, and the operand of a view whose index map is not affine."""
+    lowering = lowering_of(op.prim)
+    if lowering.kind == "kernel" and lowering.buffered_operands is not None:
+        if lowering.buffered_operands(op):
+            materialized.update(v for v in op.operands if v.producer is not None)
+    elif lowering.kind == "view" and not affine_view(op):
+        operand = op.operands[0]
+        if operand.producer is not None:
+            materialized.add(operand)
+
+
+def affine_view(op: Op) -> bool:
+    """Whether view `op` maps result indices to operand indices affinely (the map
+    depends on the shapes only, so asking it at the identity answers for all)."""
+    rank = op.result.ndim
+    return lowering_of(op.prim).fn(op, identity_access(rank), rank) is not None
 
 
 def view_base(value: Value) -> Value:
@@ -95,3 +183,7 @@ def _shared_value_rule(graph: Graph, materialized: set[Value], work: dict[Value,
 def _enlarging_view(op, kind: str) -> bool:
     """A broadcast: a view with more elements than what it looks at."""
     return kind == "view" and op.result.type.size > op.operands[0].type.size
+
+
+__all__ = ["FusionPlan", "affine_view", "global_constant", "live_ops", "plan_fusion",
+           "view_base"]

@@ -44,7 +44,6 @@ import llvmlite.binding as llvm
 
 from ..forksafe import ForkSafeLock
 from ..llvm_init import initialise
-from ..options import from_environment
 
 log = logging.getLogger("propc.cache")
 
@@ -88,11 +87,6 @@ class CacheEntry:
         if not self.llvm_ir_compressed:
             return ""
         return zlib.decompress(self.llvm_ir_compressed).decode()
-
-
-def cache_directory() -> Path | None:
-    """The cache directory, or None when `PROPC_CACHE=0` disables the disk cache."""
-    return from_environment().cache_dir
 
 
 @functools.lru_cache(maxsize=None)
@@ -147,14 +141,16 @@ def cache_key(kind: str, texts: list[str], options: dict) -> str:
     return digest.hexdigest()
 
 
-def entry_path(key: str) -> Path | None:
-    directory = cache_directory()
+def entry_path(key: str, directory: Path | None) -> Path | None:
+    """Where the entry `key` lives in the cache `directory` (a compile's
+    `CompileOptions.cache_dir`; None: the disk cache is off)."""
     return None if directory is None else directory / FORMAT / f"{key}{SUFFIX}"
 
 
-def load(key: str) -> CacheEntry | None:
-    """The entry stored under `key`, or None (disabled, absent or invalid)."""
-    path = entry_path(key)
+def load(key: str, directory: Path | None) -> CacheEntry | None:
+    """The entry stored under `key` in `directory`, or None (disabled, absent or
+    invalid)."""
+    path = entry_path(key, directory)
     if path is None:
         return None
     try:
@@ -176,9 +172,10 @@ def load(key: str) -> CacheEntry | None:
     return entry
 
 
-def store(key: str, entry: CacheEntry) -> bool:
-    """Write `entry` under `key` atomically; False (and a log line) when it cannot."""
-    path = entry_path(key)
+def store(key: str, entry: CacheEntry, directory: Path | None) -> bool:
+    """Write `entry` under `key` in `directory` atomically; False (and a log line)
+    when it cannot (or the disk cache is off)."""
+    path = entry_path(key, directory)
     if path is None:
         return False
     temporary = None

@@ -15,6 +15,12 @@ Debug mode (`debug=True`, or the environment variable `PROPC_DEBUG=1` when `debu
 is left None) verifies the graphs and compiles a bounds check into every load and
 store: an out-of-bounds access stops the call with `BoundsCheckError` naming the
 op (codegen/emit/bounds.py). An explicit `debug=True` also keeps the unoptimised IR.
+
+The compile functions here are codegen's edge: each takes the compile's
+`CompileOptions` (propc builds them once per compile, codegen/options.py), reads
+them from the environment only when called without (`edge_options`), and passes
+them down: the debug setting, the thread plan (`thread_plan`, made once here) to
+lowering, the cache directory to the disk cache and the process-wide library.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import ctypes
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import llvmlite.binding as llvm
@@ -38,35 +45,59 @@ from ..errors import CodegenError
 from .jit import JitModule
 from ..emit.lowering import LoweredGraph, lower_graph, unique_name
 from ..plan.memplan import ALIGN, MemoryPlan
-from ..options import from_environment
+from ..plan.threads import ThreadPlan
+from ..options import CompileOptions, from_environment
+from ..threads.host import thread_plan
+from ..threads.library import load_library
 
 log = logging.getLogger("propc.compile")
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 
-def debug_from_environment() -> bool:
-    """True when `PROPC_DEBUG` asks for bounds-checked code (1, true, yes, on)."""
-    return from_environment().debug
+def edge_options(options: CompileOptions | None) -> CompileOptions:
+    """The options of one compile: the caller's, else (a direct caller of codegen)
+    the environment's, read here: the one place below propc that builds them."""
+    return from_environment() if options is None else options
 
 
-def compile_options(debug: bool | None) -> dict:
+def compile_options(debug: bool | None, options: CompileOptions | None = None) -> dict:
     """Everything besides the graph text that changes what is compiled (part of the
-    cache key): debug checks (explicit, else from PROPC_DEBUG), whether the
-    unoptimised IR is kept, the codegen switches, and the thread count generated
-    code is planned for (PROPC_NUM_THREADS, else the cores this process may use),
-    whether libgomp's idle threads spin and whether calls hold the thread pool
-    (both decide which work gets threads, and the pool adds an entry function)."""
+    cache key), for `options` (None: the environment's)."""
+    chosen = edge_options(options)
+    return _key_options(debug, chosen, thread_plan(chosen))
+
+
+def _key_options(debug: bool | None, options: CompileOptions, threads: ThreadPlan) -> dict:
+    """The cache key's options: debug checks (explicit, else PROPC_DEBUG), whether the
+    unoptimised IR is kept, the codegen switches, and the thread plan: the thread
+    count generated code is planned for (PROPC_NUM_THREADS, else the cores this
+    process may use), whether libgomp's idle threads spin and whether calls hold the
+    thread pool (both decide which work gets threads, and the pool adds an entry
+    function)."""
     from ..kernels import conv
     from ..kernels import dot
     from ..emit import elementwise
     from ..kernels import matmul_epilogue
-    from ..threads.host import pool_in_use, thread_count, threads_spin
-    checks = debug_from_environment() if debug is None else bool(debug)
+    checks = options.debug if debug is None else bool(debug)
     return {"checks": checks, "keep_ir": debug is True, "sgemm": bool(dot.USE_SGEMM),
             "sgemm_conv": bool(conv.USE_SGEMM_CONV), "mathlib": bool(elementwise.USE_MATHLIB),
             "epilogues": bool(matmul_epilogue.USE_EPILOGUES),
-            "threads": thread_count(), "spinning": threads_spin(), "pool": pool_in_use()}
+            "threads": threads.count, "spinning": threads.spinning, "pool": threads.pool}
+
+
+class _Compile(NamedTuple):
+    """One compile's settings, decided once at the edge and passed down."""
+
+    key_options: dict
+    threads: ThreadPlan
+    cache_dir: Path | None
+
+
+def _settings(debug: bool | None, options: CompileOptions | None) -> _Compile:
+    chosen = edge_options(options)
+    threads = thread_plan(chosen)
+    return _Compile(_key_options(debug, chosen, threads), threads, chosen.cache_dir)
 
 
 class GraphCode:
@@ -233,58 +264,61 @@ class Executable:
         return found
 
 
-def compile_graph(graph: Graph, *, name: str | None = None, debug: bool | None = None
-                  ) -> Executable:
+def compile_graph(graph: Graph, *, name: str | None = None, debug: bool | None = None,
+                  options: CompileOptions | None = None) -> Executable:
     """Compile one graph to native code (one LLVM module, one JIT)."""
-    return _compile_graphs([graph], [name], debug)[0]
+    return _compile_graphs([graph], [name], debug, options)[0]
 
 
-def compile_graphs(graphs: list[Graph], *, debug: bool | None = None) -> list[Executable]:
+def compile_graphs(graphs: list[Graph], *, debug: bool | None = None,
+                   options: CompileOptions | None = None) -> list[Executable]:
     """Compile several graphs into ONE LLVM module and one JIT (e.g. forward and
     backward pass); returns one Executable per graph, in order."""
-    return _compile_graphs(list(graphs), [None] * len(graphs), debug)
+    return _compile_graphs(list(graphs), [None] * len(graphs), debug, options)
 
 
 def compile_traced(source: str, build: Callable[[], Graph], *, name: str | None = None,
-                   debug: bool | None = None) -> Executable:
+                   debug: bool | None = None, options: CompileOptions | None = None
+                   ) -> Executable:
     """Compile the graph `build()` returns, keyed in the disk cache by `source`.
 
     `source` is a text the graph is derived from deterministically by the compiler's
     own code (pc.compile passes the traced graph's text and simplifies only on a
     miss): a warm start then skips optimising the graph, not just LLVM.
     """
-    options = compile_options(debug)
-    key = cache.cache_key("traced", [source, name or ""], options)
-    found = _load(key, [build])
+    settings = _settings(debug, options)
+    key = cache.cache_key("traced", [source, name or ""], settings.key_options)
+    found = _load(key, [build], settings)
     if found is not None:
         return found[0]
-    return _build_and_store(key, [build()], [name], options)[0]
+    return _build_and_store(key, [build()], [name], settings)[0]
 
 
-def _compile_graphs(graphs: list[Graph], names: list, debug: bool | None) -> list[Executable]:
+def _compile_graphs(graphs: list[Graph], names: list, debug: bool | None,
+                    options: CompileOptions | None) -> list[Executable]:
     if not graphs:
         raise ValueError("compile_graphs needs at least one graph")
     for graph in graphs:
         if not isinstance(graph, Graph):
             raise TypeError(f"expected an ir.Graph, got {type(graph).__name__}")
-    options = compile_options(debug)
+    settings = _settings(debug, options)
     texts = [str(graph) for graph in graphs] + [name or "" for name in names]
-    key = cache.cache_key("graphs", texts, options)
-    found = _load(key, graphs)
+    key = cache.cache_key("graphs", texts, settings.key_options)
+    found = _load(key, graphs, settings)
     if found is not None:
         return found
-    return _build_and_store(key, graphs, names, options)
+    return _build_and_store(key, graphs, names, settings)
 
 
-def _load(key: str, graphs: list) -> list[Executable] | None:
+def _load(key: str, graphs: list, settings: _Compile) -> list[Executable] | None:
     """Executables from the cache entry `key`, or None (miss, or unusable entry)."""
-    entry = cache.load(key)
+    entry = cache.load(key, settings.cache_dir)
     if entry is None:
         return None
     try:
         codes = [GraphCode.from_meta(meta, graph)
                  for meta, graph in zip(entry.meta["graphs"], graphs, strict=True)]
-        _provide_symbols(entry.meta["externals"])
+        _provide_symbols(entry.meta["externals"], settings.cache_dir)
         jit = JitModule.from_object(entry.object_code, entry.llvm_ir,
                                     entry.meta.get("unoptimised_ir"))
         return [Executable(code, jit, from_cache=True) for code in codes]
@@ -293,9 +327,9 @@ def _load(key: str, graphs: list) -> list[Executable] | None:
         return None
 
 
-def _build_and_store(key: str, graphs: list[Graph], names: list, options: dict
+def _build_and_store(key: str, graphs: list[Graph], names: list, settings: _Compile
                      ) -> list[Executable]:
-    checks = options["checks"]
+    checks = settings.key_options["checks"]
     started = time.perf_counter()
     module = lir.Module(name="propc")
     taken: set[str] = set()
@@ -304,16 +338,20 @@ def _build_and_store(key: str, graphs: list[Graph], names: list, options: dict
         if checks:
             verify(graph)
         lowered.append(lower_graph(graph, module, unique_name(name or graph.name, taken),
-                                   checks=checks))
+                                   checks=checks, threads=settings.threads))
     lowering = time.perf_counter() - started
-    jit = JitModule(module, debug=checks, keep_ir=options["keep_ir"])
+    # the process-wide library (sgemm, regions, pool) the module calls: loaded once
+    # per process, from this compile's cache directory
+    _provide_symbols(_externals(module), settings.cache_dir)
+    jit = JitModule(module, debug=checks, keep_ir=settings.key_options["keep_ir"])
     codes = [GraphCode.from_lowered(item) for item in lowered]
     stored_at = time.perf_counter()
     if jit.object_code:
         meta = {"graphs": [code.to_meta() for code in codes], "externals": _externals(module)}
         if jit.unoptimised_ir is not None:
             meta["unoptimised_ir"] = jit.unoptimised_ir
-        cache.store(key, cache.CacheEntry(meta, jit.object_code, jit.compressed_ir))
+        cache.store(key, cache.CacheEntry(meta, jit.object_code, jit.compressed_ir),
+                    settings.cache_dir)
     times = {"lower": lowering, **jit.times, "cache store": time.perf_counter() - stored_at}
     return [Executable(code, jit, compile_times=times) for code in codes]
 
@@ -324,15 +362,15 @@ def _externals(module: lir.Module) -> list[str]:
                   if fn.is_declaration and fn.name.startswith("propc."))
 
 
-def _provide_symbols(names: list[str]) -> None:
-    """Make the propc symbols cached code calls resolvable before loading it:
-    machine code with an unresolved call would jump to address 0. The shared
-    sgemm is loaded on demand; anything else missing makes the entry unusable.
-    (C library functions are resolved by the JIT from the process, as always.)"""
+def _provide_symbols(names: list[str], cache_dir: Path | None) -> None:
+    """Make the propc symbols compiled or cached code calls resolvable before it is
+    loaded: machine code with an unresolved call would jump to address 0. The
+    shared library is loaded on demand (its disk cache in `cache_dir`); anything
+    else missing is a CodegenError (a cache entry: unusable). (C library functions
+    are resolved by the JIT from the process, as always.)"""
     missing = [name for name in names if not llvm.address_of_symbol(name)]
     if any(name.startswith("propc.shared.") for name in missing):
-        from ..threads.library import load_library
-        load_library()
+        load_library(cache_dir)
         missing = [name for name in missing if not llvm.address_of_symbol(name)]
     if missing:
         raise CodegenError(f"cached code calls symbols this process lacks: {missing}")

@@ -35,8 +35,9 @@ from ..errors import CodegenError
 from .export_abi import emit_pass, emit_queries
 from .jit import _COMPILE_LOCK, optimise, parse_and_verify
 from ..emit.lowering import lower_graph
+from ..plan.threads import ThreadPlan
 from ..threads.host import load_gomp
-from ..threads.library import define_exported_library, load_library
+from ..threads.library import define_exported_library
 from ..target import Target, targeting
 
 
@@ -86,12 +87,14 @@ def build_object(name: str, passes: list[ExportPass], target: Target) -> Exporte
 
     `name` is the C prefix of every exported symbol. `target.threads` (None: 1) is
     the thread count of the code: more than one plans big products and loops as
-    libgomp regions (the code then calls GOMP_parallel: link with libgomp).
+    libgomp regions (the code then calls GOMP_parallel: link with libgomp); an
+    export's thread plan has no pool and never counts regions as cheap (how the
+    other process's libgomp waits is its business). The module defines what its
+    kernels call (`define_exported_library`): this process's library is not needed.
     """
     if not passes:
         raise ValueError("build_object needs at least one pass")
     threads = max(1, target.threads or 1)
-    _load_process_library()
     if threads > 1 and not load_gomp():
         raise CodegenError(f"exporting with {threads} threads needs libgomp, which this "
                            "machine lacks; export with one thread")
@@ -99,7 +102,7 @@ def build_object(name: str, passes: list[ExportPass], target: Target) -> Exporte
     chosen = dataclasses.replace(target, threads=threads)
     with targeting(chosen):
         define_exported_library(module, threads)
-        exported = [_lower_pass(module, name, item) for item in passes]
+        exported = [_lower_pass(module, name, item, ThreadPlan(threads)) for item in passes]
     workspace = max(item.workspace_bytes for item in exported)
     digest = ir_hash([item.graph for item in passes])
     emit_queries(module, name, workspace, digest)
@@ -107,18 +110,12 @@ def build_object(name: str, passes: list[ExportPass], target: Target) -> Exporte
     return ExportedCode(name, object_code, exported, workspace, digest, chosen, text)
 
 
-def _load_process_library() -> None:
-    """Load the JIT's shared sgemm before switching targets: lowering declares its
-    symbols with the types it publishes, and the library itself must be compiled
-    for this machine, never under an export's target."""
-    load_library()
-
-
-def _lower_pass(module: lir.Module, prefix: str, item: ExportPass) -> ExportedPass:
+def _lower_pass(module: lir.Module, prefix: str, item: ExportPass, threads: ThreadPlan
+                ) -> ExportedPass:
     if not isinstance(item.graph, Graph):
         raise TypeError(f"pass {item.name!r}: expected an ir.Graph, got "
                         f"{type(item.graph).__name__}")
-    lowered = lower_graph(item.graph, module, f"{prefix}.{item.name}")
+    lowered = lower_graph(item.graph, module, f"{prefix}.{item.name}", threads=threads)
     run = module.globals[f"{lowered.symbol}.run"]
     graph = item.graph
     symbol = f"{prefix}_{item.name}"

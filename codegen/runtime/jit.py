@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 import zlib
+from pathlib import Path
 from typing import Callable, Iterator
 
 import llvmlite.binding as llvm
@@ -246,19 +247,20 @@ _LLVM_TYPES = {"void": lir.VoidType(), "ptr": lir.PointerType(), "i1": lir.IntTy
 LibraryBuilder = Callable[[], "tuple[lir.Module, dict[str, lir.Function]]"]
 
 
-def load_shared_library(name: str, build: LibraryBuilder, options: dict | None = None
-                        ) -> dict[str, lir.FunctionType]:
+def load_shared_library(name: str, build: LibraryBuilder, cache_dir: Path | None,
+                        options: dict | None = None) -> dict[str, lir.FunctionType]:
     """JIT a library module once per process and publish its functions as symbols.
 
     `build()` returns the module and {public symbol: function defined in it}. The
-    object code is cached on disk under `name`, `options` and the compiler
-    fingerprint (codegen's source included), so a new process skips emitting and
-    compiling it. Each public symbol is registered with `llvm.add_symbol`; graph
-    modules declare and call it. Returns the functions' types by public symbol.
+    object code is cached on disk (in `cache_dir`; None: not) under `name`,
+    `options` and the compiler fingerprint (codegen's source included), so a new
+    process skips emitting and compiling it. Each public symbol is registered with
+    `llvm.add_symbol`; graph modules declare and call it. Returns the functions'
+    types by public symbol.
     """
     from . import cache
     key = cache.cache_key(f"library:{name}", [], options or {})
-    entry = cache.load(key)
+    entry = cache.load(key, cache_dir)
     types = _library_types(entry.meta) if entry is not None else None
     if types is not None:
         jit = JitModule.from_object(entry.object_code, entry.llvm_ir)
@@ -272,7 +274,7 @@ def load_shared_library(name: str, build: LibraryBuilder, options: dict | None =
             meta = {"internal": internal,
                     "types": {public: str(kind) for public, kind in types.items()}}
             cache.store(key, cache.CacheEntry(meta, jit.object_code,
-                                              jit.compressed_ir))
+                                              jit.compressed_ir), cache_dir)
     for public, symbol in internal.items():
         llvm.add_symbol(public, jit.address(symbol))
     _LIBRARIES[name] = jit  # keeps the machine code alive for the process

@@ -14,16 +14,20 @@ team per region instead (`GOMP_parallel`). Only the library depends on libgomp,
 so a graph compiled (or cached) with threads runs anywhere the library loads;
 without libgomp the library runs every chunk on the calling thread (never fails).
 
-The thread count of generated code is `thread_count()`: PROPC_NUM_THREADS, else the
-cores this process may run on. libgomp's waiting: unless OMP_WAIT_POLICY or
+A compile's use of threads is its `ThreadPlan` (codegen/plan/threads.py), made once
+at the edge by `thread_plan(options)` from its CompileOptions and passed down:
+the thread count (`thread_count(options)`: PROPC_NUM_THREADS, else the cores this
+process may run on; 1 without libgomp), whether libgomp's idle threads spin, and
+whether calls hold the pool. libgomp's waiting: unless OMP_WAIT_POLICY or
 GOMP_SPINCOUNT is set, `load_gomp` makes its idle threads sleep at once (the one
 environment write of codegen, in codegen/options.py, the options builder)
 (OMP_WAIT_POLICY=PASSIVE) instead of spinning for about half a millisecond after
 each region: measured on this 2-core machine, a spinning worker next to one busy
 process (or next to OpenBLAS's own spinning threads, as when NumPy matmuls
 alternate with compiled calls) slowed 1-thread-sized work 2-8x. Regions are cheap
-(`regions_are_cheap`: the pool, or OMP_WAIT_POLICY=ACTIVE) in the usual case, so
-products from SPINNING_MIN_FLOPS and loops from SPINNING_MIN_WORK get threads.
+(`ThreadPlan.cheap_regions`: the pool, or OMP_WAIT_POLICY=ACTIVE) in the usual
+case, so products from SPINNING_MIN_FLOPS and loops from SPINNING_MIN_WORK get
+threads.
 """
 from __future__ import annotations
 
@@ -32,14 +36,17 @@ import ctypes.util
 import logging
 import os
 import subprocess
+import threading
+from contextlib import contextmanager
 from typing import Iterator
 
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from ..forksafe import ForkSafeLock
-from ..options import from_environment, prepare_libgomp_environment
-from ..target import exporting, thread_override
+from ..options import CompileOptions, prepare_libgomp_environment
+from ..plan.threads import SERIAL, ThreadPlan
+from ..target import exporting
 from ..kernels.matmul_ir import I64, PTR, counted, i64
 
 log = logging.getLogger("propc.compile")
@@ -79,21 +86,18 @@ def load_gomp() -> bool:
     with _LOCK:
         if not _GOMP:
             _GOMP.append(_load())
-            _SPINNING.append(_GOMP[0] and _spinning_from_environment())
         return _GOMP[0]
 
 
-_SPINNING: list[bool] = []
-
-
-def threads_spin() -> bool:
+def threads_spin(options: CompileOptions) -> bool:
     """Whether libgomp's idle threads spin, as the user asked with
-    OMP_WAIT_POLICY=ACTIVE or a positive GOMP_SPINCOUNT (read once, when libgomp
-    starts), instead of sleeping at once (propc's default). A region then costs
-    about a microsecond rather than a wake-up of tens, so smaller products and
-    loops pay for threads (codegen/emit/steps.py, codegen/kernels/sgemm_step.py)."""
-    load_gomp()
-    return _SPINNING[0]
+    OMP_WAIT_POLICY=ACTIVE or a positive GOMP_SPINCOUNT (`options.spinning`),
+    instead of sleeping at once (propc's default). A region then costs about a
+    microsecond rather than a wake-up of tens, so smaller products and loops pay
+    for threads (codegen/emit/steps.py, codegen/kernels/sgemm_step.py). libgomp
+    reads the policy once, when it loads; the options are read per compile: they
+    agree unless the process changes those variables after libgomp loaded."""
+    return bool(options.spinning) and load_gomp()
 
 
 # Compiled calls with parallel regions hold the thread pool (codegen/threads/pool.py)
@@ -124,16 +128,39 @@ def pool_in_use() -> bool:
     return bool(USE_POOL) and load_gomp() and futex_syscall() is not None
 
 
-def regions_are_cheap() -> bool:
-    """Whether a parallel region costs about a microsecond (the pool, or libgomp
-    threads that spin), not a wake-up of tens: smaller products and loops then
-    pay for threads (codegen/emit/steps.py, codegen/kernels/sgemm_step.py). Never for exported
-    code: how its libgomp waits is the other process's business."""
-    return not exporting() and (pool_in_use() or threads_spin())
+def thread_plan(options: CompileOptions) -> ThreadPlan:
+    """The thread plan of a compile for this process (JIT): made once, at the edge
+    (codegen/runtime/executable.py), and passed down. (An export makes its own: a
+    fixed count, libgomp teams, no pool, regions never cheap.)"""
+    return ThreadPlan(thread_count(options), threads_spin(options), pool_in_use())
 
 
-def _spinning_from_environment() -> bool:
-    return from_environment().spinning
+_PLANNING = threading.local()
+
+
+@contextmanager
+def planning(threads: ThreadPlan) -> Iterator[ThreadPlan]:
+    """Inside the block (this thread only), `thread_count()` and `regions_are_cheap()`
+    asked without arguments answer for `threads`: the one kernel that still asks
+    that way (codegen/kernels/conv_gemm.py) gets the plan of the graph being
+    planned (codegen/emit/lowering.py opens the block around kernel planning)."""
+    previous = getattr(_PLANNING, "plan", None)
+    _PLANNING.plan = threads
+    try:
+        yield threads
+    finally:
+        _PLANNING.plan = previous
+
+
+def _planned() -> ThreadPlan:
+    found = getattr(_PLANNING, "plan", None)
+    return SERIAL if found is None else found
+
+
+def regions_are_cheap(threads: ThreadPlan | None = None) -> bool:
+    """Whether a parallel region costs about a microsecond under `threads` (default:
+    the plan being planned on this thread, `planning`); see ThreadPlan."""
+    return (_planned() if threads is None else threads).cheap_regions
 
 
 def _load() -> bool:
@@ -159,11 +186,11 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def requested_threads() -> int:
-    """PROPC_NUM_THREADS when it is a positive integer (at most MAX_THREADS_PER_CPU
-    threads per CPU of the machine), else the available cores. A value that is not
-    used as given is said once, with what is used instead."""
-    text = from_environment().num_threads
+def requested_threads(options: CompileOptions) -> int:
+    """PROPC_NUM_THREADS (`options.num_threads`) when it is a positive integer (at
+    most MAX_THREADS_PER_CPU threads per CPU of the machine), else the available
+    cores. A value that is not used as given is said once, with what is used instead."""
+    text = options.num_threads
     if not text:
         return available_cores()
     if not (text.isdigit() and int(text) > 0):
@@ -189,13 +216,13 @@ def _warn_once(text: str, message: str) -> None:
         log.warning("propc: %s", message)
 
 
-def thread_count() -> int:
-    """Threads generated code uses: `requested_threads()`, or 1 without libgomp;
-    an export's target fixes its own count (codegen/target.py)."""
-    fixed = thread_override()
-    if fixed is not None:
-        return fixed
-    wanted = requested_threads()
+def thread_count(options: CompileOptions | None = None) -> int:
+    """Threads generated code uses: `requested_threads(options)`, or 1 without
+    libgomp. Without options: the count of the plan being planned on this thread
+    (`planning`; 1 outside one)."""
+    if options is None:
+        return _planned().count
+    wanted = requested_threads(options)
     if wanted <= 1 or not load_gomp():
         return 1
     return wanted
@@ -215,6 +242,7 @@ def split_range(builder: lir.IRBuilder, total: lir.Value, thread: lir.Value,
     return start, stop
 
 
-__all__ = ["BODY_TYPE", "PARALLEL", "PARALLEL_TYPE", "USE_POOL", "available_cores", "futex_syscall", "syscall_number",
-           "load_gomp", "pool_in_use", "regions_are_cheap",
-           "requested_threads", "split_range", "thread_count", "threads_spin"]
+__all__ = ["BODY_TYPE", "PARALLEL", "PARALLEL_TYPE", "USE_POOL", "ThreadPlan", "available_cores",
+           "futex_syscall", "syscall_number", "load_gomp", "planning", "pool_in_use",
+           "regions_are_cheap", "requested_threads", "split_range", "thread_count",
+           "thread_plan", "threads_spin"]

@@ -14,16 +14,20 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+from pathlib import Path
 
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from ..forksafe import ForkSafeLock
-from ..kernels.matmul import emit_sgemm, emit_sgemm_batched, host_config
+from ..errors import CodegenError
+from ..kernels.matmul import (CALLBACK_ARG_TYPES, SGEMM_ARG_TYPES, emit_sgemm,
+                              emit_sgemm_batched, host_config)
+from ..kernels.matmul_ir import I64
 from .sgemm import emit_sgemm_parallel
 from ..runtime.jit import load_shared_library
-from .host import PARALLEL, load_gomp
-from .pool import TEAM, emit_awake_count, emit_team, wait_until_asleep
+from .host import PARALLEL, PARALLEL_TYPE, load_gomp
+from .pool import TEAM, TEAM_TYPE, emit_awake_count, emit_team, wait_until_asleep
 from .region import emit_parallel, emit_serial_switch
 
 SINGLE = "propc.shared.sgemm"
@@ -36,26 +40,50 @@ _LIBRARY: dict = {}
 _NATIVE_CALLBACKS: list = []
 
 
+def _library_types() -> dict[str, lir.FunctionType]:
+    """The public symbols' types, known without building the library (load_library
+    checks the built or cached library against them)."""
+    void = lir.VoidType()
+    single = lir.FunctionType(void, SGEMM_ARG_TYPES + CALLBACK_ARG_TYPES)
+    return {SINGLE: single,
+            BATCHED: lir.FunctionType(void, [I64] * 4 + list(single.args)),
+            THREADED: lir.FunctionType(void, [I64] * 2 + list(single.args)),
+            PARALLEL: PARALLEL_TYPE, TEAM: TEAM_TYPE,
+            SERIAL_AFTER_FORK: lir.FunctionType(void, []),
+            POOL_AWAKE: lir.FunctionType(I64, [])}
+
+
+LIBRARY_TYPES = _library_types()
+
+
 def shared_sgemm(module: lir.Module, symbol: str) -> lir.Function:
-    """Declare the process-wide function `symbol` (SINGLE, BATCHED, THREADED or
-    parallel.PARALLEL) in `module`, compiling the shared library on first use."""
-    types = load_library()
+    """Declare the process-wide function `symbol` (SINGLE, BATCHED, THREADED,
+    PARALLEL or TEAM) in `module`. Declaring loads nothing: the edge that compiles
+    the module (codegen/runtime/executable.py) loads the library, from its cache
+    directory, when the module calls it."""
     found = module.globals.get(symbol)
     if found is None:
-        found = lir.Function(module, types[symbol], symbol)
+        found = lir.Function(module, LIBRARY_TYPES[symbol], symbol)
     return found
 
 
-def load_library() -> dict[str, lir.FunctionType]:
+def load_library(cache_dir: Path | None = None) -> dict[str, lir.FunctionType]:
     """Make the shared sgemm symbols callable in this process (once): compiled, or
-    loaded from the disk cache (codegen/runtime/jit.py). Returns their types by symbol.
-    libgomp is loaded first when present: the library's threaded functions call it
-    (without it they run on the calling thread: a different library, "sgemm-serial")."""
+    loaded from the disk cache in `cache_dir` (codegen/runtime/jit.py; the edge
+    passes its CompileOptions.cache_dir, codegen/runtime/executable.py; None: no
+    disk cache). Returns their types by symbol. libgomp is loaded first when
+    present: the library's threaded functions call it (without it they run on the
+    calling thread: a different library, "sgemm-serial")."""
     with _LIBRARY_LOCK:
         if not _LIBRARY:
             gomp = load_gomp()
             name = "sgemm" if gomp else "sgemm-serial"
-            _LIBRARY.update(load_shared_library(name, lambda: _build_library(gomp)))
+            types = load_shared_library(name, lambda: _build_library(gomp), cache_dir)
+            if {k: str(v) for k, v in types.items()} != {
+                    k: str(v) for k, v in LIBRARY_TYPES.items()}:
+                raise CodegenError("the shared library's function types differ from "
+                                   "LIBRARY_TYPES (codegen/threads/library.py)")
+            _LIBRARY.update(types)
             _serial_in_forked_children()
             _pool_asleep_at_exit()
     return _LIBRARY
@@ -115,5 +143,5 @@ def _alias(module: lir.Module, symbol: str, target: lir.Function) -> lir.Functio
     return fn
 
 
-__all__ = ["BATCHED", "POOL_AWAKE", "SERIAL_AFTER_FORK", "SINGLE", "TEAM", "THREADED", "define_exported_library", "load_library",
+__all__ = ["BATCHED", "LIBRARY_TYPES", "POOL_AWAKE", "SERIAL_AFTER_FORK", "SINGLE", "TEAM", "THREADED", "define_exported_library", "load_library",
            "shared_sgemm"]

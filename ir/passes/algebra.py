@@ -23,6 +23,7 @@ import numpy as np
 
 from ..builder import Builder
 from ..graph import Graph, Op, Value
+from ..registry import Registry
 from ..types import DType
 from .fold import emit_splat, splat_equals, splat_scalar
 from .rebuild import rebuild
@@ -266,7 +267,8 @@ def reduce_extremum_rule(b: Builder, op: Op, operands: list[Value]) -> Value | N
     return _broadcast_to_result(b, source, shape, dims)
 
 
-ALGEBRA_RULES: dict[str, Rule] = {
+ALGEBRA_RULES: Registry = Registry("algebra rule")     # name -> Rule
+ALGEBRA_RULES.update({
     "add": add_rule,
     "sub": sub_rule,
     "mul": mul_rule,
@@ -284,7 +286,7 @@ ALGEBRA_RULES: dict[str, Rule] = {
     "reduce_sum": reduce_sum_rule,
     "reduce_max": reduce_extremum_rule,
     "reduce_min": reduce_extremum_rule,
-}
+})
 
 
 def _apply_rule(b: Builder, op: Op, operands: list[Value]) -> Value | None:

@@ -30,21 +30,14 @@ from typing import Any, Callable
 
 from ..builder import Builder
 from ..graph import Op, Value
+from ..registry import Registry
 
 BatchRule = Callable[[Builder, Op, list[Value], list[bool], int], Value]
 
-BATCH_RULES: dict[str, BatchRule] = {}
+BATCH_RULES: Registry = Registry("batching rule")     # name -> BatchRule
 
-
-def register(*names: str) -> Callable[[BatchRule], BatchRule]:
-    """Decorator: register one batching rule for one or more primitives."""
-    def wrap(rule: BatchRule) -> BatchRule:
-        for name in names:
-            if name in BATCH_RULES:
-                raise ValueError(f"batching rule for {name!r} registered twice")
-            BATCH_RULES[name] = rule
-        return rule
-    return wrap
+register = BATCH_RULES.register
+"""Decorator: register one batching rule for one or more primitives."""
 
 
 def materialize(b: Builder, value: Value, size: int) -> Value:

@@ -15,6 +15,11 @@
   term. Its total is also reported on its own as `dot_flops`.
 Bytes are an unfused estimate: each op reads all its operands and writes its result.
 A fused backend moves fewer; this is the upper bound it is measured against.
+
+The control-flow ops' rows (a region's ops counted with this same table) live in
+ir/passes/cost_control.py, which imports this module and registers them into
+`COST_RULES`, `CONTRACTION_FLOPS` and `COST_NOTES` (the package's `__init__` loads
+it); nothing here imports it back.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import Callable
 
 from ..errors import IRError
 from ..graph import Graph, Op, SourceLoc
+from ..registry import Registry
 from ..table import render
 from ..types import TensorType
 
@@ -83,7 +89,8 @@ _FREE = ("stop_gradient", "broadcast_in_dim", "reshape", "transpose", "slice", "
          "concatenate", "constant", "iota")
 _REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min")
 
-COST_RULES: dict[str, CostRule] = {
+COST_RULES: Registry = Registry("cost")                  # name -> CostRule
+COST_RULES.update({
     **{name: _per_output_element for name in _ELEMENTWISE},
     **{name: _free for name in _FREE},
     **{name: _reduction for name in _REDUCTIONS},
@@ -94,10 +101,15 @@ COST_RULES: dict[str, CostRule] = {
     "reduce_window_max": _reduce_window,
     "gather": _free,
     "scatter_add": _scatter_add,
-}
+})
 
-CONTRACTIONS = frozenset({"dot", "conv"})
-"""Primitives whose flops count towards `CostReport.dot_flops`."""
+CONTRACTION_FLOPS: Registry = Registry("contraction flops")
+"""`rule(op) -> flops` of the ops whose flops (some of them, for an op with regions)
+count towards `CostReport.dot_flops`: the products."""
+CONTRACTION_FLOPS.update({"dot": _dot, "conv": _conv})
+
+COST_NOTES: Registry = Registry("cost note")
+"""`note(op) -> text` added after the op's name in its row of the cost table."""
 
 
 @dataclass(frozen=True)
@@ -183,10 +195,8 @@ def cost(graph: Graph) -> CostReport:
         report.per_op.append(row)
         report.flops += row.flops
         report.bytes += row.bytes
-        if op.prim in CONTRACTIONS:
-            report.dot_flops += row.flops
-        elif op.prim in CONTROL_DOT_FLOPS:          # products inside loop bodies
-            report.dot_flops += CONTROL_DOT_FLOPS[op.prim](op)
+        if op.prim in CONTRACTION_FLOPS:
+            report.dot_flops += CONTRACTION_FLOPS[op.prim](op)
     return report
 
 
@@ -210,8 +220,3 @@ def format_report(report: CostReport) -> str:
             f"({report.dot_flops:,} in contractions), {report.bytes:,} bytes"
     return "\n".join([title, *lines])
 
-
-from .cost_control import (CONTROL_COST_RULES, CONTROL_DOT_FLOPS,  # noqa: E402
-                           COST_NOTES)
-
-COST_RULES.update(CONTROL_COST_RULES)

@@ -230,7 +230,7 @@ def while_vjp(b: Builder, g, op: Op, operands: list[Value]):
 
 
 VJP_RULES.update({"scan": scan_vjp, "cond": cond_vjp, "while_loop": while_vjp})
-FORWARD_RULES["scan"] = scan_forward
+FORWARD_RULES.add("scan", scan_forward)
 
 __all__ = ["ControlFlowGradError", "ScanSaved", "cond_vjp", "scan_forward", "scan_vjp",
            "while_vjp"]

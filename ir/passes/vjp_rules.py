@@ -37,15 +37,16 @@ from typing import Any, Callable
 
 from ..builder import Builder
 from ..graph import Op, Value
+from ..registry import Registry
 from ..types import TensorType
 
 Cotangents = list["Value | None"]
 VJPRule = Callable[[Builder, Value, Op, list[Value]], Cotangents]
 LinearTranspose = Callable[[Builder, Value, dict[str, Any], list[TensorType]], Cotangents]
 
-VJP_RULES: dict[str, VJPRule] = {}
+VJP_RULES: Registry = Registry("VJP rule")             # name -> VJPRule
 
-FORWARD_RULES: dict[str, Callable] = {}
+FORWARD_RULES: Registry = Registry("forward rule")
 """Ops whose VJP needs values computed inside their own regions (scan's per-iteration
 residuals): `FORWARD_RULES[prim](b, op, operands, wrt_active)` emits the op's
 primal copy in the joint graph, returning `(results, saved)`; the op's VJP rule then
@@ -53,15 +54,8 @@ gets `saved=` (ir/passes/vjp_control.py fills both tables for the control-flow o
 whose rules take the list of result cotangents as `g`)."""
 
 
-def register(*names: str) -> Callable[[VJPRule], VJPRule]:
-    """Decorator: register one VJP rule for one or more primitives."""
-    def wrap(rule: VJPRule) -> VJPRule:
-        for name in names:
-            if name in VJP_RULES:
-                raise ValueError(f"VJP rule for {name!r} registered twice")
-            VJP_RULES[name] = rule
-        return rule
-    return wrap
+register = VJP_RULES.register
+"""Decorator: register one VJP rule for one or more primitives."""
 
 
 def deflinear(name: str, transpose: LinearTranspose) -> None:

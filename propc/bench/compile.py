@@ -67,10 +67,11 @@ def _case(name: str):
 def measure(name: str) -> dict:
     """Compile case `name` in this process (its disk cache as the environment says)."""
     import propc as pc
+    from codegen.options import from_environment
     from codegen.threads.library import load_library
     from ir.passes.simplify import simplify
     started = time.perf_counter()
-    load_library()
+    load_library(from_environment().cache_dir)
     library = time.perf_counter() - started
     title, program, args = _case(name)
     started = time.perf_counter()

@@ -6,8 +6,10 @@ Checks by kind:
   0.0 differ) except that any NaN matches any NaN;
 - "ulp": transcendentals, within `ulps` units in the last place of the reference
   (NaN/inf in the same places), or `atol` absolutely near zero;
-- "sum": reductions and dots whose summation order differs: error bounded by
-  `n * eps * (sum of |terms|)`, supplied by the test as `atol` arrays or scalars.
+- "sum": an absolute bound per element, supplied by the test as `atol` arrays or
+  scalars: `n * eps * (sum of |terms|)` for reductions and dots whose summation
+  order differs, or the rounding differences propagated through a whole graph
+  (tests/codegen/rounding_bounds.py).
 """
 from __future__ import annotations
 

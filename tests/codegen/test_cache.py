@@ -18,6 +18,7 @@ import pytest
 import codegen
 from codegen.runtime import cache
 from codegen.kernels import dot
+from codegen.options import from_environment
 from codegen.emit import elementwise
 from codegen.kernels import matmul_epilogue
 from codegen.threads import host as parallel
@@ -113,10 +114,10 @@ def test_options_and_compiler_fingerprint_are_part_of_the_key(cache_dir, monkeyp
     checked = codegen.compile_graph(scaled_tanh_graph(), debug=True)
     assert not checked.from_cache and checked.memory.error_slot is not None
     check_scaled(checked)
-    threads = parallel.thread_count()
-    monkeypatch.setattr(parallel, "thread_count", lambda: threads + 1)
+    threads = parallel.thread_count(from_environment())
+    monkeypatch.setattr(parallel, "thread_count", lambda options: threads + 1)
     assert not codegen.compile_graph(scaled_tanh_graph()).from_cache
-    monkeypatch.setattr(parallel, "thread_count", lambda: threads)
+    monkeypatch.setattr(parallel, "thread_count", lambda options: threads)
     assert codegen.compile_graph(scaled_tanh_graph()).from_cache
     for switch in (dot, "USE_SGEMM"), (elementwise, "USE_MATHLIB"), (
             matmul_epilogue, "USE_EPILOGUES"):
@@ -195,17 +196,17 @@ def test_threads_writing_one_entry_never_expose_a_partial_file(cache_dir):
     key = "f" * 64
     entries = [cache.CacheEntry({"writer": n}, bytes([n + 1]) * (5000 + 3000 * n))
                for n in range(3)]
-    cache.store(key, entries[0])
+    cache.store(key, entries[0], cache_dir)
     failures: list[str] = []
     stop = threading.Event()
 
     def write(entry):
         for _ in range(150):
-            cache.store(key, entry)
+            cache.store(key, entry, cache_dir)
 
     def read():
         while not stop.is_set():
-            found = cache.load(key)
+            found = cache.load(key, cache_dir)
             if found is None:
                 failures.append("invalid or missing entry")
                 return
@@ -231,6 +232,7 @@ CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     import codegen
+    from codegen.options import from_environment
     from codegen.runtime import cache
     from codegen.threads import host as parallel
     sys.path.insert(0, sys.argv[1])
@@ -240,11 +242,12 @@ CHILD = textwrap.dedent("""
     # hammer the entry: store it again and load it, many times, in every process
     key = cache.cache_key("graphs", [str(scaled_tanh_graph()), ""],
                           codegen.runtime.executable.compile_options(None))
-    entry = cache.load(key)
+    directory = from_environment().cache_dir
+    entry = cache.load(key, directory)
     bad = 0
     for _ in range(60):
-        cache.store(key, entry)
-        found = cache.load(key)
+        cache.store(key, entry, directory)
+        found = cache.load(key, directory)
         bad += found is None or found.object_code != entry.object_code
     print(json.dumps({"from_cache": exe.from_cache, "bad": bad,
                       "rejected": cache.stats.rejected}))
@@ -280,7 +283,7 @@ def test_processes_compiling_the_same_graph_at_once(cache_dir):
 
 def test_propc_cache_0_reads_and_writes_nothing(cache_dir, monkeypatch):
     monkeypatch.setenv("PROPC_CACHE", "0")
-    assert cache.cache_directory() is None
+    assert from_environment().cache_dir is None
     before = counts()
     first = codegen.compile_graph(scaled_tanh_graph())
     second = codegen.compile_graph(scaled_tanh_graph())
@@ -294,12 +297,12 @@ def test_default_location_follows_xdg_and_home(tmp_path, monkeypatch):
     monkeypatch.delenv("PROPC_CACHE", raising=False)
     monkeypatch.delenv("PROPC_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cache.cache_directory() == tmp_path / "xdg" / "propc"
+    assert from_environment().cache_dir == tmp_path / "xdg" / "propc"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache.cache_directory() == tmp_path / "home" / ".cache" / "propc"
+    assert from_environment().cache_dir == tmp_path / "home" / ".cache" / "propc"
     monkeypatch.setenv("PROPC_CACHE_DIR", str(tmp_path / "mine"))
-    assert cache.cache_directory() == tmp_path / "mine"
+    assert from_environment().cache_dir == tmp_path / "mine"
 
 
 def test_unwritable_cache_still_compiles(tmp_path, monkeypatch):
@@ -328,6 +331,7 @@ WARM_CHILD = textwrap.dedent("""
     import json, time
     import numpy as np
     import propc as pc
+    from codegen.options import from_environment
     from codegen.runtime import cache
     from codegen.threads import host as parallel
 
@@ -340,7 +344,8 @@ WARM_CHILD = textwrap.dedent("""
     fn = pc.compile(model)
     got = fn(w, x)
     lowered = fn.lower(w, x)
-    libraries = [cache.entry_path(cache.cache_key(f"library:{name}", [], {}))
+    libraries = [cache.entry_path(cache.cache_key(f"library:{name}", [], {}),
+                                  from_environment().cache_dir)
                  for name in ("sgemm", "sgemm-serial")]   # with / without libgomp
     print(json.dumps({"hits": cache.stats.hits,
                       "library": any(path.exists() for path in libraries),

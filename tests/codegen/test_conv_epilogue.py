@@ -12,6 +12,7 @@ import codegen
 from codegen.emit.lowering import plan_graph
 from codegen.kernels import conv_blocking
 from codegen.kernels.conv_gemm import ConvGemmStep
+from codegen.plan.threads import SERIAL, ThreadPlan
 from ir import Builder, DType, TensorType, interpret
 
 SAME_3X3 = dict(strides=(1, 1), padding_low=(1, 1), padding_high=(1, 1), lhs_dilation=(1, 1),
@@ -35,8 +36,9 @@ def bias_relu_graph(x_shape, w_shape, dtype=DType.f32, also_output=False, transp
     return b.build()
 
 
-def fused_convs(graph) -> list[ConvGemmStep]:
-    return [step for kernel in plan_graph(graph).kernels for step in kernel.steps
+def fused_convs(graph, threads: ThreadPlan = SERIAL) -> list[ConvGemmStep]:
+    return [step for kernel in plan_graph(graph, threads=threads).kernels
+            for step in kernel.steps
             if isinstance(step, ConvGemmStep) and step.epilogue is not None]
 
 
@@ -62,7 +64,7 @@ def test_bias_relu_runs_as_the_conv_epilogue(x_shape, w_shape, threads, monkeypa
     monkeypatch.setenv("PROPC_NUM_THREADS", str(threads))
     monkeypatch.setattr(conv_blocking, "_least_flops", lambda: 0)  # threads for any size
     graph = bias_relu_graph(x_shape, w_shape)
-    (fused,) = fused_convs(graph)
+    (fused,) = fused_convs(graph, ThreadPlan(threads, spinning=False, pool=True))
     assert fused.blocking.region == threads
     run_both(graph)
 

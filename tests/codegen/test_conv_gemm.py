@@ -10,6 +10,8 @@ import pytest
 import codegen
 from codegen.kernels import conv as conv_lowering
 from codegen.kernels import conv_blocking
+from codegen.plan.threads import ThreadPlan
+from codegen.threads.host import planning
 from codegen.kernels.conv_blocking import BLOCK_FLOATS, CONTRACTION_TARGET, plan_blocking
 from ir import Builder, DType, TensorType, interpret
 
@@ -101,7 +103,8 @@ def test_row_blocks_shared_by_three_threads(name, x_shape, w_shape, attributes, 
     monkeypatch.setenv("PROPC_NUM_THREADS", "3")
     monkeypatch.setattr(conv_blocking, "_least_flops", lambda: 0)
     graph = conv_graph(x_shape, w_shape, **attributes)
-    blocking = plan_blocking(graph.ops[0])
+    with planning(ThreadPlan(3, spinning=False, pool=True)):
+        blocking = plan_blocking(graph.ops[0])
     assert blocking.region == (3 if blocking.lines >= 3 else 1)
     rng = np.random.default_rng(2)
     x = rng.standard_normal(x_shape).astype(np.float32)

@@ -16,6 +16,7 @@ import pytest
 
 import codegen
 from codegen.kernels import sgemm_step
+from codegen.plan import sgemm_layout
 from ir import Builder, DType, SourceLoc, TensorType, interpret
 
 from codegen_oracle import assert_matches, random_array
@@ -148,14 +149,14 @@ BROKEN += [(batched_shared_rhs, "batch")]
 def test_regression_sgemm_plan_one_too_big_is_caught(form, group, monkeypatch, no_cache):
     """Before span checks the library call was unchecked: a plan one row, column,
     step of K or batch entry too big read or wrote past a buffer silently."""
-    planned = sgemm_step._shape
+    planned = sgemm_layout._shape   # the sgemm's shape is planned there
 
     def one_too_big(*args):
         shape = planned(*args)
         assert shape is not None, f"{form.__name__} no longer lowers to sgemm"
         return dataclasses.replace(shape, **{group: getattr(shape, group) + 1})
 
-    monkeypatch.setattr(sgemm_step, "_shape", one_too_big)
+    monkeypatch.setattr(sgemm_layout, "_shape", one_too_big)
     graph = build(form)
     arrays = [np.ones(v.type.shape, np.float32) for v in graph.inputs]
     exe = codegen.compile_graph(graph, debug=True)

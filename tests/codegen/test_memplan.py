@@ -61,6 +61,7 @@ from ir import Builder, DType, TensorType, interpret  # noqa: E402
 from graph_strategies import graphs, sample_inputs  # noqa: E402
 from codegen_graphs import bcast  # noqa: E402
 from codegen_oracle import assert_matches  # noqa: E402
+from rounding_bounds import discrepancy_bounds  # noqa: E402
 
 F32 = DType.f32
 
@@ -103,9 +104,18 @@ def live_slots_are_disjoint(memory) -> None:
 
 
 def run_and_compare(graph, kind: str = "ulp"):
+    """Compile `graph`, run it and the interpreter on seeded inputs, compare: "exact"
+    bit for bit, "ulp" within 8 ulps (+1e-5), "propagated" within the first-order
+    bound on rounding differences carried through the graph (rounding_bounds.py)."""
     exe = codegen.compile_graph(graph)
     arrays = sample_inputs(graph, np.random.default_rng(0))
-    for index, (got, want) in enumerate(zip(exe(*arrays), interpret(graph, *arrays))):
+    wanted = interpret(graph, *arrays)
+    if kind == "propagated":
+        bounds = discrepancy_bounds(graph, arrays)
+        for index, (got, want, bound) in enumerate(zip(exe(*arrays), wanted, bounds)):
+            assert_matches(got, want, f"output {index}", "sum", atol=bound)
+        return exe
+    for index, (got, want) in enumerate(zip(exe(*arrays), wanted)):
         assert_matches(got, want, f"output {index}", kind, ulps=8, atol=1e-5)
     return exe
 
@@ -194,7 +204,10 @@ def kernel_chains(draw):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(kernel_chains())
 def test_random_kernel_chains_with_in_place_reuse_match_the_interpreter(graph):
-    exe = run_and_compare(graph)
+    """Within the rounding differences the chain itself can amplify (an exp of a
+    value near 10 multiplies an upstream ulp by 10), and nothing more: a fixed ulp
+    bound on the outputs was flaky on exp -> sum -> exp chains."""
+    exe = run_and_compare(graph, kind="propagated")
     live_slots_are_disjoint(exe.memory)
     event("in place" if exe.memory.in_place else "no in-place")
 

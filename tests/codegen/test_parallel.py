@@ -20,6 +20,7 @@ import pytest
 from codegen.threads import host as parallel
 from codegen.runtime import executable as runtime
 from codegen.emit.lowering import lower_graph
+from codegen.options import from_environment
 from ir import Builder, DType, TensorType
 from codegen.kernels.matmul import sgemm_scratch_bytes
 from codegen.threads.region import BACKOFF, SKIP
@@ -59,7 +60,7 @@ def test_spinning_follows_the_wait_policy_the_user_set(monkeypatch, environment,
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    assert parallel._spinning_from_environment() is spins
+    assert from_environment().spinning is spins
 
 
 def test_cheap_regions_take_smaller_products_and_loops(monkeypatch):
@@ -81,11 +82,11 @@ def test_cheap_regions_take_smaller_products_and_loops(monkeypatch):
     for pool in (False, True):
         for spins in (False, True):
             monkeypatch.setattr(parallel, "USE_POOL", pool)
-            monkeypatch.setattr(parallel, "_SPINNING", [spins])
+            monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE" if spins else "PASSIVE")
             options = runtime.compile_options(None)
             assert options["spinning"] is spins and options["pool"] is (pool and pool_here)
             module = lir.Module()
-            lower_graph(graph, module, "layer")
+            lower_graph(graph, module, "layer", threads=parallel.thread_plan(from_environment()))
             text = str(module)
             threaded[pool, spins] = (text.count('call void @"propc.shared.sgemm_parallel"'),
                                      text.count('call void @"propc.shared.parallel"'),
@@ -99,21 +100,21 @@ def test_cheap_regions_take_smaller_products_and_loops(monkeypatch):
 @pytest.mark.parametrize("text,expected", [("3", 3), ("1", 1), (" 2 ", 2)])
 def test_thread_count_follows_the_environment(monkeypatch, text, expected):
     monkeypatch.setenv("PROPC_NUM_THREADS", text)
-    assert parallel.requested_threads() == expected
+    assert parallel.requested_threads(from_environment()) == expected
     if parallel.load_gomp():
-        assert parallel.thread_count() == expected
+        assert parallel.thread_count(from_environment()) == expected
 
 
 @pytest.mark.parametrize("text", ["", "0", "-2", "many", "1.5"])
 def test_unusable_thread_setting_means_every_available_core(monkeypatch, text):
     monkeypatch.setenv("PROPC_NUM_THREADS", text)
-    assert parallel.requested_threads() == len(os.sched_getaffinity(0))
+    assert parallel.requested_threads(from_environment()) == len(os.sched_getaffinity(0))
 
 
 def test_without_libgomp_everything_runs_on_one_thread(monkeypatch):
     monkeypatch.setenv("PROPC_NUM_THREADS", "4")
     monkeypatch.setattr(parallel, "load_gomp", lambda: False)
-    assert parallel.thread_count() == 1
+    assert parallel.thread_count(from_environment()) == 1
 
 
 # -- the parallel region --------------------------------------------------------------

@@ -74,7 +74,9 @@ def make_cond(ctx):
 
 
 def make_while(ctx):
-    """(x, n): while n < limit: x = body(x), n = n + 1 (limit 0-3)."""
+    """(x, n): while n < limit: x = body(x), n = n + 1 (limit 0-3), with n starting
+    at max(n, -3): at most 6 trips whatever the graph's counter holds (an int input
+    may be INT_MIN, and 2**31 trips never end in a test)."""
     t = _value_type(ctx)
     counter = TensorType((), DType.i32)
     test = Builder("cond")
@@ -83,7 +85,8 @@ def make_while(ctx):
     test.output(test.lt(n, test.scalar(ctx.ints(0, 3), DType.i32)))
     b, (x,) = _region(ctx.draw, "body", [t, counter], t, 1)
     b.output(x, b.add(b.graph.inputs[1], b.scalar(1, DType.i32)))
-    results = ctx.builder.emit("while_loop", ctx.of_type(t), ctx.of_type(counter),
+    start = ctx.builder.max(ctx.of_type(counter), ctx.builder.scalar(-3, DType.i32))
+    results = ctx.builder.emit("while_loop", ctx.of_type(t), start,
                                cond=test.build(), body=b.build(), num_consts=0)
     return _record(ctx, list(results))
 

@@ -7,7 +7,8 @@
 The quantity differentiated is L(inputs) = sum_i sum(out_i * ct_i) over the float
 outputs, with random cotangents ct_i. Its gradient is what the joint graph of
 `vjp_graph` returns for those cotangents; central differences of L computed with
-`ir.interpret` on the primal graph in float64 are the independent check.
+`ir.interpret` on the primal graph in float64 (by ir/differences.py, the code behind
+`pc.check_grad` too) are the independent check.
 """
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ import numpy as np
 
 import ir
 from ir import Builder, DType, Graph, TensorType
+from ir.differences import central_differences
 from ir.passes.autodiff import vjp_graph
 from tolerances import tolerance as default_tolerance
-
 
 
 def f64(*shape: int) -> TensorType:
@@ -60,21 +61,15 @@ def objective(graph: Graph, inputs: Sequence[np.ndarray],
 def vjp_by_differences(graph: Graph, inputs: Sequence[np.ndarray],
                        cotangents: Sequence[np.ndarray], wrt: Sequence[int],
                        eps: float = 1e-6) -> list[np.ndarray]:
-    """Central differences of `objective` with respect to each input in `wrt`."""
+    """Central differences (ir/differences.py, the same code as `pc.check_grad`) of
+    `objective` with respect to each input in `wrt`, with the absolute step `eps`."""
     grads = []
     for index in wrt:
-        base = np.array(inputs[index], dtype=np.float64)
-        grad = np.zeros(base.shape)
-        for position in np.ndindex(base.shape):
-            values = []
-            for step in (eps, -eps):
-                moved = base.copy()
-                moved[position] += step
-                args = list(inputs)
-                args[index] = moved.astype(inputs[index].dtype)
-                values.append(objective(graph, args, cotangents))
-            grad[position] = (values[0] - values[1]) / (2 * eps)
-        grads.append(grad)
+        def at(moved: np.ndarray, index: int = index) -> float:
+            args = list(inputs)
+            args[index] = moved.astype(inputs[index].dtype)
+            return objective(graph, args, cotangents)
+        grads.append(central_differences(at, inputs[index], step=eps))
     return grads
 
 

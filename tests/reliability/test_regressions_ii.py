@@ -275,14 +275,15 @@ def test_regression_bad_or_huge_thread_counts_were_used_silently(monkeypatch, ca
     import logging
     import os
 
+    from codegen.options import from_environment
     from codegen.threads import host as parallel
     caplog.set_level(logging.WARNING, logger="propc.compile")
     monkeypatch.setenv("PROPC_NUM_THREADS", "eight")
     for _ in range(3):
-        assert parallel.requested_threads() == len(os.sched_getaffinity(0))
+        assert parallel.requested_threads(from_environment()) == len(os.sched_getaffinity(0))
     monkeypatch.setenv("PROPC_NUM_THREADS", "1000")
     for _ in range(3):
-        assert parallel.requested_threads() == 2 * os.cpu_count()
+        assert parallel.requested_threads(from_environment()) == 2 * os.cpu_count()
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2, messages
     assert "'eight' is not a positive integer" in messages[0]
