@@ -45,7 +45,6 @@ from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, cle
 from ..plan.memplan import ALIGN, MemoryPlan, Workspace, plan_memory
 from ..registry import LOWERING_PATHS, LOWERINGS, Lowering, Registry, lowering_of
 from .loops_scan import control_flow_lowerings
-from ..threads.host import planning
 from .steps import WORKSPACE, KernelEnv, KernelPlan, plan_threads
 from ..plan.views import VIEWS
 
@@ -164,8 +163,7 @@ def plan_graph(graph: Graph, *, checks: bool = False, threads: ThreadPlan = SERI
     # debug mode checks every access inside the kernel's own function: no epilogues
     fusion = plan_fusion(graph, epilogues=bool(matmul_epilogue.USE_EPILOGUES) and not checks,
                          threads=threads)
-    with planning(threads):   # for the kernels that ask without arguments (conv_gemm)
-        kernels = _plan_kernels(graph, fusion)
+    kernels = _plan_kernels(graph, fusion)
     if not checks:
         plan_threads(kernels, threads)
     homes = _homes(graph, kernels, fusion.materialized)

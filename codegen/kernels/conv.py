@@ -18,6 +18,7 @@ from .conv_gemm import gemm_qualifies, lower_conv_gemm
 from ..emit.direct import add_values, all_of, fill_body, flat, plan, window_position
 from ..emit.elementwise import emit_max, intrinsic
 from ..plan.affine import Affine, flat_offset
+from ..plan.fusion import FusionPlan
 from ..emit.expr import ExprBuilder
 from ..emit.kernels import fill_step
 from ..emit.llvmtypes import index, load_element, lowest, scalar_constant, store_element
@@ -26,7 +27,7 @@ from ..emit.loops import loop_nest
 from ..emit.steps import KernelPlan
 
 
-def lower_conv(op: Op, materialized: set[Value]) -> KernelPlan:
+def lower_conv(op: Op, materialized: FusionPlan) -> KernelPlan:
     """float32 single-group convs go through sgemm (codegen/kernels/conv_gemm.py), the rest
     through the direct loops below."""
     if USE_SGEMM_CONV and gemm_qualifies(op):

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 from ir.graph import Op
 
-from ..threads.host import CHUNKS_PER_THREAD, regions_are_cheap, thread_count
+from ..plan.threads import ThreadPlan
+from ..threads.host import CHUNKS_PER_THREAD
 from ..threads.sgemm import block_scratch_bytes, threaded_workspace_bytes
 from .matmul import SCRATCH_ALIGN, host_config, round_up
 from .sgemm_step import SPINNING_MIN_FLOPS, THREADED_MIN_FLOPS
@@ -129,8 +130,9 @@ class ConvBlocking:
         return self.flags_bytes() + self.region * self.slot_bytes()
 
 
-def plan_blocking(op: Op) -> ConvBlocking:
-    """Blocks, layout, orientation and threads of a conv through sgemm."""
+def plan_blocking(op: Op, threads: ThreadPlan) -> ConvBlocking:
+    """Blocks, layout, orientation and threads of a conv through sgemm, under the
+    compile's thread plan `threads` (the FusionPlan's, passed down by the lowering)."""
     x, w = op.operands
     y = op.result
     n = len(op.attrs["strides"])
@@ -144,25 +146,27 @@ def plan_blocking(op: Op) -> ConvBlocking:
     tap_block = max(1, min(taps, CONTRACTION_TARGET // max(channels, 1)))
     depth = tap_block * channels
     most_lines = max(1, min(lines, BLOCK_FLOATS // (depth * line)))
-    threads = thread_count()
-    big = 2 * rows * features * taps * channels >= _least_flops()
-    region = threads if big and threads > 1 and lines >= threads else 1
+    least = _least_flops(threads)
+    count = threads.count
+    big = 2 * rows * features * taps * channels >= least
+    region = count if big and count > 1 and lines >= count else 1
     lines_per_block = _balanced(lines, most_lines, region)
     direct = taps * channels <= DIRECT_MAX_DEPTH and features <= DIRECT_MAX_FEATURES
     columns = channels < COLUMN_CHANNELS and tap_block == taps
     transposed = (not direct and features < host_config().nr and depth >= TRANSPOSED_MIN_DEPTH
                   and lines_per_block * line >= 2 * features)
     sgemm_threads = 1
-    if region == 1 and threads > 1 and not direct:
+    if region == 1 and count > 1 and not direct:
         m = lines_per_block * line
-        sgemm_threads = threads if 2 * m * features * depth >= _least_flops() else 1
+        sgemm_threads = count if 2 * m * features * depth >= least else 1
     return ConvBlocking(rows, features, channels, taps, line, lines, tap_block,
                         lines_per_block, columns, transposed, region, sgemm_threads, direct)
 
 
-def _least_flops() -> int:
-    """The product size from which threads pay, by the rule sgemm_step uses for a dot."""
-    return SPINNING_MIN_FLOPS if regions_are_cheap() else THREADED_MIN_FLOPS
+def _least_flops(threads: ThreadPlan) -> int:
+    """The product size from which threads pay under `threads`, by the rule
+    sgemm_step uses for a dot."""
+    return SPINNING_MIN_FLOPS if threads.cheap_regions else THREADED_MIN_FLOPS
 
 
 def _balanced(lines: int, most: int, threads: int) -> int:

@@ -17,6 +17,7 @@ from ir.graph import Op
 
 from ..emit.direct import buffered_operands
 from ..emit.steps import KernelPlan
+from ..plan.fusion import FusionPlan
 from ..registry import EpilogueRule
 from . import conv
 from .conv_gemm import ConvGemmStep, gemm_qualifies
@@ -27,10 +28,11 @@ def conv_takes_epilogue(op: Op, materialized) -> bool:
     return bool(conv.USE_SGEMM_CONV) and gemm_qualifies(op)
 
 
-def lower_conv_with_epilogue(op: Op, materialized, epilogue) -> KernelPlan:
-    """The conv's kernel writing the consumer's buffer through `epilogue`."""
+def lower_conv_with_epilogue(op: Op, materialized: FusionPlan, epilogue) -> KernelPlan:
+    """The conv's kernel writing the consumer's buffer through `epilogue`, threaded
+    as the fusion plan's ThreadPlan allows."""
     buffered_operands(op, materialized)
-    step = ConvGemmStep(op, epilogue.dest, epilogue)
+    step = ConvGemmStep(op, materialized.threads, epilogue.dest, epilogue)
     return KernelPlan(epilogue.dest, [step], step.workspace_bytes())
 
 

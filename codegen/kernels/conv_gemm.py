@@ -29,6 +29,8 @@ from ..emit.direct import buffered_operands
 from ..emit.llvmtypes import F32, I32, I64, PTR, index
 from ..emit.parallel_nest import emit_chunked_region
 from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
+from ..plan.fusion import FusionPlan
+from ..plan.threads import ThreadPlan
 from ..threads.host import split_range
 from ..threads.library import SINGLE, THREADED, shared_sgemm
 from .conv_blocking import plan_blocking
@@ -46,20 +48,22 @@ def gemm_qualifies(op: Op) -> bool:
             and min(x.type.size, w.type.size, op.result.type.size) > 0)
 
 
-def lower_conv_gemm(op: Op, materialized: set[Value]) -> KernelPlan:
+def lower_conv_gemm(op: Op, materialized: FusionPlan) -> KernelPlan:
+    """The conv's kernel, threaded as the fusion plan's ThreadPlan allows."""
     buffered_operands(op, materialized)
-    step = ConvGemmStep(op)
+    step = ConvGemmStep(op, materialized.threads)
     return KernelPlan(op.result, [step], step.workspace_bytes())
 
 
 class ConvGemmStep(Step):
-    """The blocked patches + sgemm loops of one conv (see the module docstring)."""
+    """The blocked patches + sgemm loops of one conv (see the module docstring),
+    cut and threaded for the compile's thread plan `threads`."""
 
-    def __init__(self, op: Op, dest: Value | None = None, epilogue=None):
+    def __init__(self, op: Op, threads: ThreadPlan, dest: Value | None = None, epilogue=None):
         self.op = op
         self.dest = op.result if dest is None else dest
         self.epilogue = epilogue
-        self.blocking = plan_blocking(op)
+        self.blocking = plan_blocking(op, threads)
         self.threads = max(self.blocking.region, self.blocking.sgemm_threads)
         self.patches = PatchWriter(op, self.blocking)
 

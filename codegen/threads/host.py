@@ -36,8 +36,6 @@ import ctypes.util
 import logging
 import os
 import subprocess
-import threading
-from contextlib import contextmanager
 from typing import Iterator
 
 import llvmlite.binding as llvm
@@ -45,7 +43,7 @@ import llvmlite.ir as lir
 
 from ..forksafe import ForkSafeLock
 from ..options import CompileOptions, prepare_libgomp_environment
-from ..plan.threads import SERIAL, ThreadPlan
+from ..plan.threads import ThreadPlan
 from ..target import exporting
 from ..kernels.matmul_ir import I64, PTR, counted, i64
 
@@ -135,34 +133,6 @@ def thread_plan(options: CompileOptions) -> ThreadPlan:
     return ThreadPlan(thread_count(options), threads_spin(options), pool_in_use())
 
 
-_PLANNING = threading.local()
-
-
-@contextmanager
-def planning(threads: ThreadPlan) -> Iterator[ThreadPlan]:
-    """Inside the block (this thread only), `thread_count()` and `regions_are_cheap()`
-    asked without arguments answer for `threads`: the one kernel that still asks
-    that way (codegen/kernels/conv_gemm.py) gets the plan of the graph being
-    planned (codegen/emit/lowering.py opens the block around kernel planning)."""
-    previous = getattr(_PLANNING, "plan", None)
-    _PLANNING.plan = threads
-    try:
-        yield threads
-    finally:
-        _PLANNING.plan = previous
-
-
-def _planned() -> ThreadPlan:
-    found = getattr(_PLANNING, "plan", None)
-    return SERIAL if found is None else found
-
-
-def regions_are_cheap(threads: ThreadPlan | None = None) -> bool:
-    """Whether a parallel region costs about a microsecond under `threads` (default:
-    the plan being planned on this thread, `planning`); see ThreadPlan."""
-    return (_planned() if threads is None else threads).cheap_regions
-
-
 def _load() -> bool:
     prepare_libgomp_environment()  # the wait policy is read when libgomp starts
     for candidate in _library_candidates():
@@ -216,12 +186,9 @@ def _warn_once(text: str, message: str) -> None:
         log.warning("propc: %s", message)
 
 
-def thread_count(options: CompileOptions | None = None) -> int:
+def thread_count(options: CompileOptions) -> int:
     """Threads generated code uses: `requested_threads(options)`, or 1 without
-    libgomp. Without options: the count of the plan being planned on this thread
-    (`planning`; 1 outside one)."""
-    if options is None:
-        return _planned().count
+    libgomp."""
     wanted = requested_threads(options)
     if wanted <= 1 or not load_gomp():
         return 1
@@ -243,6 +210,6 @@ def split_range(builder: lir.IRBuilder, total: lir.Value, thread: lir.Value,
 
 
 __all__ = ["BODY_TYPE", "PARALLEL", "PARALLEL_TYPE", "USE_POOL", "ThreadPlan", "available_cores",
-           "futex_syscall", "syscall_number", "load_gomp", "planning", "pool_in_use",
-           "regions_are_cheap", "requested_threads", "split_range", "thread_count",
+           "futex_syscall", "syscall_number", "load_gomp", "pool_in_use",
+           "requested_threads", "split_range", "thread_count",
            "thread_plan", "threads_spin"]

@@ -62,7 +62,7 @@ SHAPES = [((2, 7, 5, 4), (3, 3, 4, 32)), ((3, 6, 7, 13), (3, 3, 13, 5)),
 @pytest.mark.parametrize("x_shape,w_shape", SHAPES)
 def test_bias_relu_runs_as_the_conv_epilogue(x_shape, w_shape, threads, monkeypatch):
     monkeypatch.setenv("PROPC_NUM_THREADS", str(threads))
-    monkeypatch.setattr(conv_blocking, "_least_flops", lambda: 0)  # threads for any size
+    monkeypatch.setattr(conv_blocking, "_least_flops", lambda threads: 0)  # threads for any size
     graph = bias_relu_graph(x_shape, w_shape)
     (fused,) = fused_convs(graph, ThreadPlan(threads, spinning=False, pool=True))
     assert fused.blocking.region == threads

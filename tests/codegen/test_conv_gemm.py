@@ -10,8 +10,9 @@ import pytest
 import codegen
 from codegen.kernels import conv as conv_lowering
 from codegen.kernels import conv_blocking
-from codegen.plan.threads import ThreadPlan
-from codegen.threads.host import planning
+from codegen.plan.threads import SERIAL, ThreadPlan
+from codegen.emit.lowering import plan_graph
+from codegen.threads import host
 from codegen.kernels.conv_blocking import BLOCK_FLOATS, CONTRACTION_TARGET, plan_blocking
 from ir import Builder, DType, TensorType, interpret
 
@@ -53,14 +54,14 @@ def test_the_cases_take_every_layout_and_orientation():
     the convs in registers."""
     kinds = set()
     for _, x_shape, w_shape, attributes in CASES:
-        blocking = plan_blocking(conv_graph(x_shape, w_shape, **attributes).ops[0])
+        blocking = plan_blocking(conv_graph(x_shape, w_shape, **attributes).ops[0], SERIAL)
         kinds.add("direct" if blocking.direct else (blocking.columns, blocking.transposed))
     assert kinds == {(False, False), (False, True), (True, False), (True, True), "direct"}
 
 
 def test_the_blocks_of_the_first_case_are_partial():
     graph = conv_graph(*CASES[0][1:3], **CASES[0][3])
-    step = plan_blocking(graph.ops[0])
+    step = plan_blocking(graph.ops[0], SERIAL)
     assert step.tap_block == CONTRACTION_TARGET // 64 and step.taps % step.tap_block
     assert step.lines_per_block <= BLOCK_FLOATS // (step.tap_block * 64 * step.line)
     assert step.lines > step.lines_per_block and step.lines % step.lines_per_block
@@ -74,7 +75,7 @@ def test_sgemm_conv_matches_interpreter_and_direct_loops(name, x_shape, w_shape,
     w = rng.standard_normal(w_shape).astype(np.float32)
     graph = conv_graph(x_shape, w_shape, **attributes)
     (fast,) = codegen.compile_graph(graph)(x, w)
-    in_registers = plan_blocking(graph.ops[0]).direct
+    in_registers = plan_blocking(graph.ops[0], SERIAL).direct
     assert ("propc.shared.sgemm" in codegen.compile_graph(graph).llvm_ir) is not in_registers
     (expected,) = interpret(graph, x, w)
     scale = np.abs(expected).max()
@@ -101,10 +102,9 @@ def test_row_blocks_shared_by_three_threads(name, x_shape, w_shape, attributes, 
     """Every conv, however small, made to pay for threads: each of 3 threads takes
     whole row blocks with its own workspace slot (codegen/kernels/conv_blocking.py)."""
     monkeypatch.setenv("PROPC_NUM_THREADS", "3")
-    monkeypatch.setattr(conv_blocking, "_least_flops", lambda: 0)
+    monkeypatch.setattr(conv_blocking, "_least_flops", lambda threads: 0)
     graph = conv_graph(x_shape, w_shape, **attributes)
-    with planning(ThreadPlan(3, spinning=False, pool=True)):
-        blocking = plan_blocking(graph.ops[0])
+    blocking = plan_blocking(graph.ops[0], ThreadPlan(3, spinning=False, pool=True))
     assert blocking.region == (3 if blocking.lines >= 3 else 1)
     rng = np.random.default_rng(2)
     x = rng.standard_normal(x_shape).astype(np.float32)
@@ -112,3 +112,25 @@ def test_row_blocks_shared_by_three_threads(name, x_shape, w_shape, attributes, 
     (expected,) = interpret(graph, x, w)
     (got,) = codegen.compile_graph(graph)(x, w)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+# the "blocks" case: 7.3 MFLOP over 41 lines, threaded only when regions are cheap
+PLANS = {"serial": (SERIAL, 1), "libgomp teams, 4 threads": (ThreadPlan(4), 1),
+         "pool, 4 threads": (ThreadPlan(4, pool=True), 4),
+         "spinning, 2 threads": (ThreadPlan(2, spinning=True), 2)}
+
+
+def test_blocking_follows_the_plan_it_is_given_not_hidden_state():
+    """Conv blocking reads no thread-local planning state: the same conv planned
+    under several thread plans, one after another on this thread, straight and
+    through the graph's plan (the FusionPlan's ThreadPlan reaching the conv's
+    lowering), is cut for each plan's threads."""
+    assert not hasattr(host, "planning")
+    graph = conv_graph(*CASES[0][1:3], **CASES[0][3])
+    regions = {}
+    for name, (threads, expected) in PLANS.items():
+        blocking = plan_blocking(graph.ops[0], threads)
+        (kernel,) = plan_graph(graph, threads=threads).kernels
+        (step,) = kernel.steps
+        regions[name] = (blocking.region, step.blocking.region)
+    assert regions == {name: (expected, expected) for name, (_, expected) in PLANS.items()}
