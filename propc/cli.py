@@ -1,19 +1,11 @@
-"""The `propc` command line: `propc demo`, `propc show`, `propc bench`, `propc export`."""
+"""The `propc` command line: `propc demo`, `propc show`, `propc bench`, `propc export`.
+
+Only dispatch: each command's module reads its own arguments (with propc/usage.py)
+and is imported here, lazily, so that `propc --version` stays light; no command
+imports this module."""
 from __future__ import annotations
 
-import argparse
 import sys
-
-
-class UsageError(Exception):
-    """A bad command line: each command reports it in one line with exit status 2."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of printing usage and exiting."""
-
-    def error(self, message: str):
-        raise UsageError(message)
 
 USAGE = """usage: propc <command> [options]
 

@@ -2,7 +2,7 @@
 
 conv 3x3 1->16 (SAME), relu, max pool 2, conv 3x3 16->32, relu, max pool 2, linear
 128->10; softmax cross-entropy, SGD with momentum. The same five sections as the MLP
-demo (propc/demo.py), ending with `test accuracy: 0.xxx`. The NumPy peer in the
+demo (propc/demo_mlp.py), ending with `test accuracy: 0.xxx`. The NumPy peer in the
 speed section is propc/reference_cnn.py (im2col convs, backward written by hand).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from . import reference_cnn
 from .datasets import load_digits, train_test_split
-from .demo import _kib, median_seconds, residual_lines, train_and_check
+from .demo_common import kib, median_seconds, residual_lines, train_and_check
 
 CNN_LR = 0.05
 CNN_EPOCHS = 12
@@ -57,11 +57,11 @@ def describe(lowered, lowered_infer, batch: int) -> list[str]:
         f"  forward pass : {len(fwd.ops):4d} ops, {fwd_cost.dot_flops:>12,d} conv+matmul FLOPs",
         f"  backward pass: {len(bwd.ops):4d} ops, {bwd_cost.dot_flops:>12,d} conv+matmul FLOPs",
         f"  residuals kept for the backward pass: {len(residuals)} arrays, "
-        f"{_kib(sum(v.type.nbytes for v in residuals))} (no im2col copies)",
+        f"{kib(sum(v.type.nbytes for v in residuals))} (no im2col copies)",
     ]
     lines += residual_lines(residuals)
-    lines.append(f"  peak scratch memory: training {_kib(lowered.memory.peak_scratch)}, "
-                 f"inference {_kib(lowered_infer.memory.peak_scratch)}")
+    lines.append(f"  peak scratch memory: training {kib(lowered.memory.peak_scratch)}, "
+                 f"inference {kib(lowered_infer.memory.peak_scratch)}")
     return lines
 
 

@@ -17,8 +17,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .demo import (DEFAULT_LR, accuracy, describe_step, initial_state, loss_fn, predict,
-                   report_accuracy)
+from .demo_common import accuracy, report_accuracy
+from .demo_mlp import DEFAULT_LR, describe_step, initial_state, loss_fn, predict
+from .usage import UsageError
 
 
 def make_update(optimizer: str, lr: float) -> Callable:
@@ -64,7 +65,6 @@ def _mib(n: float) -> str:
 def run_data_parallel(options: argparse.Namespace, out: Callable[[str], None] = print) -> float:
     """The demo on every rank of MPI.COMM_WORLD; returns the test accuracy."""
     from . import distributed as dist
-    from .cli import UsageError
     if options.checkpoint_every < 1:
         raise UsageError("--checkpoint-every must be positive")
     yield_when_oversubscribed()

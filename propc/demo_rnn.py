@@ -14,13 +14,10 @@ from typing import Callable
 import numpy as np
 
 from . import reference_rnn
-from .demo import median_seconds, report_accuracy, train
+from .demo_common import kib, median_seconds, report_accuracy, train
 from .rnn_model import make_rnn_step, rnn_logits, rows_as_steps
 
 STEPS, PIXELS = 8, 8
-
-
-from .demo import _kib  # noqa: E402  (one KiB format for both demos)
 
 
 def _scans(graph) -> list:
@@ -45,11 +42,11 @@ def describe_rnn_step(lowered, hidden: int, batch: int) -> list[str]:
         f"  backward pass: {len(bwd.ops):3d} ops (a reversed scan), body "
         f"{scan_body_flops(bwd_scan):,} FLOPs per step, {cost(bwd).flops:,} FLOPs in all",
         f"  residuals kept for the backward pass: {len(residuals)} arrays, "
-        f"{_kib(lowered.memory.residuals)} (stacked: steps x per-step bytes)",
+        f"{kib(lowered.memory.residuals)} (stacked: steps x per-step bytes)",
     ]
     for v in residuals:
         lines.append(f"      {str(v.type):<16} {v.type.nbytes:>8,d} B{_origin(v)}")
-    lines.append(f"  peak scratch memory: {_kib(lowered.memory.peak_scratch)}")
+    lines.append(f"  peak scratch memory: {kib(lowered.memory.peak_scratch)}")
     return lines
 
 

@@ -13,7 +13,7 @@ import sys
 
 from codegen.target import CPU_CHOICES
 
-from .cli import OneLineParser, UsageError
+from .usage import OneLineParser, UsageError
 from .show import load_function, parse_arg_spec
 
 

@@ -23,7 +23,7 @@ from typing import Callable
 
 from ir.dot import to_dot
 
-from .cli import OneLineParser, UsageError
+from .usage import OneLineParser, UsageError
 from .signature import ShapeDtype
 
 _DTYPES = {"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64", "bool": "bool"}

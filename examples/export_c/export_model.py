@@ -18,23 +18,23 @@ import sys
 import numpy as np
 
 import propc as pc
-from propc import demo
+from propc import demo, demo_common, demo_mlp
 from propc.datasets import load_digits, train_test_split
 
 
 def train_like_demo(options):
-    """The demo's training run (propc/demo.py `run`, sections 1-3, silently):
+    """The demo's training run (propc/demo_mlp.py `run_mlp`, sections 1-3, silently):
     the trained parameters and the test set."""
-    lr = demo.DEFAULT_LR[options.optimizer] if options.lr is None else options.lr
+    lr = demo_mlp.DEFAULT_LR[options.optimizer] if options.lr is None else options.lr
     epochs = 3 if options.quick else options.epochs
     x, y = load_digits()
     x_train, y_train, x_test, y_test = train_test_split(x, y, 0.2, options.seed)
     params = pc.nn.init_mlp([x.shape[1], *options.hidden, 10], seed=options.seed)
-    state = demo.initial_state(options.optimizer, params)
-    step = pc.compile(demo.make_step(options.optimizer, lr))
+    state = demo_mlp.initial_state(options.optimizer, params)
+    step = pc.compile(demo_mlp.make_step(options.optimizer, lr))
     batch = min(options.batch, len(x_train))
-    history = demo.train(step, params, state, x_train, y_train, batch, epochs, options.seed,
-                         pc.compile(demo.predict), lambda line: None)
+    history = demo_common.train(step, params, state, x_train, y_train, batch, epochs,
+                                options.seed, pc.compile(demo_mlp.predict), lambda line: None)
     return history["params"], x_test, y_test
 
 
@@ -46,14 +46,14 @@ def main(argv):
     params, x_test, y_test = train_like_demo(demo_options)
 
     def classify(images):
-        return demo.predict(params, images)  # params are NumPy arrays: compiled in
+        return demo_mlp.predict(params, images)  # params are NumPy arrays: compiled in
 
     pc.export(classify, pc.ShapeDtype(x_test.shape), path=options.output, name="digits")
     with open(os.path.join(options.output, "digits_test.bin"), "wb") as handle:
         handle.write(struct.pack("<i", len(x_test)))
         handle.write(np.ascontiguousarray(x_test, np.float32).tobytes())
         handle.write(np.ascontiguousarray(y_test, np.int32).tobytes())
-    accuracy = demo.accuracy(pc.compile(demo.predict)(params, x_test), y_test)
+    accuracy = demo_common.accuracy(pc.compile(demo_mlp.predict)(params, x_test), y_test)
     print(f"exported to {options.output}/digits.so; in Python, test accuracy: {accuracy:.3f}")
     return 0
 

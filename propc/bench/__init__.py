@@ -4,7 +4,8 @@ Nothing in propc's compiler imports this package; `propc bench` (propc/cli.py) a
 `python -m propc.bench` reach it through `main`. The modules, one job each:
 
 - `command`: the command line, the worker processes (one per thread count) and the
-  sections it prints (`main`, `build_parser`, `run_worker`, `worker_environment`).
+  sections it prints (`main`, `build_parser`, `run_worker`); `environment`: a
+  worker's environment and cores (`worker_environment`, `worker_cores`).
 - `common`: sizes, rows, timing and result checks (imports no compiler code, so the
   parent process stays light); `cases`: the MLP and kernel cases; `cnn`: the CNN rows;
   `rnn`: the `--rnn` rows (scan vs unrolled vs NumPy BPTT); `peers`: JAX/PyTorch
@@ -16,6 +17,7 @@ Nothing in propc's compiler imports this package; `propc bench` (propc/cli.py) a
 """
 from __future__ import annotations
 
-from .command import build_parser, main, run_worker, worker_cores, worker_environment
+from .command import build_parser, main, run_worker
+from .environment import worker_cores, worker_environment
 
 __all__ = ["build_parser", "main", "run_worker", "worker_cores", "worker_environment"]

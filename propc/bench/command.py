@@ -27,19 +27,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
-from ..cli import OneLineParser, UsageError
+from ..usage import OneLineParser, UsageError, positive_integers
 from .common import FULL_TIMING, QUICK_TIMING, SIZES, MLPSize, Row, apply_peaks
-
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                    "PROPC_NUM_THREADS")
-REMOVED_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-# OpenBLAS's idle threads spin for ~0.1 s after every call: timed between NumPy
-# calls, propc's (or a peer's) second thread would find its core taken. With the
-# timeout at its minimum (2^4 cycles) they sleep at once; NumPy's own times do not
-# change measurably. A value the user set is kept.
-QUIET_VARIABLES = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+from .environment import THREAD_VARIABLES, pin_to_cores, worker_environment
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,13 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_threads(text: str | None, quick: bool) -> list[int]:
     if text is None:
         return [1] if quick else [1, 2]
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        counts = []
-    if not counts or any(count < 1 for count in counts):
-        raise UsageError(f"--threads {text!r}: expected positive integers like 1,2")
-    return counts
+    return positive_integers(text, "--threads", "1,2")
 
 
 def parse_sizes(text: str | None, quick: bool) -> list[MLPSize]:
@@ -137,47 +122,6 @@ def cnn_sizes(quick: bool) -> tuple[str, ...]:
 # -- the parent side ------------------------------------------------------------------
 
 
-# One empty disk cache per bench run, shared by its workers: first calls are cold
-# compiles (only the shared sgemm library is built once, by the first worker).
-_BENCH_CACHE = tempfile.TemporaryDirectory(prefix="propc-bench-cache-")
-
-
-def worker_environment(threads: int) -> dict[str, str]:
-    """This process's environment with every thread pool pinned to `threads`."""
-    from .peers import peer_environment
-    env = dict(os.environ)
-    env.setdefault("PROPC_CACHE_DIR", _BENCH_CACHE.name)  # cold compiles, then warm
-    for name in REMOVED_VARIABLES:
-        env.pop(name, None)
-    for name in THREAD_VARIABLES:
-        env[name] = str(threads)
-    for name, value in QUIET_VARIABLES.items():
-        env.setdefault(name, value)
-    env.update(peer_environment(threads, env))
-    return env
-
-
-def worker_cores(threads: int) -> set[int] | None:
-    """The cores a worker at `threads` may run on: the first `threads` of this
-    process's, or None (no pinning) when it has no more than that. Thread-count
-    settings alone do not hold every library to its count (XLA's CPU runtime
-    ignores them in recent JAX); pinned cores do, for NumPy, peers and propc alike."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    available = sorted(os.sched_getaffinity(0))
-    if threads >= len(available):
-        return None
-    return set(available[:threads])
-
-
-def _pin_to_cores(threads: int):
-    """A preexec_fn pinning the worker (and every thread it starts) to worker_cores."""
-    cores = worker_cores(threads)
-    if cores is None:
-        return None
-    return lambda: os.sched_setaffinity(0, cores)
-
-
 def run_worker(threads: int, options: argparse.Namespace, part: str) -> list[Row]:
     """Run one worker process at `threads` and collect its rows. A worker that dies
     (a crash in generated code, say) is reported on stderr; its rows so far are kept
@@ -191,7 +135,7 @@ def run_worker(threads: int, options: argparse.Namespace, part: str) -> list[Row
         command.append("--quick")
     if options.no_peers:
         command.append("--no-peers")
-    env, pin = worker_environment(threads), _pin_to_cores(threads)
+    env, pin = worker_environment(threads), pin_to_cores(threads)
     if part == "busy":
         # not pinned: at 1 thread as at 2 the scheduler may put the calling thread on
         # the busy core. NumPy's BLAS stays on 1 thread: its own threads, timed in

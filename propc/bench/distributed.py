@@ -25,7 +25,9 @@ import numpy as np
 
 from ir.table import render
 
+from ..usage import positive_integers
 from .common import LEARNING_RATE, SIZES, MLPSize, check_train_step, random_inputs
+from .environment import worker_environment
 
 ROW_PREFIX = "DPROW "
 
@@ -120,12 +122,7 @@ def worker_main(argv: list[str]) -> int:
 
 def parse_hosts(text: str) -> list[int]:
     """`--hosts 2,4,8`: host counts of the estimate (UsageError unless all >= 1)."""
-    from .command import parse_threads
-    from ..cli import UsageError
-    try:
-        return parse_threads(text, quick=False)
-    except UsageError:
-        raise UsageError(f"--hosts {text!r}: expected positive integers like 2,4,8") from None
+    return positive_integers(text, "--hosts", "2,4,8")
 
 
 def configurations(cores: int) -> list[tuple[int, int]]:
@@ -135,7 +132,6 @@ def configurations(cores: int) -> list[tuple[int, int]]:
 
 def launch(ranks: int, threads: int, size: str, steps: int) -> dict:
     """One mpiexec run of the worker; its row, or a row whose check says FAIL."""
-    from .command import worker_environment
     from ..distributed.mpi import mpiexec_path
     mpiexec = mpiexec_path()
     failed = {"ranks": ranks, "threads": threads, "size": SIZES[size].describe()}

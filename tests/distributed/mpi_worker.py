@@ -21,7 +21,7 @@ import numpy as np
 
 import propc as pc
 from propc.datasets import load_digits
-from propc.demo import initial_state, loss_fn
+from propc.demo_mlp import initial_state, loss_fn
 from propc.demo_distributed import make_update
 from propc.distributed.sharding import Shards
 

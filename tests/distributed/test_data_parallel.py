@@ -31,7 +31,7 @@ RANK_COUNTS = (1, 2, 4)
 def reference(optimizer: str, steps: int = setup.STEPS) -> dict[str, np.ndarray]:
     """One process, one compiled train step on each whole global batch."""
     import propc as pc
-    from propc.demo import make_step
+    from propc.demo_mlp import make_step
     params, state = setup.initial(optimizer)
     step = pc.compile(make_step(optimizer, setup.LR[optimizer]))
     batches = setup.shards()
