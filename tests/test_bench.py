@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -218,20 +217,63 @@ def test_relative_error_treats_nan_and_shape_mismatch_as_failures():
     assert relative_error(want + 0.5, want) == pytest.approx(0.5)
 
 
+class FakeClock:
+    """A clock that moves only when a timed function says it took time: the timing
+    logic is checked exactly, whatever the machine's load."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+    def taking(self, seconds: float, record: list | None = None, label: str = ""):
+        """A function whose every call takes `seconds` on this clock."""
+        def call():
+            if record is not None:
+                record.append(label)
+            self.now += seconds
+        return call
+
+    def samples(self, contenders: int) -> int:
+        """Samples taken so far: each one is two reads, after the probe's two each."""
+        return (self.reads - 2 * contenders) // 2
+
+
 def test_median_ms_groups_cheap_calls_and_reports_milliseconds():
-    calls = []
-    ms = median_ms(lambda: calls.append(1), Timing(budget_s=0.005, min_samples=3))
-    assert len(calls) > 3 * 2      # warm-up, a probe, then groups of many calls
-    assert 0 < ms < 1
+    clock, calls = FakeClock(), []
+    ms = median_ms(clock.taking(10e-6, calls), Timing(budget_s=0.005, min_samples=3), clock)
+    assert ms == pytest.approx(0.010)               # 10 µs per call, in milliseconds
+    timed_calls = len(calls) - 2                    # after the warm-up call and the probe
+    assert timed_calls == 5 * clock.samples(1)      # groups of 5 calls make 50 µs samples
+    assert clock.now == pytest.approx(0.005, rel=0.03)   # about the budget, then stop
+
+
+def test_median_ms_takes_between_min_and_max_samples():
+    slow = FakeClock()
+    median_ms(slow.taking(0.01), Timing(budget_s=0.01, min_samples=4), slow)
+    assert slow.samples(1) == 4 + 1                 # the budget buys one; min_samples wins
+    cheap = FakeClock()
+    median_ms(cheap.taking(1e-3), Timing(budget_s=10.0, min_samples=3, max_samples=7), cheap)
+    assert cheap.samples(1) == 7 + 1                # (+1: the round that sizes the budget)
 
 
 def test_interleaved_medians_keep_each_contenders_time_apart():
-    order = []
-    slow = lambda: (order.append("slow"), time.sleep(0.002))   # noqa: E731
-    fast = lambda: (order.append("fast"), time.sleep(0.0002))  # noqa: E731
-    slow_ms, fast_ms = interleaved_medians_ms([slow, fast], Timing(0.01, min_samples=4))
-    assert slow_ms >= 2.0 and 0.2 <= fast_ms < slow_ms
+    clock, order = FakeClock(), []
+    slow = clock.taking(0.002, order, "slow")
+    fast_calls = []
+
+    def fast():                                     # one call hit by a 100 ms hiccup
+        fast_calls.append(1)
+        order.append("fast")
+        clock.now += 0.1 if len(fast_calls) == 5 else 0.0002
+
+    slow_ms, fast_ms = interleaved_medians_ms([slow, fast], Timing(0.01, min_samples=4), clock)
+    assert slow_ms == pytest.approx(2.0) and fast_ms == pytest.approx(0.2)   # median, not mean
     assert order[-4:] == ["slow", "fast", "slow", "fast"]        # sampled in turns
+    assert order[4:] == ["slow", "fast"] * (len(order[4:]) // 2)
 
 
 # -- --memory and --scaling -----------------------------------------------------------------

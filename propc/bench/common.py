@@ -80,44 +80,49 @@ QUICK_TIMING = Timing(budget_s=0.02, min_samples=3, max_samples=50)
 _MIN_SAMPLE_S = 50e-6  # cheap calls are timed in groups, so the clock's cost is negligible
 
 
-def _probe(fn: Callable[[], Any]) -> int:
+Clock = Callable[[], float]   # seconds, monotonic; time.perf_counter unless a test fakes it
+
+
+def _probe(fn: Callable[[], Any], clock: Clock) -> int:
     """Warm fn up and return how many calls make one sample of at least 50 µs."""
     fn()
-    started = time.perf_counter()
+    started = clock()
     fn()
-    first = max(time.perf_counter() - started, 1e-9)
+    first = max(clock() - started, 1e-9)
     return max(1, int(_MIN_SAMPLE_S / first))
 
 
-def _time_group(fn: Callable[[], Any], group: int) -> float:
-    started = time.perf_counter()
+def _time_group(fn: Callable[[], Any], group: int, clock: Clock) -> float:
+    started = clock()
     for _ in range(group):
         fn()
-    return (time.perf_counter() - started) / group
+    return (clock() - started) / group
 
 
-def interleaved_medians_ms(fns: list[Callable[[], Any]], timing: Timing) -> list[float]:
+def interleaved_medians_ms(fns: list[Callable[[], Any]], timing: Timing,
+                           clock: Clock = time.perf_counter) -> list[float]:
     """Median milliseconds per call of each fn(), sampled in turns (a, b, c, a, b, c...)
     so that every contender sees the same machine load; ratios between them stay
     meaningful on a busy machine.
 
     After a warm-up call each, the number of rounds adapts so that every fn gets about
     `timing.budget_s`; a call much faster than 50 µs is timed in groups and divided.
+    `clock` is a parameter so that tests can drive this logic with a fake one.
     """
-    groups = [_probe(fn) for fn in fns]
-    round_s = sum(_time_group(fn, group) * group for fn, group in zip(fns, groups))
+    groups = [_probe(fn, clock) for fn in fns]
+    round_s = sum(_time_group(fn, group, clock) * group for fn, group in zip(fns, groups))
     rounds = int(timing.budget_s * len(fns) / max(round_s, 1e-9))
     rounds = min(max(rounds, timing.min_samples), timing.max_samples)
     samples: list[list[float]] = [[] for _ in fns]
     for _ in range(rounds):
         for times, fn, group in zip(samples, fns, groups):
-            times.append(_time_group(fn, group))
+            times.append(_time_group(fn, group, clock))
     return [float(np.median(times)) * 1e3 for times in samples]
 
 
-def median_ms(fn: Callable[[], Any], timing: Timing) -> float:
+def median_ms(fn: Callable[[], Any], timing: Timing, clock: Clock = time.perf_counter) -> float:
     """Median milliseconds per call of fn() (see interleaved_medians_ms)."""
-    return interleaved_medians_ms([fn], timing)[0]
+    return interleaved_medians_ms([fn], timing, clock)[0]
 
 
 # -- correctness guard ----------------------------------------------------------------
