@@ -1,7 +1,8 @@
 """The one text-table formatter: every aligned table propc prints is drawn here.
 
 `Graph` cost reports (ir.passes.cost), the compare/check_grad reports
-(propc.reports) and every `propc bench` table use `render`, so the tables line up
+(propc.reports), the memory summary of a compile (propc.compile.MemorySummary) and
+every `propc bench` table use `render`, so the tables line up
 the same way everywhere. It lives in `ir` because `ir` is the bottom layer: the
 cost report needs it and `ir` imports nothing above it.
 """

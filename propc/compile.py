@@ -27,6 +27,7 @@ import ir
 from codegen.forksafe import ForkSafeLock
 from codegen.options import from_environment
 from ir.passes.simplify import simplify
+from ir.table import render
 
 from .arguments import ArgumentSplitter, CallKey, argument_paths
 from .callpath import MISS, NUMPY_SCALARS, specialise
@@ -70,10 +71,10 @@ class MemorySummary:
                 ("residuals (kept for backward)", self.residuals),
                 ("peak scratch", self.peak_scratch),
                 ("  array buffers", self.buffers),
-                ("  kernel workspace (sgemm packing)", self.workspace),
-                ("total", self.total)]
-        width = max(len(name) for name, _ in rows)
-        return "\n".join(f"{name.ljust(width)}  {value:>12,d} B" for name, value in rows)
+                ("  kernel workspace (sgemm packing)", self.workspace)]
+        cells = [(name, f"{value:,d} B") for name, value in rows]
+        return "\n".join(render(("memory", "bytes"), cells, left={0}, rule=True,
+                                footer=("total", f"{self.total:,d} B")))
 
 
 class _Entry:
