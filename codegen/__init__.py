@@ -26,10 +26,11 @@ Layout, one subpackage per stage (which may import which: tests/test_layering.py
 - threads/: thread count and libgomp (host), the process-wide library (library), the
   threaded sgemm (sgemm); regions and the pool of a compiled call are internal;
 - runtime/: the JIT, the disk cache, the Executable that calls compiled code, export.
-Three one-line switches: `emit.elementwise.USE_MATHLIB` (inline polynomial
-transcendentals vs LLVM intrinsics), `kernels.dot.USE_SGEMM` (packed sgemm vs generic
-loop nests) and `kernels.matmul_epilogue.USE_EPILOGUES` (bias/activation fused into
-the sgemm's tile store vs separate kernels).
+The kernel switches (inline polynomial transcendentals vs LLVM intrinsics, packed
+sgemm vs generic loop nests for dots and convs, epilogues fused into the sgemm's
+tile store, the thread pool) are fields of the compile's frozen `CompileOptions`
+(codegen/options.py), passed down like every other setting: codegen keeps no
+module-level switch.
 """
 from .emit.bounds import BoundsCheckError
 from .errors import CodegenError

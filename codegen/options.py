@@ -1,4 +1,4 @@
-"""Compile options: every setting codegen takes from the environment, read here only.
+"""Compile options: every setting of a compile; the environment is read here only.
 
     options = from_environment()     # a frozen CompileOptions, built at the edge
 
@@ -20,6 +20,23 @@ The settings:
   parallel regions are cheap and smaller work gets threads);
 - PROPC_CACHE=0 / PROPC_CACHE_DIR / XDG_CACHE_HOME: the disk cache's directory.
 
+Besides them, the kernel switches, which no variable sets: every one is on by
+default, and tests and the bench turn one off for a comparison with
+`dataclasses.replace(options, sgemm=False)` on the options they compile with
+(they are part of the cache key, codegen/runtime/executable.py):
+
+- `sgemm`: float32 dots through the packed sgemm (codegen/kernels/dot.py), else
+  generic loop nests;
+- `sgemm_conv`: float32 single-group convs through sgemm (codegen/kernels/conv.py),
+  else direct loops;
+- `epilogues`: elementwise consumers fused into their product's kernel
+  (codegen/plan/epilogues.py);
+- `mathlib`: transcendentals as inline polynomials (codegen/kernels/mathlib.py),
+  else LLVM intrinsics (libm calls; codegen/emit/elementwise.py);
+- `pool`: compiled calls run their parallel regions on the thread pool where the
+  host has one, else every region wakes a libgomp team (the ThreadPlan's `pool`,
+  codegen/threads/host.thread_plan).
+
 libgomp reads its wait policy from the process environment once, when it is loaded,
 and has no call to set it afterwards or per team: `prepare_libgomp_environment` makes
 the one write codegen does, OMP_WAIT_POLICY=PASSIVE (idle threads sleep at once)
@@ -39,12 +56,23 @@ DEFAULT_WAIT_POLICY = "PASSIVE"
 
 @dataclass(frozen=True)
 class CompileOptions:
-    """The environment's settings for codegen, read once (see the module docstring)."""
+    """One compile's settings: the environment's, read once, and the kernel switches
+    (see the module docstring)."""
 
     debug: bool = False
     num_threads: str = ""          # PROPC_NUM_THREADS as given ("" when unset)
     spinning: bool = False         # libgomp's idle threads spin (user's wait policy)
     cache_dir: Path | None = None  # None: the disk cache is off
+    # the kernel switches (see the module docstring)
+    sgemm: bool = True
+    sgemm_conv: bool = True
+    epilogues: bool = True
+    mathlib: bool = True
+    pool: bool = True
+
+
+# What planning uses when a caller (a unit test planning one graph) passes no options.
+DEFAULT_OPTIONS = CompileOptions()
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> CompileOptions:
@@ -81,5 +109,5 @@ def prepare_libgomp_environment() -> None:
         os.environ["OMP_WAIT_POLICY"] = DEFAULT_WAIT_POLICY
 
 
-__all__ = ["CompileOptions", "DEFAULT_WAIT_POLICY", "TRUE_WORDS", "from_environment",
+__all__ = ["CompileOptions", "DEFAULT_OPTIONS", "DEFAULT_WAIT_POLICY", "TRUE_WORDS", "from_environment",
            "prepare_libgomp_environment"]

@@ -40,9 +40,9 @@ class EpilogueRule:
     the elementwise kernel that alone reads its result as an epilogue on each
     finished block (codegen/plan/epilogues.py decides, the kernel follows):
 
-    - `accepts(op, materialized) -> bool`: a pure planning query, whether the op's
-      kernel writes its result in blocks an epilogue can take (for dot: one
-      non-batched row-major sgemm);
+    - `accepts(op, materialized, options) -> bool`: a pure planning query, whether
+      the op's kernel, as the compile's CompileOptions choose it, writes its result
+      in blocks an epilogue can take (for dot: one non-batched row-major sgemm);
     - `lower(op, plan, epilogue) -> KernelPlan`: the op's kernel writing
       the consumer's buffer, with `epilogue` (codegen/kernels/matmul_epilogue.py's
       TileEpilogue) run per block.

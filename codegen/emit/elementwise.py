@@ -30,17 +30,15 @@ from .llvmtypes import register_type, scalar_constant
 from ..kernels.mathlib import MATH_FUNCTIONS
 from ..registry import Registry
 
-# The one switch between inline polynomial math and LLVM intrinsics (libm calls).
-USE_MATHLIB = True
-
-
 @dataclass(frozen=True)
 class Scalar:
-    """What an emitter needs besides its operand values."""
+    """What an emitter needs besides its operand values; `mathlib`: the compile's
+    choice of inline polynomial transcendentals (CompileOptions.mathlib)."""
 
     attrs: dict[str, Any]
     operand_dtypes: tuple[DType, ...]
     result_dtype: DType
+    mathlib: bool
 
 
 Emitter = Callable[[lir.IRBuilder, list, Scalar], lir.Value]
@@ -102,9 +100,10 @@ def _type_suffix(t: lir.Type) -> str:
     return f"i{t.width}"
 
 
-def math_function(name: str) -> Callable[..., lir.Value]:
-    """emit(builder, *args) for a transcendental: helper F's polynomial if present."""
-    if USE_MATHLIB and name in MATH_FUNCTIONS:
+def math_function(name: str, mathlib: bool) -> Callable[..., lir.Value]:
+    """emit(builder, *args) for a transcendental: helper F's polynomial if present and
+    `mathlib` (the compile's choice), else the LLVM intrinsic."""
+    if mathlib and name in MATH_FUNCTIONS:
         return MATH_FUNCTIONS[name]
     return lambda builder, *args: intrinsic(builder, f"llvm.{name}", list(args))
 
@@ -116,7 +115,7 @@ def math_function(name: str) -> Callable[..., lir.Value]:
 for _name, _cost in (("exp", 10), ("log", 10), ("tanh", 10), ("sqrt", 3), ("sin", 12),
                      ("cos", 12)):
     def _make(name: str) -> Emitter:
-        return lambda b, args, s: math_function(name)(b, args[0])
+        return lambda b, args, s: math_function(name, s.mathlib)(b, args[0])
     emitter(_name, cost=_cost)(_make(_name))
 
 
@@ -213,7 +212,7 @@ def emit_floor_div(b: lir.IRBuilder, x: lir.Value, y: lir.Value) -> lir.Value:
 
 @emitter("pow", cost=20)
 def _pow(b, args, s):
-    return math_function("pow")(b, args[0], args[1])
+    return math_function("pow", s.mathlib)(b, args[0], args[1])
 
 
 # --------------------------------------------------------------------------------------

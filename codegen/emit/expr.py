@@ -20,14 +20,17 @@ from .llvmtypes import index, load_element, scalar_constant
 
 
 class Emitter:
-    """Emits trees at one loop point: `counters` are the collapsed loop counters."""
+    """Emits trees at one loop point: `counters` are the collapsed loop counters;
+    `mathlib`: transcendentals as inline polynomials (the compile's
+    CompileOptions.mathlib, which the kernel's KernelEnv carries), else intrinsics."""
 
     def __init__(self, builder: lir.IRBuilder, pointers: dict[Value, lir.Value],
-                 plan: LoopPlan, counters: list[lir.Value]):
+                 plan: LoopPlan, counters: list[lir.Value], mathlib: bool):
         self.builder = builder
         self.pointers = pointers
         self.plan = plan
         self.counters = counters
+        self.mathlib = mathlib
         self._memo: dict[int, lir.Value] = {}
 
     def offset(self, affine: Affine) -> lir.Value:
@@ -73,7 +76,8 @@ class Emitter:
             return emit_convert(self.builder, position, DType.i64, node.dtype)
         if isinstance(node, Apply):
             args = [self.emit(a) for a in node.args]
-            scalar = Scalar(node.attrs, tuple(a.dtype for a in node.args), node.dtype)
+            scalar = Scalar(node.attrs, tuple(a.dtype for a in node.args), node.dtype,
+                            self.mathlib)
             return emit_elementwise(self.builder, node.prim, args, scalar)
         raise CodegenError(f"unknown expression node {type(node).__name__}")
 

@@ -230,8 +230,9 @@ def control_flow_lowerings(plan_graph: Callable, emit_plan: Callable) -> dict[st
         return KernelPlan(op.results[0], [step], step.workspace, tuple(op.results[1:]))
 
     def region(graph: Graph, plan) -> _Region:
-        """A region planned with the enclosing graph's thread plan."""
-        return _Region(graph, lambda body: plan_graph(body, threads=plan.threads), emit_plan)
+        """A region planned with the enclosing graph's thread plan and options."""
+        return _Region(graph, lambda body: plan_graph(body, threads=plan.threads,
+                                                      options=plan.options), emit_plan)
 
     def scan(op: Op, plan) -> KernelPlan:
         return kernel(op, ScanStep(op, region(op.attrs["body"], plan)))

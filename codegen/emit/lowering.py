@@ -38,10 +38,10 @@ from .kernels import (lower_concatenate, lower_copy, lower_map, lower_pad, lower
 from .entry import emit_entry_points, load_slot
 from .kernel_dedupe import KernelTable
 from .llvmtypes import I8, PTR, index
-from ..kernels import matmul_epilogue
 from ..kernels.matmul_epilogue import lower_with_epilogue
 from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, clear_record,
                      describe_kernel, return_if_failed)
+from ..options import DEFAULT_OPTIONS, CompileOptions
 from ..plan.memplan import ALIGN, MemoryPlan, Workspace, plan_memory
 from ..registry import LOWERING_PATHS, LOWERINGS, Lowering, Registry, lowering_of
 from .loops_scan import control_flow_lowerings
@@ -124,13 +124,16 @@ def unique_name(name: str, taken: set[str]) -> str:
 
 
 def lower_graph(graph: Graph, module: lir.Module, name: str, *, checks: bool = False,
-                threads: ThreadPlan = SERIAL) -> LoweredGraph:
+                threads: ThreadPlan = SERIAL, options: CompileOptions = DEFAULT_OPTIONS
+                ) -> LoweredGraph:
     """Add the entry function `propc.<name>` computing `graph` to `module`.
 
     `checks`: debug mode, a bounds check on every element access (codegen/emit/bounds.py);
-    `threads`: the compile's ThreadPlan (made at the edge from its CompileOptions).
+    `threads`: the compile's ThreadPlan (made at the edge from its CompileOptions);
+    `options`: the compile's CompileOptions (its kernel switches).
     """
-    return emit_plan(module, name, plan_graph(graph, checks=checks, threads=threads))
+    return emit_plan(module, name, plan_graph(graph, checks=checks, threads=threads,
+                                              options=options))
 
 
 @dataclass
@@ -145,6 +148,7 @@ class GraphPlan:
     offsets: dict
     in_place: dict
     threads: ThreadPlan = SERIAL
+    options: CompileOptions = DEFAULT_OPTIONS
     kernels_function: lir.Function | None = None   # set once emitted
 
     @property
@@ -156,19 +160,20 @@ class GraphPlan:
                     for step in kernel.steps), default=1)
 
 
-def plan_graph(graph: Graph, *, checks: bool = False, threads: ThreadPlan = SERIAL
-               ) -> GraphPlan:
+def plan_graph(graph: Graph, *, checks: bool = False, threads: ThreadPlan = SERIAL,
+               options: CompileOptions = DEFAULT_OPTIONS) -> GraphPlan:
     """Fusion (epilogues included), kernels, threads and the buffer plan of `graph`,
-    each decided once: the kernels follow the fusion plan and the thread plan."""
+    each decided once: the kernels follow the fusion plan, the thread plan and the
+    options' kernel switches."""
     # debug mode checks every access inside the kernel's own function: no epilogues
-    fusion = plan_fusion(graph, epilogues=bool(matmul_epilogue.USE_EPILOGUES) and not checks,
-                         threads=threads)
+    fusion = plan_fusion(graph, epilogues=options.epilogues and not checks, threads=threads,
+                         options=options)
     kernels = _plan_kernels(graph, fusion)
     if not checks:
         plan_threads(kernels, threads)
     homes = _homes(graph, kernels, fusion.materialized)
     memory, offsets, in_place = plan_memory(graph, kernels, homes, checks=checks)
-    return GraphPlan(graph, kernels, homes, memory, offsets, in_place, threads)
+    return GraphPlan(graph, kernels, homes, memory, offsets, in_place, threads, options)
 
 
 def emit_plan(module: lir.Module, name: str, plan: GraphPlan) -> LoweredGraph:
@@ -264,7 +269,8 @@ def _emit_entry(module: lir.Module, symbol: str, plan: GraphPlan) -> list:
         mark = table.mark()
         with lowering_op(origin) if origin is not None else contextlib.nullcontext():
             fn = _emit_kernel(module, f"{symbol}.k{position}", kernel, keys, homes,
-                              in_place.get(kernel.dest), checked, graph, frozenset(hoisted))
+                              in_place.get(kernel.dest), checked, graph, frozenset(hoisted),
+                              plan.options.mathlib)
         fn = table.intern(fn, mark)
         if len(kernels) > INLINED_KERNELS:
             fn.attributes.add("noinline")
@@ -380,13 +386,14 @@ def _moved(builder: lir.IRBuilder, pointer: lir.Value, value: Value, elements: i
 
 def _emit_kernel(module: lir.Module, name: str, kernel: KernelPlan, keys: list, homes: dict,
                  shared, checked: int | None, graph: Graph,
-                 hoisted: frozenset = frozenset()) -> lir.Function:
+                 hoisted: frozenset, mathlib: bool) -> lir.Function:
     """One internal function running the kernel's steps on its buffer arguments.
 
     `shared` is the operand overwritten in place (it uses the destination's
     argument); `checked` is the kernel's index in debug mode (bounds checks), else
     None; `hoisted` the buffers whose argument the caller already moved by the
-    kernel's `pointer_offsets()`.
+    kernel's `pointer_offsets()`; `mathlib` the compile's choice of inline
+    polynomial transcendentals (CompileOptions.mathlib).
     """
     keys = list(keys)
     if kernel.workspace:
@@ -402,7 +409,7 @@ def _emit_kernel(module: lir.Module, name: str, kernel: KernelPlan, keys: list, 
         if internal or (key not in hoisted and homes[key].kind == "scratch"):
             arg.attributes.align = ALIGN
     builder = lir.IRBuilder(fn.append_basic_block("entry"))
-    env = KernelEnv(builder, dict(zip(keys, fn.args)), hoisted)
+    env = KernelEnv(builder, dict(zip(keys, fn.args)), mathlib, hoisted)
     if shared is not None:
         env.pointers[shared] = env.pointers[kernel.dest]
     bounds = None

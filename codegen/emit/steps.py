@@ -14,6 +14,7 @@ inside the kernel's function, when buffer pointers exist.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -43,6 +44,8 @@ class KernelEnv:
 
     builder: lir.IRBuilder
     pointers: dict
+    # transcendentals as inline polynomials (CompileOptions.mathlib), else intrinsics
+    mathlib: bool
     # buffers whose pointer the caller already moved by the step's
     # `pointer_offsets()` (so kernels differing only in those offsets share code)
     hoisted: frozenset = frozenset()
@@ -142,14 +145,14 @@ class MapStep(Step):
         if self.threads > 1:
             grain = 16 if len(self.plan.sizes) == 1 else 1  # whole cache lines per thread
             emit_parallel_nest(env.builder, env.pointers, self.plan.sizes, self.threads,
-                               self._point, grain)
+                               functools.partial(self._point, mathlib=env.mathlib), grain)
             return
         b = env.builder
-        loop_nest(b, self.plan.sizes, lambda counters, _: self._point(b, env.pointers, counters)
-                  or [])
+        loop_nest(b, self.plan.sizes, lambda counters, _: self._point(
+            b, env.pointers, counters, env.mathlib) or [])
 
-    def _point(self, b: lir.IRBuilder, pointers: dict, counters: list) -> None:
-        point = Emitter(b, pointers, self.plan, counters)
+    def _point(self, b: lir.IRBuilder, pointers: dict, counters: list, mathlib: bool) -> None:
+        point = Emitter(b, pointers, self.plan, counters, mathlib)
         value = point.emit(self.node)
         store_element(b, pointers[self.dest], point.offset(self.dest_offset), self.dtype, value)
 
@@ -200,24 +203,25 @@ class ReduceStep(Step):
         outer_sizes = self.plan.sizes[:self.outer]
         if self.threads > 1:
             emit_parallel_nest(env.builder, env.pointers, outer_sizes, self.threads,
-                               self._reduce_at)
+                               functools.partial(self._reduce_at, mathlib=env.mathlib))
             return
         b = env.builder
-        loop_nest(b, outer_sizes, lambda counters, _: self._reduce_at(b, env.pointers, counters)
-                  or [])
+        loop_nest(b, outer_sizes, lambda counters, _: self._reduce_at(
+            b, env.pointers, counters, env.mathlib) or [])
 
-    def _reduce_at(self, b: lir.IRBuilder, pointers: dict, outer_counters: list) -> None:
+    def _reduce_at(self, b: lir.IRBuilder, pointers: dict, outer_counters: list,
+                   mathlib: bool) -> None:
         """Reduce the inner loops for one output element and store it."""
         inner_sizes = self.plan.sizes[self.outer:]
         zeros = [index(0)] * len(inner_sizes)
 
         def inner_body(inner_counters, accumulators):
-            point = Emitter(b, pointers, self.plan, outer_counters + inner_counters)
+            point = Emitter(b, pointers, self.plan, outer_counters + inner_counters, mathlib)
             values = [point.emit(node) for node in self.nodes]
             return [self.combine(b, accumulators[0], values)]
 
         (total,) = loop_nest(b, inner_sizes, inner_body, [self.init])
-        point = Emitter(b, pointers, self.plan, outer_counters + zeros)
+        point = Emitter(b, pointers, self.plan, outer_counters + zeros, mathlib)
         store_element(b, pointers[self.dest], point.offset(self.dest_offset), self.dtype, total)
 
     def _emit_in_memory(self, env: KernelEnv) -> None:
@@ -225,7 +229,7 @@ class ReduceStep(Step):
         dest = env.pointers[self.dest]
 
         def body(counters, carried):
-            point = Emitter(b, env.pointers, self.plan, counters)
+            point = Emitter(b, env.pointers, self.plan, counters, env.mathlib)
             values = [point.emit(node) for node in self.nodes]
             offset = point.offset(self.dest_offset)
             current = load_element(b, dest, offset, self.dtype)

@@ -30,16 +30,12 @@ from ..emit.steps import KernelPlan
 def lower_conv(op: Op, materialized: FusionPlan) -> KernelPlan:
     """float32 single-group convs go through sgemm (codegen/kernels/conv_gemm.py), the rest
     through the direct loops below."""
-    if USE_SGEMM_CONV and gemm_qualifies(op):
+    if materialized.options.sgemm_conv and gemm_qualifies(op):
         return lower_conv_gemm(op, materialized)
     x, w = op.operands
     y = op.result
     empty = x.type.size == 0 or w.type.size == 0 or y.type.size == 0
     return plan(op, materialized, [fill_body(y, 0)] + ([] if empty else [_conv_body(op)]))
-
-
-# The switch between the sgemm path and the direct loops (tests time and compare both).
-USE_SGEMM_CONV = True
 
 
 def _conv_body(op: Op):

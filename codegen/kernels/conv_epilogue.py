@@ -19,13 +19,13 @@ from ..emit.direct import buffered_operands
 from ..emit.steps import KernelPlan
 from ..plan.fusion import FusionPlan
 from ..registry import EpilogueRule
-from . import conv
+from ..options import CompileOptions
 from .conv_gemm import ConvGemmStep, gemm_qualifies
 
 
-def conv_takes_epilogue(op: Op, materialized) -> bool:
+def conv_takes_epilogue(op: Op, materialized, options: CompileOptions) -> bool:
     """The conv's EpilogueRule query (pure): its kernel is the sgemm path's."""
-    return bool(conv.USE_SGEMM_CONV) and gemm_qualifies(op)
+    return options.sgemm_conv and gemm_qualifies(op)
 
 
 def lower_conv_with_epilogue(op: Op, materialized: FusionPlan, epilogue) -> KernelPlan:

@@ -1,7 +1,8 @@
 """Lowering of `dot` (general contraction) to loop nests.
 
 `lower_dot` is the one entry point: it first offers the op to the fast packed sgemm
-emitter (helper G's codegen/kernels/matmul.py, `_fast_matmul`), and otherwise builds a
+emitter (helper G's codegen/kernels/matmul.py, `_fast_matmul`) unless the compile's
+options turn it off (`CompileOptions.sgemm`), and otherwise builds a
 generic loop nest valid for every batch/contract configuration and dtype:
 - rhs laid out with a free axis last: loops batch, lhs-free, contract, rhs-free
   ("i-k-j"), the output zero-filled first and accumulated in place; the innermost
@@ -20,7 +21,9 @@ from ir.graph import Op, Value
 from ir.types import DType
 
 from ..plan.affine import Affine, flat_offset
+from ..options import CompileOptions
 from ..plan.dot_axes import dot_axes
+from ..plan.fusion import FusionPlan
 from ..plan.sgemm_layout import sgemm_layout, writes_rows
 from ..registry import EpilogueRule
 from ..emit.expr import ExprBuilder
@@ -28,22 +31,19 @@ from ..emit.kernels import fill_step
 from ..emit.llvmtypes import scalar_constant
 from ..emit.steps import KernelPlan, ReduceStep
 
-# The one switch between helper G's packed sgemm and the generic loop nests (f32).
-USE_SGEMM = True
-
-
-def lower_dot(op: Op, materialized: set[Value]) -> KernelPlan:
-    """The kernel computing a dot op (fast sgemm when available, else loop nests)."""
-    fast = _fast_matmul(op, materialized)
+def lower_dot(op: Op, materialized: FusionPlan) -> KernelPlan:
+    """The kernel computing a dot op (fast sgemm when available and the compile's
+    options allow it, else loop nests)."""
+    fast = _fast_matmul(op, materialized) if materialized.options.sgemm else None
     if fast is not None:
         return fast
     return _generic_dot(op, materialized)
 
 
-def dot_takes_epilogue(op: Op, materialized) -> bool:
+def dot_takes_epilogue(op: Op, materialized, options: CompileOptions) -> bool:
     """The dot's EpilogueRule query (pure): its kernel is one non-batched sgemm
     writing the [M, N] result row-major, so a tile epilogue can follow it."""
-    if not USE_SGEMM or op.result.dtype is not DType.f32:
+    if not options.sgemm or op.result.dtype is not DType.f32:
         return False
     layout = sgemm_layout(op, materialized)
     return layout is not None and writes_rows(layout.shape, op.result)
@@ -61,7 +61,7 @@ DOT_EPILOGUE = EpilogueRule(dot_takes_epilogue, lower_dot_with_epilogue)
 def _fast_matmul(op: Op, materialized: set[Value]) -> KernelPlan | None:
     """The packed float32 sgemm of codegen/kernels/matmul.py, when the contraction is one
     (batched) matrix product over strided views; None means not handled."""
-    if not USE_SGEMM or op.result.dtype is not DType.f32:
+    if op.result.dtype is not DType.f32:
         return None
     from .sgemm_step import plan_sgemm
     return plan_sgemm(op, materialized)

@@ -43,12 +43,13 @@ class LogSumExpStep(ReduceStep):
     def work(self) -> int:
         return element_count(self.plan.sizes) * (2 * node_cost(self.nodes) + _WORK_PER_ELEMENT)
 
-    def _reduce_at(self, b: lir.IRBuilder, pointers: dict, outer_counters: list) -> None:
+    def _reduce_at(self, b: lir.IRBuilder, pointers: dict, outer_counters: list,
+                   mathlib: bool) -> None:
         inner_sizes = self.plan.sizes[self.outer:]
         kind = scalar_constant(0.0, self.dtype).type
 
         def element(inner_counters):
-            point = Emitter(b, pointers, self.plan, outer_counters + inner_counters)
+            point = Emitter(b, pointers, self.plan, outer_counters + inner_counters, mathlib)
             return point.emit(self.nodes[0])
 
         (top,) = loop_nest(b, inner_sizes, lambda counters, acc: [
@@ -60,7 +61,8 @@ class LogSumExpStep(ReduceStep):
             b.fadd(acc[0], emit_exp(b, b.fsub(element(counters), shift)), flags=("reassoc",))],
             [lir.Constant(kind, 0.0)])
         result = b.fadd(shift, emit_log(b, total))
-        point = Emitter(b, pointers, self.plan, outer_counters + [index(0)] * len(inner_sizes))
+        point = Emitter(b, pointers, self.plan, outer_counters + [index(0)] * len(inner_sizes),
+                        mathlib)
         store_element(b, pointers[self.dest], point.offset(self.dest_offset), self.dtype, result)
 
 

@@ -25,11 +25,6 @@ from .matmul import EPILOGUE_TYPE
 from .matmul_ir import I64, counted, i64
 from ..emit.steps import KernelEnv, KernelPlan
 
-# The one switch for epilogue fusion (off: every product writes its own buffer;
-# codegen/emit/lowering.py passes it to the fusion planner).
-USE_EPILOGUES = True
-
-
 class TileEpilogue:
     """E's expression over the [M, N] space of the product, emitted per block.
 
@@ -66,14 +61,15 @@ class TileEpilogue:
         for position, key in enumerate(keys):
             b.store(env.pointers[key], b.gep(context, [index(position)], source_etype=PTR))
         name = b.module.get_unique_name(f"{b.function.name}.epilogue")
-        callback = self._emit_function(b.module, name, keys)
+        callback = self._emit_function(b.module, name, keys, env.mathlib)
         return [b.bitcast(callback, PTR), context]
 
-    def _emit_function(self, module: lir.Module, name: str, keys: list) -> lir.Function:
+    def _emit_function(self, module: lir.Module, name: str, keys: list, mathlib: bool
+                       ) -> lir.Function:
         """The callback: unpack the context, then call the block loops with the buffer
         pointers as `noalias` arguments (inlined; it spares the vectorised loops
         their run-time overlap checks)."""
-        loops = self._emit_block_loops(module, f"{name}.loops", len(keys))
+        loops = self._emit_block_loops(module, f"{name}.loops", len(keys), mathlib)
         fn = lir.Function(module, EPILOGUE_TYPE, name=name)
         fn.linkage = "internal"
         fn.attributes.add("nounwind")
@@ -85,7 +81,8 @@ class TileEpilogue:
         b.ret_void()
         return fn
 
-    def _emit_block_loops(self, module: lir.Module, name: str, count: int) -> lir.Function:
+    def _emit_block_loops(self, module: lir.Module, name: str, count: int, mathlib: bool
+                          ) -> lir.Function:
         fn = lir.Function(module, lir.FunctionType(lir.VoidType(), [PTR] * count + [I64] * 4),
                           name=name)
         fn.linkage = "internal"
@@ -103,19 +100,20 @@ class TileEpilogue:
             with then:  # the usual block (N <= NC): rows of a constant width
                 with counted(b, i64(0), rows, i64(1), "erow") as row:
                     loop_nest(b, [width], lambda counters, _: self._point(
-                        b, pointers, row0, col0, [row] + counters))
+                        b, pointers, row0, col0, [row] + counters, mathlib))
             with otherwise:
                 with counted(b, i64(0), rows, i64(1), "erow") as row:
                     with counted(b, i64(0), cols, i64(1), "ecol") as col:
-                        self._point(b, pointers, row0, col0, [row, col])
+                        self._point(b, pointers, row0, col0, [row, col], mathlib)
         b.ret_void()
         return fn
 
-    def _point(self, b: lir.IRBuilder, pointers: dict, row0, col0, counters) -> list:
+    def _point(self, b: lir.IRBuilder, pointers: dict, row0, col0, counters, mathlib: bool
+               ) -> list:
         row = b.add(row0, counters[0], flags=["nsw"])
         where = [row] if len(self.shape) == 2 else digits(b, row, self.shape[:-1])
         where = where + [b.add(col0, counters[1], flags=["nsw"])]
-        point = Emitter(b, pointers, self.plan, where)
+        point = Emitter(b, pointers, self.plan, where, mathlib)
         value = point.emit(self.node)
         store_element(b, pointers[self.dest], point.offset(self.dest_offset), self.dest.dtype,
                       value)
@@ -133,4 +131,4 @@ def lower_with_epilogue(op: Op, product: Value, materialized, numbers: dict) -> 
                                                              epilogue)
 
 
-__all__ = ["TileEpilogue", "USE_EPILOGUES", "lower_with_epilogue"]
+__all__ = ["TileEpilogue", "lower_with_epilogue"]

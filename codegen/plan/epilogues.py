@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from ir.graph import Graph, Op, Value
 
+from ..options import CompileOptions
 from ..registry import lowering_of
 from .affine import flat_offset, identity_access
 from .expr_tree import ExprBuilder
 
 
-def plan_epilogues(graph: Graph, live: list[Op], materialized: frozenset) -> dict[Value, Value]:
-    """consumer value -> the product whose kernel computes it per block."""
+def plan_epilogues(graph: Graph, live: list[Op], materialized: frozenset,
+                   options: CompileOptions) -> dict[Value, Value]:
+    """consumer value -> the product whose kernel computes it per block (the rules
+    read the compile's kernel switches in `options`)."""
     readers: dict[Value, list[Op]] = {}
     for op in live:
         for operand in op.operands:
@@ -36,7 +39,7 @@ def plan_epilogues(graph: Graph, live: list[Op], materialized: frozenset) -> dic
             rule = lowering_of(product.producer.prim).epilogue
             if (rule is not None and product not in outputs
                     and _reading_kernels(product, readers, materialized) == {op}
-                    and rule.accepts(product.producer, materialized)):
+                    and rule.accepts(product.producer, materialized, options)):
                 chosen[op.result] = product
                 break
     return chosen

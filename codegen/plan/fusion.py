@@ -30,6 +30,7 @@ from ir.graph import Graph, Op, Value
 from ..registry import lowering_of
 from .affine import identity_access
 from .epilogues import plan_epilogues
+from ..options import DEFAULT_OPTIONS, CompileOptions
 from .threads import SERIAL, ThreadPlan
 
 
@@ -41,12 +42,14 @@ class FusionPlan:
     `materialized`: the values with a buffer; `epilogues`: consumer value -> the
     product whose kernel computes the consumer per block (the product then has no
     kernel of its own; its buffer is the consumer's); `threads`: the compile's
-    ThreadPlan (codegen/plan/threads.py).
+    ThreadPlan (codegen/plan/threads.py); `options`: its CompileOptions (the kernel
+    lowerings read their switches there, e.g. `sgemm`).
     """
 
     materialized: frozenset
     epilogues: Mapping[Value, Value] = field(default_factory=dict)
     threads: ThreadPlan = SERIAL
+    options: CompileOptions = DEFAULT_OPTIONS
 
     def __contains__(self, value) -> bool:
         return value in self.materialized
@@ -57,10 +60,11 @@ class FusionPlan:
         return frozenset(self.epilogues.values())
 
 
-def plan_fusion(graph: Graph, *, epilogues: bool = True, threads: ThreadPlan = SERIAL
-                ) -> FusionPlan:
+def plan_fusion(graph: Graph, *, epilogues: bool = True, threads: ThreadPlan = SERIAL,
+                options: CompileOptions = DEFAULT_OPTIONS) -> FusionPlan:
     """The fusion plan of `graph`; `epilogues=False` gives every product its own kernel;
-    `threads` is passed through to the kernels."""
+    `threads` and `options` are passed through to the kernels (and `options` to the
+    epilogue rules)."""
     live = live_ops(graph)
     materialized: set[Value] = set(graph.inputs) | set(graph.outputs)
     for op in graph.ops:
@@ -69,8 +73,8 @@ def plan_fusion(graph: Graph, *, epilogues: bool = True, threads: ThreadPlan = S
         _operand_buffers(op, materialized)
     _materialize_repeated_work(graph, materialized)
     frozen = frozenset(materialized)
-    chosen = plan_epilogues(graph, live, frozen) if epilogues else {}
-    return FusionPlan(frozen, chosen, threads)
+    chosen = plan_epilogues(graph, live, frozen, options) if epilogues else {}
+    return FusionPlan(frozen, chosen, threads, options)
 
 
 def live_ops(graph: Graph) -> list[Op]:

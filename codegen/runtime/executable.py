@@ -70,19 +70,15 @@ def compile_options(debug: bool | None, options: CompileOptions | None = None) -
 
 def _key_options(debug: bool | None, options: CompileOptions, threads: ThreadPlan) -> dict:
     """The cache key's options: debug checks (explicit, else PROPC_DEBUG), whether the
-    unoptimised IR is kept, the codegen switches, and the thread plan: the thread
+    unoptimised IR is kept, the options' kernel switches, and the thread plan: the thread
     count generated code is planned for (PROPC_NUM_THREADS, else the cores this
     process may use), whether libgomp's idle threads spin and whether calls hold the
     thread pool (both decide which work gets threads, and the pool adds an entry
     function)."""
-    from ..kernels import conv
-    from ..kernels import dot
-    from ..emit import elementwise
-    from ..kernels import matmul_epilogue
     checks = options.debug if debug is None else bool(debug)
-    return {"checks": checks, "keep_ir": debug is True, "sgemm": bool(dot.USE_SGEMM),
-            "sgemm_conv": bool(conv.USE_SGEMM_CONV), "mathlib": bool(elementwise.USE_MATHLIB),
-            "epilogues": bool(matmul_epilogue.USE_EPILOGUES),
+    return {"checks": checks, "keep_ir": debug is True, "sgemm": options.sgemm,
+            "sgemm_conv": options.sgemm_conv, "mathlib": options.mathlib,
+            "epilogues": options.epilogues,
             "threads": threads.count, "spinning": threads.spinning, "pool": threads.pool}
 
 
@@ -91,13 +87,13 @@ class _Compile(NamedTuple):
 
     key_options: dict
     threads: ThreadPlan
-    cache_dir: Path | None
+    options: CompileOptions
 
 
 def _settings(debug: bool | None, options: CompileOptions | None) -> _Compile:
     chosen = edge_options(options)
     threads = thread_plan(chosen)
-    return _Compile(_key_options(debug, chosen, threads), threads, chosen.cache_dir)
+    return _Compile(_key_options(debug, chosen, threads), threads, chosen)
 
 
 class GraphCode:
@@ -312,13 +308,13 @@ def _compile_graphs(graphs: list[Graph], names: list, debug: bool | None,
 
 def _load(key: str, graphs: list, settings: _Compile) -> list[Executable] | None:
     """Executables from the cache entry `key`, or None (miss, or unusable entry)."""
-    entry = cache.load(key, settings.cache_dir)
+    entry = cache.load(key, settings.options.cache_dir)
     if entry is None:
         return None
     try:
         codes = [GraphCode.from_meta(meta, graph)
                  for meta, graph in zip(entry.meta["graphs"], graphs, strict=True)]
-        _provide_symbols(entry.meta["externals"], settings.cache_dir)
+        _provide_symbols(entry.meta["externals"], settings.options.cache_dir)
         jit = JitModule.from_object(entry.object_code, entry.llvm_ir,
                                     entry.meta.get("unoptimised_ir"))
         return [Executable(code, jit, from_cache=True) for code in codes]
@@ -338,11 +334,12 @@ def _build_and_store(key: str, graphs: list[Graph], names: list, settings: _Comp
         if checks:
             verify(graph)
         lowered.append(lower_graph(graph, module, unique_name(name or graph.name, taken),
-                                   checks=checks, threads=settings.threads))
+                                   checks=checks, threads=settings.threads,
+                                   options=settings.options))
     lowering = time.perf_counter() - started
     # the process-wide library (sgemm, regions, pool) the module calls: loaded once
     # per process, from this compile's cache directory
-    _provide_symbols(_externals(module), settings.cache_dir)
+    _provide_symbols(_externals(module), settings.options.cache_dir)
     jit = JitModule(module, debug=checks, keep_ir=settings.key_options["keep_ir"])
     codes = [GraphCode.from_lowered(item) for item in lowered]
     stored_at = time.perf_counter()
@@ -351,7 +348,7 @@ def _build_and_store(key: str, graphs: list[Graph], names: list, settings: _Comp
         if jit.unoptimised_ir is not None:
             meta["unoptimised_ir"] = jit.unoptimised_ir
         cache.store(key, cache.CacheEntry(meta, jit.object_code, jit.compressed_ir),
-                    settings.cache_dir)
+                    settings.options.cache_dir)
     times = {"lower": lowering, **jit.times, "cache store": time.perf_counter() - stored_at}
     return [Executable(code, jit, compile_times=times) for code in codes]
 

@@ -44,7 +44,6 @@ import llvmlite.ir as lir
 from ..forksafe import ForkSafeLock
 from ..options import CompileOptions, prepare_libgomp_environment
 from ..plan.threads import ThreadPlan
-from ..target import exporting
 from ..kernels.matmul_ir import I64, PTR, counted, i64
 
 log = logging.getLogger("propc.compile")
@@ -98,11 +97,6 @@ def threads_spin(options: CompileOptions) -> bool:
     return bool(options.spinning) and load_gomp()
 
 
-# Compiled calls with parallel regions hold the thread pool (codegen/threads/pool.py)
-# while they run; False: every region wakes a libgomp team of its own (for comparison)
-USE_POOL = True
-
-
 SYS_FUTEX = {"x86_64": 202, "aarch64": 98}
 
 
@@ -118,19 +112,21 @@ def syscall_number(table: dict) -> int | None:
     return table.get(triple.split("-")[0])
 
 
-def pool_in_use() -> bool:
-    """Whether compiled calls run their regions on the thread pool: USE_POOL, with
+def pool_available() -> bool:
+    """Whether this process can run compiled calls' regions on the thread pool:
     libgomp (threads at all) on a host with futexes (Linux x86-64 / AArch64)."""
-    if exporting():
-        return False  # exported code runs in other processes: no pool there
-    return bool(USE_POOL) and load_gomp() and futex_syscall() is not None
+    return load_gomp() and futex_syscall() is not None
 
 
 def thread_plan(options: CompileOptions) -> ThreadPlan:
     """The thread plan of a compile for this process (JIT): made once, at the edge
-    (codegen/runtime/executable.py), and passed down. (An export makes its own: a
-    fixed count, libgomp teams, no pool, regions never cheap.)"""
-    return ThreadPlan(thread_count(options), threads_spin(options), pool_in_use())
+    (codegen/runtime/executable.py), and passed down; compiled calls hold the thread
+    pool (codegen/threads/pool.py) while they run when `options.pool` asks for it
+    and the host has one (else every region wakes a libgomp team of its own). (An
+    export makes its own: a fixed count, libgomp teams, no pool, regions never
+    cheap.)"""
+    return ThreadPlan(thread_count(options), threads_spin(options),
+                      options.pool and pool_available())
 
 
 def _load() -> bool:
@@ -209,7 +205,7 @@ def split_range(builder: lir.IRBuilder, total: lir.Value, thread: lir.Value,
     return start, stop
 
 
-__all__ = ["BODY_TYPE", "PARALLEL", "PARALLEL_TYPE", "USE_POOL", "ThreadPlan", "available_cores",
-           "futex_syscall", "syscall_number", "load_gomp", "pool_in_use",
+__all__ = ["BODY_TYPE", "PARALLEL", "PARALLEL_TYPE", "ThreadPlan", "available_cores",
+           "futex_syscall", "syscall_number", "load_gomp", "pool_available",
            "requested_threads", "split_range", "thread_count",
            "thread_plan", "threads_spin"]

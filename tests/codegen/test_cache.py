@@ -4,6 +4,7 @@ writers (threads and processes), PROPC_CACHE=0, the default location, and a warm
 pc.compile in a new process. Every compiled result is checked against NumPy."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,10 +18,7 @@ import pytest
 
 import codegen
 from codegen.runtime import cache
-from codegen.kernels import dot
 from codegen.options import from_environment
-from codegen.emit import elementwise
-from codegen.kernels import matmul_epilogue
 from codegen.threads import host as parallel
 from ir import Builder, DType, TensorType
 
@@ -119,11 +117,10 @@ def test_options_and_compiler_fingerprint_are_part_of_the_key(cache_dir, monkeyp
     assert not codegen.compile_graph(scaled_tanh_graph()).from_cache
     monkeypatch.setattr(parallel, "thread_count", lambda options: threads)
     assert codegen.compile_graph(scaled_tanh_graph()).from_cache
-    for switch in (dot, "USE_SGEMM"), (elementwise, "USE_MATHLIB"), (
-            matmul_epilogue, "USE_EPILOGUES"):
-        monkeypatch.setattr(*switch, False)
-        assert not codegen.compile_graph(scaled_tanh_graph()).from_cache, switch[1]
-        monkeypatch.setattr(*switch, True)
+    for switch in "sgemm", "sgemm_conv", "mathlib", "epilogues":
+        options = dataclasses.replace(from_environment(), **{switch: False})
+        assert not codegen.compile_graph(scaled_tanh_graph(), options=options).from_cache, switch
+    assert codegen.compile_graph(scaled_tanh_graph(), options=from_environment()).from_cache
     # a new compiler (edited source, other llvmlite, other CPU) never sees old code
     monkeypatch.setattr(cache, "compiler_fingerprint", lambda: "another compiler")
     fresh = codegen.compile_graph(scaled_tanh_graph())

@@ -202,17 +202,20 @@ def test_run_entry_takes_plain_buffer_pointers():
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
-def test_float32_matmul_workspace_is_in_the_buffer_plan():
+@pytest.mark.parametrize("sgemm", [True, False])
+def test_float32_matmul_workspace_is_in_the_buffer_plan(sgemm):
     """The packed sgemm's panels live in the arena (when the sgemm is switched on)."""
-    from codegen.kernels.dot import USE_SGEMM
+    import dataclasses
+    from codegen.options import from_environment
     b = Builder("mm")
     x = b.input(TensorType((64, 96), F32))
     w = b.input(TensorType((96, 80), F32))
     b.output(b.dot(x, w, lhs_batch=(), rhs_batch=(), lhs_contract=(1,), rhs_contract=(0,)))
-    exe = codegen.compile_graph(b.build())
+    options = dataclasses.replace(from_environment(), sgemm=sgemm)
+    exe = codegen.compile_graph(b.build(), options=options)
     labels = [label for label, *_ in exe.memory.slots]
-    assert any("workspace" in label for label in labels) == USE_SGEMM
-    assert (exe.memory.peak_scratch > 0) == USE_SGEMM
+    assert any("workspace" in label for label in labels) == sgemm
+    assert (exe.memory.peak_scratch > 0) == sgemm
 
 
 def test_lowering_failures_name_the_op_and_source_line(monkeypatch):

@@ -4,14 +4,16 @@ and cropping padding, against the interpreter and against the direct loops; and 
 debug mode."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import codegen
-from codegen.kernels import conv as conv_lowering
 from codegen.kernels import conv_blocking
 from codegen.plan.threads import SERIAL, ThreadPlan
 from codegen.emit.lowering import plan_graph
+from codegen.options import from_environment
 from codegen.threads import host
 from codegen.kernels.conv_blocking import BLOCK_FLOATS, CONTRACTION_TARGET, plan_blocking
 from ir import Builder, DType, TensorType, interpret
@@ -68,8 +70,7 @@ def test_the_blocks_of_the_first_case_are_partial():
 
 
 @pytest.mark.parametrize("name,x_shape,w_shape,attributes", CASES, ids=[c[0] for c in CASES])
-def test_sgemm_conv_matches_interpreter_and_direct_loops(name, x_shape, w_shape, attributes,
-                                                         monkeypatch):
+def test_sgemm_conv_matches_interpreter_and_direct_loops(name, x_shape, w_shape, attributes):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
@@ -80,8 +81,8 @@ def test_sgemm_conv_matches_interpreter_and_direct_loops(name, x_shape, w_shape,
     (expected,) = interpret(graph, x, w)
     scale = np.abs(expected).max()
     np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-5 * scale)
-    monkeypatch.setattr(conv_lowering, "USE_SGEMM_CONV", False)
-    direct = codegen.compile_graph(graph)
+    direct = codegen.compile_graph(
+        graph, options=dataclasses.replace(from_environment(), sgemm_conv=False))
     assert "propc.shared.sgemm" not in direct.llvm_ir
     np.testing.assert_allclose(direct(x, w)[0], expected, rtol=1e-5, atol=1e-5 * scale)
 

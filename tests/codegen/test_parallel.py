@@ -6,6 +6,7 @@ graphs with PROPC_NUM_THREADS=1 vs 2 in fresh processes.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import os
 import subprocess
@@ -77,16 +78,17 @@ def test_cheap_regions_take_smaller_products_and_loops(monkeypatch):
     b.output(b.tanh(b.input(TensorType((256, 512), DType.f32))))
     graph = b.build()
     monkeypatch.setenv("PROPC_NUM_THREADS", "2")
-    pool_here = parallel.pool_in_use()
+    pool_here = parallel.pool_available()
     threaded = {}
     for pool in (False, True):
         for spins in (False, True):
-            monkeypatch.setattr(parallel, "USE_POOL", pool)
             monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE" if spins else "PASSIVE")
-            options = runtime.compile_options(None)
+            chosen = dataclasses.replace(from_environment(), pool=pool)
+            options = runtime.compile_options(None, chosen)
             assert options["spinning"] is spins and options["pool"] is (pool and pool_here)
             module = lir.Module()
-            lower_graph(graph, module, "layer", threads=parallel.thread_plan(from_environment()))
+            lower_graph(graph, module, "layer", threads=parallel.thread_plan(chosen),
+                        options=chosen)
             text = str(module)
             threaded[pool, spins] = (text.count('call void @"propc.shared.sgemm_parallel"'),
                                      text.count('call void @"propc.shared.parallel"'),

@@ -20,7 +20,7 @@ from codegen.threads.region import (ACTIVE, BACKOFF, CONTENDED, HEARTBEAT, OWNER
 from codegen.threads.library import POOL_AWAKE
 from shared_library import library_i64, shared_function  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not parallel.pool_in_use(), reason="needs libgomp and futexes")
+pytestmark = pytest.mark.skipif(not parallel.pool_available(), reason="needs libgomp and futexes")
 
 ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 BODY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)

@@ -6,11 +6,13 @@ within the float32 bound of a dot (2*K*eps*(|A|@|B|)) carried through the epilog
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import codegen
-from codegen.kernels import matmul_epilogue
+from codegen.options import from_environment
 from codegen_graphs import bcast, full, matmul
 from ir import Builder, DType, TensorType
 
@@ -167,12 +169,16 @@ def test_consumer_mixing_two_products_fuses_one_of_them():
     assert_within(got, first * np.tanh(second), bound, "(x@W)*tanh(x@V)")
 
 
+def without_epilogues():
+    """The environment's compile options with epilogue fusion switched off."""
+    return dataclasses.replace(from_environment(), epilogues=False)
+
+
 def test_switch_off_gives_separate_kernels(monkeypatch):
     monkeypatch.setenv("PROPC_CACHE", "0")
-    monkeypatch.setattr(matmul_epilogue, "USE_EPILOGUES", False)
     graph = dense_graph(32, 64, 128)
     x, w, bias = inputs_for(graph, 6)
-    exe = codegen.compile_graph(graph)
+    exe = codegen.compile_graph(graph, options=without_epilogues())
     assert exe.kernel_count == 2
     (got,) = exe(x, w, bias)
     assert_within(got, np.tanh(x.astype(np.float64) @ w + bias), product_bound(x, w), "off")
@@ -198,10 +204,8 @@ def test_mlp_train_step_fuses_every_layer(monkeypatch, sizes):
     monkeypatch.setenv("PROPC_CACHE", "0")
     graph = train_step_graph(16, sizes)
     inputs = train_step_inputs(np.random.default_rng(8), 16, sizes)
-    monkeypatch.setattr(matmul_epilogue, "USE_EPILOGUES", False)
-    separate = codegen.compile_graph(graph)
-    monkeypatch.setattr(matmul_epilogue, "USE_EPILOGUES", True)
-    fused = codegen.compile_graph(graph)
+    separate = codegen.compile_graph(graph, options=without_epilogues())
+    fused = codegen.compile_graph(graph, options=from_environment())
     layers = len(sizes) - 1
     assert fused.kernel_count == separate.kernel_count - (3 * layers - 1)
     want = train_step_reference(*inputs)
