@@ -63,6 +63,9 @@ class CompileOptions:
     num_threads: str = ""          # PROPC_NUM_THREADS as given ("" when unset)
     spinning: bool = False         # libgomp's idle threads spin (user's wait policy)
     cache_dir: Path | None = None  # None: the disk cache is off
+    # the CPU code is planned for (codegen/target.py): "host" (always, for the JIT),
+    # or the x86-64 level an export is built for
+    cpu: str = "host"
     # the kernel switches (see the module docstring)
     sgemm: bool = True
     sgemm_conv: bool = True

@@ -1,14 +1,11 @@
 """The CPU that generated code is planned for: this machine (the JIT's, always) or
 a named x86-64 level that an exported library is built for (codegen/runtime/export.py).
 
-Lowering asks which vector features to plan the sgemm's register blocking for
-(`features()`, read by codegen/kernels/matmul.host_config) and whether code is
-planned for another process (`exporting()`: no thread pool there). By default they
-describe this process on this machine. `targeting(target)` switches them for the
-calling thread only, while a library for another CPU is lowered; other threads
-(and their JIT compiles) keep seeing the host. (The thread count of an export is
-`target.threads`, which codegen/runtime/export.py puts in the ThreadPlan it lowers
-with.)
+Lowering plans the sgemm's register blocking for the vector features of the CPU
+the compile's options name (`CompileOptions.cpu`: "host" for the JIT, an export's
+target otherwise; `features(cpu)`, read by codegen/kernels/matmul.sgemm_config). An
+export lowers with options naming its target and a ThreadPlan of its own
+(`target.threads`, no pool): nothing here depends on which thread lowers what.
 
 The levels are the x86-64 micro-architecture levels of the System V psABI (LLVM
 knows them as CPU names); `LEVEL_FEATURES` lists what each adds, so planning
@@ -17,10 +14,8 @@ needs no probe of the named CPU.
 from __future__ import annotations
 
 import functools
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Mapping
 
 import llvmlite.binding as llvm
 
@@ -67,13 +62,20 @@ def named_target(name: str, threads: int | None = None) -> Target:
     if name == HOST:
         return Target(HOST, llvm.get_host_cpu_name(), _host_feature_string(),
                       _host_flags(), threads)
-    features = LEVEL_FEATURES.get(name)
-    if features is None:
+    if name not in LEVEL_FEATURES:
         raise ValueError(f"unknown cpu {name!r}: expected one of {', '.join(CPU_CHOICES)}")
     if not llvm.get_default_triple().startswith("x86_64"):
         raise ValueError(f"cpu {name!r} is an x86-64 level; this machine is "
                          f"{llvm.get_default_triple()} (use cpu='host')")
-    return Target(name, name, "", {feature: True for feature in features}, threads)
+    return Target(name, name, "", features(name), threads)
+
+
+def features(cpu: str) -> Mapping[str, bool]:
+    """Feature flags of the CPU called `cpu` ("host": this machine's; an x86-64
+    level: what it has, with no probe), what lowering plans the sgemm for."""
+    if cpu == HOST:
+        return _host_flags()
+    return {feature: True for feature in LEVEL_FEATURES[cpu]}
 
 
 @functools.lru_cache(maxsize=None)
@@ -86,36 +88,4 @@ def _host_feature_string() -> str:
     return llvm.get_host_cpu_features().flatten()
 
 
-_LOCAL = threading.local()
-
-
-def current() -> Target | None:
-    """The target the calling thread is lowering for, None for the host."""
-    return getattr(_LOCAL, "target", None)
-
-
-@contextmanager
-def targeting(target: Target) -> Iterator[Target]:
-    """Lower for `target` inside the block (this thread only)."""
-    previous = current()
-    _LOCAL.target = target
-    try:
-        yield target
-    finally:
-        _LOCAL.target = previous
-
-
-def features() -> Mapping[str, bool]:
-    """Feature flags of the CPU code is being planned for (see the module docstring)."""
-    chosen = current()
-    return chosen.flags if chosen is not None else _host_flags()
-
-
-def exporting() -> bool:
-    """Whether code is being planned for another process (an export): then it has
-    no thread pool, and regions are planned as expensive (codegen/threads/host.py)."""
-    return current() is not None
-
-
-__all__ = ["CPU_CHOICES", "HOST", "LEVEL_FEATURES", "Target", "current", "exporting", "features",
-           "named_target", "targeting"]
+__all__ = ["CPU_CHOICES", "HOST", "LEVEL_FEATURES", "Target", "features", "named_target"]

@@ -38,7 +38,7 @@ from ir.graph import Op
 from ..plan.threads import ThreadPlan
 from ..threads.host import CHUNKS_PER_THREAD
 from ..threads.sgemm import block_scratch_bytes, threaded_workspace_bytes
-from .matmul import SCRATCH_ALIGN, host_config, round_up
+from .matmul import SCRATCH_ALIGN, SgemmConfig, round_up
 from .sgemm_step import SPINNING_MIN_FLOPS, THREADED_MIN_FLOPS
 
 BLOCK_FLOATS = 1 << 18          # one patches block: 1 MiB of float32
@@ -69,6 +69,7 @@ class ConvBlocking:
     transposed: bool          # out^T = kernel^T . patches^T per block
     region: int               # threads sharing the row blocks (1: no region)
     sgemm_threads: int        # threads of each block's product (region == 1)
+    config: SgemmConfig       # the sgemm's blocking for the CPU planned for
     direct: bool = False      # rows in registers, no patches (codegen/kernels/conv_direct.py)
 
     @property
@@ -98,12 +99,13 @@ class ConvBlocking:
         if self.direct:
             return 0
         m, n, k = self.product()
-        return round_up(threaded_workspace_bytes(m, n, k, self.sgemm_threads), SCRATCH_ALIGN)
+        return round_up(threaded_workspace_bytes(m, n, k, self.sgemm_threads, self.config),
+                        SCRATCH_ALIGN)
 
     def sgemm_stride(self) -> int:
         """Packing scratch per thread of a threaded call."""
         m, n, k = self.product()
-        return block_scratch_bytes(m, n, k, self.sgemm_threads)
+        return block_scratch_bytes(m, n, k, self.sgemm_threads, self.config)
 
     def patches_bytes(self) -> int:
         if self.direct:
@@ -130,9 +132,10 @@ class ConvBlocking:
         return self.flags_bytes() + self.region * self.slot_bytes()
 
 
-def plan_blocking(op: Op, threads: ThreadPlan) -> ConvBlocking:
+def plan_blocking(op: Op, threads: ThreadPlan, config: SgemmConfig) -> ConvBlocking:
     """Blocks, layout, orientation and threads of a conv through sgemm, under the
-    compile's thread plan `threads` (the FusionPlan's, passed down by the lowering)."""
+    compile's thread plan `threads` (the FusionPlan's, passed down by the lowering)
+    for the sgemm blocking `config` of the CPU planned for (CompileOptions.cpu)."""
     x, w = op.operands
     y = op.result
     n = len(op.attrs["strides"])
@@ -153,14 +156,15 @@ def plan_blocking(op: Op, threads: ThreadPlan) -> ConvBlocking:
     lines_per_block = _balanced(lines, most_lines, region)
     direct = taps * channels <= DIRECT_MAX_DEPTH and features <= DIRECT_MAX_FEATURES
     columns = channels < COLUMN_CHANNELS and tap_block == taps
-    transposed = (not direct and features < host_config().nr and depth >= TRANSPOSED_MIN_DEPTH
+    transposed = (not direct and features < config.nr and depth >= TRANSPOSED_MIN_DEPTH
                   and lines_per_block * line >= 2 * features)
     sgemm_threads = 1
     if region == 1 and count > 1 and not direct:
         m = lines_per_block * line
         sgemm_threads = count if 2 * m * features * depth >= least else 1
     return ConvBlocking(rows, features, channels, taps, line, lines, tap_block,
-                        lines_per_block, columns, transposed, region, sgemm_threads, direct)
+                        lines_per_block, columns, transposed, region, sgemm_threads, config,
+                        direct)
 
 
 def _least_flops(threads: ThreadPlan) -> int:

@@ -21,6 +21,7 @@ from ..plan.fusion import FusionPlan
 from ..registry import EpilogueRule
 from ..options import CompileOptions
 from .conv_gemm import ConvGemmStep, gemm_qualifies
+from .matmul import sgemm_config
 
 
 def conv_takes_epilogue(op: Op, materialized, options: CompileOptions) -> bool:
@@ -32,7 +33,8 @@ def lower_conv_with_epilogue(op: Op, materialized: FusionPlan, epilogue) -> Kern
     """The conv's kernel writing the consumer's buffer through `epilogue`, threaded
     as the fusion plan's ThreadPlan allows."""
     buffered_operands(op, materialized)
-    step = ConvGemmStep(op, materialized.threads, epilogue.dest, epilogue)
+    step = ConvGemmStep(op, materialized.threads, sgemm_config(materialized.options.cpu),
+                        epilogue.dest, epilogue)
     return KernelPlan(epilogue.dest, [step], step.workspace_bytes())
 
 

@@ -36,7 +36,7 @@ from ..threads.library import SINGLE, THREADED, shared_sgemm
 from .conv_blocking import plan_blocking
 from .conv_direct import emit_direct_block
 from .conv_patches import PatchWriter
-from .matmul import EPILOGUE_TYPE
+from .matmul import EPILOGUE_TYPE, SgemmConfig, sgemm_config
 from .matmul_ir import counted, float_at, smin
 
 NULL = lir.Constant(PTR, None)
@@ -51,19 +51,21 @@ def gemm_qualifies(op: Op) -> bool:
 def lower_conv_gemm(op: Op, materialized: FusionPlan) -> KernelPlan:
     """The conv's kernel, threaded as the fusion plan's ThreadPlan allows."""
     buffered_operands(op, materialized)
-    step = ConvGemmStep(op, materialized.threads)
+    step = ConvGemmStep(op, materialized.threads, sgemm_config(materialized.options.cpu))
     return KernelPlan(op.result, [step], step.workspace_bytes())
 
 
 class ConvGemmStep(Step):
     """The blocked patches + sgemm loops of one conv (see the module docstring),
-    cut and threaded for the compile's thread plan `threads`."""
+    cut and threaded for the compile's thread plan `threads`, blocked for the sgemm
+    `config` of the CPU planned for."""
 
-    def __init__(self, op: Op, threads: ThreadPlan, dest: Value | None = None, epilogue=None):
+    def __init__(self, op: Op, threads: ThreadPlan, config: SgemmConfig,
+                 dest: Value | None = None, epilogue=None):
         self.op = op
         self.dest = op.result if dest is None else dest
         self.epilogue = epilogue
-        self.blocking = plan_blocking(op, threads)
+        self.blocking = plan_blocking(op, threads, config)
         self.threads = max(self.blocking.region, self.blocking.sgemm_threads)
         self.patches = PatchWriter(op, self.blocking)
 

@@ -46,7 +46,7 @@ from .matmul_pack import emit_pack
 __all__ = ["AVX2_CONFIG", "AVX512_CONFIG", "BASIC_CONFIG", "CALLBACK_ARGS", "CALLBACK_ARG_TYPES",
            "EPILOGUE_TYPE", "SGEMM_ARG_TYPES",
            "Epilogue", "SGEMM_ARGS", "SgemmConfig", "emit_sgemm", "emit_sgemm_batched",
-           "host_config", "sgemm_scratch_bytes"]
+           "host_config", "sgemm_config", "sgemm_scratch_bytes"]
 
 SGEMM_ARGS = ["M", "N", "K", "A", "rsA", "csA", "B", "rsB", "csB", "C", "ldc", "accumulate",
               "scratch"]
@@ -71,9 +71,15 @@ BASIC_CONFIG = SgemmConfig(vector_width=4, mr=4, nr_vectors=2, kc=256, mc=64, nc
 
 
 def host_config() -> SgemmConfig:
-    """The blocking geometry for the vector registers of the CPU code is planned
-    for: this machine's, or an export's target (codegen/target.py)."""
-    features = target.features()
+    """The blocking geometry for this machine's vector registers (the JIT's, and the
+    process-wide library's)."""
+    return sgemm_config(target.HOST)
+
+
+def sgemm_config(cpu: str) -> SgemmConfig:
+    """The blocking geometry for the vector registers of the CPU called `cpu` (the
+    compile's `CompileOptions.cpu`: this machine, or an export's target)."""
+    features = target.features(cpu)
     if features.get("avx512f", False):
         return AVX512_CONFIG
     if features.get("avx2", False) and features.get("fma", False):

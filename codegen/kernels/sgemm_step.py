@@ -23,6 +23,7 @@ from ..plan.sgemm_layout import SgemmShape, sgemm_layout, writes_rows
 from ..plan.threads import ThreadPlan
 from ..emit.expr import ExprBuilder
 from ..threads.library import BATCHED, SINGLE, THREADED, shared_sgemm
+from .matmul import SgemmConfig, sgemm_config
 from ..emit.llvmtypes import F32, I32, PTR, index
 from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
 
@@ -43,7 +44,8 @@ def plan_sgemm(op: Op, materialized: FusionPlan) -> KernelPlan | None:
     if layout is None:
         return None
     threads = _threads_for(layout.shape, materialized.threads)
-    step = SgemmStep(layout.exprs, layout.lhs, layout.rhs, op.result, layout.shape, threads)
+    step = SgemmStep(layout.exprs, layout.lhs, layout.rhs, op.result, layout.shape, threads,
+                     config=sgemm_config(materialized.options.cpu))
     return KernelPlan(op.result, [step], step.workspace_bytes())
 
 
@@ -56,7 +58,7 @@ def plan_sgemm_with_epilogue(op: Op, materialized: FusionPlan, epilogue) -> Kern
                            "row-major sgemm")
     threads = _threads_for(layout.shape, materialized.threads)
     step = SgemmStep(layout.exprs, layout.lhs, layout.rhs, epilogue.dest, layout.shape,
-                     threads, epilogue)
+                     threads, epilogue, config=sgemm_config(materialized.options.cpu))
     return KernelPlan(epilogue.dest, [step], step.workspace_bytes())
 
 
@@ -73,15 +75,17 @@ class SgemmStep(Step):
     """Calls the shared sgemm (batched when there is a batch loop, threaded when
     `threads` > 1). `epilogue` (codegen/kernels/matmul_epilogue.py) is elementwise code run
     on each finished tile of C; then `dest` is the epilogue's result, whose buffer
-    holds the raw product until the epilogue rewrites it."""
+    holds the raw product until the epilogue rewrites it. `config`: the blocking of
+    the CPU planned for (CompileOptions.cpu), which sizes the packing scratch."""
 
     def __init__(self, exprs: ExprBuilder, lhs: Value, rhs: Value, dest: Value,
-                 shape: SgemmShape, threads: int = 1, epilogue=None):
+                 shape: SgemmShape, threads: int = 1, epilogue=None, *, config: SgemmConfig):
         self.exprs = exprs
         self.lhs, self.rhs, self.dest = lhs, rhs, dest
         self.shape = shape
         self.threads = threads
         self.epilogue = epilogue
+        self.config = config
 
     def reads(self) -> set[Value]:
         found = super().reads()
@@ -94,14 +98,14 @@ class SgemmStep(Step):
         block of C one thread computes (codegen/threads/sgemm.py)."""
         from ..threads.sgemm import block_scratch_bytes
         s = self.shape
-        return block_scratch_bytes(s.m, s.n, s.k, self.threads)
+        return block_scratch_bytes(s.m, s.n, s.k, self.threads, self.config)
 
     def workspace_bytes(self) -> int:
         """The kernel's workspace: one scratch stride per thread (the threaded call),
         or the whole product's scratch (one call; batched calls reuse it in turn)."""
         from ..threads.sgemm import threaded_workspace_bytes
         s = self.shape
-        return threaded_workspace_bytes(s.m, s.n, s.k, self.threads)
+        return threaded_workspace_bytes(s.m, s.n, s.k, self.threads, self.config)
 
     def pointer_offsets(self) -> dict[Value, int]:
         """A and B start at a constant offset (a slice of a bigger array: one time

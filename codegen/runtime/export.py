@@ -37,8 +37,10 @@ from .jit import _COMPILE_LOCK, optimise, parse_and_verify
 from ..emit.lowering import lower_graph
 from ..plan.threads import ThreadPlan
 from ..threads.host import load_gomp
+from ..kernels.matmul import sgemm_config
+from ..options import DEFAULT_OPTIONS, CompileOptions
 from ..threads.library import define_exported_library
-from ..target import Target, targeting
+from ..target import Target
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,10 @@ def build_object(name: str, passes: list[ExportPass], target: Target) -> Exporte
                            "machine lacks; export with one thread")
     module = lir.Module(name=f"{name}_export")
     chosen = dataclasses.replace(target, threads=threads)
-    with targeting(chosen):
-        define_exported_library(module, threads)
-        exported = [_lower_pass(module, name, item, ThreadPlan(threads)) for item in passes]
+    options = dataclasses.replace(DEFAULT_OPTIONS, cpu=chosen.name)  # planned for the target
+    define_exported_library(module, threads, sgemm_config(chosen.name))
+    exported = [_lower_pass(module, name, item, ThreadPlan(threads), options)
+                for item in passes]
     workspace = max(item.workspace_bytes for item in exported)
     digest = ir_hash([item.graph for item in passes])
     emit_queries(module, name, workspace, digest)
@@ -110,12 +113,13 @@ def build_object(name: str, passes: list[ExportPass], target: Target) -> Exporte
     return ExportedCode(name, object_code, exported, workspace, digest, chosen, text)
 
 
-def _lower_pass(module: lir.Module, prefix: str, item: ExportPass, threads: ThreadPlan
-                ) -> ExportedPass:
+def _lower_pass(module: lir.Module, prefix: str, item: ExportPass, threads: ThreadPlan,
+                options: CompileOptions) -> ExportedPass:
     if not isinstance(item.graph, Graph):
         raise TypeError(f"pass {item.name!r}: expected an ir.Graph, got "
                         f"{type(item.graph).__name__}")
-    lowered = lower_graph(item.graph, module, f"{prefix}.{item.name}", threads=threads)
+    lowered = lower_graph(item.graph, module, f"{prefix}.{item.name}", threads=threads,
+                          options=options)
     run = module.globals[f"{lowered.symbol}.run"]
     graph = item.graph
     symbol = f"{prefix}_{item.name}"

@@ -23,7 +23,7 @@ from ..forksafe import ForkSafeLock
 from ..errors import CodegenError
 from ..kernels.matmul import (CALLBACK_ARG_TYPES, SGEMM_ARG_TYPES, emit_sgemm,
                               emit_sgemm_batched, host_config)
-from ..kernels.matmul_ir import I64
+from ..kernels.matmul_ir import I64, SgemmConfig
 from .sgemm import emit_sgemm_parallel
 from ..runtime.jit import load_shared_library
 from .host import PARALLEL, PARALLEL_TYPE, load_gomp
@@ -121,15 +121,16 @@ def _build_library(gomp: bool) -> tuple[lir.Module, dict[str, lir.Function]]:
 
 
 
-def define_exported_library(module: lir.Module, threads: int) -> None:
+def define_exported_library(module: lir.Module, threads: int, config: SgemmConfig) -> None:
     """Define, in an exported module, what its graph kernels call under the symbols
-    they call it by: the single and batched sgemm, and with threads the region
-    function and threaded sgemm (libgomp teams: exported code has no thread pool)."""
-    single = emit_sgemm(module, SINGLE, callback=True)
-    emit_sgemm_batched(module, BATCHED, sgemm_name=SINGLE)
+    they call it by: the single and batched sgemm blocked by `config` (the export
+    target's), and with threads the region function and threaded sgemm (libgomp
+    teams: exported code has no thread pool)."""
+    single = emit_sgemm(module, SINGLE, config=config, callback=True)
+    emit_sgemm_batched(module, BATCHED, sgemm_name=SINGLE, config=config)
     if threads > 1:
         region = _alias(module, PARALLEL, emit_parallel(module, gomp=True))
-        emit_sgemm_parallel(module, THREADED, single, region, host_config(), gomp=True)
+        emit_sgemm_parallel(module, THREADED, single, region, config, gomp=True)
 
 
 def _alias(module: lir.Module, symbol: str, target: lir.Function) -> lir.Function:

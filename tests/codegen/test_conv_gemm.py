@@ -16,6 +16,7 @@ from codegen.emit.lowering import plan_graph
 from codegen.options import from_environment
 from codegen.threads import host
 from codegen.kernels.conv_blocking import BLOCK_FLOATS, CONTRACTION_TARGET, plan_blocking
+from codegen.kernels.matmul import host_config
 from ir import Builder, DType, TensorType, interpret
 
 
@@ -56,14 +57,15 @@ def test_the_cases_take_every_layout_and_orientation():
     the convs in registers."""
     kinds = set()
     for _, x_shape, w_shape, attributes in CASES:
-        blocking = plan_blocking(conv_graph(x_shape, w_shape, **attributes).ops[0], SERIAL)
+        op = conv_graph(x_shape, w_shape, **attributes).ops[0]
+        blocking = plan_blocking(op, SERIAL, host_config())
         kinds.add("direct" if blocking.direct else (blocking.columns, blocking.transposed))
     assert kinds == {(False, False), (False, True), (True, False), (True, True), "direct"}
 
 
 def test_the_blocks_of_the_first_case_are_partial():
     graph = conv_graph(*CASES[0][1:3], **CASES[0][3])
-    step = plan_blocking(graph.ops[0], SERIAL)
+    step = plan_blocking(graph.ops[0], SERIAL, host_config())
     assert step.tap_block == CONTRACTION_TARGET // 64 and step.taps % step.tap_block
     assert step.lines_per_block <= BLOCK_FLOATS // (step.tap_block * 64 * step.line)
     assert step.lines > step.lines_per_block and step.lines % step.lines_per_block
@@ -76,7 +78,7 @@ def test_sgemm_conv_matches_interpreter_and_direct_loops(name, x_shape, w_shape,
     w = rng.standard_normal(w_shape).astype(np.float32)
     graph = conv_graph(x_shape, w_shape, **attributes)
     (fast,) = codegen.compile_graph(graph)(x, w)
-    in_registers = plan_blocking(graph.ops[0], SERIAL).direct
+    in_registers = plan_blocking(graph.ops[0], SERIAL, host_config()).direct
     assert ("propc.shared.sgemm" in codegen.compile_graph(graph).llvm_ir) is not in_registers
     (expected,) = interpret(graph, x, w)
     scale = np.abs(expected).max()
@@ -105,7 +107,8 @@ def test_row_blocks_shared_by_three_threads(name, x_shape, w_shape, attributes, 
     monkeypatch.setenv("PROPC_NUM_THREADS", "3")
     monkeypatch.setattr(conv_blocking, "_least_flops", lambda threads: 0)
     graph = conv_graph(x_shape, w_shape, **attributes)
-    blocking = plan_blocking(graph.ops[0], ThreadPlan(3, spinning=False, pool=True))
+    blocking = plan_blocking(graph.ops[0], ThreadPlan(3, spinning=False, pool=True),
+                             host_config())
     assert blocking.region == (3 if blocking.lines >= 3 else 1)
     rng = np.random.default_rng(2)
     x = rng.standard_normal(x_shape).astype(np.float32)
@@ -130,7 +133,7 @@ def test_blocking_follows_the_plan_it_is_given_not_hidden_state():
     graph = conv_graph(*CASES[0][1:3], **CASES[0][3])
     regions = {}
     for name, (threads, expected) in PLANS.items():
-        blocking = plan_blocking(graph.ops[0], threads)
+        blocking = plan_blocking(graph.ops[0], threads, host_config())
         (kernel,) = plan_graph(graph, threads=threads).kernels
         (step,) = kernel.steps
         regions[name] = (blocking.region, step.blocking.region)
