@@ -1,9 +1,10 @@
 """Debug mode's bounds checks: every element load and store of a kernel checks its
 index against the size of the buffer it touches.
 
-How it works: while a kernel is emitted in debug mode, `checking(...)` makes a
-`BoundsChecker` active for the emitting thread; `llvmtypes.load_element` and
-`store_element` call `check_access` before computing an element's address. The
+How it works: a kernel is emitted in debug mode with a `CheckedBuilder`, an
+IRBuilder that carries the kernel's `BoundsChecker`; `llvmtypes.load_element` and
+`store_element` call `check_access` with the builder they emit with before
+computing an element's address (a plain IRBuilder: no check). The
 check is `offset <u elements` (a negative offset fails too); on failure the kernel
 writes an error record into the arena and returns at once, and the entry function
 (`return_if_failed` after every kernel call) returns too. The Python runtime
@@ -15,10 +16,6 @@ placed by the buffer plan): kernel index + 1 (0 = no failure), buffer position i
 the kernel's argument list, element offset, buffer size in elements, access kind.
 """
 from __future__ import annotations
-
-import contextlib
-import threading
-from typing import Iterator
 
 import llvmlite.ir as lir
 
@@ -79,38 +76,32 @@ class BoundsChecker:
         builder.position_at_end(passed)
 
 
-_ACTIVE = threading.local()
+class CheckedBuilder(lir.IRBuilder):
+    """The IRBuilder of a debug-mode kernel: the element accesses emitted with it
+    are checked by `checker` (codegen/emit/lowering.py makes one per checked kernel;
+    the checks travel with the builder, which every emitter is given)."""
+
+    def __init__(self, block: lir.Block, checker: BoundsChecker):
+        super().__init__(block)
+        self.checker = checker
 
 
-@contextlib.contextmanager
-def checking(checker: BoundsChecker | None) -> Iterator[None]:
-    """Make `checker` the active one for this thread while a kernel is emitted
-    (None: no checks, the normal build)."""
-    previous = getattr(_ACTIVE, "checker", None)
-    _ACTIVE.checker = checker
-    try:
-        yield
-    finally:
-        _ACTIVE.checker = previous
-
-
-def checks_active() -> bool:
-    """Whether the kernel being emitted is checked (debug mode): code that would move
-    accesses into a function of its own keeps them in the kernel then."""
-    return getattr(_ACTIVE, "checker", None) is not None
+def checks_active(builder: lir.IRBuilder) -> bool:
+    """Whether the kernel `builder` emits is checked (debug mode): code that would
+    move accesses into a function of its own keeps them in the kernel then."""
+    return isinstance(builder, CheckedBuilder)
 
 
 def check_access(builder: lir.IRBuilder, base: lir.Value, offset: lir.Value, kind: str) -> None:
-    """Emit the bounds check of one element access when a checker is active."""
-    checker = getattr(_ACTIVE, "checker", None)
-    if checker is not None:
-        checker.check(builder, base, offset, kind)
+    """Emit the bounds check of one element access when `builder` checks (debug mode)."""
+    if isinstance(builder, CheckedBuilder):
+        builder.checker.check(builder, base, offset, kind)
 
 
 def check_span(builder: lir.IRBuilder, base: lir.Value, first: int, last: int, kind: str
                ) -> None:
     """Check a block of accesses made elsewhere (a call into the shared sgemm) by its
-    lowest and highest element offsets, when a checker is active."""
+    lowest and highest element offsets, when `builder` checks (debug mode)."""
     for offset in (first, last):
         check_access(builder, base, lir.Constant(_I64, offset), kind)
 

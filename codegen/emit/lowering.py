@@ -39,8 +39,8 @@ from .entry import emit_entry_points, load_slot
 from .kernel_dedupe import KernelTable
 from .llvmtypes import I8, PTR, index
 from ..kernels.matmul_epilogue import lower_with_epilogue
-from .bounds import (ERROR_RECORD, BoundsChecker, checked_buffers, checking, clear_record,
-                     describe_kernel, return_if_failed)
+from .bounds import (ERROR_RECORD, BoundsChecker, CheckedBuilder, checked_buffers,
+                     clear_record, describe_kernel, return_if_failed)
 from ..options import DEFAULT_OPTIONS, CompileOptions
 from ..plan.memplan import ALIGN, MemoryPlan, Workspace, plan_memory
 from ..registry import LOWERING_PATHS, LOWERINGS, Lowering, Registry, lowering_of
@@ -408,17 +408,18 @@ def _emit_kernel(module: lir.Module, name: str, kernel: KernelPlan, keys: list, 
         internal = key is WORKSPACE or key is ERROR_RECORD
         if internal or (key not in hoisted and homes[key].kind == "scratch"):
             arg.attributes.align = ALIGN
-    builder = lir.IRBuilder(fn.append_basic_block("entry"))
-    env = KernelEnv(builder, dict(zip(keys, fn.args)), mathlib, hoisted)
+    pointers = dict(zip(keys, fn.args))
+    block = fn.append_basic_block("entry")
+    if checked is None:
+        builder = lir.IRBuilder(block)
+    else:
+        builder = CheckedBuilder(block, BoundsChecker(checked, pointers[ERROR_RECORD],
+                                                      checked_buffers(keys, fn.args, graph)))
+    env = KernelEnv(builder, pointers, mathlib, hoisted)
     if shared is not None:
         env.pointers[shared] = env.pointers[kernel.dest]
-    bounds = None
-    if checked is not None:
-        bounds = BoundsChecker(checked, env.pointers[ERROR_RECORD],
-                               checked_buffers(keys, fn.args, graph))
-    with checking(bounds):
-        for step in kernel.steps:
-            step.emit(env)
+    for step in kernel.steps:
+        step.emit(env)
     builder.ret_void()
     return fn
 

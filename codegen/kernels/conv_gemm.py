@@ -93,7 +93,7 @@ class ConvGemmStep(Step):
         values = [env.pointers[x], env.pointers[w], env.pointers[self.dest],
                   env.pointers.get(WORKSPACE, NULL), *callback]
         s = self.blocking
-        if s.region > 1 and not checks_active():
+        if s.region > 1 and not checks_active(b):
             flags = values[3]
             for position in range(s.region):     # every slot free
                 b.store(index(0), b.gep(flags, [index(position)], source_etype=I64))
