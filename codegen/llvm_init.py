@@ -2,22 +2,27 @@
 cache's compiler fingerprint and the export targets all need it first)."""
 from __future__ import annotations
 
+import functools
+
 import llvmlite.binding as llvm
 
 from .forksafe import ForkSafeLock
 
 _INIT_LOCK = ForkSafeLock()
-_INITIALISED = False
 
 
 def initialise() -> None:
     """Initialise LLVM's native target once per process (thread-safe)."""
-    global _INITIALISED
     with _INIT_LOCK:
-        if not _INITIALISED:
-            llvm.initialize_native_target()
-            llvm.initialize_native_asmprinter()
-            _INITIALISED = True
+        _initialise_native_target()
+
+
+@functools.lru_cache(maxsize=None)
+def _initialise_native_target() -> None:
+    """The initialisation itself: run once (the cache remembers it ran; the lock
+    keeps a second thread from running it while the first still is)."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
 
 
 __all__ = ["initialise"]

@@ -329,6 +329,80 @@ def test_codegen_reads_the_environment_only_in_its_options_builder():
     assert not bad, "os.environ outside codegen/options.py:\n" + "\n".join(bad)
 
 
+# ...and keeps no hidden state that decides what it compiles (issue 15): no module-level
+# switch (a name bound to True/False, or rebound through `global`), no thread-local
+# read while planning or emitting. Every setting is a CompileOptions field (or the
+# ThreadPlan's, or the target's) passed down.
+
+# (file, function) -> why a thread-local is right there
+THREAD_LOCALS_ALLOWED = {
+    # each Python thread calling one Executable gets its own argument block and
+    # arena: per-call state of a compiled function, not a compile setting
+    ("codegen/runtime/executable.py", "__init__"),
+}
+
+
+def hidden_state(path: Path) -> list[str]:
+    """What in `path` could switch codegen behind its arguments' back: module-level
+    names bound to a bool constant, `global` statements, and `threading.local`
+    (any alias of threading, or `local` imported from it), each as
+    "kind name line (in function)"."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    threading_names = {alias.asname or alias.name for node in ast.walk(tree)
+                       if isinstance(node, ast.Import) for alias in node.names
+                       if alias.name == "threading"}
+    found = []
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) else [])
+        value = getattr(node, "value", None)
+        if isinstance(value, ast.Constant) and isinstance(value.value, bool):
+            found += [f"switch {ast.unparse(target)} {node.lineno} (in <module>)"
+                      for target in targets]
+
+    def visit(node, function):
+        for child in ast.iter_child_nodes(node):
+            inner = child.name if isinstance(child, (ast.FunctionDef,
+                                                     ast.AsyncFunctionDef)) else function
+            if isinstance(child, ast.Global):
+                found.append(f"global {','.join(child.names)} {child.lineno} (in {function})")
+            elif (isinstance(child, ast.Attribute) and child.attr == "local"
+                  and isinstance(child.value, ast.Name) and child.value.id in threading_names):
+                found.append(f"thread-local {ast.unparse(child)} {child.lineno} (in {function})")
+            elif (isinstance(child, ast.ImportFrom) and child.module == "threading"
+                  and any(alias.name == "local" for alias in child.names)):
+                found.append(f"thread-local import {child.lineno} (in {function})")
+            visit(child, inner)
+    visit(tree, "<module>")
+    return found
+
+
+def test_the_hidden_state_check_sees_switches_globals_and_thread_locals(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import threading as t\nfrom threading import local\nUSE_X = True\n"
+                     "COUNT = 3\n_STATE = t.local()\n"
+                     "def flip():\n    global USE_X\n    USE_X = False\n")
+    assert hidden_state(probe) == ["switch USE_X 3 (in <module>)",
+                                   "thread-local import 2 (in <module>)",
+                                   "thread-local t.local 5 (in <module>)",
+                                   "global USE_X 7 (in flip)"]
+
+
+def test_codegen_keeps_no_module_switches_or_thread_locals():
+    bad = []
+    allowed_seen = set()
+    for path in _python_files("codegen"):
+        relative = str(path.relative_to(ROOT))
+        for item in hidden_state(path):
+            function = item.rsplit("(in ", 1)[1].rstrip(")")
+            if item.startswith("thread-local") and (relative, function) in THREAD_LOCALS_ALLOWED:
+                allowed_seen.add((relative, function))
+            else:
+                bad.append(f"{relative}: {item}")
+    assert not bad, "hidden state in codegen (make it an option or argument):\n" + "\n".join(bad)
+    assert allowed_seen == THREAD_LOCALS_ALLOWED, "an allowed thread-local is gone: drop it"
+
+
 # CompileOptions are built once, at the edge, and passed down (issue 15): only the
 # compile entry points call the options builder; nothing below them does.
 
