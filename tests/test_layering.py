@@ -294,6 +294,16 @@ def test_only_the_threads_interface_is_imported_from_outside_it():
 # --------------------------------------------------------------------------------------
 # codegen takes the environment from its options builder only (issue 15)
 
+def nodes_in_functions(tree: ast.AST, function: str = "<module>"):
+    """Every node below `tree`, depth first, with the name of the function it is in
+    ("<module>" outside any; a def's own node is in the enclosing one)."""
+    for child in ast.iter_child_nodes(tree):
+        yield child, function
+        inner = child.name if isinstance(child, (ast.FunctionDef,
+                                                 ast.AsyncFunctionDef)) else function
+        yield from nodes_in_functions(child, inner)
+
+
 OPTIONS_BUILDER = ROOT / "codegen" / "options.py"
 _ENV_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
 
@@ -359,21 +369,15 @@ def hidden_state(path: Path) -> list[str]:
         if isinstance(value, ast.Constant) and isinstance(value.value, bool):
             found += [f"switch {ast.unparse(target)} {node.lineno} (in <module>)"
                       for target in targets]
-
-    def visit(node, function):
-        for child in ast.iter_child_nodes(node):
-            inner = child.name if isinstance(child, (ast.FunctionDef,
-                                                     ast.AsyncFunctionDef)) else function
-            if isinstance(child, ast.Global):
-                found.append(f"global {','.join(child.names)} {child.lineno} (in {function})")
-            elif (isinstance(child, ast.Attribute) and child.attr == "local"
-                  and isinstance(child.value, ast.Name) and child.value.id in threading_names):
-                found.append(f"thread-local {ast.unparse(child)} {child.lineno} (in {function})")
-            elif (isinstance(child, ast.ImportFrom) and child.module == "threading"
-                  and any(alias.name == "local" for alias in child.names)):
-                found.append(f"thread-local import {child.lineno} (in {function})")
-            visit(child, inner)
-    visit(tree, "<module>")
+    for node, function in nodes_in_functions(tree):
+        if isinstance(node, ast.Global):
+            found.append(f"global {','.join(node.names)} {node.lineno} (in {function})")
+        elif (isinstance(node, ast.Attribute) and node.attr == "local"
+              and isinstance(node.value, ast.Name) and node.value.id in threading_names):
+            found.append(f"thread-local {ast.unparse(node)} {node.lineno} (in {function})")
+        elif (isinstance(node, ast.ImportFrom) and node.module == "threading"
+              and any(alias.name == "local" for alias in node.names)):
+            found.append(f"thread-local import {node.lineno} (in {function})")
     return found
 
 
@@ -419,20 +423,13 @@ def builder_calls(path: Path, name: str = "from_environment") -> list[tuple[str,
     in `path`; "<module>" for calls outside any function."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found = []
-
-    def visit(node, function):
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                visit(child, child.name)
-                continue
-            if isinstance(child, ast.Call):
-                called = child.func
-                called_name = called.id if isinstance(called, ast.Name) else getattr(
-                    called, "attr", None)
-                if called_name == name:
-                    found.append((function, child.lineno))
-            visit(child, function)
-    visit(tree, "<module>")
+    for node, function in nodes_in_functions(tree):
+        if isinstance(node, ast.Call):
+            called = node.func
+            called_name = called.id if isinstance(called, ast.Name) else getattr(
+                called, "attr", None)
+            if called_name == name:
+                found.append((function, node.lineno))
     return found
 
 
