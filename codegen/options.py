@@ -37,6 +37,10 @@ default, and tests and the bench turn one off for a comparison with
   host has one, else every region wakes a libgomp team (the ThreadPlan's `pool`,
   codegen/threads/host.thread_plan).
 
+And `cpu`, the CPU code is planned for: "host" for the JIT, an x86-64 level for an
+export (codegen/runtime/export.py sets it); the sgemm's blocking follows its vector
+features (codegen/kernels/matmul.sgemm_config).
+
 libgomp reads its wait policy from the process environment once, when it is loaded,
 and has no call to set it afterwards or per team: `prepare_libgomp_environment` makes
 the one write codegen does, OMP_WAIT_POLICY=PASSIVE (idle threads sleep at once)
