@@ -47,6 +47,7 @@ from ..emit.lowering import LoweredGraph, lower_graph, unique_name
 from ..plan.memplan import ALIGN, MemoryPlan
 from ..plan.threads import ThreadPlan
 from ..options import CompileOptions, from_environment
+from ..target import HOST
 from ..threads.host import thread_plan
 from ..threads.library import load_library
 
@@ -92,6 +93,11 @@ class _Compile(NamedTuple):
 
 def _settings(debug: bool | None, options: CompileOptions | None) -> _Compile:
     chosen = edge_options(options)
+    if chosen.cpu != HOST:
+        # the kernels' sgemm workspace would be sized for another CPU's blocking than
+        # the process-wide sgemm they call uses
+        raise ValueError(f"the JIT compiles for this machine: options.cpu must be "
+                         f"{HOST!r}, not {chosen.cpu!r} (export code for other CPUs)")
     threads = thread_plan(chosen)
     return _Compile(_key_options(debug, chosen, threads), threads, chosen)
 

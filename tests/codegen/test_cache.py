@@ -121,6 +121,9 @@ def test_options_and_compiler_fingerprint_are_part_of_the_key(cache_dir, monkeyp
         options = dataclasses.replace(from_environment(), **{switch: False})
         assert not codegen.compile_graph(scaled_tanh_graph(), options=options).from_cache, switch
     assert codegen.compile_graph(scaled_tanh_graph(), options=from_environment()).from_cache
+    with pytest.raises(ValueError, match="compiles for this machine"):
+        codegen.compile_graph(scaled_tanh_graph(),
+                              options=dataclasses.replace(from_environment(), cpu="x86-64"))
     # a new compiler (edited source, other llvmlite, other CPU) never sees old code
     monkeypatch.setattr(cache, "compiler_fingerprint", lambda: "another compiler")
     fresh = codegen.compile_graph(scaled_tanh_graph())
