@@ -295,7 +295,7 @@ class Compiled:
         self._arguments = (fn, interpret, static_argnums, static_argnames)  # for pickle
         self._specialised: dict[CallKey, Compiled] = {}
         self.compile_count = 0
-        self._cache = LRUCache(lambda: self.max_signatures, self._forget)
+        self._cache = LRUCache()
         self._bound: dict[tuple, _Bound] = {}
         self.recompiles = 0  # new signatures after the first (static keys included)
         self._precision_warned = False
@@ -303,7 +303,7 @@ class Compiled:
         self._last_key: tuple | None = None
         self.slow_calls = 0  # calls that took the general path (not a generated caller)
         # (policy, signature) -> what pc.vjp reuses, bounded like the signatures
-        self._vjps = LRUCache(lambda: self.max_signatures, lambda key, value: None)
+        self._vjps = LRUCache()
         self._lock = ForkSafeLock()
         functools.update_wrapper(self, fn, updated=())
 
@@ -335,7 +335,9 @@ class Compiled:
         if traced.captured:
             return _Entry(traced)  # reads a Tensor of an enclosing trace: never cached
         with self._lock:
-            entry = self._cache.setdefault(key, _Entry(traced))
+            entry, evicted = self._cache.setdefault(key, _Entry(traced), self.max_signatures)
+            for old_key, old_entry in evicted:
+                self._forget(old_key, old_entry)
             self._last_key = key
         return entry
 
@@ -502,7 +504,7 @@ class Compiled:
         if found is None:
             found = build()
             with self._lock:
-                found = self._vjps.setdefault(key, found)
+                found, _ = self._vjps.setdefault(key, found, self.max_signatures)
         else:
             self._vjps.touch(key)
         return found
