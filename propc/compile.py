@@ -17,6 +17,7 @@ import logging
 import pickle
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -568,30 +569,39 @@ def _escaped_tracer(fn: Callable, args: tuple, leaves: list) -> TraceError:
 
 
 class _Specialisation(Compiled):
-    """The `Compiled` of one static key: its native compiles count for its parent."""
+    """The `Compiled` of one static key: its native compiles count for its parent.
+
+    It refers to its parent weakly: the parent holds it, and the two referring to
+    each other kept a dropped function (and its native code) until the cyclic
+    collector ran. A specialisation outliving its parent (through a `Lowered`) has
+    the class-wide limits and counts for itself."""
 
     def __init__(self, parent: Compiled, fn: Callable):
-        self._parent = parent
+        self._parent = weakref.ref(parent)
         super().__init__(fn, parent.interpret)
 
     # the parent's limits and recompile count apply (propc/recompiles.py)
     @property
     def max_signatures(self) -> int:
-        return self._parent.max_signatures
+        parent = self._parent()
+        return Compiled.max_signatures if parent is None else parent.max_signatures
 
     @property
     def warn_recompiles_after(self) -> int:
-        return self._parent.warn_recompiles_after
+        parent = self._parent()
+        return Compiled.warn_recompiles_after if parent is None else parent.warn_recompiles_after
 
     def _recompile_owner(self) -> Compiled:
-        return self._parent
+        parent = self._parent()
+        return self if parent is None else parent
 
     def _executable(self, entry: _Entry):
         before = self.compile_count
         executable = super()._executable(entry)
-        if self.compile_count != before:
-            with self._parent._lock:
-                self._parent.compile_count += 1
+        parent = self._parent()
+        if self.compile_count != before and parent is not None:
+            with parent._lock:
+                parent.compile_count += 1
         return executable
 
 
