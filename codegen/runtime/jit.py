@@ -4,7 +4,8 @@ and the MCJIT engine that turns one LLVM module into callable native code.
 Everything here follows the measured llvmlite 0.50 recipes in PERF.md: native target
 and asm printer initialised explicitly, a fresh target machine per engine (MCJIT
 owns the one it is given), the new pass manager at O2 with SLP vectorisation
-switched on.
+switched on, its pass builder shared by a few compiles (`_SharedPassBuilder`).
+Nothing here refers to itself: a dropped `JitModule` frees its engine at once.
 """
 from __future__ import annotations
 
@@ -95,25 +96,23 @@ class _SharedPassBuilder:
 
     A pass builder of llvmlite 0.50 allocates LLVM pass-instrumentation callbacks it
     never frees (~1.7 KiB per builder: one per compile was most of what a dropped
-    compile left behind). Sharing one for good is no better: every run registers one
-    more callback on it (an optnone check whose owner dies with the run; it reads that
-    owner only for optnone functions, which propc never emits), and every later run
-    calls them all for every pass: after 3,000 compiles a small module took 24 ms to
-    optimise instead of 3. Replacing the builder every PASS_BUILDER_RUNS runs bounds
-    both: ~130 B per compile, at most PASS_BUILDER_RUNS callbacks per pass.
-    `created` counts the builders made (tests read it). Used under _COMPILE_LOCK.
+    compile left behind). Sharing one for good is no better: every run leaves one
+    more callback on it (the standard instrumentations' optnone check, whose owner
+    dies with the run; it reads that owner only for optnone functions, which propc
+    never emits), and every later run calls them all for every pass: after 3,000
+    compiles a small module took 24 ms to optimise instead of 3. Replacing the
+    builder every PASS_BUILDER_RUNS runs bounds both: ~130 B per compile, at most
+    PASS_BUILDER_RUNS callbacks per pass. Used under _COMPILE_LOCK.
     """
 
     def __init__(self) -> None:
         self._builder = None
         self._runs = 0
-        self.created = 0
 
     def builder(self):
         if self._builder is None or self._runs >= PASS_BUILDER_RUNS:
             self._builder = _pass_builder(host_target_machine())
             self._runs = 0
-            self.created += 1
         self._runs += 1
         return self._builder
 

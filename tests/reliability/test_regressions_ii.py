@@ -184,7 +184,7 @@ def _held_kib() -> float:
 def test_regression_each_fresh_signature_kept_its_compiling_llvm_engine(monkeypatch):
     """A freshly compiled signature kept the engine that compiled it, with its LLVM
     module and code generator state: ~850 KiB each (2,000 shapes: +1.7 GB), where
-    the same code loaded from the disk cache keeps ~95 KiB. Now ~85 KiB; asserted
+    the same code loaded from the disk cache keeps ~95 KiB. Now ~8 KiB; asserted
     here under 300 KiB over 40 shapes (`python tools/reliability_numbers.py memory`
     measures 300 shapes and dropped compiles)."""
     monkeypatch.setenv("PROPC_CACHE", "0")
