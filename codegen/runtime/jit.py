@@ -110,6 +110,7 @@ class _SharedPassBuilder:
         self._runs = 0
 
     def builder(self):
+        """The builder for the next run (a new one every PASS_BUILDER_RUNS runs)."""
         if self._builder is None or self._runs >= PASS_BUILDER_RUNS:
             self._builder = _pass_builder(host_target_machine())
             self._runs = 0
