@@ -35,6 +35,8 @@ namedtuple classes are bound as names in the function's namespace.
 """
 from __future__ import annotations
 
+import functools
+from types import CodeType
 from typing import Any, Callable
 
 import numpy as np
@@ -104,10 +106,20 @@ def specialise(in_tree: TreeDef, kinds: tuple, out_tree: TreeDef, parts,
     outputs = _run(writer, leaves, parts)
     writer.line(f"return {_build_node(writer, out_tree, iter(outputs))}")
     source = "def call(args):\n" + "\n".join(writer.lines) + "\n"
-    exec(compile(source, "<propc call path>", "exec"), writer.namespace)  # noqa: S102
-    call = writer.namespace["call"]
+    exec(_code(source), writer.namespace)  # noqa: S102
+    # taken out of the namespace it reads as its globals: the two referring to each
+    # other kept a dropped caller (and the executable it calls) until the cyclic
+    # collector ran
+    call = writer.namespace.pop("call")
     call.source = source
     return call
+
+
+@functools.lru_cache(maxsize=256)
+def _code(source: str) -> CodeType:
+    """The code of a caller's source, compiled once per distinct text: signatures of
+    one structure (any shapes and dtypes: those are namespace names) share it."""
+    return compile(source, "<propc call path>", "exec")
 
 
 def _supported(tree: TreeDef) -> bool:

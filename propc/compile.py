@@ -17,6 +17,7 @@ import logging
 import pickle
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -296,7 +297,7 @@ class Compiled:
         self._arguments = (fn, interpret, static_argnums, static_argnames)  # for pickle
         self._specialised: dict[CallKey, Compiled] = {}
         self.compile_count = 0
-        self._cache = LRUCache(lambda: self.max_signatures, self._forget)
+        self._cache = LRUCache()
         self._bound: dict[tuple, _Bound] = {}
         self.recompiles = 0  # new signatures after the first (static keys included)
         self._precision_warned = False
@@ -304,7 +305,7 @@ class Compiled:
         self._last_key: tuple | None = None
         self.slow_calls = 0  # calls that took the general path (not a generated caller)
         # (policy, signature) -> what pc.vjp reuses, bounded like the signatures
-        self._vjps = LRUCache(lambda: self.max_signatures, lambda key, value: None)
+        self._vjps = LRUCache()
         self._lock = ForkSafeLock()
         functools.update_wrapper(self, fn, updated=())
 
@@ -336,7 +337,9 @@ class Compiled:
         if traced.captured:
             return _Entry(traced)  # reads a Tensor of an enclosing trace: never cached
         with self._lock:
-            entry = self._cache.setdefault(key, _Entry(traced))
+            entry, evicted = self._cache.setdefault(key, _Entry(traced), self.max_signatures)
+            for old_key, old_entry in evicted:
+                self._forget(old_key, old_entry)
             self._last_key = key
         return entry
 
@@ -503,7 +506,7 @@ class Compiled:
         if found is None:
             found = build()
             with self._lock:
-                found = self._vjps.setdefault(key, found)
+                found, _ = self._vjps.setdefault(key, found, self.max_signatures)
         else:
             self._vjps.touch(key)
         return found
@@ -567,30 +570,39 @@ def _escaped_tracer(fn: Callable, args: tuple, leaves: list) -> TraceError:
 
 
 class _Specialisation(Compiled):
-    """The `Compiled` of one static key: its native compiles count for its parent."""
+    """The `Compiled` of one static key: its native compiles count for its parent.
+
+    It refers to its parent weakly: the parent holds it, and the two referring to
+    each other kept a dropped function (and its native code) until the cyclic
+    collector ran. A specialisation outliving its parent (through a `Lowered`) has
+    the class-wide limits and counts for itself."""
 
     def __init__(self, parent: Compiled, fn: Callable):
-        self._parent = parent
+        self._parent = weakref.ref(parent)
         super().__init__(fn, parent.interpret)
 
     # the parent's limits and recompile count apply (propc/recompiles.py)
     @property
     def max_signatures(self) -> int:
-        return self._parent.max_signatures
+        parent = self._parent()
+        return Compiled.max_signatures if parent is None else parent.max_signatures
 
     @property
     def warn_recompiles_after(self) -> int:
-        return self._parent.warn_recompiles_after
+        parent = self._parent()
+        return Compiled.warn_recompiles_after if parent is None else parent.warn_recompiles_after
 
     def _recompile_owner(self) -> Compiled:
-        return self._parent
+        parent = self._parent()
+        return self if parent is None else parent
 
     def _executable(self, entry: _Entry):
         before = self.compile_count
         executable = super()._executable(entry)
-        if self.compile_count != before:
-            with self._parent._lock:
-                self._parent.compile_count += 1
+        parent = self._parent()
+        if self.compile_count != before and parent is not None:
+            with parent._lock:
+                parent.compile_count += 1
         return executable
 
 

@@ -22,7 +22,7 @@ import os
 import sys
 import warnings
 from collections import OrderedDict
-from typing import Any, Callable, Hashable
+from typing import Any, Hashable
 
 from ir.types import DType
 
@@ -72,13 +72,14 @@ def warn_if_mixed_precision(name: str, specs: tuple, paths: list[str]) -> bool:
 
 
 class LRUCache:
-    """A dict of at most `limit()` items that forgets the least recently used one,
-    calling `on_evict(key, value)` for it."""
+    """A dict that forgets its least recently used items beyond a limit given with
+    each store. It hands them back rather than calling back its owner: a callback
+    (a bound method, a closure over the owner) would make the owner and its cache a
+    reference cycle, and a dropped compiled function would wait for the cyclic
+    collector before its native code was freed."""
 
-    def __init__(self, limit: Callable[[], int], on_evict: Callable[[Hashable, Any], None]):
+    def __init__(self) -> None:
         self._items: OrderedDict = OrderedDict()
-        self._limit = limit
-        self._on_evict = on_evict
 
     def get(self, key: Hashable) -> Any:
         return self._items.get(key)
@@ -88,15 +89,18 @@ class LRUCache:
         if key in self._items:
             self._items.move_to_end(key)
 
-    def setdefault(self, key: Hashable, value: Any) -> Any:
-        """The value of `key`, storing `value` first when there is none."""
+    def setdefault(self, key: Hashable, value: Any, limit: int
+                   ) -> tuple[Any, list[tuple[Hashable, Any]]]:
+        """The value of `key`, storing `value` first when there is none, and the
+        (key, value) items that storing it pushed out beyond `limit` (at least 1),
+        least recently used first."""
         if key in self._items:
-            return self._items[key]
+            return self._items[key], []
         self._items[key] = value
-        while len(self._items) > max(1, self._limit()):
-            old_key, old_value = self._items.popitem(last=False)
-            self._on_evict(old_key, old_value)
-        return value
+        evicted = []
+        while len(self._items) > max(1, limit):
+            evicted.append(self._items.popitem(last=False))
+        return value, evicted
 
     def __len__(self) -> int:
         return len(self._items)

@@ -25,6 +25,7 @@ lowering, the cache directory to the disk cache and the process-wide library.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import threading
 import time
@@ -257,13 +258,21 @@ class Executable:
         """This thread's object block, its address, and the 64-byte aligned arena."""
         found = getattr(self._local, "state", None)
         if found is None:
-            block = (ctypes.c_void_p * len(self._inputs + self._outputs))()
+            block = _block_type(len(self._inputs) + len(self._outputs))()
             arena = np.empty(self.memory.arena_bytes + ALIGN, dtype=np.uint8)
             address = arena.ctypes.data
             aligned = address + (-address) % ALIGN
             self._local.state = found = (block, ctypes.addressof(block), aligned)
             self._local.arena = arena
         return found
+
+
+@functools.lru_cache(maxsize=64)
+def _block_type(count: int) -> type:
+    """The ctypes array type of an object block of `count` pointers, made once:
+    ctypes keeps only weak references to the array types it makes, and a type is a
+    reference cycle, so each executable's block type was cyclic garbage."""
+    return ctypes.c_void_p * count
 
 
 def compile_graph(graph: Graph, *, name: str | None = None, debug: bool | None = None,

@@ -4,11 +4,13 @@ and the MCJIT engine that turns one LLVM module into callable native code.
 Everything here follows the measured llvmlite 0.50 recipes in PERF.md: native target
 and asm printer initialised explicitly, a fresh target machine per engine (MCJIT
 owns the one it is given), the new pass manager at O2 with SLP vectorisation
-switched on.
+switched on, its pass builder shared by a few compiles (`_SharedPassBuilder`).
+Nothing here refers to itself: a dropped `JitModule` frees its engine at once.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import threading
 import time
@@ -68,18 +70,56 @@ def parse_and_verify(module: lir.Module, context=None) -> llvm.ModuleRef:
     return parsed
 
 
-def optimise(parsed: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
-    """Run the O2 new-pass-manager pipeline with loop and SLP vectorisation."""
-    tuning = llvm.create_pipeline_tuning_options(speed_level=2)
-    tuning.loop_vectorization = True
-    tuning.slp_vectorization = True
-    tuning.loop_unrolling = False  # full unrolls of short loops doubled compile time
-    builder = llvm.create_pass_builder(machine, tuning)
+def optimise(parsed: llvm.ModuleRef, machine: llvm.TargetMachine | None = None) -> None:
+    """Run the O2 new-pass-manager pipeline with loop and SLP vectorisation, for
+    `machine` (an export's target), else for the host through the JIT's shared pass
+    builder. Call it holding _COMPILE_LOCK."""
+    builder = _JIT_PASSES.builder() if machine is None else _pass_builder(machine)
     manager = builder.getModulePassManager()
     try:
         manager.run(parsed, builder)
     finally:
         _dispose_pass_manager(manager)
+
+
+def _pass_builder(machine: llvm.TargetMachine):
+    """A pass builder for `machine` with propc's pipeline tuning."""
+    tuning = llvm.create_pipeline_tuning_options(speed_level=2)
+    tuning.loop_vectorization = True
+    tuning.slp_vectorization = True
+    tuning.loop_unrolling = False  # full unrolls of short loops doubled compile time
+    return llvm.create_pass_builder(machine, tuning)
+
+
+class _SharedPassBuilder:
+    """The host's pass builder, shared by PASS_BUILDER_RUNS optimiser runs, then replaced.
+
+    A pass builder of llvmlite 0.50 allocates LLVM pass-instrumentation callbacks it
+    never frees (~1.7 KiB per builder: one per compile was most of what a dropped
+    compile left behind). Sharing one for good is no better: every run leaves one
+    more callback on it (the standard instrumentations' optnone check, whose owner
+    dies with the run; it reads that owner only for optnone functions, which propc
+    never emits), and every later run calls them all for every pass: after 3,000
+    compiles a small module took 24 ms to optimise instead of 3. Replacing the
+    builder every PASS_BUILDER_RUNS runs bounds both: ~130 B per compile, at most
+    PASS_BUILDER_RUNS callbacks per pass. Used under _COMPILE_LOCK.
+    """
+
+    def __init__(self) -> None:
+        self._builder = None
+        self._runs = 0
+
+    def builder(self):
+        """The builder for the next run (a new one every PASS_BUILDER_RUNS runs)."""
+        if self._builder is None or self._runs >= PASS_BUILDER_RUNS:
+            self._builder = _pass_builder(host_target_machine())
+            self._runs = 0
+        self._runs += 1
+        return self._builder
+
+
+PASS_BUILDER_RUNS = 16
+_JIT_PASSES = _SharedPassBuilder()
 
 
 def _dispose_pass_manager(manager) -> None:
@@ -152,15 +192,16 @@ class JitModule:
         context = llvm.create_context()
         parsed = parse_and_verify(module, context)
         parsed_at = time.perf_counter()
-        machine = host_target_machine()
-        optimise(parsed, machine)
+        optimise(parsed)
         if debug:
             parsed.verify()
         optimised_at = time.perf_counter()
         from .cache import compress_ir
         self.compressed_ir = compress_ir(str(parsed))
         self._llvm_ir: str | None = None
-        self._llvm_ir_loader = self._decompressed_ir
+        # not a bound method: a JitModule referring to itself would live on after
+        # its last user until the cyclic collector ran, and its engine with it
+        self._llvm_ir_loader = functools.partial(_decompressed, self.compressed_ir)
         self._asm: str | None = None
         engine = llvm.create_mcjit_compiler(parsed, host_target_machine())
         captured: list[bytes] = []
@@ -188,9 +229,6 @@ class JitModule:
         # it the stored object makes it load that instead of compiling anything.
         self._engine.set_object_cache(None, lambda _module: object_code)
         finalize(self._engine)
-
-    def _decompressed_ir(self) -> str:
-        return zlib.decompress(self.compressed_ir).decode()
 
     @classmethod
     def from_object(cls, object_code: bytes, llvm_ir: Callable[[], str],
@@ -234,6 +272,10 @@ class JitModule:
         if not addr:
             raise CodegenError(f"function {name!r} not found in the compiled module")
         return addr
+
+
+def _decompressed(compressed_ir: bytes) -> str:
+    return zlib.decompress(compressed_ir).decode()
 
 
 # --------------------------------------------------------------------------------------

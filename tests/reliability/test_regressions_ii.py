@@ -184,7 +184,7 @@ def _held_kib() -> float:
 def test_regression_each_fresh_signature_kept_its_compiling_llvm_engine(monkeypatch):
     """A freshly compiled signature kept the engine that compiled it, with its LLVM
     module and code generator state: ~850 KiB each (2,000 shapes: +1.7 GB), where
-    the same code loaded from the disk cache keeps ~95 KiB. Now ~85 KiB; asserted
+    the same code loaded from the disk cache keeps ~95 KiB. Now ~8 KiB; asserted
     here under 300 KiB over 40 shapes (`python tools/reliability_numbers.py memory`
     measures 300 shapes and dropped compiles)."""
     monkeypatch.setenv("PROPC_CACHE", "0")
@@ -196,6 +196,104 @@ def test_regression_each_fresh_signature_kept_its_compiling_llvm_engine(monkeypa
         a = np.linspace(-1.0, 1.0, rows * 3, dtype=np.float32).reshape(rows, 3)
         np.testing.assert_allclose(f(a), np.tanh(a * 2 + 1).sum(axis=0) * a[0], rtol=1e-5)
     assert (_held_kib() - before) / 40 < 300
+
+
+def _unreferenced_without_the_cyclic_collector(make_and_drop) -> list[str]:
+    """Names of the objects (weak references returned by `make_and_drop()`, which
+    drops every strong one) still alive with Python's cyclic collector off."""
+    import gc
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        references = make_and_drop()
+        return [name for name, ref in references.items() if ref() is not None]
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _compiled_and_its_parts(compiled, *args) -> dict:
+    """Weak references to a compiled function after one call, its executable,
+    JIT module and generated caller (the call must be a fresh native compile)."""
+    import weakref
+    expected = compiled.fn(*[np.asarray(a) for a in args])
+    np.testing.assert_allclose(compiled(*args), expected, rtol=1e-5)
+    specialised = compiled._specialised and next(iter(compiled._specialised.values()))
+    owner = specialised or compiled
+    executable = owner.lower(*args).executable
+    assert owner._fast is not None
+    return {"compiled function": weakref.ref(compiled),
+            "executable": weakref.ref(executable),
+            "JIT module": weakref.ref(executable._jit),
+            "generated caller": weakref.ref(owner._fast)}
+
+
+def test_regression_dropped_compiled_function_waited_for_the_cyclic_collector(monkeypatch):
+    """A dropped compiled function sat in reference cycles (with its signature cache,
+    whose callbacks were its bound methods; its generated caller with the namespace
+    it read as globals; its JIT module with a bound method of its own; a static
+    key's specialisation with its parent), so its native code stayed until the
+    cyclic collector ran: dropped compiles piled up between collections. Now
+    reference counting frees all of it at once."""
+    monkeypatch.setenv("PROPC_CACHE", "0")
+    x = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(4, 3)
+
+    def plain():
+        return _compiled_and_its_parts(pc.compile(lambda a: pc.tanh(a * 2.0) * a[0]), x)
+
+    def static():
+        scaled = pc.compile(lambda a, k: a * float(k) + 1.0, static_argnums=1)
+        found = _compiled_and_its_parts(scaled, x, 3)
+        np.testing.assert_allclose(scaled(x, 3), x * 3 + 1)
+        return found
+
+    assert _unreferenced_without_the_cyclic_collector(plain) == []
+    assert _unreferenced_without_the_cyclic_collector(static) == []
+
+
+def test_regression_each_compile_made_a_pass_builder_llvmlite_never_frees(monkeypatch):
+    """llvmlite 0.50 never frees a pass builder's instrumentation callbacks (~1.7 KiB),
+    and the JIT made one per compile: most of what a dropped compile left behind.
+    One builder kept for good is no better (each run adds a callback every later
+    run calls: compiles grew slower), so the JIT replaces its shared builder every
+    PASS_BUILDER_RUNS runs. Ten compiles with a window of four: three builders."""
+    import llvmlite.binding as llvm
+    from codegen.runtime import jit
+
+    made = []
+
+    def counted(*args):
+        made.append(args)
+        return create(*args)
+
+    monkeypatch.setenv("PROPC_CACHE", "0")
+    f = pc.compile(lambda a: pc.tanh(a * 2.0 + 1.0).sum(axis=0))
+    f.warn_recompiles_after = 100  # eleven shapes on purpose
+    f(np.ones((11, 3), np.float32))  # the process-wide library too, if not yet compiled
+    create = llvm.create_pass_builder
+    monkeypatch.setattr(llvm, "create_pass_builder", counted)
+    monkeypatch.setattr(jit, "PASS_BUILDER_RUNS", 4)
+    monkeypatch.setattr(jit, "_JIT_PASSES", jit._SharedPassBuilder())
+    for rows in range(1, 11):
+        a = np.linspace(-1.0, 1.0, rows * 3, dtype=np.float32).reshape(rows, 3)
+        np.testing.assert_allclose(f(a), np.tanh(a * 2 + 1).sum(axis=0), rtol=1e-5, atol=1e-6)
+    assert f.compile_count == 11
+    assert len(made) == 3
+
+
+def test_regression_each_signature_compiled_the_source_of_its_generated_caller():
+    """Signatures of one argument structure generate the same caller source (shapes
+    and dtypes are names in its namespace); each compiled it again and kept a code
+    object of its own. Now they share one."""
+    f = pc.compile(lambda a, b: a * b)
+    callers = []
+    for rows in (2, 3):
+        a = np.full((rows, 3), 2.0, np.float32)
+        np.testing.assert_array_equal(f(a, a), a * a)
+        callers.append(f._fast)
+    assert callers[0] is not callers[1]
+    assert callers[0].__code__ is callers[1].__code__
 
 
 def test_regression_temporary_files_of_killed_cache_writers_were_never_removed(
