@@ -8,7 +8,9 @@ coordinates once and walks its positions with a constant trip count.
 
 Choices, each made here once per conv:
 - direct: a contraction of at most DIRECT_MAX_DEPTH (a first layer) skips patches
-  and sgemm: each row's features are summed in registers (conv_direct.py);
+  and sgemm: each row's features are summed in registers (conv_direct.py); so does
+  a longer one with at most two vector registers of features per row, the
+  contraction as loops (conv_long_direct.py), when its kernel matrix stays near L2;
 - blocks: a patches block stays near BLOCK_FLOATS (cache sized) while giving sgemm
   a contraction of about CONTRACTION_TARGET (at least one tap): the forward convs
   (many rows, short contraction) and the kernel-gradient convs (few rows, a
@@ -50,6 +52,17 @@ TRANSPOSED_MIN_DEPTH = 64
 # registers without patches or sgemm (a first layer's 3x3 or 5x5 window on 1 channel)
 DIRECT_MAX_DEPTH = 32
 DIRECT_MAX_FEATURES = 64
+# a longer contraction with at most LONG_DIRECT_VECTORS vector registers of features
+# per row: the rows sum in registers over the contraction as loops
+# (conv_long_direct.py), as many at a time as the sgemm micro-kernel has
+# accumulators, each group streaming the whole kernel matrix, so only while that
+# stays near L2 (LONG_DIRECT_KERNEL_BYTES) or the groups are few (LONG_DIRECT_FEW_ROWS).
+# Measured, 1 thread, µs, sgemm -> registers: small CNN forward 16->32 43.7 -> 37.4,
+# its input gradient 72.5 -> 40.8, kernel gradients 45 -> 38 and 19 -> 6.4; medium
+# input gradient 10.9 -> 6.9 ms, first kernel gradient 0.51 -> 0.36 ms.
+LONG_DIRECT_VECTORS = 2
+LONG_DIRECT_KERNEL_BYTES = 1 << 20
+LONG_DIRECT_FEW_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class ConvBlocking:
     region: int               # threads sharing the row blocks (1: no region)
     sgemm_threads: int        # threads of each block's product (region == 1)
     direct: bool = False      # rows in registers, no patches (codegen/kernels/conv_direct.py)
+    row_group: int = 0        # > 0: rows in register groups of this many over a long
+                              # contraction (codegen/kernels/conv_long_direct.py), one block
 
     @property
     def depth(self) -> int:
@@ -105,6 +120,10 @@ class ConvBlocking:
         return block_scratch_bytes(m, n, k, self.sgemm_threads)
 
     def patches_bytes(self) -> int:
+        """The patches block; a long-contraction direct conv's row of C zeros (what
+        a row reads at a tap in padding)."""
+        if self.row_group:
+            return round_up(self.channels * 4, SCRATCH_ALIGN)
         if self.direct:
             return 0
         return round_up(self.row_block * self.depth * 4, SCRATCH_ALIGN)
@@ -149,6 +168,9 @@ def plan_blocking(op: Op) -> ConvBlocking:
     region = threads if big and threads > 1 and lines >= threads else 1
     lines_per_block = _balanced(lines, most_lines, region)
     direct = taps * channels <= DIRECT_MAX_DEPTH and features <= DIRECT_MAX_FEATURES
+    row_group = _long_row_group(rows, features, taps * channels, region)
+    if row_group:
+        direct, lines_per_block = True, lines
     columns = channels < COLUMN_CHANNELS and tap_block == taps
     transposed = (not direct and features < host_config().nr and depth >= TRANSPOSED_MIN_DEPTH
                   and lines_per_block * line >= 2 * features)
@@ -157,7 +179,19 @@ def plan_blocking(op: Op) -> ConvBlocking:
         m = lines_per_block * line
         sgemm_threads = threads if 2 * m * features * depth >= _least_flops() else 1
     return ConvBlocking(rows, features, channels, taps, line, lines, tap_block,
-                        lines_per_block, columns, transposed, region, sgemm_threads, direct)
+                        lines_per_block, columns, transposed, region, sgemm_threads, direct,
+                        row_group)
+
+
+def _long_row_group(rows: int, features: int, depth: int, region: int) -> int:
+    """Rows per register group of a long-contraction direct conv, or 0 when the
+    conv is not one (see LONG_DIRECT_VECTORS; never in a region of threads)."""
+    config = host_config()
+    vectors = -(-features // config.vector_width)
+    fits = depth * features * 4 <= LONG_DIRECT_KERNEL_BYTES or rows <= LONG_DIRECT_FEW_ROWS
+    if region > 1 or depth <= DIRECT_MAX_DEPTH or vectors > LONG_DIRECT_VECTORS or not fits:
+        return 0
+    return max(1, min(rows, config.mr * config.nr_vectors // vectors))
 
 
 def _least_flops() -> int:

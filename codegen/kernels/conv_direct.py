@@ -74,17 +74,17 @@ def _rows(b, op, blocking, x_ptr, w_ptr, y_ptr, place, row0, start, count) -> No
                                  index(channels)), index(channel))
                 value = b.select(inside, load_element(b, x_ptr, at, x.dtype),
                                  lir.Constant(F32, 0.0))
-                sums[r] = b.call(fma, [_splat(b, value, vector), weights, sums[r]])
+                sums[r] = b.call(fma, [splat(b, value, vector), weights, sums[r]])
     for r, position in enumerate(positions):
         out = float_at(b, y_ptr, b.mul(b.add(row0, position), index(features)))
         b.store(sums[r], out, align=4)
 
 
-def _splat(b: lir.IRBuilder, value: lir.Value, vector: lir.VectorType) -> lir.Value:
+def splat(b: lir.IRBuilder, value: lir.Value, vector: lir.VectorType) -> lir.Value:
     """<K x float> with every lane `value`."""
     one = b.insert_element(lir.Constant(vector, None), value, lir.Constant(I32, 0))
     mask = lir.Constant(lir.VectorType(I32, vector.count), [0] * vector.count)
     return b.shuffle_vector(one, lir.Constant(vector, None), mask)
 
 
-__all__ = ["ROW_GROUP", "emit_direct_block"]
+__all__ = ["ROW_GROUP", "emit_direct_block", "splat"]

@@ -33,6 +33,7 @@ from ..threads.host import split_range
 from ..threads.library import SINGLE, THREADED, shared_sgemm
 from .conv_blocking import plan_blocking
 from .conv_direct import emit_direct_block
+from .conv_long_direct import emit_long_direct
 from .conv_patches import PatchWriter
 from .matmul import EPILOGUE_TYPE
 from .matmul_ir import counted, float_at, smin
@@ -123,6 +124,10 @@ class ConvGemmStep(Step):
         x, w, y, _, callback, context = values
         first_row = b.mul(first_line, index(s.line))
         rows = b.mul(lines, index(s.line))
+        if s.row_group:
+            emit_long_direct(b, self.op, s, x, w, y, slot)
+            self._end_block(b, callback, context, first_row, rows)
+            return
         if s.direct:
             emit_direct_block(b, self.op, s, x, w, y, first_line, lines)
             self._end_block(b, callback, context, first_row, rows)

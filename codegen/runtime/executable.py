@@ -75,13 +75,14 @@ def _key_options(debug: bool | None, options: CompileOptions, threads: ThreadPla
     process may use), whether libgomp's idle threads spin and whether calls hold the
     thread pool (both decide which work gets threads, and the pool adds an entry
     function)."""
-    from ..kernels import conv
+    from ..kernels import conv, conv_blocking
     from ..kernels import dot
     from ..emit import elementwise
     from ..kernels import matmul_epilogue
     checks = options.debug if debug is None else bool(debug)
     return {"checks": checks, "keep_ir": debug is True, "sgemm": bool(dot.USE_SGEMM),
-            "sgemm_conv": bool(conv.USE_SGEMM_CONV), "mathlib": bool(elementwise.USE_MATHLIB),
+            "sgemm_conv": bool(conv.USE_SGEMM_CONV),
+            "long_direct_conv": conv_blocking.LONG_DIRECT_VECTORS, "mathlib": bool(elementwise.USE_MATHLIB),
             "epilogues": bool(matmul_epilogue.USE_EPILOGUES),
             "threads": threads.count, "spinning": threads.spinning, "pool": threads.pool}
 

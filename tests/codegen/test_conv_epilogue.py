@@ -1,6 +1,7 @@
 """Conv epilogues (codegen/kernels/conv_epilogue.py): a conv's bias + relu consumer
 run on the conv's finished row blocks, against the interpreter; with plain and
-transposed products and convs summed in registers, one thread and row blocks shared by three, batch 1 and odd
+transposed products and convs summed in registers (short and long contractions), one
+thread and row blocks shared by three, batch 1 and odd
 sizes; and the consumers that must not be fused (the conv is also an output, or is
 read transposed)."""
 from __future__ import annotations
@@ -58,9 +59,14 @@ SHAPES = [((2, 7, 5, 4), (3, 3, 4, 32)), ((3, 6, 7, 13), (3, 3, 13, 5)),
           ((1, 9, 11, 9), (3, 3, 9, 35)), ((2, 7, 5, 3), (3, 3, 3, 32))]
 
 
-@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("threads,long_direct", [(1, True), (1, False), (3, True)])
 @pytest.mark.parametrize("x_shape,w_shape", SHAPES)
-def test_bias_relu_runs_as_the_conv_epilogue(x_shape, w_shape, threads, monkeypatch):
+def test_bias_relu_runs_as_the_conv_epilogue(x_shape, w_shape, threads, long_direct,
+                                             monkeypatch):
+    """One thread with long contractions in registers and with them through patches;
+    three threads (a region: always patches)."""
+    if not long_direct:
+        monkeypatch.setattr(conv_blocking, "LONG_DIRECT_VECTORS", 0)
     monkeypatch.setenv("PROPC_NUM_THREADS", str(threads))
     monkeypatch.setattr(conv_blocking, "_least_flops", lambda: 0)  # threads for any size
     graph = bias_relu_graph(x_shape, w_shape)
@@ -70,12 +76,18 @@ def test_bias_relu_runs_as_the_conv_epilogue(x_shape, w_shape, threads, monkeypa
 
 
 def kind(blocking) -> str:
+    if blocking.row_group:
+        return "long"
     return "direct" if blocking.direct else "transposed" if blocking.transposed else "plain"
 
 
-def test_the_cases_take_every_kind_of_conv():
+@pytest.mark.parametrize("long_direct", [True, False])
+def test_the_cases_take_every_kind_of_conv(long_direct, monkeypatch):
+    if not long_direct:
+        monkeypatch.setattr(conv_blocking, "LONG_DIRECT_VECTORS", 0)
     kinds = {kind(fused_convs(bias_relu_graph(*shapes))[0].blocking) for shapes in SHAPES}
-    assert kinds == {"plain", "transposed", "direct"}
+    assert kinds == ({"plain", "long", "direct"} if long_direct
+                     else {"plain", "transposed", "direct"})
 
 
 @pytest.mark.parametrize("case", ["also_output", "transposed_read"])

@@ -1,0 +1,92 @@
+"""Convs with few output rows and a long contraction (a kernel gradient: a 3x3
+window's taps times input channels as rows, the batch and image as the contraction)
+summed in vector registers, without patches or sgemm.
+
+A kernel-gradient conv of a first layer has 9 rows (1 input channel x 3x3 taps), 16
+features and a contraction of 4096 (batch 64 x 8 x 8): through sgemm its one 8-row
+tile plus a 1-row tile and a half-empty 32-wide column tile ran at about a third of
+the FMA rate. Here groups of up to GROUP_ACCUMULATORS / vectors-per-row rows keep
+their features in registers (<K x float> values) while the contraction runs as
+loops: the window taps outer (each row's input base address and in-range flag found
+once per tap), the input channels inner, one fma per row and channel with the
+kernel's row for that tap and channel. A row whose tap falls in padding or a
+dilation hole reads its channels from a row of zeros in the workspace instead (its
+pointer chosen once per tap): a select per element, as conv_direct.py does, became
+masked loads that ran out of mask and general registers, 3x the instructions.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as lir
+
+from ir.graph import Op
+
+from ..emit.direct import all_of, digits, flat, window_position
+from ..emit.bounds import check_access
+from ..emit.llvmtypes import F32, I64, PTR, index
+from ..emit.loops import counted_loop, loop_nest
+from .conv_blocking import ConvBlocking
+from .conv_direct import splat
+from .matmul_ir import counted, declare, float_at
+
+
+def emit_long_direct(b: lir.IRBuilder, op: Op, blocking: ConvBlocking, x: lir.Value,
+                     w: lir.Value, y: lir.Value, zeros: lir.Value) -> None:
+    """Every row of y, in groups of blocking.row_group rows (see the module docstring);
+    `zeros`: workspace for C floats (set to 0 here)."""
+    channels = blocking.channels
+    memset = declare(b.module, "llvm.memset.p0.i64", lir.VoidType(),
+                     [PTR, lir.IntType(8), I64, lir.IntType(1)])
+    b.call(memset, [zeros, lir.Constant(lir.IntType(8), 0), index(4 * channels),
+                    lir.Constant(lir.IntType(1), 0)])
+    group = blocking.row_group
+    whole, tail = divmod(blocking.rows, group)
+    if whole:
+        with counted(b, index(0), index(whole * group), index(group), "lgroup") as start:
+            _group(b, op, blocking, x, w, y, zeros, start, group)
+    if tail:
+        _group(b, op, blocking, x, w, y, zeros, index(whole * group), tail)
+
+
+def _group(b, op, blocking, x_ptr, w_ptr, y_ptr, zeros, start, count) -> None:
+    """Rows [start, +count): every tap and channel into registers, then stored."""
+    x = op.operands[0]
+    attrs = op.attrs
+    spatial = len(attrs["strides"])
+    features, channels = blocking.features, blocking.channels
+    vector = lir.VectorType(F32, features)
+    fma = declare(b.module, f"llvm.fma.v{features}f32", vector, [vector] * 3)
+    window = list(op.operands[1].shape[:spatial])
+    places = [digits(b, b.add(start, index(r)), op.result.shape[:-1]) for r in range(count)]
+
+    def tap_body(taps, sums):
+        sources = []
+        for place in places:
+            found = [window_position(b, place[1 + k], taps[k], attrs["strides"][k],
+                                     attrs["rhs_dilation"][k], attrs["padding_low"][k],
+                                     attrs["lhs_dilation"][k], x.shape[1 + k])
+                     for k in range(spatial)]
+            inside = all_of(b, [flag for flag, _ in found])
+            base = b.mul(flat(b, [place[0]] + [at for _, at in found], x.shape[:-1]),
+                         index(channels))
+            check_access(b, x_ptr, base, "load")
+            check_access(b, x_ptr, b.add(base, index(channels - 1)), "load")
+            sources.append(b.select(inside, float_at(b, x_ptr, base), zeros))
+        kernel_row = b.mul(flat(b, taps, window), index(channels))
+
+        def channel_body(channel, values):
+            weights = b.load(float_at(b, w_ptr, b.mul(b.add(kernel_row, channel),
+                                                      index(features))), typ=vector, align=4)
+            updated = []
+            for total, source in zip(values, sources):
+                value = b.load(float_at(b, source, channel), typ=F32)
+                updated.append(b.call(fma, [splat(b, value, vector), weights, total]))
+            return updated
+        return counted_loop(b, channels, channel_body, sums)
+
+    sums = loop_nest(b, window, tap_body, [lir.Constant(vector, None)] * count)
+    for r, total in enumerate(sums):
+        out = float_at(b, y_ptr, b.mul(b.add(start, index(r)), index(features)))
+        b.store(total, out, align=4)
+
+
+__all__ = ["emit_long_direct"]
