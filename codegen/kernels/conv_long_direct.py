@@ -1,18 +1,22 @@
-"""Convs with few output rows and a long contraction (a kernel gradient: a 3x3
-window's taps times input channels as rows, the batch and image as the contraction)
-summed in vector registers, without patches or sgemm.
+"""Convs with a contraction past DIRECT_MAX_DEPTH and at most two vector registers
+of output features per row, summed in vector registers without patches or sgemm
+(chosen in codegen/kernels/conv_blocking.py).
 
 A kernel-gradient conv of a first layer has 9 rows (1 input channel x 3x3 taps), 16
-features and a contraction of 4096 (batch 64 x 8 x 8): through sgemm its one 8-row
-tile plus a 1-row tile and a half-empty 32-wide column tile ran at about a third of
-the FMA rate. Here groups of up to GROUP_ACCUMULATORS / vectors-per-row rows keep
-their features in registers (<K x float> values) while the contraction runs as
-loops: the window taps outer (each row's input base address and in-range flag found
-once per tap), the input channels inner, one fma per row and channel with the
-kernel's row for that tap and channel. A row whose tap falls in padding or a
-dilation hole reads its channels from a row of zeros in the workspace instead (its
-pointer chosen once per tap): a select per element, as conv_direct.py does, became
-masked loads that ran out of mask and general registers, 3x the instructions.
+features and a contraction of 4096 (batch 64 x 8 x 8): through sgemm its 8-row tile,
+1-row tile and half-empty 32-wide column tile ran at about a third of the FMA rate.
+A conv with 16 or 32 features and a contraction of a few hundred (the small CNN's
+second layer, its input gradient) spent a third of its time writing and packing
+patches. Here groups of rows (as many <K x float> sums as the sgemm micro-kernel has
+accumulators) keep their features in registers while the contraction runs as loops:
+the window taps outer (each row's input address found once per tap), the input
+channels inner, one fma per row and channel with the kernel's row for that tap and
+channel (a broadcast input element per row and K-wide vector loads of the kernel:
+the loads a micro-kernel does, without the packing). A row whose tap falls in
+padding or a dilation hole reads its channels from a row of zeros in the workspace
+instead (its pointer chosen once per tap): a select per element, as conv_direct.py
+does, became masked loads that ran out of mask and general registers, 3x the
+instructions.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from ..emit.bounds import check_access
 from ..emit.llvmtypes import F32, I64, PTR, index
 from ..emit.loops import counted_loop, loop_nest
 from .conv_blocking import ConvBlocking
-from .conv_direct import splat
+from .conv_direct import feature_vector, splat
 from .matmul_ir import counted, declare, float_at
 
 
@@ -53,8 +57,7 @@ def _group(b, op, blocking, x_ptr, w_ptr, y_ptr, zeros, start, count) -> None:
     attrs = op.attrs
     spatial = len(attrs["strides"])
     features, channels = blocking.features, blocking.channels
-    vector = lir.VectorType(F32, features)
-    fma = declare(b.module, f"llvm.fma.v{features}f32", vector, [vector] * 3)
+    vector, fma = feature_vector(b, features)
     window = list(op.operands[1].shape[:spatial])
     places = [digits(b, b.add(start, index(r)), op.result.shape[:-1]) for r in range(count)]
 
