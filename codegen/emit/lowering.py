@@ -21,8 +21,8 @@ import llvmlite.ir as lir
 
 from ir.graph import Graph, Value
 
-from ..kernels.conv import (lower_conv, lower_reduce_window_max, lower_reduce_window_sum,
-                            window_reads_buffer)
+from ..kernels.conv import (conv_buffers_read, lower_conv, lower_reduce_window_max,
+                            lower_reduce_window_sum, window_reads_buffer)
 from ..kernels.conv_epilogue import CONV_EPILOGUE
 from ..kernels.dot import DOT_EPILOGUE, lower_dot
 from ..kernels.gather import lower_gather, lower_scatter_add
@@ -76,7 +76,7 @@ def fill_lowerings(table: Registry, paths: Registry) -> None:
         "concatenate": Lowering("kernel", lower_concatenate),
         "dot": Lowering("kernel", lower_dot, view_operands=True, epilogue=DOT_EPILOGUE),
         "conv": Lowering("kernel", lower_conv, buffered_operands=reads_buffers,
-                         epilogue=CONV_EPILOGUE),
+                         buffers_read=conv_buffers_read, epilogue=CONV_EPILOGUE),
         "reduce_window_sum": Lowering("kernel", lower_reduce_window_sum,
                                       buffered_operands=window_reads_buffer),
         "reduce_window_max": Lowering("kernel", lower_reduce_window_max,
@@ -162,9 +162,10 @@ def plan_graph(graph: Graph, *, checks: bool = False, threads: ThreadPlan = SERI
     """Fusion (epilogues included), kernels, threads and the buffer plan of `graph`,
     each decided once: the kernels follow the fusion plan and the thread plan."""
     # debug mode checks every access inside the kernel's own function: no epilogues
-    fusion = plan_fusion(graph, epilogues=bool(matmul_epilogue.USE_EPILOGUES) and not checks,
-                         threads=threads)
-    with planning(threads):   # for the kernels that ask without arguments (conv_gemm)
+    # the conv's fusion query and kernel ask for the thread plan without arguments
+    with planning(threads):
+        fusion = plan_fusion(graph, epilogues=bool(matmul_epilogue.USE_EPILOGUES) and not checks,
+                             threads=threads)
         kernels = _plan_kernels(graph, fusion)
     if not checks:
         plan_threads(kernels, threads)

@@ -15,6 +15,7 @@ from ir.graph import Op, Value
 from ir.types import DType
 
 from .conv_gemm import gemm_qualifies, lower_conv_gemm
+from .conv_views import buffers_read
 from ..emit.direct import add_values, all_of, fill_body, flat, plan, window_position
 from ..emit.elementwise import emit_max, intrinsic
 from ..plan.affine import Affine, flat_offset
@@ -39,6 +40,14 @@ def lower_conv(op: Op, materialized: set[Value]) -> KernelPlan:
 
 # The switch between the sgemm path and the direct loops (tests time and compare both).
 USE_SGEMM_CONV = True
+
+
+def conv_buffers_read(op: Op) -> list[Value]:
+    """The conv's `Lowering.buffers_read` planning query: its operands, except those
+    a conv summed in registers reads through their transpose (conv_views.py)."""
+    if USE_SGEMM_CONV and gemm_qualifies(op):
+        return buffers_read(op)
+    return list(op.operands)
 
 
 def _conv_body(op: Op):

@@ -120,10 +120,6 @@ class ConvBlocking:
         return block_scratch_bytes(m, n, k, self.sgemm_threads)
 
     def patches_bytes(self) -> int:
-        """The patches block; a long-contraction direct conv's row of C zeros (what
-        a row reads at a tap in padding)."""
-        if self.row_group:
-            return round_up(self.channels * 4, SCRATCH_ALIGN)
         if self.direct:
             return 0
         return round_up(self.row_block * self.depth * 4, SCRATCH_ALIGN)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from ir.graph import Op
 
-from ..emit.direct import buffered_operands
 from ..emit.steps import KernelPlan
 from ..registry import EpilogueRule
 from . import conv
@@ -29,8 +28,7 @@ def conv_takes_epilogue(op: Op, materialized) -> bool:
 
 def lower_conv_with_epilogue(op: Op, materialized, epilogue) -> KernelPlan:
     """The conv's kernel writing the consumer's buffer through `epilogue`."""
-    buffered_operands(op, materialized)
-    step = ConvGemmStep(op, epilogue.dest, epilogue)
+    step = ConvGemmStep(op, materialized, epilogue.dest, epilogue)
     return KernelPlan(epilogue.dest, [step], step.workspace_bytes())
 
 

@@ -26,6 +26,7 @@ from ir.types import DType
 
 from ..emit.bounds import check_span, checks_active
 from ..emit.direct import buffered_operands
+from ..errors import CodegenError
 from ..emit.llvmtypes import F32, I32, I64, PTR, index
 from ..emit.parallel_nest import emit_chunked_region
 from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
@@ -33,7 +34,8 @@ from ..threads.host import split_range
 from ..threads.library import SINGLE, THREADED, shared_sgemm
 from .conv_blocking import plan_blocking
 from .conv_direct import emit_direct_block
-from .conv_long_direct import emit_long_direct
+from .conv_long_direct import emit_long_direct, zero_row_bytes
+from .conv_views import OperandSource, contiguous_strides, operand_source
 from .conv_patches import PatchWriter
 from .matmul import EPILOGUE_TYPE
 from .matmul_ir import counted, float_at, smin
@@ -47,30 +49,43 @@ def gemm_qualifies(op: Op) -> bool:
             and min(x.type.size, w.type.size, op.result.type.size) > 0)
 
 
-def lower_conv_gemm(op: Op, materialized: set[Value]) -> KernelPlan:
-    buffered_operands(op, materialized)
-    step = ConvGemmStep(op)
+def lower_conv_gemm(op: Op, materialized) -> KernelPlan:
+    step = ConvGemmStep(op, materialized)
     return KernelPlan(op.result, [step], step.workspace_bytes())
 
 
 class ConvGemmStep(Step):
-    """The blocked patches + sgemm loops of one conv (see the module docstring)."""
+    """The blocked patches + sgemm loops of one conv (see the module docstring).
 
-    def __init__(self, op: Op, dest: Value | None = None, epilogue=None):
+    `materialized`: the fusion plan; a conv summed in registers over a long
+    contraction reads an operand without a buffer through its transpose
+    (codegen/kernels/conv_views.py), the others read their operands' buffers."""
+
+    def __init__(self, op: Op, materialized, dest: Value | None = None, epilogue=None):
         self.op = op
         self.dest = op.result if dest is None else dest
         self.epilogue = epilogue
         self.blocking = plan_blocking(op)
         self.threads = max(self.blocking.region, self.blocking.sgemm_threads)
         self.patches = PatchWriter(op, self.blocking)
+        if self.blocking.row_group:
+            self.sources = [operand_source(op, position, materialized) for position in (0, 1)]
+        else:
+            buffered_operands(op, materialized)
+            self.sources = [OperandSource(v, contiguous_strides(v.shape)) for v in op.operands]
+        if any(s.buffer not in materialized and s.buffer.producer is not None
+               for s in self.sources):
+            raise CodegenError("conv: the fusion plan left a buffer this kernel reads out")
 
     def reads(self) -> set[Value]:
-        found = set(self.op.operands)
+        found = {source.buffer for source in self.sources}
         if self.epilogue is not None:
             found |= self.epilogue.reads()
         return found
 
     def workspace_bytes(self) -> int:
+        if self.blocking.row_group:
+            return zero_row_bytes(self.blocking.channels)
         return self.blocking.workspace_bytes()
 
     def work(self) -> int:
@@ -79,7 +94,7 @@ class ConvGemmStep(Step):
 
     def emit(self, env: KernelEnv) -> None:
         b = env.builder
-        x, w = self.op.operands
+        x, w = (source.buffer for source in self.sources)
         check_span(b, env.pointers[w], 0, w.type.size - 1, "load")
         check_span(b, env.pointers[self.dest], 0, self.dest.type.size - 1, "store")
         callback = [NULL, NULL]
@@ -125,7 +140,7 @@ class ConvGemmStep(Step):
         first_row = b.mul(first_line, index(s.line))
         rows = b.mul(lines, index(s.line))
         if s.row_group:
-            emit_long_direct(b, self.op, s, x, w, y, slot)
+            emit_long_direct(b, self.op, s, self.sources, x, w, y, slot)
             self._end_block(b, callback, context, first_row, rows)
             return
         if s.direct:

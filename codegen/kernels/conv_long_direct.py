@@ -16,7 +16,8 @@ the loads a micro-kernel does, without the packing). A row whose tap falls in
 padding or a dilation hole reads its channels from a row of zeros in the workspace
 instead (its pointer chosen once per tap): a select per element, as conv_direct.py
 does, became masked loads that ran out of mask and general registers, 3x the
-instructions.
+instructions. Both operands are read at strides (conv_views.py): a kernel
+gradient's transposed cotangent is read in its untransposed buffer.
 """
 from __future__ import annotations
 
@@ -24,36 +25,43 @@ import llvmlite.ir as lir
 
 from ir.graph import Op
 
-from ..emit.direct import all_of, digits, flat, window_position
 from ..emit.bounds import check_access
+from ..emit.direct import all_of, digits, window_position
 from ..emit.llvmtypes import F32, I64, PTR, index
 from ..emit.loops import counted_loop, loop_nest
 from .conv_blocking import ConvBlocking
 from .conv_direct import feature_vector, splat
+from .matmul import SCRATCH_ALIGN, round_up
 from .matmul_ir import counted, declare, float_at
 
 
-def emit_long_direct(b: lir.IRBuilder, op: Op, blocking: ConvBlocking, x: lir.Value,
-                     w: lir.Value, y: lir.Value, zeros: lir.Value) -> None:
+def zero_row_bytes(channels: int) -> int:
+    """Workspace for the row of zeros."""
+    return round_up(channels * 4, SCRATCH_ALIGN)
+
+
+def emit_long_direct(b: lir.IRBuilder, op: Op, blocking: ConvBlocking, sources: list,
+                     x: lir.Value, w: lir.Value, y: lir.Value, zeros: lir.Value) -> None:
     """Every row of y, in groups of blocking.row_group rows (see the module docstring);
-    `zeros`: workspace for C floats (set to 0 here)."""
-    channels = blocking.channels
+    `sources`: the operands' OperandSource (strides in their buffers x and w, the
+    last axis of each contiguous); `zeros`: zero_row_bytes of workspace (set to 0 here)."""
     memset = declare(b.module, "llvm.memset.p0.i64", lir.VoidType(),
                      [PTR, lir.IntType(8), I64, lir.IntType(1)])
-    b.call(memset, [zeros, lir.Constant(lir.IntType(8), 0), index(4 * channels),
+    b.call(memset, [zeros, lir.Constant(lir.IntType(8), 0), index(4 * blocking.channels),
                     lir.Constant(lir.IntType(1), 0)])
     group = blocking.row_group
     whole, tail = divmod(blocking.rows, group)
     if whole:
         with counted(b, index(0), index(whole * group), index(group), "lgroup") as start:
-            _group(b, op, blocking, x, w, y, zeros, start, group)
+            _group(b, op, blocking, sources, x, w, y, zeros, start, group)
     if tail:
-        _group(b, op, blocking, x, w, y, zeros, index(whole * group), tail)
+        _group(b, op, blocking, sources, x, w, y, zeros, index(whole * group), tail)
 
 
-def _group(b, op, blocking, x_ptr, w_ptr, y_ptr, zeros, start, count) -> None:
+def _group(b, op, blocking, sources, x_ptr, w_ptr, y_ptr, zeros, start, count) -> None:
     """Rows [start, +count): every tap and channel into registers, then stored."""
     x = op.operands[0]
+    x_strides, w_strides = sources[0].strides, sources[1].strides
     attrs = op.attrs
     spatial = len(attrs["strides"])
     features, channels = blocking.features, blocking.channels
@@ -62,26 +70,25 @@ def _group(b, op, blocking, x_ptr, w_ptr, y_ptr, zeros, start, count) -> None:
     places = [digits(b, b.add(start, index(r)), op.result.shape[:-1]) for r in range(count)]
 
     def tap_body(taps, sums):
-        sources = []
+        starts = []
         for place in places:
             found = [window_position(b, place[1 + k], taps[k], attrs["strides"][k],
                                      attrs["rhs_dilation"][k], attrs["padding_low"][k],
                                      attrs["lhs_dilation"][k], x.shape[1 + k])
                      for k in range(spatial)]
             inside = all_of(b, [flag for flag, _ in found])
-            base = b.mul(flat(b, [place[0]] + [at for _, at in found], x.shape[:-1]),
-                         index(channels))
+            base = strided(b, [place[0]] + [at for _, at in found], x_strides)
             check_access(b, x_ptr, base, "load")
             check_access(b, x_ptr, b.add(base, index(channels - 1)), "load")
-            sources.append(b.select(inside, float_at(b, x_ptr, base), zeros))
-        kernel_row = b.mul(flat(b, taps, window), index(channels))
+            starts.append(b.select(inside, float_at(b, x_ptr, base), zeros))
+        kernel_row = strided(b, taps, w_strides)
 
         def channel_body(channel, values):
-            weights = b.load(float_at(b, w_ptr, b.mul(b.add(kernel_row, channel),
-                                                      index(features))), typ=vector, align=4)
+            row = b.add(kernel_row, b.mul(channel, index(w_strides[-2])))
+            weights = b.load(float_at(b, w_ptr, row), typ=vector, align=4)
             updated = []
-            for total, source in zip(values, sources):
-                value = b.load(float_at(b, source, channel), typ=F32)
+            for total, first in zip(values, starts):
+                value = b.load(float_at(b, first, channel), typ=F32)
                 updated.append(b.call(fma, [splat(b, value, vector), weights, total]))
             return updated
         return counted_loop(b, channels, channel_body, sums)
@@ -92,4 +99,12 @@ def _group(b, op, blocking, x_ptr, w_ptr, y_ptr, zeros, start, count) -> None:
         b.store(total, out, align=4)
 
 
-__all__ = ["emit_long_direct"]
+def strided(b: lir.IRBuilder, indices: list, strides) -> lir.Value:
+    """Element offset of `indices` along axes `strides` apart (the leading axes)."""
+    offset = index(0)
+    for position, stride in zip(indices, strides):
+        offset = b.add(offset, b.mul(position, index(stride)))
+    return offset
+
+
+__all__ = ["emit_long_direct", "zero_row_bytes"]

@@ -8,7 +8,8 @@ Rules, in one forward pass over the ops:
 - graph inputs and outputs, kernel results (reductions, dot, pad, concatenate)
   and non-uniform constants (module globals) have buffers;
 - the operands of a kernel that reads buffers (`Lowering.buffered_operands`:
-  conv, gather, windows with padding), and the operand of a view that is not an
+  conv, gather, windows with padding; or the values `Lowering.buffers_read` names
+  instead: a conv reading an operand through its transpose), and the operand of a view that is not an
   affine index map (a reshape merging axes is read as a flat buffer), have buffers;
 - an elementwise/view/iota value is fused into its readers, except when
   * readers that end up in different kernels read it and its fused computation
@@ -113,7 +114,8 @@ def _operand_buffers(op: Op, materialized: set[Value]) -> None:
     lowering = lowering_of(op.prim)
     if lowering.kind == "kernel" and lowering.buffered_operands is not None:
         if lowering.buffered_operands(op):
-            materialized.update(v for v in op.operands if v.producer is not None)
+            read = op.operands if lowering.buffers_read is None else lowering.buffers_read(op)
+            materialized.update(v for v in read if v.producer is not None)
     elif lowering.kind == "view" and not affine_view(op):
         operand = op.operands[0]
         if operand.producer is not None:
