@@ -85,7 +85,7 @@ class ConvGemmStep(Step):
 
     def workspace_bytes(self) -> int:
         if self.blocking.row_group:
-            return zero_row_bytes(self.blocking.channels)
+            return zero_row_bytes(self.blocking.channels, self.sources[0].strides[-1])
         return self.blocking.workspace_bytes()
 
     def work(self) -> int:

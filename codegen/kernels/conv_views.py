@@ -4,12 +4,15 @@ A conv's kernel gradient is a conv of transposed operands (ir/passes/vjp_window.
 the input with batch and channels swapped, the cotangent with the batch moved next
 to the features); materialising a transpose is a pass over memory of its own. A
 conv summed in registers over a long contraction (codegen/kernels/conv_long_direct.py)
-reads its kernel one row of features at a time (and its input one run of channels
-per row and tap), so it can as well read them at the strides a transpose gives them
-in its operand's buffer, as long as the last axis stays last: the fusion plan gives
-that buffer to the transpose's operand instead (`buffers_read`, behind the conv's
-`Lowering.buffers_read` query), and the kernel finds each operand's buffer and
-strides with `operand_source`.
+reads its kernel one row of features at a time and its input one element per row
+and channel, so it can as well read them at the strides a transpose gives them in
+its operand's buffer: the kernel when its features stay last, the input when its
+channels stay last or when its batch elements become adjacent (the rows are then
+grouped along the batch). The fusion plan gives the buffer to the transpose's
+operand instead (`buffers_read`, behind the conv's `Lowering.buffers_read` query),
+and the kernel finds each operand's buffer and strides with `operand_source`.
+Small CNN train step, 1 thread, CPU time per call: 188.8 µs with both kernel
+gradients' transposes materialized, 180.3 reading them in place.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from ir.graph import Op, Value
 
 from .conv_blocking import plan_blocking
+from .conv_long_direct import groups_along_batch
 
 
 @dataclass(frozen=True)
@@ -40,15 +44,20 @@ def contiguous_strides(shape) -> tuple[int, ...]:
 def _readable_transpose(op: Op, position: int) -> bool:
     """Whether operand `position` of conv `op` is a transpose the conv may read
     through: one that leaves the last axis last (the input's channels, the kernel's
-    features stay contiguous). A kernel gradient's input has batch and channels
-    swapped: read in place, its channels 256 floats apart in the small CNN, the
-    conv took 77 µs instead of 38 (cache sets, one line per element), more than
-    the transpose costs; its cotangent keeps the features last and reads well."""
+    features stay contiguous), or an input whose batch elements become adjacent
+    (a kernel gradient's input, batch and channels swapped: conv_long_direct.py then
+    groups its rows along the batch, each group reading one cache line per channel;
+    grouped by output position instead, its channels 256 floats apart in the small
+    CNN, the conv took 77 µs instead of 38)."""
     producer = op.operands[position].producer
     if producer is None or producer.prim != "transpose":
         return False
     perm = producer.attrs["perm"]
-    return perm[-1] == len(perm) - 1
+    last = len(perm) - 1
+    if perm[-1] == last:
+        return True
+    return (position == 0 and perm[0] == last
+            and groups_along_batch((1,), op.operands[0].shape[0], plan_blocking(op).row_group))
 
 
 def buffers_read(op: Op) -> list[Value]:
