@@ -29,6 +29,8 @@ default, and tests and the bench turn one off for a comparison with
   generic loop nests;
 - `sgemm_conv`: float32 single-group convs through sgemm (codegen/kernels/conv.py),
   else direct loops;
+- `conv_long_direct`: such convs with a long contraction and few features summed
+  in vector registers (codegen/kernels/conv_long_direct.py), else patches + sgemm;
 - `epilogues`: elementwise consumers fused into their product's kernel
   (codegen/plan/epilogues.py);
 - `mathlib`: transcendentals as inline polynomials (codegen/kernels/mathlib.py),
@@ -73,6 +75,7 @@ class CompileOptions:
     # the kernel switches (see the module docstring)
     sgemm: bool = True
     sgemm_conv: bool = True
+    conv_long_direct: bool = True
     epilogues: bool = True
     mathlib: bool = True
     pool: bool = True

@@ -63,6 +63,10 @@ class Lowering:
       buffer (a non-uniform constant);
     - `buffered_operands(op) -> bool`: a kernel that reads its operands from
       buffers (hand-written loop nests: conv, gather, windows with padding);
+    - `buffers_read(op, threads, options) -> list[Value]`: which buffers such a
+      kernel reads under the compile's ThreadPlan and CompileOptions, when not
+      its operands' own (a conv reading an operand through its transpose reads
+      the transpose's operand's buffer); None: the operands';
     - `epilogue`: the product's EpilogueRule, None when it takes no epilogue.
     """
 
@@ -71,6 +75,7 @@ class Lowering:
     view_operands: bool = False
     needs_buffer: Callable | None = None
     buffered_operands: Callable | None = None
+    buffers_read: Callable | None = None
     epilogue: EpilogueRule | None = None
 
     def __post_init__(self):

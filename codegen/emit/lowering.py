@@ -21,13 +21,13 @@ import llvmlite.ir as lir
 
 from ir.graph import Graph, Value
 
-from ..kernels.conv import (lower_conv, lower_reduce_window_max, lower_reduce_window_sum,
-                            window_reads_buffer)
+from ..kernels.conv import (conv_buffers_read, lower_conv, lower_reduce_window_max,
+                            lower_reduce_window_sum, window_reads_buffer)
 from ..kernels.conv_epilogue import CONV_EPILOGUE
 from ..kernels.dot import DOT_EPILOGUE, lower_dot
 from ..kernels.gather import lower_gather, lower_scatter_add
 from .elementwise import EMITTERS
-from ..errors import CodegenError, lowering_op
+from ..errors import lowering_op
 from .direct import reads_buffers
 from .expr import constant_source, iota_source, splat_value
 from ..plan.fusion import FusionPlan, global_constant, live_ops, plan_fusion
@@ -43,7 +43,7 @@ from .bounds import (ERROR_RECORD, BoundsChecker, CheckedBuilder, checked_buffer
                      clear_record, describe_kernel, return_if_failed)
 from ..options import DEFAULT_OPTIONS, CompileOptions
 from ..plan.memplan import ALIGN, MemoryPlan, Workspace, plan_memory
-from ..registry import LOWERING_PATHS, LOWERINGS, Lowering, Registry, lowering_of
+from ..registry import Lowering, Registry, lowering_of
 from .loops_scan import control_flow_lowerings
 from .steps import WORKSPACE, KernelEnv, KernelPlan, plan_threads
 from ..plan.views import VIEWS
@@ -75,7 +75,7 @@ def fill_lowerings(table: Registry, paths: Registry) -> None:
         "concatenate": Lowering("kernel", lower_concatenate),
         "dot": Lowering("kernel", lower_dot, view_operands=True, epilogue=DOT_EPILOGUE),
         "conv": Lowering("kernel", lower_conv, buffered_operands=reads_buffers,
-                         epilogue=CONV_EPILOGUE),
+                         buffers_read=conv_buffers_read, epilogue=CONV_EPILOGUE),
         "reduce_window_sum": Lowering("kernel", lower_reduce_window_sum,
                                       buffered_operands=window_reads_buffer),
         "reduce_window_max": Lowering("kernel", lower_reduce_window_max,

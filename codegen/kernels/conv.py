@@ -15,10 +15,13 @@ from ir.graph import Op, Value
 from ir.types import DType
 
 from .conv_gemm import gemm_qualifies, lower_conv_gemm
+from .conv_views import buffers_read
 from ..emit.direct import add_values, all_of, fill_body, flat, plan, window_position
 from ..emit.elementwise import emit_max, intrinsic
 from ..plan.affine import Affine, flat_offset
 from ..plan.fusion import FusionPlan
+from ..plan.threads import ThreadPlan
+from ..options import CompileOptions
 from ..emit.expr import ExprBuilder
 from ..emit.kernels import fill_step
 from ..emit.llvmtypes import index, load_element, lowest, scalar_constant, store_element
@@ -36,6 +39,14 @@ def lower_conv(op: Op, materialized: FusionPlan) -> KernelPlan:
     y = op.result
     empty = x.type.size == 0 or w.type.size == 0 or y.type.size == 0
     return plan(op, materialized, [fill_body(y, 0)] + ([] if empty else [_conv_body(op)]))
+
+
+def conv_buffers_read(op: Op, threads: ThreadPlan, options: CompileOptions) -> list[Value]:
+    """The conv's `Lowering.buffers_read` planning query: its operands, except those
+    a conv summed in registers reads through their transpose (conv_views.py)."""
+    if options.sgemm_conv and gemm_qualifies(op):
+        return buffers_read(op, threads, options)
+    return list(op.operands)
 
 
 def _conv_body(op: Op):

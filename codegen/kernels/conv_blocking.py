@@ -8,7 +8,9 @@ coordinates once and walks its positions with a constant trip count.
 
 Choices, each made here once per conv:
 - direct: a contraction of at most DIRECT_MAX_DEPTH (a first layer) skips patches
-  and sgemm: each row's features are summed in registers (conv_direct.py);
+  and sgemm: each row's features are summed in registers (conv_direct.py); so does
+  a longer one with at most two vector registers of features per row, the
+  contraction as loops (conv_long_direct.py), when its kernel matrix stays near L2;
 - blocks: a patches block stays near BLOCK_FLOATS (cache sized) while giving sgemm
   a contraction of about CONTRACTION_TARGET (at least one tap): the forward convs
   (many rows, short contraction) and the kernel-gradient convs (few rows, a
@@ -51,6 +53,17 @@ TRANSPOSED_MIN_DEPTH = 64
 # registers without patches or sgemm (a first layer's 3x3 or 5x5 window on 1 channel)
 DIRECT_MAX_DEPTH = 32
 DIRECT_MAX_FEATURES = 64
+# a longer contraction with at most LONG_DIRECT_VECTORS vector registers of features
+# per row: the rows sum in registers over the contraction as loops
+# (conv_long_direct.py), as many at a time as the sgemm micro-kernel has
+# accumulators, each group streaming the whole kernel matrix, so only while that
+# stays near L2 (LONG_DIRECT_KERNEL_BYTES) or the groups are few (LONG_DIRECT_FEW_ROWS).
+# Measured, 1 thread, µs, sgemm -> registers: small CNN forward 16->32 43.7 -> 37.4,
+# its input gradient 72.5 -> 40.8, kernel gradients 45 -> 38 and 19 -> 6.4; medium
+# input gradient 10.9 -> 6.9 ms, first kernel gradient 0.51 -> 0.36 ms.
+LONG_DIRECT_VECTORS = 2
+LONG_DIRECT_KERNEL_BYTES = 1 << 20
+LONG_DIRECT_FEW_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,8 @@ class ConvBlocking:
     sgemm_threads: int        # threads of each block's product (region == 1)
     config: SgemmConfig       # the sgemm's blocking for the CPU planned for
     direct: bool = False      # rows in registers, no patches (codegen/kernels/conv_direct.py)
+    row_group: int = 0        # > 0: rows in register groups of this many over a long
+                              # contraction (codegen/kernels/conv_long_direct.py), one block
 
     @property
     def depth(self) -> int:
@@ -132,10 +147,13 @@ class ConvBlocking:
         return self.flags_bytes() + self.region * self.slot_bytes()
 
 
-def plan_blocking(op: Op, threads: ThreadPlan, config: SgemmConfig) -> ConvBlocking:
+def plan_blocking(op: Op, threads: ThreadPlan, config: SgemmConfig,
+                  long_direct: bool = True) -> ConvBlocking:
     """Blocks, layout, orientation and threads of a conv through sgemm, under the
     compile's thread plan `threads` (the FusionPlan's, passed down by the lowering)
-    for the sgemm blocking `config` of the CPU planned for (CompileOptions.cpu)."""
+    for the sgemm blocking `config` of the CPU planned for (CompileOptions.cpu);
+    `long_direct` (CompileOptions.conv_long_direct) allows summing long contractions
+    in registers (conv_long_direct.py)."""
     x, w = op.operands
     y = op.result
     n = len(op.attrs["strides"])
@@ -155,6 +173,9 @@ def plan_blocking(op: Op, threads: ThreadPlan, config: SgemmConfig) -> ConvBlock
     region = count if big and count > 1 and lines >= count else 1
     lines_per_block = _balanced(lines, most_lines, region)
     direct = taps * channels <= DIRECT_MAX_DEPTH and features <= DIRECT_MAX_FEATURES
+    row_group = _long_row_group(rows, features, taps * channels, region, config) if long_direct else 0
+    if row_group:
+        direct, lines_per_block = True, lines
     columns = channels < COLUMN_CHANNELS and tap_block == taps
     transposed = (not direct and features < config.nr and depth >= TRANSPOSED_MIN_DEPTH
                   and lines_per_block * line >= 2 * features)
@@ -164,7 +185,18 @@ def plan_blocking(op: Op, threads: ThreadPlan, config: SgemmConfig) -> ConvBlock
         sgemm_threads = count if 2 * m * features * depth >= least else 1
     return ConvBlocking(rows, features, channels, taps, line, lines, tap_block,
                         lines_per_block, columns, transposed, region, sgemm_threads, config,
-                        direct)
+                        direct, row_group)
+
+
+def _long_row_group(rows: int, features: int, depth: int, region: int,
+                    config: SgemmConfig) -> int:
+    """Rows per register group of a long-contraction direct conv, or 0 when the
+    conv is not one (see LONG_DIRECT_VECTORS; never in a region of threads)."""
+    vectors = -(-features // config.vector_width)
+    fits = depth * features * 4 <= LONG_DIRECT_KERNEL_BYTES or rows <= LONG_DIRECT_FEW_ROWS
+    if region > 1 or depth <= DIRECT_MAX_DEPTH or vectors > LONG_DIRECT_VECTORS or not fits:
+        return 0
+    return max(1, min(rows, config.mr * config.nr_vectors // vectors))
 
 
 def _least_flops(threads: ThreadPlan) -> int:

@@ -53,8 +53,7 @@ def _rows(b, op, blocking, x_ptr, w_ptr, y_ptr, place, row0, start, count) -> No
     attrs = op.attrs
     spatial = len(attrs["strides"])
     features, channels = blocking.features, blocking.channels
-    vector = lir.VectorType(F32, features)
-    fma = declare(b.module, f"llvm.fma.v{features}f32", vector, [vector] * 3)
+    vector, fma = feature_vector(b, features)
     window = op.operands[1].shape[:spatial]
     batch, outer = place[0], place[1:]
     positions = [b.add(start, index(r)) for r in range(count)]
@@ -74,17 +73,23 @@ def _rows(b, op, blocking, x_ptr, w_ptr, y_ptr, place, row0, start, count) -> No
                                  index(channels)), index(channel))
                 value = b.select(inside, load_element(b, x_ptr, at, x.dtype),
                                  lir.Constant(F32, 0.0))
-                sums[r] = b.call(fma, [_splat(b, value, vector), weights, sums[r]])
+                sums[r] = b.call(fma, [splat(b, value, vector), weights, sums[r]])
     for r, position in enumerate(positions):
         out = float_at(b, y_ptr, b.mul(b.add(row0, position), index(features)))
         b.store(sums[r], out, align=4)
 
 
-def _splat(b: lir.IRBuilder, value: lir.Value, vector: lir.VectorType) -> lir.Value:
+def feature_vector(b: lir.IRBuilder, features: int) -> tuple[lir.VectorType, lir.Function]:
+    """The <K x float> type a row's features sum in, and its fma intrinsic."""
+    vector = lir.VectorType(F32, features)
+    return vector, declare(b.module, f"llvm.fma.v{features}f32", vector, [vector] * 3)
+
+
+def splat(b: lir.IRBuilder, value: lir.Value, vector: lir.VectorType) -> lir.Value:
     """<K x float> with every lane `value`."""
     one = b.insert_element(lir.Constant(vector, None), value, lir.Constant(I32, 0))
     mask = lir.Constant(lir.VectorType(I32, vector.count), [0] * vector.count)
     return b.shuffle_vector(one, lir.Constant(vector, None), mask)
 
 
-__all__ = ["ROW_GROUP", "emit_direct_block"]
+__all__ = ["ROW_GROUP", "emit_direct_block", "feature_vector", "splat"]

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 from ir.graph import Op
 
-from ..emit.direct import buffered_operands
 from ..emit.steps import KernelPlan
 from ..plan.fusion import FusionPlan
 from ..registry import EpilogueRule
 from ..options import CompileOptions
 from .conv_gemm import ConvGemmStep, gemm_qualifies
-from .matmul import sgemm_config
 
 
 def conv_takes_epilogue(op: Op, materialized, options: CompileOptions) -> bool:
@@ -32,9 +30,7 @@ def conv_takes_epilogue(op: Op, materialized, options: CompileOptions) -> bool:
 def lower_conv_with_epilogue(op: Op, materialized: FusionPlan, epilogue) -> KernelPlan:
     """The conv's kernel writing the consumer's buffer through `epilogue`, threaded
     as the fusion plan's ThreadPlan allows."""
-    buffered_operands(op, materialized)
-    step = ConvGemmStep(op, materialized.threads, sgemm_config(materialized.options.cpu),
-                        epilogue.dest, epilogue)
+    step = ConvGemmStep(op, materialized, epilogue.dest, epilogue)
     return KernelPlan(epilogue.dest, [step], step.workspace_bytes())
 
 

@@ -26,17 +26,19 @@ from ir.types import DType
 
 from ..emit.bounds import check_span, checks_active
 from ..emit.direct import buffered_operands
+from ..errors import CodegenError
 from ..emit.llvmtypes import F32, I32, I64, PTR, index
 from ..emit.parallel_nest import emit_chunked_region
 from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
 from ..plan.fusion import FusionPlan
-from ..plan.threads import ThreadPlan
 from ..threads.host import split_range
 from ..threads.library import SINGLE, THREADED, shared_sgemm
 from .conv_blocking import plan_blocking
 from .conv_direct import emit_direct_block
+from .conv_long_direct import emit_long_direct, zero_row_bytes
+from .conv_views import OperandSource, contiguous_strides, operand_source
 from .conv_patches import PatchWriter
-from .matmul import EPILOGUE_TYPE, SgemmConfig, sgemm_config
+from .matmul import EPILOGUE_TYPE, sgemm_config
 from .matmul_ir import counted, float_at, smin
 
 NULL = lir.Constant(PTR, None)
@@ -50,32 +52,47 @@ def gemm_qualifies(op: Op) -> bool:
 
 def lower_conv_gemm(op: Op, materialized: FusionPlan) -> KernelPlan:
     """The conv's kernel, threaded as the fusion plan's ThreadPlan allows."""
-    buffered_operands(op, materialized)
-    step = ConvGemmStep(op, materialized.threads, sgemm_config(materialized.options.cpu))
+    step = ConvGemmStep(op, materialized)
     return KernelPlan(op.result, [step], step.workspace_bytes())
 
 
 class ConvGemmStep(Step):
-    """The blocked patches + sgemm loops of one conv (see the module docstring),
-    cut and threaded for the compile's thread plan `threads`, blocked for the sgemm
-    `config` of the CPU planned for."""
+    """The blocked patches + sgemm loops of one conv (see the module docstring).
 
-    def __init__(self, op: Op, threads: ThreadPlan, config: SgemmConfig,
-                 dest: Value | None = None, epilogue=None):
+    `materialized`: the fusion plan, whose ThreadPlan cuts and threads the loops and
+    whose options name the CPU (the sgemm blocking) and the kernel switches; a conv
+    summed in registers over a long contraction reads an operand without a buffer
+    through its transpose (codegen/kernels/conv_views.py), the others read their
+    operands' buffers."""
+
+    def __init__(self, op: Op, materialized: FusionPlan, dest: Value | None = None,
+                 epilogue=None):
         self.op = op
         self.dest = op.result if dest is None else dest
         self.epilogue = epilogue
-        self.blocking = plan_blocking(op, threads, config)
+        options = materialized.options
+        self.blocking = plan_blocking(op, materialized.threads, sgemm_config(options.cpu),
+                                      options.conv_long_direct)
         self.threads = max(self.blocking.region, self.blocking.sgemm_threads)
         self.patches = PatchWriter(op, self.blocking)
+        if self.blocking.row_group:
+            self.sources = [operand_source(op, position, materialized, self.blocking) for position in (0, 1)]
+        else:
+            buffered_operands(op, materialized)
+            self.sources = [OperandSource(v, contiguous_strides(v.shape)) for v in op.operands]
+        if any(s.buffer not in materialized and s.buffer.producer is not None
+               for s in self.sources):
+            raise CodegenError("conv: the fusion plan left a buffer this kernel reads out")
 
     def reads(self) -> set[Value]:
-        found = set(self.op.operands)
+        found = {source.buffer for source in self.sources}
         if self.epilogue is not None:
             found |= self.epilogue.reads()
         return found
 
     def workspace_bytes(self) -> int:
+        if self.blocking.row_group:
+            return zero_row_bytes(self.blocking.channels, self.sources[0].strides[-1])
         return self.blocking.workspace_bytes()
 
     def work(self) -> int:
@@ -84,7 +101,7 @@ class ConvGemmStep(Step):
 
     def emit(self, env: KernelEnv) -> None:
         b = env.builder
-        x, w = self.op.operands
+        x, w = (source.buffer for source in self.sources)
         check_span(b, env.pointers[w], 0, w.type.size - 1, "load")
         check_span(b, env.pointers[self.dest], 0, self.dest.type.size - 1, "store")
         callback = [NULL, NULL]
@@ -129,6 +146,10 @@ class ConvGemmStep(Step):
         x, w, y, _, callback, context = values
         first_row = b.mul(first_line, index(s.line))
         rows = b.mul(lines, index(s.line))
+        if s.row_group:
+            emit_long_direct(b, self.op, s, self.sources, x, w, y, slot)
+            self._end_block(b, callback, context, first_row, rows)
+            return
         if s.direct:
             emit_direct_block(b, self.op, s, x, w, y, first_line, lines)
             self._end_block(b, callback, context, first_row, rows)

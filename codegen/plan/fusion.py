@@ -8,11 +8,13 @@ Rules, in one forward pass over the ops:
 - graph inputs and outputs, kernel results (reductions, dot, pad, concatenate)
   and non-uniform constants (module globals) have buffers;
 - the operands of a kernel that reads buffers (`Lowering.buffered_operands`:
-  conv, gather, windows with padding), and the operand of a view that is not an
+  conv, gather, windows with padding; or the values `Lowering.buffers_read` names
+  instead: a conv reading an operand through its transpose), and the operand of a view that is not an
   affine index map (a reshape merging axes is read as a flat buffer), have buffers;
 - an elementwise/view/iota value is fused into its readers, except when
   * readers that end up in different kernels read it and its fused computation
-    does arithmetic (recomputing it per kernel would repeat work), or
+    does arithmetic (recomputing it per kernel would repeat work), unless it is a
+    relu-like op over one buffer (`cheap_to_repeat`: recomputing adds no loads), or
   * a broadcast that enlarges it reads it and it does arithmetic (the work would
     be repeated per broadcast copy), or
   * a kernel with `view_operands` (dot) reads it through views: dot indexes its
@@ -70,7 +72,7 @@ def plan_fusion(graph: Graph, *, epilogues: bool = True, threads: ThreadPlan = S
     for op in graph.ops:
         _own_buffers(op, materialized)
     for op in live:
-        _operand_buffers(op, materialized)
+        _operand_buffers(op, materialized, threads, options)
     _materialize_repeated_work(graph, materialized)
     frozen = frozenset(materialized)
     chosen = plan_epilogues(graph, live, frozen, options) if epilogues else {}
@@ -111,13 +113,15 @@ def _own_buffers(op: Op, materialized: set[Value]) -> None:
         materialized.add(op.result)
 
 
-def _operand_buffers(op: Op, materialized: set[Value]) -> None:
+def _operand_buffers(op: Op, materialized: set[Value], threads: ThreadPlan,
+                     options: CompileOptions) -> None:
     """Operands a live op can only read from a buffer: those of a buffer-reading
     kernel, and the operand of a view whose index map is not affine."""
     lowering = lowering_of(op.prim)
     if lowering.kind == "kernel" and lowering.buffered_operands is not None:
         if lowering.buffered_operands(op):
-            materialized.update(v for v in op.operands if v.producer is not None)
+            read = op.operands if lowering.buffers_read is None else lowering.buffers_read(op, threads, options)
+            materialized.update(v for v in read if v.producer is not None)
     elif lowering.kind == "view" and not affine_view(op):
         operand = op.operands[0]
         if operand.producer is not None:
@@ -164,13 +168,15 @@ def _broadcast_rule(graph: Graph, materialized: set[Value]) -> dict[Value, int]:
 
 def _shared_value_rule(graph: Graph, materialized: set[Value], work: dict[Value, int]) -> None:
     """Backward pass: find the kernel each fused value ends up in; a value with
-    arithmetic whose readers end up in different kernels gets a buffer. (Readers in
-    one kernel share it: expression trees are memoised.)"""
+    arithmetic whose readers end up in different kernels gets a buffer (readers in
+    one kernel share it: expression trees are memoised), unless it is cheap to
+    repeat over a buffer (cheap_to_repeat, asked once the pass has found them all)."""
     readers: dict[Value, list] = {}
     for op in graph.ops:
         for operand in op.operands:
             readers.setdefault(operand, []).append(op)
     kernel_of: dict[Value, Value] = {}
+    shared: list[Op] = []
     for op in reversed(graph.ops):
         value = op.result
         if value in materialized:
@@ -180,8 +186,30 @@ def _shared_value_rule(graph: Graph, materialized: set[Value], work: dict[Value,
         if len(kernels) > 1 and work.get(value, 0) > 0:
             materialized.add(value)
             kernel_of[value] = value
+            shared.append(op)
         elif kernels:
             kernel_of[value] = kernels.pop()
+    for op in shared:     # once every buffer is known: its one operand has one
+        if cheap_to_repeat(op, work, materialized):
+            materialized.discard(op.result)
+
+
+# elementwise primitives of about one vector instruction: recomputed in each kernel
+# that reads them rather than given a buffer (see cheap_to_repeat)
+CHEAP_PRIMITIVES = frozenset({"max", "min", "neg", "abs"})
+
+
+def cheap_to_repeat(op: Op, work: dict[Value, int], materialized: set[Value]) -> bool:
+    """A relu-like op, `max(h, 0)`: one cheap elementwise primitive over one
+    buffer (the rest scalars broadcast) costs each reader the load of that buffer
+    instead of its own, so recomputing it where it is read adds no traffic and
+    spares a kernel and a buffer (the small CNN train step: a relu stored next
+    to its input, which the relu's VJP reads too, was 2.9 µs of its ~185)."""
+    if op.prim not in CHEAP_PRIMITIVES:
+        return False
+    arrays = [v for v in op.operands if view_base(v).type.size > 1]
+    scalars_free = all(work.get(v, 0) == 0 for v in op.operands if v not in arrays)
+    return len(arrays) == 1 and arrays[0] in materialized and scalars_free
 
 
 def _enlarging_view(op, kind: str) -> bool:

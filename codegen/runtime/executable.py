@@ -80,7 +80,7 @@ def _key_options(debug: bool | None, options: CompileOptions, threads: ThreadPla
     checks = options.debug if debug is None else bool(debug)
     return {"checks": checks, "keep_ir": debug is True, "sgemm": options.sgemm,
             "sgemm_conv": options.sgemm_conv, "mathlib": options.mathlib,
-            "epilogues": options.epilogues,
+            "epilogues": options.epilogues, "conv_long_direct": options.conv_long_direct,
             "threads": threads.count, "spinning": threads.spinning, "pool": threads.pool}
 
 

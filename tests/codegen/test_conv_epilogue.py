@@ -1,9 +1,12 @@
 """Conv epilogues (codegen/kernels/conv_epilogue.py): a conv's bias + relu consumer
 run on the conv's finished row blocks, against the interpreter; with plain and
-transposed products and convs summed in registers, one thread and row blocks shared by three, batch 1 and odd
+transposed products and convs summed in registers (short and long contractions), one
+thread and row blocks shared by three, batch 1 and odd
 sizes; and the consumers that must not be fused (the conv is also an output, or is
 read transposed)."""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ import pytest
 import codegen
 from codegen.emit.lowering import plan_graph
 from codegen.kernels import conv_blocking
+from codegen.options import DEFAULT_OPTIONS, from_environment
 from codegen.kernels.conv_gemm import ConvGemmStep
 from codegen.plan.threads import SERIAL, ThreadPlan
 from ir import Builder, DType, TensorType, interpret
@@ -36,16 +40,17 @@ def bias_relu_graph(x_shape, w_shape, dtype=DType.f32, also_output=False, transp
     return b.build()
 
 
-def fused_convs(graph, threads: ThreadPlan = SERIAL) -> list[ConvGemmStep]:
-    return [step for kernel in plan_graph(graph, threads=threads).kernels
+def fused_convs(graph, threads: ThreadPlan = SERIAL, options=DEFAULT_OPTIONS
+                ) -> list[ConvGemmStep]:
+    return [step for kernel in plan_graph(graph, threads=threads, options=options).kernels
             for step in kernel.steps
             if isinstance(step, ConvGemmStep) and step.epilogue is not None]
 
 
-def run_both(graph, seed=0):
+def run_both(graph, seed=0, options=None):
     rng = np.random.default_rng(seed)
     inputs = [rng.standard_normal(v.shape).astype(v.dtype.numpy) for v in graph.inputs]
-    got = codegen.compile_graph(graph)(*inputs)
+    got = codegen.compile_graph(graph, options=options)(*inputs)
     want = interpret(graph, *inputs)
     for g, w in zip(got, want):
         scale = max(np.abs(w).max(), 1.0)
@@ -58,24 +63,34 @@ SHAPES = [((2, 7, 5, 4), (3, 3, 4, 32)), ((3, 6, 7, 13), (3, 3, 13, 5)),
           ((1, 9, 11, 9), (3, 3, 9, 35)), ((2, 7, 5, 3), (3, 3, 3, 32))]
 
 
-@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("threads,long_direct", [(1, True), (1, False), (3, True)])
 @pytest.mark.parametrize("x_shape,w_shape", SHAPES)
-def test_bias_relu_runs_as_the_conv_epilogue(x_shape, w_shape, threads, monkeypatch):
+def test_bias_relu_runs_as_the_conv_epilogue(x_shape, w_shape, threads, long_direct,
+                                             monkeypatch):
+    """One thread with long contractions in registers and with them through patches;
+    three threads (a region: always patches)."""
     monkeypatch.setenv("PROPC_NUM_THREADS", str(threads))
     monkeypatch.setattr(conv_blocking, "_least_flops", lambda threads: 0)  # threads for any size
+    options = dataclasses.replace(from_environment(), conv_long_direct=long_direct)
     graph = bias_relu_graph(x_shape, w_shape)
-    (fused,) = fused_convs(graph, ThreadPlan(threads, spinning=False, pool=True))
+    (fused,) = fused_convs(graph, ThreadPlan(threads, spinning=False, pool=True), options)
     assert fused.blocking.region == threads
-    run_both(graph)
+    run_both(graph, options=options)
 
 
 def kind(blocking) -> str:
+    if blocking.row_group:
+        return "long"
     return "direct" if blocking.direct else "transposed" if blocking.transposed else "plain"
 
 
-def test_the_cases_take_every_kind_of_conv():
-    kinds = {kind(fused_convs(bias_relu_graph(*shapes))[0].blocking) for shapes in SHAPES}
-    assert kinds == {"plain", "transposed", "direct"}
+@pytest.mark.parametrize("long_direct", [True, False])
+def test_the_cases_take_every_kind_of_conv(long_direct):
+    options = dataclasses.replace(DEFAULT_OPTIONS, conv_long_direct=long_direct)
+    kinds = {kind(fused_convs(bias_relu_graph(*shapes), SERIAL, options)[0].blocking)
+             for shapes in SHAPES}
+    assert kinds == ({"plain", "long", "direct"} if long_direct
+                     else {"plain", "transposed", "direct"})
 
 
 @pytest.mark.parametrize("case", ["also_output", "transposed_read"])

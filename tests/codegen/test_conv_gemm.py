@@ -1,7 +1,9 @@
 """float32 convs through the blocked patches + sgemm path (codegen/conv_gemm.py):
 several row blocks and tap blocks (a partial last block of each), strides, dilations
-and cropping padding, against the interpreter and against the direct loops; and in
-debug mode."""
+and cropping padding, against the interpreter and against the direct loops; each
+also summed in registers over its contraction where it qualifies
+(codegen/kernels/conv_long_direct.py) and through patches with that switched off;
+and in debug mode."""
 from __future__ import annotations
 
 import dataclasses
@@ -49,7 +51,22 @@ CASES = [
      attrs((2, 1), (1, 0), (0, 2), lhs=(1, 2), rhs=(2, 1))),
     # 9 channels, 33 features, batch 1: row-major patches and product
     ("wide", (1, 6, 5, 9), (3, 2, 9, 33), attrs((2, 1), (1, 0), (1, 1), rhs=(1, 2))),
+    # a first layer's kernel gradient: 9 rows of 16 features, 4096 deep, in one group
+    ("first kernel gradient", (1, 8, 8, 64), (8, 8, 64, 16), attrs((1, 1), (1, 1), (1, 1))),
+    # 24 features (two vectors a row): 90 rows, groups of 8 and a tail of 2
+    ("groups and a tail", (3, 5, 6, 20), (3, 3, 20, 24), attrs((1, 1), (1, 1), (1, 1))),
 ]
+
+
+@pytest.fixture(params=[True, False], ids=["long in registers", "patches"])
+def long_direct(request):
+    """Long contractions summed in registers (the default) or, switched off, every
+    conv past DIRECT_MAX_DEPTH through patches and sgemm."""
+    return request.param
+
+
+def options_with(**switches):
+    return dataclasses.replace(from_environment(), **switches)
 
 
 def test_the_cases_take_every_layout_and_orientation():
@@ -58,45 +75,61 @@ def test_the_cases_take_every_layout_and_orientation():
     kinds = set()
     for _, x_shape, w_shape, attributes in CASES:
         op = conv_graph(x_shape, w_shape, **attributes).ops[0]
-        blocking = plan_blocking(op, SERIAL, host_config())
+        blocking = plan_blocking(op, SERIAL, host_config(), long_direct=False)
         kinds.add("direct" if blocking.direct else (blocking.columns, blocking.transposed))
     assert kinds == {(False, False), (False, True), (True, False), (True, True), "direct"}
 
 
+def test_long_contractions_of_few_features_sum_in_registers():
+    """With the long-contraction kernel on, the cases of at most two vectors of
+    features go there (the tail group included); the wider ones keep patches."""
+    groups = {name: plan_blocking(conv_graph(x_shape, w_shape, **attributes).ops[0], SERIAL,
+                                  host_config()).row_group
+              for name, x_shape, w_shape, attributes in CASES}
+    assert groups["first kernel gradient"] == 9 and groups["groups and a tail"] == 8
+    assert groups["kernel gradient shape"] > 0 and groups["strided dilated cropped"] > 0
+    assert groups["wide"] == 0 and groups["few channels wide"] == 0
+
+
 def test_the_blocks_of_the_first_case_are_partial():
     graph = conv_graph(*CASES[0][1:3], **CASES[0][3])
-    step = plan_blocking(graph.ops[0], SERIAL, host_config())
+    step = plan_blocking(graph.ops[0], SERIAL, host_config(), long_direct=False)
     assert step.tap_block == CONTRACTION_TARGET // 64 and step.taps % step.tap_block
     assert step.lines_per_block <= BLOCK_FLOATS // (step.tap_block * 64 * step.line)
     assert step.lines > step.lines_per_block and step.lines % step.lines_per_block
 
 
 @pytest.mark.parametrize("name,x_shape,w_shape,attributes", CASES, ids=[c[0] for c in CASES])
-def test_sgemm_conv_matches_interpreter_and_direct_loops(name, x_shape, w_shape, attributes):
+def test_sgemm_conv_matches_interpreter_and_direct_loops(name, x_shape, w_shape, attributes,
+                                                         long_direct, monkeypatch):
+    monkeypatch.setenv("PROPC_NUM_THREADS", "1")   # as plan_blocking plans below, serial
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
     graph = conv_graph(x_shape, w_shape, **attributes)
-    (fast,) = codegen.compile_graph(graph)(x, w)
-    in_registers = plan_blocking(graph.ops[0], SERIAL, host_config()).direct
-    assert ("propc.shared.sgemm" in codegen.compile_graph(graph).llvm_ir) is not in_registers
+    options = options_with(conv_long_direct=long_direct)
+    fast = codegen.compile_graph(graph, options=options)
+    in_registers = plan_blocking(graph.ops[0], SERIAL, host_config(), long_direct).direct
+    assert ("propc.shared.sgemm" in fast.llvm_ir) is not in_registers
+    (fast,) = fast(x, w)
     (expected,) = interpret(graph, x, w)
     scale = np.abs(expected).max()
     np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-5 * scale)
     direct = codegen.compile_graph(
-        graph, options=dataclasses.replace(from_environment(), sgemm_conv=False))
+        graph, options=options_with(sgemm_conv=False))
     assert "propc.shared.sgemm" not in direct.llvm_ir
     np.testing.assert_allclose(direct(x, w)[0], expected, rtol=1e-5, atol=1e-5 * scale)
 
 
-@pytest.mark.parametrize("case", [1, 5], ids=["patches", "in registers"])
+@pytest.mark.parametrize("case", [1, 5, 8], ids=["patches", "in registers", "long contraction"])
 def test_sgemm_conv_in_debug_mode(case):
+    options = options_with(conv_long_direct=case != 1)
     x_shape, w_shape, attributes = CASES[case][1:]
     rng = np.random.default_rng(1)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
     graph = conv_graph(x_shape, w_shape, **attributes)
-    (got,) = codegen.compile_graph(graph, debug=True)(x, w)
+    (got,) = codegen.compile_graph(graph, debug=True, options=options)(x, w)
     np.testing.assert_allclose(got, interpret(graph, x, w)[0], rtol=1e-5, atol=1e-4)
 
 

@@ -139,3 +139,28 @@ def test_the_producer_rule_decides(monkeypatch):
     monkeypatch.setitem(codegen.LOWERINGS, "dot", dataclasses.replace(dot, epilogue=None))
     assert plan_fusion(graph).epilogues == {}
     run_both(graph)
+
+
+def relu_read_by_two_kernels(scale_first: bool):
+    """r = max(h, 0) read by a reduction and by an elementwise output; h = x (an
+    input: a buffer) or x * 3 (fused arithmetic: no buffer of its own)."""
+    b = Builder("relu_twice")
+    x = b.input(TensorType((6, 40), F32))
+    h = b.mul(x, b.full((6, 40), 3.0, F32)) if scale_first else x
+    r = b.max(h, b.zeros(h.type))
+    total = b.reduce_sum(r, axes=(1,))
+    b.output(total)
+    b.output(b.mul(r, bcast(b, total, (6, 40), (0,))))
+    return b.build(), r
+
+
+def test_a_relu_over_a_buffer_is_recomputed_by_each_reader():
+    graph, r = relu_read_by_two_kernels(scale_first=False)
+    assert r not in plan_fusion(graph)
+    run_both(graph)
+
+
+def test_a_relu_over_fused_arithmetic_gets_a_buffer():
+    graph, r = relu_read_by_two_kernels(scale_first=True)
+    assert r in plan_fusion(graph)
+    run_both(graph)
