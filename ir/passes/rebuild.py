@@ -21,7 +21,7 @@ def copy_op(builder: Builder, op: Op, operands: list[Value]) -> "Value | tuple[V
     """Emit `op` unchanged on new operands, keeping its attributes and location.
 
     Returns the new result, or the tuple of new results for a control-flow op."""
-    return builder.emit(op.prim, *operands, loc=op.loc, **op.attrs)
+    return builder.copy(op, operands)
 
 
 def _mapped(graph: Graph, mapping: dict[Value, Value], value: Value, user: str) -> Value:
