@@ -26,6 +26,7 @@ from itertools import islice
 import llvmlite.ir as lir
 
 from ..errors import CodegenError
+from .release import release_function
 
 
 class KernelTable:
@@ -56,6 +57,8 @@ class KernelTable:
             return function
         for value in added:
             del self.module.globals[value.name]
+            if isinstance(value, lir.Function):
+                release_function(value)
         self._uses[earlier.name] += 1
         if self._uses[earlier.name] == 2:
             earlier.attributes.add("noinline")
