@@ -66,6 +66,23 @@ class Builder:
         self.graph.ops.append(op)
         return op.results if isinstance(result_type, tuple) else op.result
 
+    def copy(self, op: Op, operands: Sequence[Value]) -> Value:
+        """Append a copy of `op` on `operands`, keeping its attributes and location.
+
+        Passes copy almost every op of a graph, often several times per compile: when
+        each operand has the type of the one it replaces and `op` holds no region,
+        its attributes (checked and normalised when it was made) and result type
+        (its rule is a function of operand types and attributes) are reused instead
+        of being worked out again. Anything else goes through `emit`."""
+        if len(operands) == len(op.operands) and all(
+                new.type == old.type for new, old in zip(operands, op.operands)) and not any(
+                isinstance(attr, Graph) for attr in op.attrs.values()):
+            copied = Op(op.prim, operands, op.attrs, op.result.type,
+                        op.loc if op.loc is not None else self.loc)
+            self.graph.ops.append(copied)
+            return copied.result
+        return self.emit(op.prim, *operands, loc=op.loc, **op.attrs)
+
     def __getattr__(self, name: str):
         if name in PRIMITIVES:
             def apply(*operands: Value, **attrs: Any) -> Value:
@@ -91,7 +108,7 @@ class Builder:
             mapping[formal] = actual
         for op in graph.ops:
             new_operands = [mapping[v] for v in op.operands]
-            bind_results(mapping, op, self.emit(op.prim, *new_operands, loc=op.loc, **op.attrs))
+            bind_results(mapping, op, self.copy(op, new_operands))
         self.graph.custom_vjps.extend(region.remap(mapping) for region in graph.custom_vjps)
         return [mapping[v] for v in graph.outputs]
 

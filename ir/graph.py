@@ -218,7 +218,7 @@ class Graph:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Graph):
             return NotImplemented
-        return self.structure() == other.structure()
+        return self is other or self.structure() == other.structure()
 
     def __hash__(self) -> int:
         return hash(self.structure())

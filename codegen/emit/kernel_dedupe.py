@@ -21,12 +21,12 @@ shared.
 """
 from __future__ import annotations
 
-import re
+from itertools import islice
 
 import llvmlite.ir as lir
 
-# characters that may continue an unquoted LLVM identifier
-_IDENTIFIER_TAIL = r"(?![-A-Za-z$._0-9])"
+from ..errors import CodegenError
+from .release import release_function
 
 
 class KernelTable:
@@ -45,7 +45,10 @@ class KernelTable:
     def intern(self, function: lir.Function, mark: int) -> lir.Function:
         """The function to call for `function`, emitted since `mark`: itself, or an
         identical earlier kernel (then everything emitted since `mark` is dropped)."""
-        added = list(self.module.globals.values())[mark:]
+        # the newest globals, read from the end: slicing the whole table here made
+        # emitting n kernels quadratic in n
+        added = list(islice(reversed(self.module.globals.values()),
+                            len(self.module.globals) - mark))[::-1]
         text = _canonical_text(added)
         earlier = self._by_text.get(text)
         if earlier is None:
@@ -54,6 +57,8 @@ class KernelTable:
             return function
         for value in added:
             del self.module.globals[value.name]
+            if isinstance(value, lir.Function):
+                release_function(value)
         self._uses[earlier.name] += 1
         if self._uses[earlier.name] == 2:
             earlier.attributes.add("noinline")
@@ -62,12 +67,16 @@ class KernelTable:
 
 
 def _canonical_text(values: list) -> str:
-    """The printed globals with their own names replaced by numbered placeholders
-    (longest reference first, so `@f.epilogue` is not read as `@f` + `.epilogue`)."""
+    """The printed globals with their own names replaced by numbered placeholders.
+
+    llvmlite quotes every global's name (`@"f"`), so a reference ends at its closing
+    quote and is never the start of another (`@"f.epilogue"`): plain text
+    replacement is exact. (A regular expression per kernel name recompiled a pattern
+    for every kernel: Python's pattern cache holds 512.)"""
     text = "\n".join(str(value) for value in values)
-    references = sorted(((value.get_reference(), position)
-                         for position, value in enumerate(values)),
-                        key=lambda item: -len(item[0]))
-    for reference, position in references:
-        text = re.sub(re.escape(reference) + _IDENTIFIER_TAIL, f"@__own{position}", text)
+    for position, value in enumerate(values):
+        reference = value.get_reference()
+        if not reference.endswith('"'):
+            raise CodegenError(f"unquoted global reference {reference} in a kernel")
+        text = text.replace(reference, f"@__own{position}")
     return text

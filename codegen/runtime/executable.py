@@ -45,6 +45,7 @@ from ..emit.bounds import ERROR_WORDS, BoundsCheckError, describe_failure
 from ..errors import CodegenError
 from .jit import JitModule
 from ..emit.lowering import LoweredGraph, lower_graph, unique_name
+from ..emit.release import release_module
 from ..plan.memplan import ALIGN, MemoryPlan
 from ..plan.threads import ThreadPlan
 from ..options import CompileOptions, from_environment
@@ -364,6 +365,7 @@ def _build_and_store(key: str, graphs: list[Graph], names: list, settings: _Comp
             meta["unoptimised_ir"] = jit.unoptimised_ir
         cache.store(key, cache.CacheEntry(meta, jit.object_code, jit.compressed_ir),
                     settings.options.cache_dir)
+    release_module(module)   # its IR objects freed now, not by a cyclic collection
     times = {"lower": lowering, **jit.times, "cache store": time.perf_counter() - stored_at}
     return [Executable(code, jit, compile_times=times) for code in codes]
 

@@ -8,21 +8,20 @@ Source locations do not take part in the key; the first op's location survives.
 """
 from __future__ import annotations
 
-from ..builder import Builder
 from ..graph import Graph, Op, Value, attrs_key
-from .rebuild import copy_op, rebuild
+from .rebuild import copy_ops
 
 
 def cse(graph: Graph) -> Graph:
-    """A new graph in which each distinct (prim, operands, attrs) is computed once."""
-    seen: dict[tuple, Value] = {}
-
-    def merge(builder: Builder, op: Op, operands: list[Value]) -> Value:
-        key = (op.prim, tuple(operands), attrs_key(op.attrs))
-        found = seen.get(key)
-        if found is None:
-            found = copy_op(builder, op, operands)
-            seen[key] = found
-        return found
-
-    return rebuild(graph, merge)
+    """A graph in which each distinct (prim, operands, attrs) is computed once:
+    `graph` itself when no two ops compute the same (no copy is made)."""
+    first: dict[tuple, Op] = {}
+    same: dict[Value, Value] = {}   # a duplicate's result -> the first op's
+    for op in graph.ops:
+        operands = tuple(same.get(v, v) for v in op.operands)
+        found = first.setdefault((op.prim, operands, attrs_key(op.attrs)), op)
+        if found is not op:
+            same.update(zip(op.results, found.results))
+    if not same:
+        return graph
+    return copy_ops(graph, lambda op: True, same)

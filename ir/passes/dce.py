@@ -24,6 +24,9 @@ def live_ops(graph: Graph) -> set[Op]:
 
 
 def dce(graph: Graph) -> Graph:
-    """A new graph without dead ops; inputs, outputs and op order are kept."""
+    """A graph without dead ops (`graph` itself when it has none); inputs, outputs
+    and op order are kept."""
     live = live_ops(graph)
+    if len(live) == len(graph.ops):
+        return graph
     return copy_ops(graph, lambda op: op in live)

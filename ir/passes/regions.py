@@ -24,6 +24,8 @@ def simplify_regions(graph: Graph, simplify: Callable[[Graph], Graph]) -> Graph:
         attrs = dict(op.attrs)
         for name, region in op.regions():
             attrs[name] = simplify(region)
+        if all(attrs[name] is region for name, region in op.regions()):
+            return None   # no region changed: the op is kept as it is
         return builder.emit(op.prim, *operands, loc=op.loc, **attrs)
 
     return rebuild(graph, rewrite)

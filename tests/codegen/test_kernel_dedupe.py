@@ -74,3 +74,34 @@ def test_kernels_differing_in_a_constant_are_not_shared():
         want_a, want_b = np.tanh(want_a * 0.25), np.tanh(want_b * 0.75)
     np.testing.assert_allclose(got_a, want_a, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got_b, want_b, rtol=1e-5, atol=1e-6)
+
+
+def _kernel_with_helper(module, name: str, constant: float):
+    """Emit `name` calling its own helper `name.epilogue`, which adds `constant`."""
+    import llvmlite.ir as lir
+    f32 = lir.FloatType()
+    helper = lir.Function(module, lir.FunctionType(f32, [f32]), f"{name}.epilogue")
+    builder = lir.IRBuilder(helper.append_basic_block("entry"))
+    builder.ret(builder.fadd(helper.args[0], lir.Constant(f32, constant)))
+    kernel = lir.Function(module, lir.FunctionType(f32, [f32]), name)
+    builder = lir.IRBuilder(kernel.append_basic_block("entry"))
+    builder.ret(builder.call(helper, [kernel.args[0]]))
+    return kernel
+
+
+def test_kernels_whose_names_prefix_each_other_are_told_apart():
+    """The table replaces a kernel's own names in its text by placeholders: `@"p.k1"`
+    must not be read inside `@"p.k10"` or `@"p.k1.epilogue"`, and a kernel is shared
+    only when its helpers are identical too; the dropped globals leave the module."""
+    import llvmlite.ir as lir
+    from codegen.emit.kernel_dedupe import KernelTable
+    module = lir.Module("dedupe")
+    table = KernelTable(module)
+    interned = []
+    for name, constant in (("p.k1", 1.0), ("p.k10", 1.0), ("p.k11", 2.0), ("p.k100", 2.0)):
+        mark = table.mark()
+        interned.append(table.intern(_kernel_with_helper(module, name, constant), mark).name)
+    assert interned == ["p.k1", "p.k1", "p.k11", "p.k11"]
+    assert table.shared == 2
+    assert sorted(module.globals) == ["p.k1", "p.k1.epilogue", "p.k11", "p.k11.epilogue"]
+    assert "noinline" in module.globals["p.k1"].attributes

@@ -418,6 +418,65 @@ def test_verify_flag_runs_the_verifier(monkeypatch):
     assert seen == [result]
 
 
+def _ops_built(monkeypatch) -> list:
+    """Records every op a Builder appends (by emit or copy) from now on."""
+    built = []
+    for method in ("emit", "copy"):
+        original = getattr(Builder, method)
+
+        def counting(self, *args, _original=original, **kwargs):
+            built.append(args[0])
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(Builder, method, counting)
+    return built
+
+
+def test_regression_a_pass_that_changes_nothing_copied_the_whole_graph(monkeypatch):
+    """Every pass rebuilt the graph op by op even when nothing changed, so the last
+    round of simplify's fixpoint (and the DCE before the first) copied every op of
+    the graph again, with its type rule re-run. Now each pass hands back the graph
+    itself when it has nothing to do, and simplifying a simplified graph builds no
+    op at all."""
+    def body(b, x, y):
+        return b.tanh(b.add(b.mul(x, b.full(x.shape, 2.0, F32)), y)), b.exp(y)
+    graph = simplified(make_graph([((4, 3), F32), ((4, 3), F32)], body))
+    built = _ops_built(monkeypatch)
+    for simplify_pass in (dce, cse, simplify_module.fold_constants,
+                          simplify_module.rewrite_algebra, simplify):
+        assert simplify_pass(graph) is graph
+    assert built == []
+
+
+def test_a_rewrite_of_a_later_op_keeps_the_ops_before_it():
+    """The copy starts at the first op a pass replaces: the ops before it are copied
+    as they were, the replacement's own new ops come with it, and the results agree."""
+    def body(b, x, y):
+        kept = b.exp(b.tanh(x))
+        return b.add(kept, b.neg(b.neg(b.sin(y)))), kept
+    graph = make_graph([((5,), F32), ((5,), F32)], body)
+    result = simplify_module.rewrite_algebra(graph)
+    assert result is not graph
+    assert prims(result) == ["tanh", "exp", "sin", "neg", "add"]  # neg(neg) folded, dead
+    assert [op.loc for op in result.ops] == [LOC] * 5
+    assert_same_results(graph, result)
+    assert prims(simplify(graph)) == ["tanh", "exp", "sin", "add"]
+
+
+def test_a_copied_op_keeps_its_type_or_is_checked_again():
+    """Builder.copy reuses an op's attributes and result type on operands of the
+    same types, and runs its rule again on operands of other types."""
+    graph = make_graph([((2, 3), F32)], lambda b, x: b.reduce_sum(x, axes=(1,)))
+    op = graph.ops[0]
+    b = Builder("copy")
+    same = b.copy(op, [b.input(TensorType((2, 3), F32))])
+    assert same.type == op.result.type and same.producer.attrs == op.attrs
+    assert same.producer.loc == LOC
+    wider = b.copy(op, [b.input(TensorType((2, 3), F64))])
+    assert wider.type == TensorType((2,), F64)
+    with pytest.raises(ir.TypeRuleError):
+        b.copy(op, [b.input(TensorType((5,), F32))])
+
+
 # --------------------------------------------------------------------------------------
 # random graphs
 
