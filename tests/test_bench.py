@@ -16,8 +16,8 @@ from propc import reference_mlp
 from propc.bench import build_parser, run_worker
 from propc.bench import main as bench_main
 from propc.bench.common import (SIZES, MLPSize, Row, Timing, apply_peaks, check_train_step,
-                                interleaved_medians_ms, median_ms, mlp_flops, random_inputs,
-                                relative_error)
+                                interleaved_medians_ms, matmul_flops, median_ms, mlp_flops,
+                                random_inputs, relative_error)
 from propc.bench.extra import format_busy, format_scaling, memory_rows
 from propc.bench.report import TABLE_HEADER, failures
 
@@ -74,6 +74,49 @@ def test_cnn_flops_and_residual_line(quick_run):
     done, _ = quick_run
     assert re.search(r"cnn train small: residuals [\d.]+ MiB with conv vs [\d.]+ MiB "
                      r"slice-built", done.stdout)
+
+
+def test_cnn_products_add_up_to_the_step_flops():
+    """Every CNN case's im2col matmuls, timed alone for issue 17's target, do exactly the
+    FLOPs the case counts (both are derived from CNNSize, independently)."""
+    from propc.bench.cnn import CNN_SIZES, cnn_cases
+    for size in CNN_SIZES.values():
+        for train in (False, True):
+            total = sum(matmul_flops(*shape) for shape in size.products(train))
+            assert total == size.flops(train), (size.name, train)
+    for case in cnn_cases(list(CNN_SIZES)):
+        assert sum(matmul_flops(*shape) for shape in case.products) == case.flops, case.name
+
+
+def test_small_cnn_train_products_by_hand():
+    """conv1 (64*8*8, 9) @ (9, 16), conv2 (64*4*4, 144) @ (144, 32), linear (64, 128) @
+    (128, 10); their weight gradients; input gradients of conv2 and the linear only."""
+    from propc.bench.cnn import CNN_SIZES
+    want = [(4096, 9, 16), (1024, 144, 32), (64, 128, 10),
+            (9, 4096, 16), (144, 1024, 32), (128, 64, 10),
+            (1024, 32, 144), (64, 10, 128)]
+    assert sorted(CNN_SIZES["small"].products(True)) == sorted(want)
+    assert CNN_SIZES["small"].products(False) == want[:3]
+
+
+def test_quick_bench_prints_each_cnn_step_against_its_products(quick_run):
+    done, json_path = quick_run
+    assert done.returncode == 0, done.stderr
+    table = {row["case"].split(" (")[0]: row for row in parse_table(done.stdout)}
+    for mode in ("train", "infer"):
+        found = re.search(rf"cnn {mode} small, 1 thread: products alone through np\.matmul "
+                          r"([\d.e-]+) ms; propc ([\d.e-]+) ms = ([\d.]+)x \(target <= 1\.3x\)",
+                          done.stdout)
+        assert found, done.stdout
+        products_ms, propc_ms, ratio = map(float, found.groups())
+        assert propc_ms == pytest.approx(float(table[f"cnn {mode} small"]["ms"]), rel=0.01)
+        assert ratio == pytest.approx(propc_ms / products_ms, rel=0.02, abs=0.006)
+    rows = [Row.from_dict(data) for data in json.loads(json_path.read_text())]
+    products = {row.case: row for row in rows if row.section == "products"}
+    cnn = [row for row in rows if row.section == "cnn"]
+    assert cnn and set(products) == {row.case for row in cnn}
+    for row in cnn:
+        assert products[row.case].flops == row.flops and products[row.case].ms > 0
 
 
 def test_quick_bench_exits_zero_with_every_row(quick_run):

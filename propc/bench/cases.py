@@ -21,7 +21,7 @@ from .common import (LEARNING_RATE, TOLERANCE, MLPSize, check_arrays, check_trai
 class Case:
     """One benchmarked computation."""
 
-    section: str                        # "mlp", "kernel" or "overhead"
+    section: str                        # "mlp", "cnn", "kernel" or "overhead"
     name: str
     program: Callable                   # what pc.compile traces
     args: tuple                         # its inputs (NumPy arrays in pytrees)
@@ -30,6 +30,7 @@ class Case:
     check: Callable[[Any, Any], str]    # (propc result, reference result) -> "ok"/"FAIL ..."
     size: MLPSize | None = None         # set for MLP cases (peers rebuild them from it)
     train: bool = False
+    products: list[tuple[int, int, int]] | None = None  # (m, k, n) matmuls, timed alone
 
 
 def _check_result(got: Any, want: Any) -> str:

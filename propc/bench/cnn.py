@@ -11,7 +11,9 @@ the `conv` primitive).
 Both train with SGD on softmax cross-entropy. Peers: JAX (lax.conv_general_dilated,
 lax.reduce_window) and PyTorch (F.conv2d, F.max_pool2d) when importable, else none. FLOPs count the convolutions and the
 matmuls (2 per multiply-add, forward: one product per conv/linear layer, backward:
-two, minus the first conv's input gradient, which is not needed).
+two, minus the first conv's input gradient, which is not needed). `CNNSize.products`
+lists those products as im2col matrix shapes; the worker times them alone through
+np.matmul, the denominator of the target "within 1.3x of the step's products".
 """
 from __future__ import annotations
 
@@ -48,6 +50,27 @@ class CNNSize:
         linear = 2 * n * (side // 4) ** 2 * c2 * 10
         forward = conv1 + conv2 + linear
         return forward + (conv1 + 2 * conv2 + 2 * linear if train else 0)
+
+    def products(self, train: bool) -> list[tuple[int, int, int]]:
+        """The step's matrix products in im2col form, as (m, k, n) of (m, k) @ (k, n).
+
+        Forward, per conv: (batch*positions, k*k*C_in) @ (k*k*C_in, C_out); the linear
+        layer: (batch, features) @ (features, 10). A train step adds per layer the
+        weight gradient (inputs transposed @ output gradient) and, except for the
+        first conv (pc.grad is taken w.r.t. the parameters only, so the images need
+        no gradient), the input gradient (output gradient @ weights transposed).
+        """
+        k2 = self.kernel ** 2
+        c0, c1, c2 = self.channels
+        rows1 = self.batch * self.side ** 2
+        rows2 = self.batch * (self.side // 2) ** 2
+        features = (self.side // 4) ** 2 * c2
+        forward = [(rows1, k2 * c0, c1), (rows2, k2 * c1, c2), (self.batch, features, 10)]
+        if not train:
+            return forward
+        weight_gradients = [(k2 * c0, rows1, c1), (k2 * c1, rows2, c2), (features, self.batch, 10)]
+        input_gradients = [(rows2, c2, k2 * c1), (self.batch, 10, features)]
+        return forward + weight_gradients + input_gradients
 
 
 CNN_SIZES = {"small": CNNSize("small", 8, 3, (1, 16, 32)),
@@ -87,11 +110,11 @@ def cnn_cases(names: list[str]) -> list[Case]:
             "cnn", f"cnn train {name} ({size.describe()})", cnn_train_step, (params, x, labels),
             lambda p=params, x=x, y=labels: reference_cnn.sgd_step(p, x, y, LEARNING_RATE),
             size.flops(True), lambda got, want, p=params: check_train_step(p, got, want),
-            train=True))
+            train=True, products=size.products(True)))
         cases.append(Case(
             "cnn", f"cnn infer {name} ({size.describe()})", cnn_predict, (params, x),
             lambda p=params, x=x: reference_cnn.predict(p, x), size.flops(False),
-            _check_result))
+            _check_result, products=size.products(False)))
     return cases
 
 

@@ -46,6 +46,21 @@ def matmul_flops(m: int, k: int, n: int) -> int:
     return 2 * m * k * n
 
 
+def matmul_products(shapes: list[tuple[int, int, int]], seed: int = 5) -> Callable[[], None]:
+    """A call doing the (m, k) @ (k, n) products of `shapes` through np.matmul on float32
+    operands allocated once, into preallocated outputs: a step's matrix products alone,
+    at np.matmul's rate, with no allocation or other work timed."""
+    rng = np.random.default_rng(seed)
+    operands = [(rng.standard_normal((m, k)).astype(np.float32),
+                 rng.standard_normal((k, n)).astype(np.float32),
+                 np.empty((m, n), np.float32)) for m, k, n in shapes]
+
+    def run() -> None:
+        for a, b, out in operands:
+            np.matmul(a, b, out=out)
+    return run
+
+
 def mlp_flops(batch: int, widths: tuple[int, ...] | list[int], train: bool) -> int:
     """The true FLOPs of an MLP step's matrix products (elementwise work not counted).
 
@@ -177,7 +192,8 @@ def check_train_step(params: list, got: tuple, want: tuple) -> str:
 class Row:
     """One timed case, as the worker measures it and the table prints it."""
 
-    section: str                 # "mlp", "peer", "kernel", "peak", "overhead", "scaling"
+    section: str                 # "mlp", "peer", "cnn", "products" (a CNN step's matmuls
+    #                              alone), "kernel", "peak", "overhead", "scaling", ...
     case: str
     impl: str                    # "propc", "jax", "torch", "numpy"
     threads: int

@@ -5,7 +5,8 @@ case, threads, impl, ms (median per call), numpy ms (the NumPy twin in the same
 process), ratio (ms / numpy ms: below 1 is faster than NumPy), GFLOP/s (the case's
 true FLOPs over ms), eff (GFLOP/s over np.matmul's float32 n=1024 GFLOP/s measured in
 the same run at the same thread count), and check (ok, or FAIL when the result
-disagreed with NumPy's).
+disagreed with NumPy's). Below the table, each CNN step's median is set beside its
+matrix products alone through np.matmul, timed in the same turns (issue 17's target).
 """
 from __future__ import annotations
 
@@ -80,6 +81,24 @@ def format_overhead(rows: list[Row]) -> str:
     return ("call overhead on a 4-element array: " + "; ".join(parts)) if parts else ""
 
 
+PRODUCTS_TARGET = 1.3   # issue 17: a CNN step within 1.3x of its products alone
+
+
+def format_products(rows: list[Row]) -> str:
+    """Per CNN case and thread count: the step's matrix products alone through np.matmul
+    (the "products" rows) next to the propc row's median from the same turns."""
+    propc = {(row.case, row.threads): row.ms for row in rows
+             if row.section == "cnn" and row.impl == "propc"}
+    lines = []
+    for row in ordered([row for row in rows if row.section == "products" and row.ms]):
+        ms = propc.get((row.case, row.threads))
+        ratio = "-" if ms is None else f"{ms / row.ms:.2f}x"
+        lines.append(f"{row.case.split(' (')[0]}, {_threads(row.threads)}: products alone "
+                     f"through np.matmul {number(row.ms, 3)} ms; propc {number(ms, 3)} ms "
+                     f"= {ratio} (target <= {PRODUCTS_TARGET}x)")
+    return "\n".join(lines)
+
+
 def failures(rows: list[Row]) -> list[Row]:
     """propc rows whose result disagreed with NumPy's or which did not run."""
     return [row for row in rows if row.impl == "propc" and row.check.startswith("FAIL")]
@@ -87,7 +106,7 @@ def failures(rows: list[Row]) -> list[Row]:
 
 def format_report(rows: list[Row]) -> str:
     """Everything the main table section prints, as one text."""
-    notes = [format_compile_times(rows), format_overhead(rows)]
+    notes = [format_compile_times(rows), format_overhead(rows), format_products(rows)]
     parts = ["propc bench: float32, median ms per call; ratio = ms / numpy ms (below 1: "
              "faster than NumPy); GFLOP/s counts the matmul FLOPs; timings on a shared "
              "machine are noisy.", format_peaks(rows), "", format_table(rows), ""]

@@ -16,7 +16,7 @@ import numpy as np
 
 from .cases import Case, kernel_cases, mlp_cases
 from .common import (PEAK_MATMUL_N, MLPSize, Row, Timing, interleaved_medians_ms,
-                           matmul_flops, median_ms)
+                           matmul_flops, matmul_products, median_ms)
 
 ROW_PREFIX = "BENCHROW "
 
@@ -87,7 +87,9 @@ def prepare_peer(case: Case, impl: str, prepared: tuple[Callable, Callable], wan
 
 def run_case(case: Case, threads: int, timing: Timing, peers: bool = False) -> list[Row]:
     """Rows of one case: propc (and peers for MLP cases) against the NumPy twin, every
-    result checked against NumPy's first, then all timed in turns."""
+    result checked against NumPy's first, then all timed in turns; a case that lists
+    its matrix products (CNN steps) also gets a "products" row, those products alone
+    through np.matmul, timed in the same turns."""
     progress(f"[{threads} thread{'s' if threads > 1 else ''}] {case.name}")
     want = case.reference()
     contenders = [prepare_propc(case, want, threads)]
@@ -98,6 +100,9 @@ def run_case(case: Case, threads: int, timing: Timing, peers: bool = False) -> l
             from .peers import prepare_peers
         for impl, prepared in prepare_peers(case.args, case.train, threads):
             contenders.append(prepare_peer(case, impl, prepared, want, threads))
+    if case.products:
+        contenders.append((Row("products", case.name, "numpy", threads, flops=case.flops),
+                           matmul_products(case.products)))
     timed = [(row, fn) for row, fn in contenders if fn is not None]
     medians = interleaved_medians_ms([case.reference] + [fn for _, fn in timed], timing)
     for (row, _), ms in zip(timed, medians[1:]):
