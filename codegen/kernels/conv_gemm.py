@@ -161,11 +161,18 @@ class ConvGemmStep(Step):
         # the sgemm runs the epilogue itself, unless the result is transposed after it
         ending = [NULL, NULL, first_row] if s.transposed else [callback, context, first_row]
 
+        if s.runs:   # one block for every window row, each read one padded row further
+            self.patches.fill_runs(b, x, block, first_line, lines)
+
         def tap_chunk(tap_index, last):
             first_tap = b.mul(tap_index, index(s.tap_block))
             taps = smin(b, index(s.tap_block), b.sub(index(s.taps), first_tap))
-            self.patches.fill(b, x, block, first_line, lines, first_tap, taps)
-            self._multiply(b, w, block, slot, target, rows, first_tap, taps, tap_index, last,
+            view = block
+            if s.runs:
+                view = float_at(b, block, b.mul(tap_index, index(s.line * s.depth)))
+            else:
+                self.patches.fill(b, x, block, first_line, lines, first_tap, taps)
+            self._multiply(b, w, view, slot, target, rows, first_tap, taps, tap_index, last,
                            ending)
         if s.tap_blocks == 1:
             tap_chunk(index(0), None)
