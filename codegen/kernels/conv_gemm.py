@@ -5,7 +5,8 @@ rows the output positions (batch and spatial, in the result's order) and the ker
 already laid out as that matrix (window, C, K row-major). The patches matrix is
 never built whole: the kernel loops over blocks of rows and blocks of taps, writes
 one block of patches (codegen/kernels/conv_patches.py) into its workspace and calls
-sgemm on it, accumulating over the tap blocks; a conv with a contraction short
+sgemm on it, accumulating over the tap blocks (with window-row runs, one block per
+image serves every tap block, each reading it as a strided view); a conv with a contraction short
 enough sums its rows in registers instead (codegen/kernels/conv_direct.py). How the
 conv is cut, laid out and threaded is decided once in codegen/kernels/conv_blocking.py;
 with threads, each runs whole row blocks in its own workspace slot, all in one
