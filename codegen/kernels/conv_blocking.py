@@ -23,6 +23,14 @@ Choices, each made here once per conv:
   (NR: 32 floats with AVX-512) a row-major product would compute half-empty tiles,
   so the block computes out^T = kernel^T . patches^T into scratch and transposes
   it into the output (when the contraction is long enough to pay for that copy);
+- window-row runs: a 2-D conv on one thread whose window slides by one row at a
+  time (stride and dilation 1 along the first spatial axis) writes, per image,
+  each padded input row's positions with the taps of one window row side by side
+  (block[(row, x), dx * C + c]); the rows of one window row's patches are then a
+  strided view of that block (one padded row further per window row), so each
+  window row is one sgemm call on that view, accumulating, and the block is
+  written once for all of them: the copy is the window's width times the
+  input, not its area (5x fewer floats for a 5x5 window);
 - threads: a conv big enough to pay for threads, with at least a line per
   thread, is cut into at least one row block per thread and each thread takes
   whole row blocks (patches, scratch and one-thread sgemm calls in a workspace
@@ -64,6 +72,10 @@ DIRECT_MAX_FEATURES = 64
 LONG_DIRECT_VECTORS = 2
 LONG_DIRECT_KERNEL_BYTES = 1 << 20
 LONG_DIRECT_FEW_ROWS = 64
+# window-row runs: at least this many output rows per image (one sgemm call per
+# window row on them; fewer and the calls' B packing and C passes cost more than
+# the smaller copy saves)
+RUNS_MIN_ROWS = 128
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,8 @@ class ConvBlocking:
     direct: bool = False      # rows in registers, no patches (codegen/kernels/conv_direct.py)
     row_group: int = 0        # > 0: rows in register groups of this many over a long
                               # contraction (codegen/kernels/conv_long_direct.py), one block
+    runs: bool = False        # window-row runs: one block per image, a tap block per
+                              # window row, read as a view of the block
 
     @property
     def depth(self) -> int:
@@ -125,6 +139,9 @@ class ConvBlocking:
     def patches_bytes(self) -> int:
         if self.direct:
             return 0
+        if self.runs:   # the image's padded rows: tap_blocks - 1 more than its lines
+            rows = (self.lines_per_block + self.tap_blocks - 1) * self.line
+            return round_up(rows * self.depth * 4, SCRATCH_ALIGN)
         return round_up(self.row_block * self.depth * 4, SCRATCH_ALIGN)
 
     def transposed_bytes(self) -> int:
@@ -179,13 +196,17 @@ def plan_blocking(op: Op, threads: ThreadPlan, config: SgemmConfig,
     columns = channels < COLUMN_CHANNELS and tap_block == taps
     transposed = (not direct and features < config.nr and depth >= TRANSPOSED_MIN_DEPTH
                   and lines_per_block * line >= 2 * features)
+    runs = (count == 1 and region == 1 and not direct and not columns and not transposed
+            and _window_row_runs(op, config))
+    if runs:
+        tap_block, lines_per_block = w.shape[1], y.shape[1]
     sgemm_threads = 1
     if region == 1 and count > 1 and not direct:
         m = lines_per_block * line
         sgemm_threads = count if 2 * m * features * depth >= least else 1
     return ConvBlocking(rows, features, channels, taps, line, lines, tap_block,
                         lines_per_block, columns, transposed, region, sgemm_threads, config,
-                        direct, row_group)
+                        direct, row_group, runs)
 
 
 def _long_row_group(rows: int, features: int, depth: int, region: int,
@@ -197,6 +218,24 @@ def _long_row_group(rows: int, features: int, depth: int, region: int,
     if region > 1 or depth <= DIRECT_MAX_DEPTH or vectors > LONG_DIRECT_VECTORS or not fits:
         return 0
     return max(1, min(rows, config.mr * config.nr_vectors // vectors))
+
+
+def _window_row_runs(op: Op, config: SgemmConfig) -> bool:
+    """Whether the conv can run as window-row runs (see the module docstring): two
+    spatial axes, the first with stride and dilations 1, a window of several rows
+    whose row of taps is one block of K for the sgemm, enough rows per image, and
+    an image's padded block within BLOCK_FLOATS."""
+    x, w = op.operands
+    y = op.result
+    attrs = op.attrs
+    if len(attrs["strides"]) != 2:
+        return False
+    unit = (attrs["strides"][0], attrs["rhs_dilation"][0], attrs["lhs_dilation"][0]) == (1, 1, 1)
+    height, width = y.shape[1], y.shape[2]
+    window_rows, depth = w.shape[0], w.shape[1] * x.shape[-1]
+    block = (height + window_rows - 1) * width * depth
+    return (unit and window_rows > 1 and depth <= config.kc
+            and height * width >= RUNS_MIN_ROWS and block <= BLOCK_FLOATS)
 
 
 def _least_flops(threads: ThreadPlan) -> int:

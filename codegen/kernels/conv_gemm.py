@@ -5,7 +5,8 @@ rows the output positions (batch and spatial, in the result's order) and the ker
 already laid out as that matrix (window, C, K row-major). The patches matrix is
 never built whole: the kernel loops over blocks of rows and blocks of taps, writes
 one block of patches (codegen/kernels/conv_patches.py) into its workspace and calls
-sgemm on it, accumulating over the tap blocks; a conv with a contraction short
+sgemm on it, accumulating over the tap blocks (with window-row runs, one block per
+image serves every tap block, each reading it as a strided view); a conv with a contraction short
 enough sums its rows in registers instead (codegen/kernels/conv_direct.py). How the
 conv is cut, laid out and threaded is decided once in codegen/kernels/conv_blocking.py;
 with threads, each runs whole row blocks in its own workspace slot, all in one
@@ -161,11 +162,18 @@ class ConvGemmStep(Step):
         # the sgemm runs the epilogue itself, unless the result is transposed after it
         ending = [NULL, NULL, first_row] if s.transposed else [callback, context, first_row]
 
+        if s.runs:   # one block for every window row, each read one padded row further
+            self.patches.fill_runs(b, x, block, first_line, lines)
+
         def tap_chunk(tap_index, last):
             first_tap = b.mul(tap_index, index(s.tap_block))
             taps = smin(b, index(s.tap_block), b.sub(index(s.taps), first_tap))
-            self.patches.fill(b, x, block, first_line, lines, first_tap, taps)
-            self._multiply(b, w, block, slot, target, rows, first_tap, taps, tap_index, last,
+            view = block
+            if s.runs:
+                view = float_at(b, block, b.mul(tap_index, index(s.line * s.depth)))
+            else:
+                self.patches.fill(b, x, block, first_line, lines, first_tap, taps)
+            self._multiply(b, w, view, slot, target, rows, first_tap, taps, tap_index, last,
                            ending)
         if s.tap_blocks == 1:
             tap_chunk(index(0), None)

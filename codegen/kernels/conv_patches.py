@@ -61,6 +61,37 @@ class PatchWriter:
         with counted(b, index(0), lines, index(1), "pline") as line_index:
             line_body(line_index)
 
+    def fill_runs(self, b: lir.IRBuilder, x: lir.Value, block: lir.Value,
+                  first_line: lir.Value, lines: lir.Value) -> None:
+        """The window-row runs block of lines [first_line, +lines) of one image
+        (codegen/kernels/conv_blocking.py): padded input row p (output line
+        first_line + p, shifted by the window's rows) and position o hold, for each
+        tap dx of a window row, its C channels at block[(p * line + o) * depth +
+        dx * C]; rows beyond the image or in padding are zeros."""
+        op, blocking = self.op, self.blocking
+        attrs = op.attrs
+        operand = op.operands[0]
+        channels, width = blocking.channels, self.window[1]
+        batch, first_row = digits(b, first_line, self.line_sizes)
+        padded = b.add(lines, index(blocking.tap_blocks - 1))
+        with counted(b, index(0), padded, index(1), "prow") as row:
+            vertical, at_row = window_position(b, b.add(first_row, row), index(0), 1, 1,
+                                               attrs["padding_low"][0], 1, operand.shape[1])
+
+            def point(counters, _):
+                position, tap = counters
+                across, at = window_position(b, position, tap, attrs["strides"][1],
+                                             attrs["rhs_dilation"][1], attrs["padding_low"][1],
+                                             attrs["lhs_dilation"][1], operand.shape[2])
+                source = b.mul(flat(b, [batch, at_row, at], operand.shape[:-1]),
+                               index(channels))
+                place = b.add(b.mul(row, index(blocking.line)), position)
+                target = b.add(b.mul(place, index(blocking.depth)),
+                               b.mul(tap, index(channels)))
+                copy_or_zero(b, b.and_(vertical, across), x, source, block, target, channels)
+                return []
+            loop_nest(b, [blocking.line, width], point)
+
     def _point(self, b, x_ptr, block, line_index, batch, outs, offsets, tap_index,
                position) -> None:
         """One output position (row) and one tap: its C channels into the block."""

@@ -55,6 +55,13 @@ CASES = [
     ("first kernel gradient", (1, 8, 8, 64), (8, 8, 64, 16), attrs((1, 1), (1, 1), (1, 1))),
     # 24 features (two vectors a row): 90 rows, groups of 8 and a tail of 2
     ("groups and a tail", (3, 5, 6, 20), (3, 3, 20, 24), attrs((1, 1), (1, 1), (1, 1))),
+    # window-row runs (one block per image, a view per window row): 17 lines of 8,
+    # strided, dilated and unevenly padded along the rows' positions, 40 features
+    ("window-row runs", (2, 16, 20, 8), (3, 5, 8, 40),
+     attrs((1, 2), (1, 2), (2, 1), rhs=(1, 2))),
+    # a medium CNN's second layer on 2 images, cropped above and padded below
+    ("window-row runs cropped", (2, 14, 14, 32), (5, 5, 32, 64),
+     attrs((1, 1), (-1, 2), (3, 2))),
 ]
 
 
@@ -91,6 +98,20 @@ def test_long_contractions_of_few_features_sum_in_registers():
     assert groups["wide"] == 0 and groups["few channels wide"] == 0
 
 
+def test_window_row_runs_on_one_thread_only():
+    """The run cases write one block per image, a window row of taps per sgemm
+    call; under threads they keep the ordinary patches."""
+    for name, x_shape, w_shape, attributes in CASES:
+        op = conv_graph(x_shape, w_shape, **attributes).ops[0]
+        serial = plan_blocking(op, SERIAL, host_config(), long_direct=False)
+        threaded = plan_blocking(op, ThreadPlan(2, pool=True), host_config(), long_direct=False)
+        assert serial.runs is name.startswith("window-row runs")
+        assert not threaded.runs
+        if serial.runs:
+            assert serial.tap_block == w_shape[1] and serial.tap_blocks == w_shape[0]
+            assert serial.lines_per_block == op.result.shape[1]
+
+
 def test_the_blocks_of_the_first_case_are_partial():
     graph = conv_graph(*CASES[0][1:3], **CASES[0][3])
     step = plan_blocking(graph.ops[0], SERIAL, host_config(), long_direct=False)
@@ -121,9 +142,10 @@ def test_sgemm_conv_matches_interpreter_and_direct_loops(name, x_shape, w_shape,
     np.testing.assert_allclose(direct(x, w)[0], expected, rtol=1e-5, atol=1e-5 * scale)
 
 
-@pytest.mark.parametrize("case", [1, 5, 8], ids=["patches", "in registers", "long contraction"])
+@pytest.mark.parametrize("case", [1, 5, 8, 9, 10], ids=["patches", "in registers",
+                                                       "long contraction", "runs", "runs cropped"])
 def test_sgemm_conv_in_debug_mode(case):
-    options = options_with(conv_long_direct=case != 1)
+    options = options_with(conv_long_direct=case not in (1, 9, 10))
     x_shape, w_shape, attributes = CASES[case][1:]
     rng = np.random.default_rng(1)
     x = rng.standard_normal(x_shape).astype(np.float32)
