@@ -23,7 +23,12 @@ Choices, each made here once per conv:
   (NR: 32 floats with AVX-512) a row-major product would compute half-empty tiles,
   so the block computes out^T = kernel^T . patches^T into scratch and transposes
   it into the output (when the contraction is long enough to pay for that copy);
-- threads: a conv big enough to pay for threads, with at least a line per
+- threads: a conv summed in registers over a long contraction keeps that path
+  and its one thread (its one block is every row group): the register path beats
+  patches and sgemm by 1.15-1.8x on one thread (below), more than a second thread
+  gained the patches path (small CNN train step, 2 threads: 0.25 ms with its
+  three such convs in regions of patches, 0.17 ms in registers, as on 1 thread);
+  any other conv big enough to pay for threads, with at least a line per
   thread, is cut into at least one row block per thread and each thread takes
   whole row blocks (patches, scratch and one-thread sgemm calls in a workspace
   slot it claims: the patches are written in parallel and the whole conv costs one
@@ -169,11 +174,11 @@ def plan_blocking(op: Op, threads: ThreadPlan, config: SgemmConfig,
     most_lines = max(1, min(lines, BLOCK_FLOATS // (depth * line)))
     least = _least_flops(threads)
     count = threads.count
+    row_group = _long_row_group(rows, features, taps * channels, config) if long_direct else 0
     big = 2 * rows * features * taps * channels >= least
-    region = count if big and count > 1 and lines >= count else 1
+    region = count if big and count > 1 and lines >= count and not row_group else 1
     lines_per_block = _balanced(lines, most_lines, region)
     direct = taps * channels <= DIRECT_MAX_DEPTH and features <= DIRECT_MAX_FEATURES
-    row_group = _long_row_group(rows, features, taps * channels, region, config) if long_direct else 0
     if row_group:
         direct, lines_per_block = True, lines
     columns = channels < COLUMN_CHANNELS and tap_block == taps
@@ -188,13 +193,12 @@ def plan_blocking(op: Op, threads: ThreadPlan, config: SgemmConfig,
                         direct, row_group)
 
 
-def _long_row_group(rows: int, features: int, depth: int, region: int,
-                    config: SgemmConfig) -> int:
+def _long_row_group(rows: int, features: int, depth: int, config: SgemmConfig) -> int:
     """Rows per register group of a long-contraction direct conv, or 0 when the
-    conv is not one (see LONG_DIRECT_VECTORS; never in a region of threads)."""
+    conv is not one (see LONG_DIRECT_VECTORS)."""
     vectors = -(-features // config.vector_width)
     fits = depth * features * 4 <= LONG_DIRECT_KERNEL_BYTES or rows <= LONG_DIRECT_FEW_ROWS
-    if region > 1 or depth <= DIRECT_MAX_DEPTH or vectors > LONG_DIRECT_VECTORS or not fits:
+    if depth <= DIRECT_MAX_DEPTH or vectors > LONG_DIRECT_VECTORS or not fits:
         return 0
     return max(1, min(rows, config.mr * config.nr_vectors // vectors))
 
