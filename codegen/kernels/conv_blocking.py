@@ -24,11 +24,12 @@ Choices, each made here once per conv:
   so the block computes out^T = kernel^T . patches^T into scratch and transposes
   it into the output (when the contraction is long enough to pay for that copy);
 - threads: a conv summed in registers over a long contraction keeps that path
-  and its one thread (its one block is every row group): the register path beats
-  patches and sgemm by 1.15-1.8x on one thread (below), more than a second thread
-  gained the patches path (small CNN train step, 2 threads: 0.25 ms with its
-  three such convs in regions of patches, 0.17 ms in registers, as on 1 thread);
-  any other conv big enough to pay for threads, with at least a line per
+  under threads: the register path beats patches and sgemm by 1.15-1.8x on one
+  thread (below), more than a second thread gained the patches path (small CNN
+  train step, 2 threads: 0.25 ms with its three such convs in regions of patches,
+  0.17 ms in registers, as on 1 thread); from LONG_DIRECT_REGION_MIN_FLOPS its
+  row groups (or output positions) are shared by the threads of a region, several
+  shares per thread; any other conv big enough to pay for threads, with at least a line per
   thread, is cut into at least one row block per thread and each thread takes
   whole row blocks (patches, scratch and one-thread sgemm calls in a workspace
   slot it claims: the patches are written in parallel and the whole conv costs one
@@ -69,6 +70,12 @@ DIRECT_MAX_FEATURES = 64
 LONG_DIRECT_VECTORS = 2
 LONG_DIRECT_KERNEL_BYTES = 1 << 20
 LONG_DIRECT_FEW_ROWS = 64
+# such a conv shares its row groups among threads only from this size (~0.13 ms in
+# registers on one core): measured, the small CNN's three 9.4 MFLOP convs (~40 µs
+# each) in regions took its train step from 0.166 to 0.172-0.178 ms at 2 threads
+# while the second core was busy elsewhere (a region then costs its caller ~2 µs),
+# under 2% of a conv from this size on
+LONG_DIRECT_REGION_MIN_FLOPS = 32_000_000
 
 
 @dataclass(frozen=True)
@@ -175,8 +182,12 @@ def plan_blocking(op: Op, threads: ThreadPlan, config: SgemmConfig,
     least = _least_flops(threads)
     count = threads.count
     row_group = _long_row_group(rows, features, taps * channels, config) if long_direct else 0
-    big = 2 * rows * features * taps * channels >= least
-    region = count if big and count > 1 and lines >= count and not row_group else 1
+    flops = 2 * rows * features * taps * channels
+    if row_group:
+        big = flops >= max(least, LONG_DIRECT_REGION_MIN_FLOPS)
+        region = count if big and count > 1 and rows >= count * row_group else 1
+    else:
+        region = count if flops >= least and count > 1 and lines >= count else 1
     lines_per_block = _balanced(lines, most_lines, region)
     direct = taps * channels <= DIRECT_MAX_DEPTH and features <= DIRECT_MAX_FEATURES
     if row_group:
