@@ -31,7 +31,13 @@ Choices, each made here once per conv:
   window row is one sgemm call on that view, accumulating, and the block is
   written once for all of them: the copy is the window's width times the
   input, not its area (5x fewer floats for a 5x5 window);
-- threads: a conv big enough to pay for threads, with at least a line per
+- threads: a conv summed in registers over a long contraction keeps that path
+  under threads: the register path beats patches and sgemm by 1.15-1.8x on one
+  thread (below), more than a second thread gained the patches path (small CNN
+  train step, 2 threads: 0.25 ms with its three such convs in regions of patches,
+  0.17 ms in registers, as on 1 thread); from LONG_DIRECT_REGION_MIN_FLOPS its
+  row groups (or output positions) are shared by the threads of a region, several
+  shares per thread; any other conv big enough to pay for threads, with at least a line per
   thread, is cut into at least one row block per thread and each thread takes
   whole row blocks (patches, scratch and one-thread sgemm calls in a workspace
   slot it claims: the patches are written in parallel and the whole conv costs one
@@ -76,6 +82,12 @@ LONG_DIRECT_FEW_ROWS = 64
 # window row on them; fewer and the calls' B packing and C passes cost more than
 # the smaller copy saves)
 RUNS_MIN_ROWS = 128
+# such a conv shares its row groups among threads only from this size (~0.13 ms in
+# registers on one core): measured, the small CNN's three 9.4 MFLOP convs (~40 µs
+# each) in regions took its train step from 0.166 to 0.172-0.178 ms at 2 threads
+# while the second core was busy elsewhere (a region then costs its caller ~2 µs),
+# under 2% of a conv from this size on
+LONG_DIRECT_REGION_MIN_FLOPS = 32_000_000
 
 
 @dataclass(frozen=True)
@@ -186,11 +198,15 @@ def plan_blocking(op: Op, threads: ThreadPlan, config: SgemmConfig,
     most_lines = max(1, min(lines, BLOCK_FLOATS // (depth * line)))
     least = _least_flops(threads)
     count = threads.count
-    big = 2 * rows * features * taps * channels >= least
-    region = count if big and count > 1 and lines >= count else 1
+    row_group = _long_row_group(rows, features, taps * channels, config) if long_direct else 0
+    flops = 2 * rows * features * taps * channels
+    if row_group:
+        big = flops >= max(least, LONG_DIRECT_REGION_MIN_FLOPS)
+        region = count if big and count > 1 and rows >= count * row_group else 1
+    else:
+        region = count if flops >= least and count > 1 and lines >= count else 1
     lines_per_block = _balanced(lines, most_lines, region)
     direct = taps * channels <= DIRECT_MAX_DEPTH and features <= DIRECT_MAX_FEATURES
-    row_group = _long_row_group(rows, features, taps * channels, region, config) if long_direct else 0
     if row_group:
         direct, lines_per_block = True, lines
     columns = channels < COLUMN_CHANNELS and tap_block == taps
@@ -209,13 +225,12 @@ def plan_blocking(op: Op, threads: ThreadPlan, config: SgemmConfig,
                         direct, row_group, runs)
 
 
-def _long_row_group(rows: int, features: int, depth: int, region: int,
-                    config: SgemmConfig) -> int:
+def _long_row_group(rows: int, features: int, depth: int, config: SgemmConfig) -> int:
     """Rows per register group of a long-contraction direct conv, or 0 when the
-    conv is not one (see LONG_DIRECT_VECTORS; never in a region of threads)."""
+    conv is not one (see LONG_DIRECT_VECTORS)."""
     vectors = -(-features // config.vector_width)
     fits = depth * features * 4 <= LONG_DIRECT_KERNEL_BYTES or rows <= LONG_DIRECT_FEW_ROWS
-    if region > 1 or depth <= DIRECT_MAX_DEPTH or vectors > LONG_DIRECT_VECTORS or not fits:
+    if depth <= DIRECT_MAX_DEPTH or vectors > LONG_DIRECT_VECTORS or not fits:
         return 0
     return max(1, min(rows, config.mr * config.nr_vectors // vectors))
 

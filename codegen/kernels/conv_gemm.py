@@ -32,11 +32,11 @@ from ..emit.llvmtypes import F32, I32, I64, PTR, index
 from ..emit.parallel_nest import emit_chunked_region
 from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
 from ..plan.fusion import FusionPlan
-from ..threads.host import split_range
+from ..threads.host import CHUNKS_PER_THREAD, split_range
 from ..threads.library import SINGLE, THREADED, shared_sgemm
 from .conv_blocking import plan_blocking
 from .conv_direct import emit_direct_block
-from .conv_long_direct import emit_long_direct, zero_row_bytes
+from .conv_long_direct import emit_long_direct, share_units, write_zero_row, zero_row_bytes
 from .conv_views import OperandSource, contiguous_strides, operand_source
 from .conv_patches import PatchWriter
 from .matmul import EPILOGUE_TYPE, sgemm_config
@@ -111,7 +111,9 @@ class ConvGemmStep(Step):
         values = [env.pointers[x], env.pointers[w], env.pointers[self.dest],
                   env.pointers.get(WORKSPACE, NULL), *callback]
         s = self.blocking
-        if s.region > 1 and not checks_active(b):
+        if s.row_group:
+            self._in_registers(b, values)
+        elif s.region > 1 and not checks_active(b):
             flags = values[3]
             for position in range(s.region):     # every slot free
                 b.store(index(0), b.gep(flags, [index(position)], source_etype=I64))
@@ -120,6 +122,33 @@ class ConvGemmStep(Step):
                                                                        s.chunks()))
         else:
             self._chunk(b, values, index(0), 1)
+
+    def _in_registers(self, b: lir.IRBuilder, values: list) -> None:
+        """A long contraction summed in registers (conv_long_direct.py): its units
+        shared by the threads of a region (several shares per thread), or all run
+        here; the epilogue on the rows each share wrote, or after the region when a
+        share's rows are not consecutive (groups along the batch)."""
+        s = self.blocking
+        x, w, y, zeros, callback, context = values
+        write_zero_row(b, s, self.sources, zeros)
+        units = share_units(self.op, s, self.sources)
+        chunks = min(units, s.region * CHUNKS_PER_THREAD)
+        if s.region == 1 or chunks == 1 or checks_active(b):
+            emit_long_direct(b, self.op, s, self.sources, x, w, y, zeros, index(0), index(units))
+            self._end_block(b, callback, context, index(0), index(s.rows))
+            return
+        scattered = []
+
+        def share(inner: lir.IRBuilder, args: list, chunk: lir.Value) -> None:
+            first, stop = split_range(inner, index(units), chunk, index(chunks), 1)
+            rows = emit_long_direct(inner, self.op, s, self.sources, *args[:4], first, stop)
+            if rows is None:
+                scattered.append(True)
+            else:
+                self._end_block(inner, args[4], args[5], rows[0], inner.sub(rows[1], rows[0]))
+        emit_chunked_region(b, values, s.region, chunks, share)
+        if scattered:
+            self._end_block(b, callback, context, index(0), index(s.rows))
 
     def _chunk(self, b: lir.IRBuilder, values: list, chunk: lir.Value, chunks: int) -> None:
         """The row blocks of share `chunk` of `chunks`, in a workspace slot it holds
@@ -147,10 +176,6 @@ class ConvGemmStep(Step):
         x, w, y, _, callback, context = values
         first_row = b.mul(first_line, index(s.line))
         rows = b.mul(lines, index(s.line))
-        if s.row_group:
-            emit_long_direct(b, self.op, s, self.sources, x, w, y, slot)
-            self._end_block(b, callback, context, first_row, rows)
-            return
         if s.direct:
             emit_direct_block(b, self.op, s, x, w, y, first_line, lines)
             self._end_block(b, callback, context, first_row, rows)

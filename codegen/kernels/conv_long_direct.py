@@ -45,20 +45,36 @@ def zero_row_bytes(channels: int, stride: int) -> int:
     return round_up(((channels - 1) * stride + 1) * 4, SCRATCH_ALIGN)
 
 
-def emit_long_direct(b: lir.IRBuilder, op: Op, blocking: ConvBlocking, sources: list,
-                     x: lir.Value, w: lir.Value, y: lir.Value, zeros: lir.Value) -> None:
-    """Every row of y, in groups of blocking.row_group rows (see the module docstring);
-    `sources`: the operands' OperandSource (strides in their buffers x and w, the
-    kernel's features contiguous); `zeros`: zero_row_bytes of workspace (its zeros are
-    written here)."""
+def write_zero_row(b: lir.IRBuilder, blocking: ConvBlocking, sources: list,
+                   zeros: lir.Value) -> None:
+    """The row of zeros (zero_row_bytes of workspace) that taps in padding read,
+    written once before any rows are summed (by one thread, ahead of a region)."""
     x_strides = sources[0].strides
     with counted(b, index(0), index(blocking.channels), index(1), "zero") as channel:
         b.store(ZERO, float_at(b, zeros, b.mul(channel, index(x_strides[-1]))))
+
+
+def share_units(op: Op, blocking: ConvBlocking, sources: list) -> int:
+    """What the threads of a region share out: output positions when the groups run
+    along the batch (`groups_along_batch`), else row groups (a tail group among them)."""
+    if groups_along_batch(sources[0].strides, op.result.shape[0], blocking.row_group):
+        return op.result.type.size // (op.result.shape[0] * op.result.shape[-1])
+    return -(-blocking.rows // blocking.row_group)
+
+
+def emit_long_direct(b: lir.IRBuilder, op: Op, blocking: ConvBlocking, sources: list,
+                     x: lir.Value, w: lir.Value, y: lir.Value, zeros: lir.Value,
+                     first: lir.Value, stop: lir.Value) -> tuple[lir.Value, lir.Value] | None:
+    """Units [first, stop) of `share_units` (see the module docstring), in groups of
+    blocking.row_group rows; `sources`: the operands' OperandSource (strides in their
+    buffers x and w, the kernel's features contiguous); `zeros`: the row written by
+    `write_zero_row`. Returns the rows written, [start, end), when they are
+    consecutive, else None (groups along the batch)."""
     group = blocking.row_group
     emit = lambda places, rows: _group(b, op, blocking, sources, x, w, y, zeros, places, rows)
-    if groups_along_batch(x_strides, op.result.shape[0], group):
-        _along_batch(b, op, group, emit)
-        return
+    if groups_along_batch(sources[0].strides, op.result.shape[0], group):
+        _along_batch(b, op, group, emit, first, stop)
+        return None
     whole, tail = divmod(blocking.rows, group)
     shape = op.result.shape[:-1]
 
@@ -66,10 +82,15 @@ def emit_long_direct(b: lir.IRBuilder, op: Op, blocking: ConvBlocking, sources: 
         rows = [b.add(start, index(r)) for r in range(count)]
         emit([digits(b, row, shape) for row in rows], rows)
     if whole:
-        with counted(b, index(0), index(whole * group), index(group), "lgroup") as start:
-            consecutive(start, group)
+        last = b.select(b.icmp_signed("<", stop, index(whole)), stop, index(whole))
+        with counted(b, first, last, index(1), "lgroup") as number:
+            consecutive(b.mul(number, index(group)), group)
     if tail:
-        consecutive(index(whole * group), tail)
+        with b.if_then(b.icmp_signed(">", stop, index(whole))):
+            consecutive(index(whole * group), tail)
+    end = b.mul(stop, index(group))
+    end = b.select(b.icmp_signed("<", end, index(blocking.rows)), end, index(blocking.rows))
+    return b.mul(first, index(group)), end
 
 
 def groups_along_batch(x_strides, batch: int, group: int) -> bool:
@@ -79,12 +100,13 @@ def groups_along_batch(x_strides, batch: int, group: int) -> bool:
     return x_strides[0] == 1 and batch >= group
 
 
-def _along_batch(b, op, group, emit) -> None:
-    """Groups of `group` batch elements at each output position (and a tail group)."""
+def _along_batch(b, op, group, emit, first, stop) -> None:
+    """Groups of `group` batch elements (and a tail group) at each output position
+    of [first, stop)."""
     batch, shape = op.result.shape[0], op.result.shape[1:-1]
     positions = op.result.type.size // (batch * op.result.shape[-1])
     whole, tail = divmod(batch, group)
-    with counted(b, index(0), index(positions), index(1), "lposition") as position:
+    with counted(b, first, stop, index(1), "lposition") as position:
         outs = digits(b, position, shape)
 
         def members(first, count):
@@ -92,8 +114,8 @@ def _along_batch(b, op, group, emit) -> None:
             emit([[element] + outs for element in batches],
                  [b.add(b.mul(element, index(positions)), position) for element in batches])
         if whole:
-            with counted(b, index(0), index(whole * group), index(group), "lbatch") as first:
-                members(first, group)
+            with counted(b, index(0), index(whole * group), index(group), "lbatch") as start:
+                members(start, group)
         if tail:
             members(index(whole * group), tail)
 
@@ -147,4 +169,5 @@ def strided(b: lir.IRBuilder, indices: list, strides) -> lir.Value:
     return offset
 
 
-__all__ = ["emit_long_direct", "groups_along_batch", "zero_row_bytes"]
+__all__ = ["emit_long_direct", "groups_along_batch", "share_units", "write_zero_row",
+           "zero_row_bytes"]

@@ -63,14 +63,15 @@ SHAPES = [((2, 7, 5, 4), (3, 3, 4, 32)), ((3, 6, 7, 13), (3, 3, 13, 5)),
           ((1, 9, 11, 9), (3, 3, 9, 35)), ((2, 7, 5, 3), (3, 3, 3, 32))]
 
 
-@pytest.mark.parametrize("threads,long_direct", [(1, True), (1, False), (3, True)])
+@pytest.mark.parametrize("threads,long_direct", [(1, True), (1, False), (3, True), (3, False)])
 @pytest.mark.parametrize("x_shape,w_shape", SHAPES)
 def test_bias_relu_runs_as_the_conv_epilogue(x_shape, w_shape, threads, long_direct,
                                              monkeypatch):
     """One thread with long contractions in registers and with them through patches;
-    three threads (a region: always patches)."""
+    three threads (a region: patches, or shares of the row groups in registers)."""
     monkeypatch.setenv("PROPC_NUM_THREADS", str(threads))
     monkeypatch.setattr(conv_blocking, "_least_flops", lambda threads: 0)  # threads for any size
+    monkeypatch.setattr(conv_blocking, "LONG_DIRECT_REGION_MIN_FLOPS", 0)
     options = dataclasses.replace(from_environment(), conv_long_direct=long_direct)
     graph = bias_relu_graph(x_shape, w_shape)
     (fused,) = fused_convs(graph, ThreadPlan(threads, spinning=False, pool=True), options)

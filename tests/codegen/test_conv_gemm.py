@@ -156,21 +156,50 @@ def test_sgemm_conv_in_debug_mode(case):
 
 
 @pytest.mark.parametrize("name,x_shape,w_shape,attributes", CASES, ids=[c[0] for c in CASES])
-def test_row_blocks_shared_by_three_threads(name, x_shape, w_shape, attributes, monkeypatch):
+def test_row_blocks_shared_by_three_threads(name, x_shape, w_shape, attributes, long_direct,
+                                           monkeypatch):
     """Every conv, however small, made to pay for threads: each of 3 threads takes
-    whole row blocks with its own workspace slot (codegen/kernels/conv_blocking.py)."""
+    whole row blocks with its own workspace slot (codegen/kernels/conv_blocking.py),
+    or, summed in registers over a long contraction, shares of its row groups."""
     monkeypatch.setenv("PROPC_NUM_THREADS", "3")
     monkeypatch.setattr(conv_blocking, "_least_flops", lambda threads: 0)
+    monkeypatch.setattr(conv_blocking, "LONG_DIRECT_REGION_MIN_FLOPS", 0)
     graph = conv_graph(x_shape, w_shape, **attributes)
     blocking = plan_blocking(graph.ops[0], ThreadPlan(3, spinning=False, pool=True),
-                             host_config())
-    assert blocking.region == (3 if blocking.lines >= 3 else 1)
+                             host_config(), long_direct)
+    shared = (blocking.rows >= 3 * blocking.row_group if blocking.row_group
+              else blocking.lines >= 3)
+    assert blocking.region == (3 if shared else 1)
     rng = np.random.default_rng(2)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
     (expected,) = interpret(graph, x, w)
-    (got,) = codegen.compile_graph(graph)(x, w)
+    (got,) = codegen.compile_graph(graph, options=options_with(conv_long_direct=long_direct))(x, w)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("batch,region", [(64, 1), (256, 2)], ids=["small", "big"])
+def test_a_conv_in_registers_keeps_them_under_threads(batch, region, monkeypatch):
+    """The small CNN's second conv (9.4 MFLOP: past the pool's threshold for patches,
+    below LONG_DIRECT_REGION_MIN_FLOPS) planned for two threads still sums its rows in
+    registers, on one thread, rather than taking a region of patches and sgemm that
+    was slower than one thread; at 4x the batch its row groups are shared by both
+    threads. Compiled so, each matches the interpreter."""
+    monkeypatch.setenv("PROPC_NUM_THREADS", "2")
+    x_shape, w_shape = (batch, 4, 4, 16), (3, 3, 16, 32)
+    graph = conv_graph(x_shape, w_shape, **attrs((1, 1), (1, 1), (1, 1)))
+    serial = plan_blocking(graph.ops[0], SERIAL, host_config())
+    threaded = plan_blocking(graph.ops[0], ThreadPlan(2, pool=True), host_config())
+    assert serial.row_group > 0
+    assert (threaded.row_group, threaded.region) == (serial.row_group, region)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    compiled = codegen.compile_graph(graph, options=options_with())
+    assert "propc.shared.sgemm" not in compiled.llvm_ir
+    assert ("propc.shared.parallel" in compiled.llvm_ir) is (region > 1)
+    np.testing.assert_allclose(compiled(x, w)[0], interpret(graph, x, w)[0], rtol=1e-5,
+                               atol=1e-4)
 
 
 # the "blocks" case: 7.3 MFLOP over 41 lines, threaded only when regions are cheap
@@ -186,10 +215,11 @@ def test_blocking_follows_the_plan_it_is_given_not_hidden_state():
     lowering), is cut for each plan's threads."""
     assert not hasattr(host, "planning")
     graph = conv_graph(*CASES[0][1:3], **CASES[0][3])
+    patches = options_with(conv_long_direct=False)    # in registers it keeps one thread
     regions = {}
     for name, (threads, expected) in PLANS.items():
-        blocking = plan_blocking(graph.ops[0], threads, host_config())
-        (kernel,) = plan_graph(graph, threads=threads).kernels
+        blocking = plan_blocking(graph.ops[0], threads, host_config(), long_direct=False)
+        (kernel,) = plan_graph(graph, threads=threads, options=patches).kernels
         (step,) = kernel.steps
         regions[name] = (blocking.region, step.blocking.region)
     assert regions == {name: (expected, expected) for name, (_, expected) in PLANS.items()}

@@ -15,7 +15,9 @@ import pytest
 import codegen
 from codegen.emit.lowering import plan_graph
 from codegen.options import DEFAULT_OPTIONS
+from codegen.kernels import conv_blocking
 from codegen.kernels.conv_gemm import ConvGemmStep
+from codegen.plan.threads import ThreadPlan
 from ir import Builder, DType, TensorType, interpret
 
 SAME = dict(strides=(1, 1), padding_low=(1, 1), padding_high=(1, 1), lhs_dilation=(1, 1),
@@ -74,6 +76,22 @@ def test_kernel_gradients_read_their_operands_in_place(x_shape, g_shape, debug):
     assert (step.sources[0].buffer is x) is along_batch
     assert transposes_with_buffers(graph) == (0 if along_batch else 1)
     run_both(graph, debug)
+
+
+@pytest.mark.parametrize("x_shape,g_shape,region", [SHAPES[0] + (1,), SHAPES[1] + (3,)],
+                         ids=["one channel", "ten channels"])
+def test_kernel_gradients_shared_by_three_threads(x_shape, g_shape, region, monkeypatch):
+    """Made to pay for threads, a kernel gradient in registers shares its output
+    positions (groups along the batch) among the threads of a region; one group
+    (a first layer's 9 rows) stays on one thread."""
+    monkeypatch.setenv("PROPC_NUM_THREADS", "3")
+    monkeypatch.setattr(conv_blocking, "_least_flops", lambda threads: 0)
+    monkeypatch.setattr(conv_blocking, "LONG_DIRECT_REGION_MIN_FLOPS", 0)
+    graph = kernel_gradient_graph(x_shape, g_shape)
+    (step,) = [step for kernel in plan_graph(graph, threads=ThreadPlan(3, pool=True)).kernels
+               for step in kernel.steps if isinstance(step, ConvGemmStep)]
+    assert step.blocking.row_group and step.blocking.region == region
+    run_both(graph)
 
 
 def test_a_transpose_moving_the_features_keeps_its_buffer():
