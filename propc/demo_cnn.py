@@ -8,14 +8,14 @@ speed section is propc/reference_cnn.py (im2col convs, backward written by hand)
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Callable
 
 import numpy as np
 
 from . import reference_cnn
 from .datasets import load_digits, train_test_split
-from .demo_common import kib, median_seconds, residual_lines, train_and_check
+from .demo_common import (compiled_step_section, kib, median_seconds, residual_lines,
+                          train_and_check)
 
 CNN_LR = 0.05
 CNN_EPOCHS = 12
@@ -80,15 +80,10 @@ def run(options: argparse.Namespace, out: Callable[[str], None] = print) -> floa
 
     out(f"propc demo --model cnn: {len(x_train)} training and {len(x_test)} test images of "
         "digits (8x8)\n")
-    t0 = time.perf_counter()
     xb, yb = x_train[:batch], y_train[:batch]
-    lowered = step.lower(params, velocity, xb, yb)
-    lowered.executable
-    compile_seconds = time.perf_counter() - t0
-    out("== 1. the compiled step ==")
-    for line in describe(lowered, infer.lower(params, x_test[:batch]), batch):
-        out(line)
-    out(f"  trace + autodiff + optimise + LLVM compile: {compile_seconds:.2f} s\n")
+    compiled_step_section(
+        step, (params, velocity, xb, yb),
+        lambda lowered: describe(lowered, infer.lower(params, x_test[:batch]), batch), out)
 
     params, _, test_acc = train_and_check(
         step, infer, params, velocity, (x_train, y_train, x_test, y_test), batch, epochs,

@@ -38,6 +38,21 @@ def report_accuracy(infer, params, train, test, out) -> float:
     return test_acc
 
 
+def compiled_step_section(step, args, describe: Callable, out):
+    """Section 1 of the single-process demos: compile the train step on `args`
+    (timed: trace, autodiff, optimise, LLVM), print `describe(lowered)`'s lines and
+    the compile time; returns the step's Lowered."""
+    started = time.perf_counter()
+    lowered = step.lower(*args)
+    lowered.executable
+    seconds = time.perf_counter() - started
+    out("== 1. the compiled step ==")
+    for line in describe(lowered):
+        out(line)
+    out(f"  trace + autodiff + optimise + LLVM compile: {seconds:.2f} s\n")
+    return lowered
+
+
 def kib(n: int) -> str:
     return f"{n / 1024:,.1f} KiB"
 

@@ -10,14 +10,14 @@ demo (propc/demo_distributed.py) trains this model too.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Callable
 
 import numpy as np
 
 from . import reference_mlp
 from .datasets import load_digits, train_test_split
-from .demo_common import kib, median_seconds, residual_lines, train_and_check
+from .demo_common import (compiled_step_section, kib, median_seconds, residual_lines,
+                          train_and_check)
 from .usage import UsageError
 
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.003}
@@ -121,16 +121,11 @@ def run_mlp(options: argparse.Namespace, out: Callable[[str], None] = print) -> 
     infer = pc.compile(predict)
 
     out(f"propc demo: {len(x_train)} training and {len(x_test)} test images of digits (8x8)\n")
-    t0 = time.perf_counter()
     xb, yb = x_train[:batch], y_train[:batch]
-    lowered = step.lower(params, state, xb, yb)
-    lowered.executable
-    compile_seconds = time.perf_counter() - t0
-    lowered_infer = infer.lower(params, x_test[:batch])
-    out("== 1. the compiled step ==")
-    for line in describe_step(lowered, lowered_infer, sizes, batch):
-        out(line)
-    out(f"  trace + autodiff + optimise + LLVM compile: {compile_seconds:.2f} s\n")
+    compiled_step_section(
+        step, (params, state, xb, yb),
+        lambda lowered: describe_step(lowered, infer.lower(params, x_test[:batch]), sizes, batch),
+        out)
 
     params, history, test_acc = train_and_check(
         step, infer, params, state, (x_train, y_train, x_test, y_test), batch, epochs,

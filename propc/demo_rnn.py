@@ -8,13 +8,11 @@ written by hand). The last line is `test accuracy: 0.xxx`.
 """
 from __future__ import annotations
 
-import time
 from typing import Callable
 
-import numpy as np
-
 from . import reference_rnn
-from .demo_common import kib, median_seconds, report_accuracy, train
+from .demo_common import (compiled_step_section, kib, median_seconds, report_accuracy,
+                          train)
 from .rnn_model import make_rnn_step, rnn_logits, rows_as_steps
 
 STEPS, PIXELS = 8, 8
@@ -80,15 +78,9 @@ def run_rnn(options, out: Callable[[str], None] = print) -> float:
 
     out(f"propc demo --model rnn: {len(x_train)} training and {len(x_test)} test images "
         "of digits, read row by row\n")
-    started = time.perf_counter()
     xb, yb = rows_as_steps(x_train[:batch]), y_train[:batch]
-    lowered = step.lower(params, xb, yb)
-    lowered.executable
-    compile_seconds = time.perf_counter() - started
-    out("== 1. the compiled step ==")
-    for line in describe_rnn_step(lowered, hidden, batch):
-        out(line)
-    out(f"  trace + autodiff + optimise + LLVM compile: {compile_seconds:.2f} s\n")
+    compiled_step_section(step, (params, xb, yb),
+                          lambda lowered: describe_rnn_step(lowered, hidden, batch), out)
 
     out("== 2. training ==")
     def step_on_images(p, state, images, labels):

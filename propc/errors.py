@@ -21,9 +21,10 @@ from ir import SourceLoc
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _INTERNAL_DIRS = tuple(os.path.join(_ROOT, name) + os.sep for name in ("propc", "ir", "codegen"))
-# Modules of ours that are user code: the model the demo trains is written like any
-# user's model, so its ops point at demo.py lines.
-_USER_CODE = (os.path.join(_ROOT, "propc", "demo.py"), os.path.join(_ROOT, "propc", "rnn_model.py"))
+# Modules of ours that are user code: the models the demos train are written like any
+# user's model, so their ops point at these files' lines.
+_USER_CODE = tuple(os.path.join(_ROOT, "propc", name)
+                   for name in ("demo_mlp.py", "demo_cnn.py", "rnn_model.py"))
 _internal_cache: dict[str, bool] = {}
 
 

@@ -2,6 +2,20 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
+
+PROPC = Path(__file__).resolve().parents[2] / "propc"
+
+
+def assert_residuals_point_at_the_model(out: str, model_file: str):
+    """Each residual's source line is a line of the model's own code (a line that
+    calls propc or multiplies), not the demo command that ran it."""
+    places = re.findall(r"B from (\w+\.py):(\d+)$", out, re.M)
+    assert places
+    lines = (PROPC / model_file).read_text().splitlines()
+    for name, line in places:
+        assert name == model_file, places
+        assert "pc." in lines[int(line) - 1] or "@" in lines[int(line) - 1], lines[int(line) - 1]
 
 
 def test_demo_quick_trains_and_agrees():
@@ -20,6 +34,7 @@ def test_demo_quick_trains_and_agrees():
     assert float(match.group(1)) > 0.6          # chance is 0.1
     assert "all leaves agree" in out
     assert len(re.findall(r"^epoch\s+\d+\s+loss", out, re.M)) == 3
+    assert_residuals_point_at_the_model(out, "demo_mlp.py")
 
 
 def test_demo_bad_option_is_one_line():
@@ -41,6 +56,8 @@ def test_cnn_demo_quick_trains_and_agrees():
     assert "conv" in out and "all leaves agree" in out
     match = re.fullmatch(r"test accuracy: (0\.\d{3}|1\.000)", out.strip().splitlines()[-1])
     assert match and float(match.group(1)) > 0.8
+    assert_residuals_point_at_the_model(out, "demo_cnn.py")
+
 def test_demo_rnn_reaches_the_accuracy_target():
     """The scanned RNN reading digits row by row: the full run (15 epochs, seconds)."""
     result = subprocess.run([sys.executable, "-m", "propc", "demo", "--model", "rnn"],
