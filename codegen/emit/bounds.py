@@ -22,7 +22,6 @@ import llvmlite.ir as lir
 from ir.graph import Value
 
 from ..errors import describe
-from ..plan.memplan import ERROR_BYTES
 
 _I64 = lir.IntType(64)
 ERROR_WORDS = 5

@@ -34,7 +34,7 @@ from ir.graph import Graph, Op, Value
 
 from .llvmtypes import I1, I8, I64, PTR, index, load_element
 from .loops import counted_loop
-from ..plan.memplan import ALIGN, align_up
+from ..plan.memplan import align_up
 from ..registry import Lowering
 from .steps import WORKSPACE, KernelEnv, KernelPlan, Step
 

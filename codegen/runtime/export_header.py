@@ -65,7 +65,7 @@ def header_text(code: ExportedCode, arguments: list[Arguments], source: str) -> 
              f"#define {macro}_ERROR_MISALIGNED {STATUS_MISALIGNED}", ""]
     for exported, names in zip(code.passes, arguments, strict=True):
         lines += _pass_lines(exported, names)
-    lines += [f"/* bytes of the largest workspace any pass needs (0: none) */",
+    lines += ["/* bytes of the largest workspace any pass needs (0: none) */",
               f"size_t {name}_workspace_bytes(void);",
               f"/* {macro}_ABI_VERSION of the library itself */",
               f"int {name}_abi_version(void);",

@@ -44,7 +44,7 @@ import llvmlite.ir as lir
 from ..forksafe import ForkSafeLock
 from ..options import CompileOptions, prepare_libgomp_environment
 from ..plan.threads import ThreadPlan
-from ..kernels.matmul_ir import I64, PTR, counted, i64
+from ..kernels.matmul_ir import I64, PTR, i64
 
 log = logging.getLogger("propc.compile")
 

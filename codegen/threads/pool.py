@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import time
 
-import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from ..kernels.matmul_ir import I32, I64, PTR, counted, declare, i64, smin
