@@ -1,7 +1,11 @@
 """The test suite's one tolerance table: (rtol, atol) per kind of comparison and dtype.
 
-Every float comparison in the tests that is not bit-exact takes its tolerance from
-here, so how close "close" is can be read (and argued about) in one place. A check
+The table-driven comparisons take their tolerance from here: the op-case table's
+interpreter, compiled, VJP, JVP and vmap tests, the NumPy front-end checks, the
+gradient checks against differences and the fuzzers. So how close "close" is for
+every primitive can be read (and argued about) in one place. A test of one
+particular computation (a kernel path, a model, a bound derived for it, such as
+tests/codegen/rounding_bounds.py) states its own bound next to its assertion. A check
 passes when |actual - expected| <= atol + rtol * |expected|. Integer and bool results
 must be equal: they have no rows, and `tolerance` gives them (0, 0).
 
