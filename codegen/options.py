@@ -119,5 +119,5 @@ def prepare_libgomp_environment() -> None:
         os.environ["OMP_WAIT_POLICY"] = DEFAULT_WAIT_POLICY
 
 
-__all__ = ["CompileOptions", "DEFAULT_OPTIONS", "DEFAULT_WAIT_POLICY", "TRUE_WORDS", "from_environment",
-           "prepare_libgomp_environment"]
+__all__ = ["CompileOptions", "DEFAULT_OPTIONS", "DEFAULT_WAIT_POLICY", "TRUE_WORDS",
+           "from_environment", "prepare_libgomp_environment"]

@@ -27,6 +27,8 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.003}
 
 
 def predict(params, x):
+    """Logits of the tanh MLP: tanh hidden layers, a linear last layer (the bench's
+    MLP too, propc/bench/cases.py)."""
     import propc as pc
     h = x
     for w, b in params[:-1]:
@@ -36,6 +38,7 @@ def predict(params, x):
 
 
 def loss_fn(params, x, labels):
+    """Mean softmax cross-entropy of the MLP's logits."""
     import propc as pc
     return pc.nn.cross_entropy(predict(params, x), labels)
 

@@ -31,13 +31,14 @@ from ..errors import CodegenError
 from ..emit.llvmtypes import F32, I32, I64, PTR, index
 from ..emit.parallel_nest import emit_chunked_region
 from ..emit.steps import WORKSPACE, KernelEnv, KernelPlan, Step
+from ..plan.affine import row_major_strides
 from ..plan.fusion import FusionPlan
 from ..threads.host import CHUNKS_PER_THREAD, split_range
 from ..threads.library import SINGLE, THREADED, shared_sgemm
 from .conv_blocking import plan_blocking
 from .conv_direct import emit_direct_block
 from .conv_long_direct import emit_long_direct, share_units, write_zero_row, zero_row_bytes
-from .conv_views import OperandSource, contiguous_strides, operand_source
+from .conv_views import OperandSource, operand_source
 from .conv_patches import PatchWriter
 from .matmul import EPILOGUE_TYPE, sgemm_config
 from .matmul_ir import counted, float_at, smin
@@ -77,10 +78,11 @@ class ConvGemmStep(Step):
         self.threads = max(self.blocking.region, self.blocking.sgemm_threads)
         self.patches = PatchWriter(op, self.blocking)
         if self.blocking.row_group:
-            self.sources = [operand_source(op, position, materialized, self.blocking) for position in (0, 1)]
+            self.sources = [operand_source(op, position, materialized, self.blocking)
+                            for position in (0, 1)]
         else:
             buffered_operands(op, materialized)
-            self.sources = [OperandSource(v, contiguous_strides(v.shape)) for v in op.operands]
+            self.sources = [OperandSource(v, row_major_strides(v.shape)) for v in op.operands]
         if any(s.buffer not in materialized and s.buffer.producer is not None
                for s in self.sources):
             raise CodegenError("conv: the fusion plan left a buffer this kernel reads out")

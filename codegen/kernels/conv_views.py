@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ir.graph import Op, Value
 
 from ..options import CompileOptions
+from ..plan.affine import row_major_strides
 from ..plan.threads import ThreadPlan
 from .conv_blocking import ConvBlocking, plan_blocking
 from .matmul import sgemm_config
@@ -34,14 +35,6 @@ class OperandSource:
 
     buffer: Value
     strides: tuple[int, ...]
-
-
-def contiguous_strides(shape) -> tuple[int, ...]:
-    strides, step = [], 1
-    for size in reversed(shape):
-        strides.append(step)
-        step *= size
-    return tuple(reversed(strides))
 
 
 def _readable_transpose(op: Op, position: int, blocking: ConvBlocking) -> bool:
@@ -70,8 +63,9 @@ def buffers_read(op: Op, threads: ThreadPlan, options: CompileOptions) -> list[V
     query is codegen/kernels/conv.py's)."""
     blocking = plan_blocking(op, threads, sgemm_config(options.cpu), options.conv_long_direct)
     through = blocking.row_group > 0
-    return [operand.producer.operands[0] if through and _readable_transpose(op, position, blocking)
-            else operand for position, operand in enumerate(op.operands)]
+    return [operand.producer.operands[0]
+            if through and _readable_transpose(op, position, blocking) else operand
+            for position, operand in enumerate(op.operands)]
 
 
 def operand_source(op: Op, position: int, materialized, blocking: ConvBlocking
@@ -81,10 +75,11 @@ def operand_source(op: Op, position: int, materialized, blocking: ConvBlocking
     transpose's operand's."""
     operand = op.operands[position]
     if operand in materialized or not _readable_transpose(op, position, blocking):
-        return OperandSource(operand, contiguous_strides(operand.shape))
+        return OperandSource(operand, row_major_strides(operand.shape))
     base = operand.producer.operands[0]
-    base_strides = contiguous_strides(base.shape)
-    return OperandSource(base, tuple(base_strides[axis] for axis in operand.producer.attrs["perm"]))
+    base_strides = row_major_strides(base.shape)
+    perm = operand.producer.attrs["perm"]
+    return OperandSource(base, tuple(base_strides[axis] for axis in perm))
 
 
-__all__ = ["OperandSource", "buffers_read", "contiguous_strides", "operand_source"]
+__all__ = ["OperandSource", "buffers_read", "operand_source"]

@@ -120,7 +120,8 @@ def _operand_buffers(op: Op, materialized: set[Value], threads: ThreadPlan,
     lowering = lowering_of(op.prim)
     if lowering.kind == "kernel" and lowering.buffered_operands is not None:
         if lowering.buffered_operands(op):
-            read = op.operands if lowering.buffers_read is None else lowering.buffers_read(op, threads, options)
+            read = (op.operands if lowering.buffers_read is None
+                    else lowering.buffers_read(op, threads, options))
             materialized.update(v for v in read if v.producer is not None)
     elif lowering.kind == "view" and not affine_view(op):
         operand = op.operands[0]

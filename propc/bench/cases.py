@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import reference_mlp
+from .. import demo_mlp, reference_mlp
 from .common import (LEARNING_RATE, TOLERANCE, MLPSize, check_arrays, check_train_step,
                            matmul_flops, mlp_flops, random_inputs)
 
@@ -37,23 +37,9 @@ def _check_result(got: Any, want: Any) -> str:
     return check_arrays([("result", got, want, TOLERANCE)])
 
 
-# -- the MLP, written as ordinary NumPy-style code for propc to trace -----------------
+# -- the MLP: the demo's model (ordinary NumPy-style code for propc to trace) --------
 
-
-def mlp_predict(params, x):
-    """Logits of the tanh MLP: tanh hidden layers, a linear last layer."""
-    import propc as pc
-    h = x
-    for w, b in params[:-1]:
-        h = pc.tanh(h @ w + b)
-    w, b = params[-1]
-    return h @ w + b
-
-
-def mlp_loss(params, x, labels):
-    """Mean softmax cross-entropy of the MLP's logits."""
-    import propc as pc
-    return pc.nn.cross_entropy(mlp_predict(params, x), labels)
+mlp_predict, mlp_loss = demo_mlp.predict, demo_mlp.loss_fn
 
 
 def mlp_train_step(params, x, labels):

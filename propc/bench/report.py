@@ -6,7 +6,8 @@ process), ratio (ms / numpy ms: below 1 is faster than NumPy), GFLOP/s (the case
 true FLOPs over ms), eff (GFLOP/s over np.matmul's float32 n=1024 GFLOP/s measured in
 the same run at the same thread count), and check (ok, or FAIL when the result
 disagreed with NumPy's). Below the table, each CNN step's median is set beside its
-matrix products alone through np.matmul, timed in the same turns (issue 17's target).
+matrix products alone through np.matmul, timed on their own in the same worker
+(issue 17's target).
 """
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ PRODUCTS_TARGET = 1.3   # issue 17: a CNN step within 1.3x of its products alone
 
 def format_products(rows: list[Row]) -> str:
     """Per CNN case and thread count: the step's matrix products alone through np.matmul
-    (the "products" rows) next to the propc row's median from the same turns."""
+    (the "products" rows, timed on their own) next to the propc row's median from
+    the same worker."""
     propc = {(row.case, row.threads): row.ms for row in rows
              if row.section == "cnn" and row.impl == "propc"}
     lines = []
